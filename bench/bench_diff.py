@@ -1,0 +1,443 @@
+"""Benchmark the LiveView rendered-tree differ against plain Jinja2 and PyView.
+
+A 1,000-row table (id, name, email, score) is rendered and diffed by:
+
+* ours: ``live.render_tree`` + ``live.diff_tree`` (the vendored runtime);
+* Jinja2: ``jinja2.Environment(autoescape=True)`` rendering the same template
+  to an HTML string, with no diff: the baseline cost of rendering at all;
+* PyView 0.9.0: ``pyview.vendor.ibis.Template.tree`` +
+  ``pyview.template.render_diff.calc_diff``, the calls behind PyView's
+  ``LiveTemplate.tree`` and ``ConnectedLiveViewSocket.diff``.
+
+Scenarios: the join (first render), an event changing one row's name, and an
+event inserting a row at the top. Each timing is the median (and min) of
+``--repeat`` runs after a warm-up, with the garbage collector on, as in a
+server. Before any timing, each diff is merged into the previous render the
+way the Phoenix client merges it and turned back into HTML, which must equal
+Jinja2's HTML of the new state: no engine is timed doing nothing. The exit
+code is 0 whatever the figures and checks say: this is a report.
+
+Usage: ``python bench/bench_diff.py [--repeat N] [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import importlib.metadata
+import json
+import platform
+import random
+import re
+import statistics
+import sys
+import time
+import typing as t
+import unicodedata
+from pathlib import Path
+
+import jinja2
+from markupsafe import escape
+
+
+def _runtime_dir() -> Path:
+    """The ``src/<package>`` directory that holds the vendored ``live`` package."""
+    src = Path(__file__).resolve().parent.parent / "{{cookiecutter.project_slug}}" / "src"
+    if src.is_dir():
+        for package in sorted(src.iterdir()):
+            if (package / "live" / "__init__.py").is_file():
+                return package
+    sys.exit(f"bench_diff: no live runtime found in {src}/*/live")
+
+
+sys.path.insert(0, str(_runtime_dir()))
+
+from live import diff_tree, render_tree  # noqa: E402
+
+try:
+    from pyview.template.render_diff import calc_diff  # type: ignore[import-untyped]
+    from pyview.vendor.ibis import Template as IbisTemplate  # type: ignore[import-untyped]
+except ImportError as error:
+    sys.exit(
+        f"bench_diff: PyView is not installed ({error}).\n"
+        "Install it into the tooling venv: .venv/bin/pip install pyview-web==0.9.0"
+    )
+
+PYVIEW_VERSION = "0.9.0"
+ROWS = 1000
+CHANGED_ROW = 500
+WARMUP = 10
+TARGET_VS_JINJA = 1.5
+TARGET_VS_PYVIEW = 0.5
+TARGET_DIFF_BYTES = 300
+
+# Valid Jinja2 and ibis (PyView) alike; every engine renders the same HTML from it.
+# No trailing newline: Jinja2 drops it, ibis keeps it.
+TEMPLATE = """<section class="users">
+  <h1>{{ title }}</h1>
+  <p class="summary">{{ count }} users, sorted by {{ sort }}</p>
+  <table>
+    <thead><tr><th>ID</th><th>Name</th><th>Email</th><th>Score</th></tr></thead>
+    <tbody>
+      {% for r in rows %}<tr>
+        <td class="id">{{ r.id }}</td>
+        <td class="name">{{ r.name }}</td>
+        <td class="email">{{ r.email }}</td>
+        <td class="score">{{ r.score }}</td>
+      </tr>
+      {% endfor %}
+    </tbody>
+  </table>
+</section>"""
+
+Tree = dict[str, t.Any]
+Context = dict[str, t.Any]
+Row = dict[str, t.Any]
+Result = dict[str, t.Any]
+
+FIRST_NAMES = [
+    "Amelia", "Björn", "Chloé", "Dmitri", "Emeka", "Fatima", "Giulia", "Hiroshi", "Isabel",
+    "Jamal", "Keiko", "Liam", "Maëlle", "Nikolai", "Olivia", "Priya", "Quentin", "Rosa",
+    "Søren", "Tomás", "Uma", "Valentina", "Wei", "Yusuf", "Zoë",
+]  # fmt: skip
+LAST_NAMES = [
+    "O'Brien", "Müller", "García", "Nakamura", "Okafor", "Kowalski", "Smith", "Johansson",
+    "Rossi", "Dubois", "Fernández", "Ivanova", "Chen", "Patel", "Nguyen", "da Silva",
+    "MacLeod", "Haddad", "Schmidt", "Andersen",
+]  # fmt: skip
+DOMAINS = ["example.com", "mail.example.org", "corp.example.net", "uni.example.edu"]
+
+
+def _ascii_word(text: str) -> str:
+    """``text`` folded to lowercase ASCII letters, for an email address."""
+    return re.sub(r"[^a-z]", "", unicodedata.normalize("NFKD", text).lower())
+
+
+def make_rows(count: int) -> list[Row]:
+    """``count`` users with realistic, deterministic names, emails and scores."""
+    rng = random.Random(20240601)
+    rows = []
+    for i in range(1, count + 1):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        rows.append(
+            {
+                "id": i,
+                "name": f"{first} {last}",
+                "email": f"{_ascii_word(first)}.{_ascii_word(last)}{i}@{rng.choice(DOMAINS)}",
+                "score": rng.randint(0, 10_000),
+            }
+        )
+    return rows
+
+
+def page(rows: list[Row]) -> Context:
+    """The template context for a table of ``rows``."""
+    return {"title": "Team directory", "count": len(rows), "sort": "name", "rows": rows}
+
+
+def wire_bytes(value: t.Any) -> int:
+    """Size of ``value`` as the compact JSON sent over the socket."""
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+# -- merging a diff as the Phoenix client does -----------------------------------------------
+
+
+def apply_diff(tree: Tree, diff: Tree) -> Tree:
+    """The tree the Phoenix client holds after merging ``diff`` into ``tree``.
+
+    Both go through JSON first, as on the wire. A diff carrying statics
+    replaces the tree; otherwise slots merge recursively; keyed comprehensions
+    (``k``/``kc``/``km``) follow the client's ``mergeKeyed``; anything else (a
+    string, PyView's ``d`` list of entries) replaces the slot.
+    """
+    tree, diff = json.loads(json.dumps(tree)), json.loads(json.dumps(diff))
+    if "s" in diff:
+        return diff
+    _merge_into(tree, diff)
+    return tree
+
+
+def _merge_into(target: Tree, source: Tree) -> None:
+    if "k" in source:
+        _merge_keyed(target["k"], source["k"])
+        return
+    for key, value in source.items():
+        before = target.get(key)
+        if isinstance(value, dict) and "s" not in value and isinstance(before, dict):
+            _merge_into(before, value)
+        else:
+            target[key] = value
+
+
+def _merge_keyed(entries: Tree, changes: Tree) -> None:
+    # Moves read old positions, so they read from a copy taken before any change.
+    previous = copy.deepcopy(entries) if changes.get("km") else {}
+    for slot, change in changes.items():
+        if slot in ("kc", "km"):
+            continue
+        if isinstance(change, list):
+            old_index, entry_diff = change
+            entries[slot] = previous[str(old_index)]
+            _merge_into(entries[slot], entry_diff)
+        elif isinstance(change, int):
+            entries[slot] = previous[str(change)]
+        else:
+            _merge_into(entries.setdefault(slot, {}), change)
+    for index in range(changes["kc"], entries["kc"]):
+        del entries[str(index)]
+    entries["kc"] = changes["kc"]
+
+
+def to_html(node: t.Any) -> str:
+    """HTML of a rendered tree in either wire format (keyed ``k`` or PyView's ``d``)."""
+    if not isinstance(node, dict):
+        return str(node)
+    statics = node["s"]
+    slots = range(len(statics) - 1)
+    if "d" in node:
+        entries = node["d"]
+    elif "k" in node:
+        keyed = node["k"]
+        entries = [[keyed[str(i)][str(j)] for j in slots] for i in range(keyed["kc"])]
+    else:
+        entries = [[node[str(j)] for j in slots]]
+    parts = []
+    for dynamics in entries:
+        parts.append(statics[0])
+        for value, static in zip(dynamics, statics[1:], strict=True):
+            parts.append(to_html(value))
+            parts.append(static)
+    return "".join(parts)
+
+
+# -- engines and scenarios -------------------------------------------------------------------
+
+
+class Engine(t.NamedTuple):
+    """A renderer to rendered trees and the differ that goes with it."""
+
+    name: str
+    render_call: str
+    diff_call: str
+    render: t.Callable[[Context], Tree]
+    diff: t.Callable[[Tree, Tree], Tree]
+
+    def event(self, previous: Tree, context: Context) -> Tree:
+        """What every event costs: render the new state, diff it against ``previous``."""
+        return self.diff(previous, self.render(context))
+
+
+def _render_ours(context: Context) -> Tree:
+    return render_tree(TEMPLATE, context)
+
+
+OURS = Engine("ours", "render_tree", "diff_tree", _render_ours, diff_tree)
+PYVIEW = Engine("pyview", "ibis Template.tree", "calc_diff", IbisTemplate(TEMPLATE).tree, calc_diff)
+TREE_ENGINES = (OURS, PYVIEW)
+
+JINJA_CALL = "Environment(autoescape=True) Template.render"
+_jinja_template = jinja2.Environment(autoescape=True).from_string(TEMPLATE)
+
+
+def render_jinja(context: Context) -> str:
+    """Plain Jinja2: the page as an HTML string."""
+    return _jinja_template.render(context)
+
+
+class Scenario(t.NamedTuple):
+    """An event: the state before, the state after, and text its diff must carry."""
+
+    name: str
+    title: str
+    old: Context
+    new: Context
+    expected: str
+
+
+def scenarios(rows: list[Row]) -> list[Scenario]:
+    """The one-row update and the insert-at-top events."""
+    new_name = "Ada O'Neill-Lovelace"
+    renamed = list(rows)
+    renamed[CHANGED_ROW] = {**rows[CHANGED_ROW], "name": new_name}
+    newcomer_name = "Grace Hopper"
+    newcomer = {"id": len(rows) + 1, "name": newcomer_name, "email": "grace@navy.example.mil"}
+    inserted = [{**newcomer, "score": 9_999}, *rows]
+    update_title = f"change row {CHANGED_ROW}'s name"
+    return [
+        Scenario("update", update_title, page(rows), page(renamed), str(escape(new_name))),
+        Scenario("insert", "insert a row at the top", page(rows), page(inserted), newcomer_name),
+    ]
+
+
+# -- checks and timing -----------------------------------------------------------------------
+
+
+def check(engine: Engine, scenario: Scenario) -> Result:
+    """Verify that ``engine``'s diff for ``scenario``, merged, gives the new page."""
+    previous = engine.render(scenario.old)
+    diff = engine.event(previous, scenario.new)
+    old_html, new_html = render_jinja(scenario.old), render_jinja(scenario.new)
+    problems = []
+    if to_html(previous) != old_html:
+        problems.append("its render differs from Jinja2's HTML")
+    if new_html == old_html:
+        problems.append("the event changes nothing")
+    if to_html(apply_diff(previous, diff)) != new_html:
+        problems.append("the diff merged into the previous render does not give the new page")
+    if scenario.expected not in json.dumps(diff, ensure_ascii=False):
+        problems.append(f"the diff lacks {scenario.expected!r}")
+    return {
+        "scenario": scenario.name,
+        "engine": engine.name,
+        "ok": not problems,
+        "problems": problems,
+    }
+
+
+def measure(call: str, repeat: int, run: t.Callable[..., object], *args: t.Any) -> Result:
+    """Median and min wall time of ``run(*args)`` in ms, over ``repeat`` runs after a warm-up."""
+    for _ in range(WARMUP):
+        run(*args)
+    gc.collect()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        run(*args)
+        samples.append(time.perf_counter_ns() - start)
+    return {
+        "call": call,
+        "median_ms": statistics.median(samples) / 1e6,
+        "min_ms": min(samples) / 1e6,
+    }
+
+
+def bench_join(context: Context, repeat: int) -> dict[str, Result]:
+    """Time the first render; ``bytes`` is the join payload (Jinja2: the HTML)."""
+    results = {}
+    for engine in TREE_ENGINES:
+        results[engine.name] = measure(engine.render_call, repeat, engine.render, context)
+        results[engine.name]["bytes"] = wire_bytes(engine.render(context))
+    results["jinja2"] = measure(f"{JINJA_CALL} (HTML)", repeat, render_jinja, context)
+    results["jinja2"]["bytes"] = len(render_jinja(context).encode())
+    return results
+
+
+def bench_event(scenario: Scenario, repeat: int) -> dict[str, Result]:
+    """Time render + diff against the previous render; ``bytes`` is the diff (Jinja2: HTML)."""
+    results = {}
+    for engine in TREE_ENGINES:
+        previous = engine.render(scenario.old)
+        call = f"{engine.render_call} + {engine.diff_call}"
+        results[engine.name] = measure(call, repeat, engine.event, previous, scenario.new)
+        results[engine.name]["bytes"] = wire_bytes(engine.event(previous, scenario.new))
+    results["jinja2"] = measure(f"{JINJA_CALL} (HTML, no diff)", repeat, render_jinja, scenario.new)
+    results["jinja2"]["bytes"] = len(render_jinja(scenario.new).encode())
+    return results
+
+
+def targets(results: dict[str, dict[str, Result]]) -> list[Result]:
+    """The figures the project tracks, all on the one-row update event."""
+    update = results["update"]
+    ours_ms = update["ours"]["median_ms"]
+    measured = [
+        ("ours / Jinja2 render (median)", ours_ms / update["jinja2"]["median_ms"], TARGET_VS_JINJA),
+        ("ours / PyView (median)", ours_ms / update["pyview"]["median_ms"], TARGET_VS_PYVIEW),
+        ("our diff bytes", update["ours"]["bytes"], TARGET_DIFF_BYTES),
+    ]
+    return [
+        {"name": name, "value": value, "limit": limit, "pass": value <= limit}
+        for name, value, limit in measured
+    ]
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def report(data: dict[str, t.Any], out: t.TextIO) -> None:
+    """Print the human-readable report."""
+
+    def line(text: str = "") -> None:
+        print(text, file=out)
+
+    versions = data["versions"]
+    line(f"LiveView rendered-tree diff benchmark: {data['rows']:,} rows x 4 cells")
+    line(
+        f"Python {versions['python']}, Jinja2 {versions['jinja2']}, PyView {versions['pyview']}; "
+        f"median / min of {data['repeat']} runs after {WARMUP} warm-up runs"
+    )
+    if versions["pyview"] != PYVIEW_VERSION:
+        line(f"warning: targets are calibrated on PyView {PYVIEW_VERSION}")
+    line()
+    for item in data["checks"]:
+        verdict = "PASS" if item["ok"] else "FAIL: " + "; ".join(item["problems"])
+        name = f"{item['scenario']} {item['engine']}:"
+        line(f"check {name:<15} diff merged into previous render == new page  {verdict}")
+    line()
+    titles = {"join": "join (initial render)  [bytes: join payload; Jinja2: HTML]"}
+    for scenario, title in data["titles"].items():
+        titles[scenario] = f"{title}: render + diff  [bytes: diff; Jinja2: HTML]"
+    line(f"{'':<4}{'engine':<68}{'median ms':>10}{'min ms':>10}{'bytes':>10}")
+    for scenario, title in titles.items():
+        line(title)
+        for engine, result in data["results"][scenario].items():
+            label = f"{engine:<7}{result['call']}"
+            line(
+                f"    {label:<68}{result['median_ms']:>10.2f}{result['min_ms']:>10.2f}"
+                f"{result['bytes']:>10,}"
+            )
+    line()
+    join = data["results"]["join"]
+    join_ratio = join["ours"]["median_ms"] / join["pyview"]["median_ms"]
+    line(f"join payload bytes: ours {join['ours']['bytes']:,}, PyView {join['pyview']['bytes']:,}")
+    line(f"join time, ours / PyView (median): {join_ratio:.2f}x")
+    line()
+    line(f"targets (event: {data['titles']['update']})")
+    for item in data["targets"]:
+        is_bytes = isinstance(item["value"], int)
+        value = f"{item['value']:,} B" if is_bytes else f"{item['value']:.2f}x"
+        limit = f"{item['limit']} B" if is_bytes else f"{item['limit']}x"
+        verdict = "PASS" if item["pass"] else "FAIL"
+        line(f"    {item['name']:<32}{value:>10}  (target <= {limit:<5})  {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check every engine, run every benchmark, then print the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--repeat", type=int, default=100, help="timed runs per measurement (default: 100)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON results on stdout, the table on stderr"
+    )
+    args = parser.parse_args(argv)
+
+    rows = make_rows(ROWS)
+    events = scenarios(rows)
+    checks = [check(engine, scenario) for scenario in events for engine in TREE_ENGINES]
+    results = {"join": bench_join(page(rows), args.repeat)}
+    for scenario in events:
+        results[scenario.name] = bench_event(scenario, args.repeat)
+    data = {
+        "rows": ROWS,
+        "repeat": args.repeat,
+        "warmup": WARMUP,
+        "versions": {
+            "python": platform.python_version(),
+            "jinja2": importlib.metadata.version("jinja2"),
+            "pyview": importlib.metadata.version("pyview-web"),
+        },
+        "titles": {scenario.name: scenario.title for scenario in events},
+        "checks": checks,
+        "results": results,
+        "targets": targets(results),
+    }
+    report(data, sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

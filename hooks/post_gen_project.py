@@ -1,0 +1,51 @@
+"""Write the baked project's settings files.
+
+``.env`` holds a secret key generated now, so no two projects share one and no
+secret ever lives in the template. ``.env.example`` lists the same keys without
+secrets, for version control and for whoever sets up the next machine.
+Cookiecutter runs this file from inside the new project directory.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+DATABASE = {{ cookiecutter.database | tojson }}
+PACKAGE_NAME = {{ cookiecutter.package_name | tojson }}
+
+DATABASE_URLS = {
+    "sqlite": "sqlite+aiosqlite:///./app.db",
+    "postgresql": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PACKAGE_NAME}",
+}
+SECRET_HINT = (
+    "# Generate one with: "
+    "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+)
+
+
+def env_lines(secret_key: str) -> list[str]:
+    """Return the settings file's lines; an empty secret makes the example."""
+    return [
+        *([] if secret_key else [SECRET_HINT]),
+        f"SECRET_KEY={secret_key}",
+        f"DATABASE_URL={DATABASE_URLS[DATABASE]}",
+        "DEBUG=true",
+        "HOST=127.0.0.1",
+        "PORT=8000",
+    ]
+
+
+def write(path: Path, lines: list[str], mode: int) -> None:
+    """Write lines to path with the given permissions."""
+    path.write_text("\n".join(lines) + "\n")
+    os.chmod(path, mode)
+
+
+def main() -> None:
+    """Write .env (private to the owner) and .env.example."""
+    write(Path(".env"), env_lines(secrets.token_urlsafe(48)), 0o600)
+    write(Path(".env.example"), env_lines(""), 0o644)
+
+
+if __name__ == "__main__":
+    main()

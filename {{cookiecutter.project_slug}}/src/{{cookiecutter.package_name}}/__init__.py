@@ -1,0 +1,1 @@
+"""The app: settings, database, models and live views."""

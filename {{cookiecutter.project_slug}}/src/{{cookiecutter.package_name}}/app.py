@@ -1,0 +1,66 @@
+"""The application: routes, static files, sessions and the database lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from jinja2 import PackageLoader
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from .db import Database
+from .live import LiveEnvironment, LiveRoutes
+from .settings import PROJECT_ROOT, Settings, get_settings
+from .views.counter import CounterLive
+from .views.index import IndexLive
+
+APP_NAME = "{{ cookiecutter.project_name }}"
+NODE_MODULES = PROJECT_ROOT / "assets" / "node_modules"
+
+
+def create_live_routes(settings: Settings) -> LiveRoutes:
+    """Every LiveView of the app, by URL."""
+    environment = LiveEnvironment(loader=PackageLoader(__package__ or __name__, "templates"))
+    environment.globals["app_name"] = APP_NAME
+    live = LiveRoutes(environment, settings.secret_key)
+    live.add("/", IndexLive, name="index")
+    live.add("/counter", CounterLive, name="counter")
+    return live
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI app (uvicorn: ``--factory {{ cookiecutter.package_name }}.app:create_app``)."""
+    settings = settings or get_settings()
+    live = create_live_routes(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.db = Database.from_settings(settings)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    return Starlette(
+        debug=settings.debug,
+        routes=[
+            *live.routes,
+            Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+            _client_files("phoenix"),
+            _client_files("phoenix_live_view"),
+        ],
+        middleware=[Middleware(SessionMiddleware, secret_key=settings.secret_key, same_site="lax")],
+        lifespan=lifespan,
+    )
+
+
+def _client_files(package: str) -> Mount:
+    """Serve an npm package's built files (``npm ci`` in assets/ installs them)."""
+    return Mount(
+        f"/assets/{package}",
+        StaticFiles(directory=NODE_MODULES / package / "priv" / "static", check_dir=False),
+        name=package,
+    )

@@ -1,0 +1,30 @@
+"""A LiveView runtime speaking the official Phoenix LiveView client's protocol.
+
+The app imports only these names; everything else is the runtime's own.
+"""
+
+from .binding import BindingError
+from .diff import diff_tree
+from .params import Params
+from .routes import LiveRoutes
+from .socket import ConnectedLiveViewSocket, LiveViewSocket, is_connected
+from .template import LiveEnvironment, render_template, render_tree
+from .tree import to_html
+from .view import InfoEvent, LiveView, UnhandledEvent
+
+__all__ = [
+    "BindingError",
+    "ConnectedLiveViewSocket",
+    "InfoEvent",
+    "LiveEnvironment",
+    "LiveRoutes",
+    "LiveView",
+    "LiveViewSocket",
+    "Params",
+    "UnhandledEvent",
+    "diff_tree",
+    "is_connected",
+    "render_template",
+    "render_tree",
+    "to_html",
+]

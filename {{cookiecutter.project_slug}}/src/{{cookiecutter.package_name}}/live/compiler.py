@@ -1,0 +1,335 @@
+"""Compile Jinja2 templates so that rendering streams the shape of a rendered tree.
+
+Jinja compiles a template to Python generators that yield strings. This code
+generator keeps that machinery (scoping, filters, macros, includes, blocks) and
+changes only what is yielded:
+
+* static text is yielded as ``Static`` constants created once, at compile time;
+* every ``{{ expr }}``, ``{% include %}``, ``{% block %}`` call, ``{% call %}``,
+  ``{% filter %}`` and recursive loop yields exactly one value: a dynamic slot;
+* each template, block, ``{% if %}`` branch and ``{% for %}`` body is framed by
+  markers (``Open``/``ForOpen`` ... ``CLOSE``) that carry its statics.
+
+All markers are empty strings, so joining the stream still gives the exact
+HTML Jinja would render (``Template.render`` keeps working), while
+``tree.build_tree`` turns the same stream into a Phoenix rendered tree without
+ever splitting HTML. The statics of every scope are fixed at compile time, and
+the same list object is reused by every render, so comparing statics is an
+identity check.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
+
+
+class Static(str):
+    """Static template text: sent once, in a node's statics."""
+
+    __slots__ = ()
+
+
+class Open(str):
+    """Starts a rendered node (template, block or ``if`` branch)."""
+
+    statics: list[str]
+
+    def __new__(cls, statics: list[str]) -> Open:
+        marker = super().__new__(cls, "")
+        marker.statics = statics
+        return marker
+
+
+class ForOpen(Open):
+    """Starts a comprehension whose entries share ``statics``."""
+
+
+class Item(str):
+    """Starts one entry of a comprehension; ``key`` identifies it across renders."""
+
+    key: t.Hashable | None
+
+    def __new__(cls, key: t.Hashable | None = None) -> Item:
+        marker = super().__new__(cls, "")
+        marker.key = key
+        return marker
+
+
+class Close(str):
+    """Ends the innermost open node or comprehension."""
+
+    __slots__ = ()
+
+
+CLOSE = Close()
+POSITIONAL_ITEM = Item()
+
+
+def loop_item(value: t.Any) -> Item:
+    """Mark a loop entry, keyed by its ``id`` (or its own value when scalar).
+
+    Keys let the differ recognise moved rows and send ``km`` moves instead of
+    every shifted row; entries without a usable key are matched by position.
+    """
+    kind = type(value)
+    if kind is dict:
+        key = value.get("id")
+    elif kind is str or kind is int:
+        key = value
+    else:
+        key = getattr(value, "id", None)
+    return POSITIONAL_ITEM if key is None else Item(key)
+
+
+class _Scope:
+    """Statics collected for one node while its code is generated."""
+
+    def __init__(self) -> None:
+        self.statics: list[str] = []
+        self.pending: list[str] = []
+
+    def add_text(self, text: str) -> None:
+        self.pending.append(text)
+
+    def end_slot(self) -> None:
+        self.statics.append("".join(self.pending))
+        self.pending = []
+
+    def finish(self) -> list[str]:
+        self.end_slot()
+        return self.statics
+
+
+class LiveCodeGenerator(CodeGenerator):
+    """Jinja's code generator, emitting the marker stream described above.
+
+    Buffered frames (macro bodies, ``{% filter %}``, ``{% set %}`` blocks,
+    recursive loops) keep Jinja's own code: their output becomes one string.
+    """
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._scopes: list[_Scope] = []
+        self._constants: list[tuple[str, str, t.Any]] = []
+        self._scoped_frames: set[int] = set()
+        self._child_template = False
+        # Statements placed first in a loop body to yield its Item marker,
+        # each with the for-else flag to set (Jinja forbids custom node types).
+        self._loop_items: dict[int, str | None] = {}
+
+    # -- scope bookkeeping -------------------------------------------------
+
+    def _constant(self, kind: str, value: t.Any) -> str:
+        name = f"_phx_c{len(self._constants)}"
+        self._constants.append((name, kind, value))
+        return name
+
+    def _open_scope(self, kind: str) -> _Scope:
+        scope = _Scope()
+        self._scopes.append(scope)
+        self.writeline(f"yield {self._constant(kind, scope)}")
+        return scope
+
+    def _close_scope(self) -> None:
+        self._scopes.pop().finish()
+        self.writeline("yield _phx_CLOSE")
+
+    def _live(self, frame: Frame) -> bool:
+        """True where output goes to the marker stream rather than a buffer."""
+        return frame.buffer is None and bool(self._scopes)
+
+    def _slot(self) -> None:
+        self._scopes[-1].end_slot()
+
+    def _write_static(self, text: str) -> None:
+        if text:
+            self._scopes[-1].add_text(text)
+            self.writeline(f"yield {self._constant('Static', text)}")
+
+    def _branch(self, body: list[nodes.Node], frame: Frame) -> None:
+        self._open_scope("Open")
+        self.blockvisit(body, frame)
+        self._close_scope()
+
+    # -- template, frames --------------------------------------------------
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        self._child_template = node.find(nodes.Extends) is not None
+        for extends in node.find_all(nodes.Extends):
+            if extends not in node.body:
+                self.fail("{% extends %} must be at the top level of a live template", extends.lineno)
+        super().visit_Template(node, frame)
+        self.writeline(
+            f"from {__name__} import Static as _phx_Static, Open as _phx_Open, "
+            "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item",
+            extra=1,
+        )
+        for name, kind, value in self._constants:
+            if kind == "Static":
+                self.writeline(f"{name} = _phx_Static({value!r})")
+            else:
+                self.writeline(f"{name} = _phx_{kind}({value.statics!r})")
+
+    def enter_frame(self, frame: Frame) -> None:
+        super().enter_frame(frame)
+        root = frame.rootlevel and not self._child_template
+        if frame.buffer is None and (root or frame.block_frame):
+            self._scoped_frames.add(id(frame))
+            self._open_scope("Open")
+
+    def leave_frame(self, frame: Frame, with_python_scope: bool = False) -> None:
+        if id(frame) in self._scoped_frames:
+            self._scoped_frames.discard(id(frame))
+            self._close_scope()
+        super().leave_frame(frame, with_python_scope)
+
+    def start_write(self, frame: Frame, node: nodes.Node | None = None) -> None:
+        # Call blocks, filter blocks and recursive loops yield one value each.
+        if self._live(frame):
+            self._slot()
+        super().start_write(frame, node)
+
+    # -- output ------------------------------------------------------------
+
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        if not self._live(frame):
+            if frame.buffer is None and self._child_template:
+                return  # text outside blocks of a child template is not rendered
+            super().visit_Output(node, frame)
+            return
+        finalize = self._make_finalize()
+        text: list[str] = []
+        for child in node.nodes:
+            try:
+                if not (finalize.const or isinstance(child, nodes.TemplateData)):
+                    raise nodes.Impossible()
+                text.append(self._output_child_to_const(child, frame, finalize))
+                continue
+            except (nodes.Impossible, Exception):
+                pass
+            self._write_static("".join(text))
+            text = []
+            self._slot()
+            self.writeline("yield ", child)
+            self._output_child_pre(child, frame, finalize)
+            self.visit(child, frame)
+            self._output_child_post(child, frame, finalize)
+        self._write_static("".join(text))
+
+    def visit_If(self, node: nodes.If, frame: Frame) -> None:
+        if not self._live(frame):
+            super().visit_If(node, frame)
+            return
+        self._slot()
+        if_frame = frame.soft()
+        self.writeline("if ", node)
+        self.visit(node.test, if_frame)
+        self.write(":")
+        self.indent()
+        self._branch(node.body, if_frame)
+        self.outdent()
+        for elif_ in node.elif_:
+            self.writeline("elif ", elif_)
+            self.visit(elif_.test, if_frame)
+            self.write(":")
+            self.indent()
+            self._branch(elif_.body, if_frame)
+            self.outdent()
+        self.writeline("else:")
+        self.indent()
+        if node.else_:
+            self._branch(node.else_, if_frame)
+        else:
+            self.writeline('yield ""')
+        self.outdent()
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        if node.recursive or not self._live(frame):
+            super().visit_For(node, frame)
+            return
+        # The body becomes a comprehension; a for-else gets a slot of its own
+        # right after it, rendered only when the loop ran zero times.
+        else_body, node.else_ = node.else_, []
+        target = node.target
+        key = nodes.Name(target.name, "load") if isinstance(target, nodes.Name) else nodes.Const(None)
+        ran = self.temporary_identifier() if else_body else None
+        item = nodes.ExprStmt(key, lineno=node.lineno)
+        self._loop_items[id(item)] = ran
+        node.body = [item, *node.body]
+        if ran:
+            self.writeline(f"{ran} = 0")
+        self._slot()
+        self._open_scope("ForOpen")
+        try:
+            super().visit_For(node, frame)
+        finally:
+            node.body, node.else_ = node.body[1:], else_body
+        self._close_scope()
+        if ran:
+            self._slot()
+            else_frame = frame.inner()
+            else_frame.symbols.analyze_node(node, for_branch="else")
+            self.writeline(f"if not {ran}:")
+            self.indent()
+            self.enter_frame(else_frame)
+            self._branch(else_body, else_frame)
+            self.leave_frame(else_frame)
+            self.outdent()
+            self.writeline("else:")
+            self.indent()
+            self.writeline('yield ""')
+            self.outdent()
+
+    def visit_ExprStmt(self, node: nodes.ExprStmt, frame: Frame) -> None:
+        if id(node) not in self._loop_items:
+            super().visit_ExprStmt(node, frame)
+            return
+        self.writeline("yield _phx_item(")
+        self.visit(node.node, frame)
+        self.write(")")
+        ran = self._loop_items.pop(id(node))
+        if ran:
+            self.writeline(f"{ran} = 1")
+
+    def visit_Block(self, node: nodes.Block, frame: Frame) -> None:
+        if self._live(frame):
+            self._slot()
+        super().visit_Block(node, frame)
+
+    def visit_Include(self, node: nodes.Include, frame: Frame) -> None:
+        if not self._live(frame):
+            super().visit_Include(node, frame)
+            return
+        self._slot()
+        if isinstance(node.template, nodes.Const) and isinstance(node.template.value, str):
+            lookup = "get_template"
+        elif isinstance(node.template, (nodes.Const, nodes.Tuple, nodes.List)):
+            lookup = "select_template"
+        else:
+            lookup = "get_or_select_template"
+        if node.ignore_missing:
+            self.writeline("try:")
+            self.indent()
+        self.writeline(f"template = environment.{lookup}(", node)
+        self.visit(node.template, frame)
+        self.write(f", {self.name!r})")
+        if node.ignore_missing:
+            self.outdent()
+            self.writeline("except TemplateNotFound:")
+            self.indent()
+            self.writeline('yield ""')
+            self.outdent()
+            self.writeline("else:")
+            self.indent()
+        if node.with_context:
+            self.writeline(
+                "yield from template.root_render_func(template.new_context("
+                f"context.get_all(), True, {self.dump_local_context(frame)}))"
+            )
+        else:
+            self.writeline("yield from template._get_default_module()._body_stream")
+        if node.ignore_missing:
+            self.outdent()

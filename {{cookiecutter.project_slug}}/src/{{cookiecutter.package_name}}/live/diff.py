@@ -1,0 +1,94 @@
+"""Minimal diffs between two rendered trees, in the wire format the client merges.
+
+Rules (see PROTOCOL.md, "Merge rules"): an unchanged slot is left out; a node
+whose statics changed is sent whole (the client replaces anything carrying
+``"s"``); a comprehension sends only the entries that changed, plus ``kc``,
+and entries that moved are sent as their old index (``km`` set).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from .tree import SLOT, Tree
+
+
+def diff_tree(old: Tree, new: Tree) -> Tree:
+    """The diff that turns ``old`` into ``new``; empty when nothing changed."""
+    if not _same_statics(old, new):
+        return new
+    return _diff_same(old, new) or {}
+
+
+def _same_statics(old: Tree, new: Tree) -> bool:
+    a, b = old["s"], new["s"]
+    return a is b or a == b
+
+
+def _diff_same(old: Tree, new: Tree) -> Tree | None:
+    """Diff two nodes (or two entries) that share their statics."""
+    if "k" in new:
+        return _diff_comprehension(old, new)
+    out: Tree | None = None
+    for key, value in new.items():
+        before = old.get(key)
+        if value is before or key == "s":
+            continue
+        if isinstance(value, dict):
+            if isinstance(before, dict) and _same_statics(before, value):
+                change = _diff_same(before, value)
+                if change is None:
+                    continue
+                value = change
+        elif value == before:
+            continue
+        if out is None:
+            out = {}
+        out[key] = value
+    return out
+
+
+def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
+    old_k, new_k = old["k"], new["k"]
+    old_count, new_count = old_k["kc"], new_k["kc"]
+    out: Tree = {}
+    moved = False
+    old_at = _key_index(old, new)
+    for i in range(new_count):
+        slot = SLOT[i]
+        entry = new_k[slot]
+        j = i if old_at is None else old_at.get(new.entry_keys[i])  # type: ignore[attr-defined]
+        if j is None or j >= old_count:
+            out[slot] = entry  # a new entry: every slot, replacing whatever is at i
+            continue
+        before = old_k[SLOT[j]]
+        change = None if before == entry else _diff_same(before, entry)
+        if j == i:
+            if change:
+                out[slot] = change
+        else:
+            moved = True
+            out[slot] = [j, change] if change else j
+    if not out and new_count == old_count:
+        return None
+    out["kc"] = new_count
+    if moved:
+        out["km"] = True
+    return {"k": out}
+
+
+def _key_index(old: Tree, new: Tree) -> dict[t.Hashable, int] | None:
+    """Old position of each entry key, or None to match entries by position.
+
+    Keys are used only when both renders key every entry uniquely.
+    """
+    old_keys = getattr(old, "entry_keys", None)
+    new_keys = getattr(new, "entry_keys", None)
+    if not old_keys or not new_keys or None in old_keys or None in new_keys:
+        return None
+    try:
+        index = {key: i for i, key in enumerate(old_keys)}
+        unique = len(index) == len(old_keys) and len(set(new_keys)) == len(new_keys)
+    except TypeError:  # an unhashable id
+        return None
+    return index if unique else None

@@ -1,0 +1,101 @@
+"""The rendered tree: Phoenix LiveView's wire format for a render.
+
+A node is ``{"s": statics, "0": slot, "1": slot, ...}``; a slot holds escaped
+HTML (``str``), a nested node, or a keyed comprehension
+``{"s": statics, "k": {"0": entry, ..., "kc": n}}`` whose entries are dicts of
+slots. ``build_tree`` assembles it from the marker stream the compiled
+template yields; ``to_html`` turns it back into HTML.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from markupsafe import Markup
+
+from .compiler import Close, ForOpen, Item, Open, Static
+
+Tree = dict[str, t.Any]
+
+
+class _SlotKeys(dict[int, str]):
+    """``SLOT[i] == str(i)``, interned, without formatting an int per slot."""
+
+    def __missing__(self, index: int) -> str:
+        key = self[index] = str(index)
+        return key
+
+
+SLOT = _SlotKeys()
+
+
+class Comprehension(dict[str, t.Any]):
+    """A keyed comprehension; ``entry_keys`` (never sent) let the differ match rows."""
+
+    entry_keys: list[t.Hashable | None]
+
+    def __init__(self, statics: list[str]) -> None:
+        super().__init__(s=statics, k={})
+        self.entry_keys = []
+
+
+def build_tree(events: t.Iterable[str]) -> Tree:
+    """Assemble the rendered tree from a compiled template's output stream."""
+    stack: list[tuple[t.Any, t.Any, int]] = []
+    holder: Tree = {}
+    current: t.Any = None  # the node or comprehension being built
+    target: t.Any = holder  # the dict that receives the next slot
+    index = 0
+    for event in events:
+        kind = type(event)
+        if kind is Static:
+            continue
+        if kind is Markup or kind is str:
+            target[SLOT[index]] = event
+            index += 1
+        elif kind is Item:
+            target = {}
+            keys = current.entry_keys
+            current["k"][SLOT[len(keys)]] = target
+            keys.append(event.key)  # type: ignore[attr-defined]
+            index = 0
+        elif kind is Open:
+            stack.append((current, target, index))
+            current = target = {"s": event.statics}  # type: ignore[attr-defined]
+            index = 0
+        elif kind is ForOpen:
+            stack.append((current, target, index))
+            current = Comprehension(event.statics)  # type: ignore[attr-defined]
+            target = None
+        elif kind is Close:
+            if type(current) is Comprehension:
+                current["k"]["kc"] = len(current.entry_keys)
+            done = current
+            current, target, index = stack.pop()
+            target[SLOT[index]] = done
+            index += 1
+        else:
+            target[SLOT[index]] = str(event)
+            index += 1
+    if stack or "0" not in holder:
+        raise ValueError("template output is not a complete rendered tree")
+    return t.cast(Tree, holder["0"])
+
+
+def to_html(node: t.Any) -> str:
+    """Render a tree (or any slot value) to HTML, as the client would."""
+    if isinstance(node, str):
+        return node
+    statics = node["s"]
+    if "k" in node:
+        keyed = node["k"]
+        return "".join(_fill(statics, keyed[SLOT[i]]) for i in range(keyed["kc"]))
+    return _fill(statics, node)
+
+
+def _fill(statics: list[str], slots: Tree) -> str:
+    parts = [statics[0]]
+    for i in range(1, len(statics)):
+        parts.append(to_html(slots[SLOT[i - 1]]))
+        parts.append(statics[i])
+    return "".join(parts)

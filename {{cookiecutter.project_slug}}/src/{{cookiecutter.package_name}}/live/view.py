@@ -1,0 +1,59 @@
+"""The LiveView base class: the lifecycle callbacks an app overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from .socket import ConnectedLiveViewSocket, Context, LiveViewSocket
+
+
+@dataclasses.dataclass(frozen=True)
+class InfoEvent:
+    """A message for ``handle_info``: scheduled ticks and pub/sub broadcasts."""
+
+    name: str
+    payload: t.Any = None
+
+
+class UnhandledEvent(LookupError):
+    """Raised by the default ``handle_event``: the view does not handle this event."""
+
+
+class LiveView(t.Generic[Context]):
+    """Subclass, set ``template_name``, and override the callbacks you need.
+
+    ``handle_params`` and ``handle_event`` are called with arguments bound
+    from their signatures (see ``binding``), so each view declares exactly
+    the typed parameters it wants.
+    """
+
+    template_name: t.ClassVar[str]
+
+    async def mount(self, socket: LiveViewSocket[Context], session: dict[str, t.Any]) -> None:
+        """Set up ``socket.context``; called for the HTTP render and again once connected."""
+
+    async def handle_params(self, socket: LiveViewSocket[Context]) -> None:
+        """React to the URL: after ``mount``, and on every live patch."""
+
+    async def handle_event(self, event: str, payload: dict[str, t.Any], socket: ConnectedLiveViewSocket[Context]) -> None:
+        """React to a browser event (``phx-click``, ``phx-change``, ``phx-submit``, keys, hooks)."""
+        raise UnhandledEvent(event)
+
+    async def handle_info(self, event: InfoEvent, socket: ConnectedLiveViewSocket[Context]) -> None:
+        """React to a scheduled or published message."""
+
+    async def disconnect(self, socket: ConnectedLiveViewSocket[Context]) -> None:
+        """Custom cleanup when the connection closes or the view is left."""
+
+    def template_context(self, socket: LiveViewSocket[Context]) -> dict[str, t.Any]:
+        """The template's variables: the context's keys (or dataclass fields), plus ``context``."""
+        context = socket.context
+        if isinstance(context, t.Mapping):
+            variables = dict(context)
+        elif dataclasses.is_dataclass(context) and not isinstance(context, type):
+            variables = {field.name: getattr(context, field.name) for field in dataclasses.fields(context)}
+        else:
+            variables = {}
+        variables.setdefault("context", context)
+        return variables

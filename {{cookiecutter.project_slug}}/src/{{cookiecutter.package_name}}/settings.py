@@ -1,0 +1,99 @@
+"""Settings read once from the environment, with a ``.env`` file for development.
+
+Real environment variables win over ``.env`` so a deployment can override any
+value without editing files. Settings are a frozen dataclass so nothing can
+change them behind the app's back after start-up.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Self
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+{%- if cookiecutter.database == "postgresql" %}
+DEFAULT_DATABASE_URL = (
+    "postgresql+asyncpg://postgres@127.0.0.1:5432/{{ cookiecutter.package_name }}"
+)
+{%- else %}
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./app.db"
+{%- endif %}
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment."""
+
+    secret_key: str
+    database_url: str = DEFAULT_DATABASE_URL
+    debug: bool = False
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: Path | None = PROJECT_ROOT / ".env",
+    ) -> Self:
+        """Build settings from ``env_file`` overlaid with ``environ``."""
+        values: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            values.update(
+                {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+            )
+        values.update(os.environ if environ is None else environ)
+
+        secret_key = values.get("SECRET_KEY", "")
+        if not secret_key:
+            raise SettingsError(
+                "SECRET_KEY is not set. Put it in the environment or in "
+                f"{PROJECT_ROOT / '.env'}; generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return cls(
+            secret_key=secret_key,
+            database_url=values.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            debug=_parse_bool("DEBUG", values.get("DEBUG", "")),
+            host=values.get("HOST") or DEFAULT_HOST,
+            port=_parse_port(values.get("PORT") or str(DEFAULT_PORT)),
+        )
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    """Accept the usual spellings of on/off and reject anything else."""
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean; use true or false.")
+
+
+def _parse_port(raw: str) -> int:
+    """Return a TCP port number, or say clearly why the value is not one."""
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise SettingsError(f"PORT={raw!r} is not a TCP port number (1-65535).")
+    return port
+
+
+@cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read on first use."""
+    return Settings.from_env()

@@ -1,0 +1,38 @@
+"""A counter: click events, a form, typed ``?count=`` params and live patches."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..live import ConnectedLiveViewSocket, LiveView, LiveViewSocket, UnhandledEvent
+
+
+@dataclass
+class Counter:
+    count: int = 0
+    step: int = 1
+
+
+class CounterLive(LiveView[Counter]):
+    template_name = "counter.html"
+
+    async def mount(self, socket: LiveViewSocket[Counter], session: dict[str, Any]) -> None:
+        socket.context = Counter()
+
+    async def handle_params(self, socket: LiveViewSocket[Counter], count: int = 0) -> None:
+        socket.context.count = count
+        socket.live_title = f"Count: {count}"
+
+    async def handle_event(self, event: str, socket: ConnectedLiveViewSocket[Counter], step: int = 0) -> None:
+        counter = socket.context
+        if event == "increment":
+            counter.count += counter.step
+        elif event == "decrement":
+            counter.count -= counter.step
+        elif event == "set_step":
+            counter.step = step
+        elif event == "reset":
+            await socket.push_patch("/counter", {"count": 0})
+            return
+        else:
+            raise UnhandledEvent(event)
+        socket.live_title = f"Count: {counter.count}"
