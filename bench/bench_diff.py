@@ -11,11 +11,12 @@ A 1,000-row table (id, name, email, score) is rendered and diffed by:
 
 Scenarios: the join (first render), an event changing one row's name, and an
 event inserting a row at the top. Each timing is the median (and min) of
-``--repeat`` runs after a warm-up, with the garbage collector on, as in a
-server. Before any timing, each diff is merged into the previous render the
-way the Phoenix client merges it and turned back into HTML, which must equal
-Jinja2's HTML of the new state: no engine is timed doing nothing. The exit
-code is 0 whatever the figures and checks say: this is a report.
+``--repeat`` runs after a warm-up, engines taking turns run by run, with the
+garbage collector on, as in a server. Before any timing, each diff is merged
+into the previous render the way the Phoenix client merges it and turned back
+into HTML, which must equal Jinja2's HTML of the new state: no engine is timed
+doing nothing. The exit code is 0 whatever the figures and checks say: this
+is a report.
 
 Usage: ``python bench/bench_diff.py [--repeat N] [--json]``.
 """
@@ -296,45 +297,66 @@ def check(engine: Engine, scenario: Scenario) -> Result:
     }
 
 
-def measure(call: str, repeat: int, run: t.Callable[..., object], *args: t.Any) -> Result:
-    """Median and min wall time of ``run(*args)`` in ms, over ``repeat`` runs after a warm-up."""
+class Run(t.NamedTuple):
+    """One timed call: its label, function and arguments, and how to size its output."""
+
+    call: str
+    func: t.Callable[..., t.Any]
+    args: tuple[t.Any, ...]
+    size: t.Callable[[t.Any], int]
+
+
+def html_bytes(html: str) -> int:
+    """Size of an HTML page in UTF-8."""
+    return len(html.encode())
+
+
+def measure(runs: dict[str, Run], repeat: int) -> dict[str, Result]:
+    """Median and min wall time (ms) of each run, and the size of its output.
+
+    After ``WARMUP`` untimed rounds, the runs take turns for ``repeat`` timed
+    rounds, so load from other processes weighs on every engine alike.
+    """
     for _ in range(WARMUP):
-        run(*args)
+        for run in runs.values():
+            run.func(*run.args)
     gc.collect()
-    samples = []
+    samples: dict[str, list[int]] = {name: [] for name in runs}
     for _ in range(repeat):
-        start = time.perf_counter_ns()
-        run(*args)
-        samples.append(time.perf_counter_ns() - start)
+        for name, run in runs.items():
+            start = time.perf_counter_ns()
+            run.func(*run.args)
+            samples[name].append(time.perf_counter_ns() - start)
     return {
-        "call": call,
-        "median_ms": statistics.median(samples) / 1e6,
-        "min_ms": min(samples) / 1e6,
+        name: {
+            "call": run.call,
+            "median_ms": statistics.median(samples[name]) / 1e6,
+            "min_ms": min(samples[name]) / 1e6,
+            "bytes": run.size(run.func(*run.args)),
+        }
+        for name, run in runs.items()
     }
 
 
 def bench_join(context: Context, repeat: int) -> dict[str, Result]:
     """Time the first render; ``bytes`` is the join payload (Jinja2: the HTML)."""
-    results = {}
-    for engine in TREE_ENGINES:
-        results[engine.name] = measure(engine.render_call, repeat, engine.render, context)
-        results[engine.name]["bytes"] = wire_bytes(engine.render(context))
-    results["jinja2"] = measure(f"{JINJA_CALL} (HTML)", repeat, render_jinja, context)
-    results["jinja2"]["bytes"] = len(render_jinja(context).encode())
-    return results
+    runs = {
+        engine.name: Run(engine.render_call, engine.render, (context,), wire_bytes)
+        for engine in TREE_ENGINES
+    }
+    runs["jinja2"] = Run(f"{JINJA_CALL} (HTML)", render_jinja, (context,), html_bytes)
+    return measure(runs, repeat)
 
 
 def bench_event(scenario: Scenario, repeat: int) -> dict[str, Result]:
     """Time render + diff against the previous render; ``bytes`` is the diff (Jinja2: HTML)."""
-    results = {}
+    runs = {}
     for engine in TREE_ENGINES:
-        previous = engine.render(scenario.old)
         call = f"{engine.render_call} + {engine.diff_call}"
-        results[engine.name] = measure(call, repeat, engine.event, previous, scenario.new)
-        results[engine.name]["bytes"] = wire_bytes(engine.event(previous, scenario.new))
-    results["jinja2"] = measure(f"{JINJA_CALL} (HTML, no diff)", repeat, render_jinja, scenario.new)
-    results["jinja2"]["bytes"] = len(render_jinja(scenario.new).encode())
-    return results
+        args = (engine.render(scenario.old), scenario.new)
+        runs[engine.name] = Run(call, engine.event, args, wire_bytes)
+    runs["jinja2"] = Run(f"{JINJA_CALL} (HTML, no diff)", render_jinja, (scenario.new,), html_bytes)
+    return measure(runs, repeat)
 
 
 def targets(results: dict[str, dict[str, Result]]) -> list[Result]:
@@ -400,6 +422,15 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
         limit = f"{item['limit']} B" if is_bytes else f"{item['limit']}x"
         verdict = "PASS" if item["pass"] else "FAIL"
         line(f"    {item['name']:<32}{value:>10}  (target <= {limit:<5})  {verdict}")
+    update = data["results"]["update"]
+    line(
+        f"    on min times: ours / Jinja2 {_min_ratio(update, 'jinja2'):.2f}x, "
+        f"ours / PyView {_min_ratio(update, 'pyview'):.2f}x"
+    )
+
+
+def _min_ratio(results: dict[str, Result], other: str) -> float:
+    return float(results["ours"]["min_ms"] / results[other]["min_ms"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from conftest import TEMPLATE, Bake
 TEMPLATE_PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
 TEMPLATE_PACKAGE = TEMPLATE_PROJECT / "src" / "{{cookiecutter.package_name}}"
 # Directories copied verbatim: they carry Jinja syntax of their own.
-VERBATIM_DIRS = ("live", "templates", "views")
+VERBATIM_DIRS = ("live", "static", "templates", "views")
 COOKIECUTTER_SYNTAX = re.compile(r"\{\{-?\s*cookiecutter\.|\{%-?[^%]*cookiecutter\.")
 
 

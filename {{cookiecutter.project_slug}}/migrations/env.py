@@ -13,37 +13,39 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from {{ cookiecutter.package_name }} import models
+from {{ cookiecutter.package_name }} import models  # noqa: F401 - defines the tables on Base.metadata
+from {{ cookiecutter.package_name }}.db import Base
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = models.Base.metadata
+target_metadata = Base.metadata
 database_url = get_settings().database_url
-
-
-def configure(**options: object) -> None:
-    """Configure the context the same way online and offline."""
-    context.configure(
-        target_metadata=target_metadata,
-        # SQLite cannot ALTER most things in place; batch mode copies the table.
-        render_as_batch=database_url.startswith("sqlite"),
-        **options,
-    )
+# SQLite cannot ALTER most things in place; batch mode copies the table instead.
+render_as_batch = database_url.startswith("sqlite")
 
 
 def run_migrations_offline() -> None:
     """Print the SQL instead of running it (``alembic upgrade head --sql``)."""
-    configure(url=database_url, literal_binds=True)
+    context.configure(
+        url=database_url,
+        target_metadata=target_metadata,
+        render_as_batch=render_as_batch,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_sync_migrations(connection: Connection) -> None:
     """Run the migrations on a connection the async engine lent us."""
-    configure(connection=connection)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=render_as_batch,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -20,10 +20,12 @@ identity check.
 
 from __future__ import annotations
 
+import io
 import typing as t
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
+from markupsafe import escape
 
 
 class Static(str):
@@ -82,6 +84,13 @@ def loop_item(value: t.Any) -> Item:
     else:
         key = getattr(value, "id", None)
     return POSITIONAL_ITEM if key is None else Item(key)
+
+
+def escape_value(value: t.Any) -> str:
+    """``escape`` without allocating a ``Markup`` for ints, which never need escaping."""
+    if type(value) is int:
+        return str(value)
+    return escape(value)
 
 
 class _Scope:
@@ -164,7 +173,7 @@ class LiveCodeGenerator(CodeGenerator):
         super().visit_Template(node, frame)
         self.writeline(
             f"from {__name__} import Static as _phx_Static, Open as _phx_Open, "
-            "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item",
+            "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item, escape_value as _phx_escape",
             extra=1,
         )
         for name, kind, value in self._constants:
@@ -282,6 +291,32 @@ class LiveCodeGenerator(CodeGenerator):
             self.indent()
             self.writeline('yield ""')
             self.outdent()
+
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
+        if self._live(frame) and frame.eval_ctx.autoescape and not frame.eval_ctx.volatile:
+            self.write("_phx_escape(")
+            if finalize.src is not None:
+                self.write(finalize.src)
+            return
+        super()._output_child_pre(node, frame, finalize)
+
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        # ``row.name`` on a dict: an inline key lookup instead of a call per row.
+        code = self._expression_code(node.node, frame) if isinstance(node.node, nodes.Name) else ""
+        if not code.isidentifier() or self.environment.sandboxed:
+            super().visit_Getattr(node, frame)
+            return
+        attr = repr(node.attr)
+        self.write(f"({code}[{attr}] if type({code}) is dict and {attr} in {code} else environment.getattr({code}, {attr}))")
+
+    def _expression_code(self, node: nodes.Expr, frame: Frame) -> str:
+        """The Python code Jinja generates for ``node``, without writing it."""
+        stream, self.stream = self.stream, io.StringIO()
+        try:
+            self.visit(node, frame)
+            return self.stream.getvalue()
+        finally:
+            self.stream = stream
 
     def visit_ExprStmt(self, node: nodes.ExprStmt, frame: Frame) -> None:
         if id(node) not in self._loop_items:

@@ -1,0 +1,189 @@
+"""A small Phoenix channel client, for protocol tests over a real WebSocket.
+
+It does what the official JS client does, frame by frame, so tests can send
+exactly what a browser sends (and what a broken or hostile one might send):
+GET the page with its session cookie, read the container's tokens, connect to
+``/live/websocket`` with that cookie, then join and push on ``lv:<id>``.
+Every wait is bounded: a server that does not answer fails the test quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import typing as t
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urljoin
+
+import httpx
+from selectolax.lexbor import LexborHTMLParser
+from websockets.asyncio.client import ClientConnection, connect
+
+TIMEOUT = 5.0  # seconds to wait for any one frame
+VSN = "2.0.0"
+
+
+class Frame(t.NamedTuple):
+    """``[join_ref, ref, topic, event, payload]``."""
+
+    join_ref: str | None
+    ref: str | None
+    topic: str
+    event: str
+    payload: t.Any
+
+
+class Reply(t.TypedDict):
+    """The payload of a ``phx_reply``."""
+
+    status: str
+    response: dict[str, t.Any]
+
+
+@dataclass(frozen=True)
+class LivePage:
+    """What the HTTP render gave the browser: the tokens a join echoes back."""
+
+    url: str
+    csrf_token: str
+    container_id: str
+    session: str
+    static: str | None
+    cookies: dict[str, str]
+
+    @property
+    def topic(self) -> str:
+        return f"lv:{self.container_id}"
+
+
+async def fetch_page(base_url: str, path: str) -> LivePage:
+    """GET ``path`` and read the CSRF meta tag and the main container's tokens."""
+    url = urljoin(base_url, path)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        response = await http.get(url)
+        response.raise_for_status()
+        cookies = dict(http.cookies.items())
+    html = LexborHTMLParser(response.text)
+    meta = html.css_first("meta[name='csrf-token']")
+    container = html.css_first("[data-phx-main]")
+    assert meta is not None and container is not None, "no csrf meta tag or no main container"
+    attributes = container.attributes
+    csrf, container_id, session = meta.attributes.get("content"), attributes.get("id"), attributes.get("data-phx-session")
+    assert csrf and container_id and session, f"incomplete container: {attributes}"
+    return LivePage(url, csrf, container_id, session, attributes.get("data-phx-static") or None, cookies)
+
+
+@dataclass
+class LiveClient:
+    """One WebSocket, as ``new LiveSocket("/live", Socket, {params}).connect()`` opens it.
+
+    Frames that arrive while waiting for a reply (server pushes such as
+    ``diff``, ``live_patch`` or ``phx_close``) are kept in ``pushes``.
+    """
+
+    base_url: str
+    page: LivePage
+    ws: ClientConnection
+    join_ref: str | None = None
+    pushes: list[Frame] = field(default_factory=list)
+    _refs: t.Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, base_url: str, path: str = "/counter") -> AsyncIterator[LiveClient]:
+        """Load ``path`` over HTTP, then connect its socket with the session cookie."""
+        page = await fetch_page(base_url, path)
+        query = urlencode({"_csrf_token": page.csrf_token, "_mounts": 0, "vsn": VSN})
+        ws_url = base_url.replace("http", "ws", 1) + f"/live/websocket?{query}"
+        cookie = "; ".join(f"{name}={value}" for name, value in page.cookies.items())
+        async with connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=TIMEOUT) as ws:
+            yield cls(base_url, page, ws)
+
+    def next_ref(self) -> str:
+        return str(next(self._refs))
+
+    # -- frames ------------------------------------------------------------
+
+    async def send(self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any) -> None:
+        await self.ws.send(json.dumps([join_ref, ref, topic, event, payload]))
+
+    async def receive(self, timeout: float = TIMEOUT) -> Frame:
+        """The next frame; raises ``TimeoutError`` or ``ConnectionClosed``."""
+        text = await asyncio.wait_for(self.ws.recv(), timeout)
+        assert isinstance(text, str), "the server sent a binary frame"
+        join_ref, ref, topic, event, payload = json.loads(text)
+        return Frame(join_ref, ref, topic, event, payload)
+
+    async def reply_to(self, ref: str, timeout: float = TIMEOUT) -> Reply:
+        """Wait (bounded) for the ``phx_reply`` to ``ref``, keeping other frames in ``pushes``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.receive(timeout)
+                if frame.event == "phx_reply" and frame.ref == ref:
+                    return t.cast(Reply, frame.payload)
+                self.pushes.append(frame)
+
+    async def call(self, topic: str, event: str, payload: t.Any, join_ref: str | None = None) -> Reply:
+        """Push ``event`` and return its reply."""
+        ref = self.next_ref()
+        await self.send(join_ref, ref, topic, event, payload)
+        return await self.reply_to(ref)
+
+    # -- Phoenix and LiveView messages ----------------------------------------
+
+    async def join(
+        self,
+        *,
+        redirect: str | None = None,
+        csrf_token: str | None = None,
+        session: str | None = None,
+        topic: str | None = None,
+    ) -> Reply:
+        """``phx_join`` the page's view, as the client does (``redirect`` for a live navigation)."""
+        ref = self.next_ref()
+        params: dict[str, t.Any] = {
+            "_csrf_token": self.page.csrf_token if csrf_token is None else csrf_token,
+            "_mounts": 0,
+            "_mount_attempts": 0,
+        }
+        payload: dict[str, t.Any] = {
+            "params": params,
+            "session": self.page.session if session is None else session,
+            "static": self.page.static,
+            "sticky": False,
+        }
+        if redirect is None:
+            payload["url"] = self.page.url
+        else:
+            payload["redirect"] = urljoin(self.base_url, redirect)
+            params["_live_referer"] = self.page.url
+        await self.send(ref, ref, topic or self.page.topic, "phx_join", payload)
+        reply = await self.reply_to(ref)
+        if reply["status"] == "ok":
+            self.join_ref = ref
+        return reply
+
+    async def push(self, event: str, payload: t.Any) -> Reply:
+        """Push ``event`` on the joined view's topic."""
+        return await self.call(self.page.topic, event, payload, self.join_ref)
+
+    async def click(self, event: str, value: dict[str, t.Any] | None = None) -> Reply:
+        """A ``phx-click`` on a button (the client adds the button's ``value``, ``""``)."""
+        return await self.push("event", {"type": "click", "event": event, "value": {"value": "", **(value or {})}})
+
+    async def change(self, event: str, form: dict[str, str], target: str) -> Reply:
+        """A ``phx-change``: the form urlencoded, ``_target`` in ``meta``."""
+        value = urlencode(form)
+        return await self.push("event", {"type": "form", "event": event, "value": value, "meta": {"_target": target}, "uploads": {}})
+
+    async def live_patch(self, path: str) -> Reply:
+        return await self.push("live_patch", {"url": urljoin(self.base_url, path)})
+
+    async def leave(self) -> Reply:
+        return await self.push("phx_leave", {})
+
+    async def heartbeat(self) -> Reply:
+        return await self.call("phoenix", "heartbeat", {})
