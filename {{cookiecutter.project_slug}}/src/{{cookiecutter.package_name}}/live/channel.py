@@ -21,6 +21,7 @@ from .binding import BindingError
 from .diff import diff_tree
 from .lifecycle import call_handle_event, call_handle_params
 from .session import csrf_valid
+from .shared_statics import share_statics
 from .socket import ConnectedLiveViewSocket, Navigation
 from .template import render_template
 from .tree import Tree
@@ -224,7 +225,7 @@ class LiveConnection:
         if patched:
             response["live_patch"] = patched
         joined.tree = self._render(joined)
-        rendered: dict[str, t.Any] = dict(joined.tree)
+        rendered = share_statics(joined.tree)
         joined.title = socket.live_title
         if joined.title is not None:
             rendered["t"] = joined.title
@@ -302,15 +303,14 @@ class LiveConnection:
         if navigation is not None:
             return navigation
         tree = self._render(joined)
-        diff = diff_tree(joined.tree, tree)
+        diff = share_statics(diff_tree(joined.tree, tree))
         joined.tree = tree
         socket = joined.socket
         if socket.live_title != joined.title:
             joined.title = socket.live_title
-            diff = {**diff, "t": joined.title or ""}
+            diff["t"] = joined.title or ""
         if socket.pushed_events:
-            diff = {**diff, "e": socket.pushed_events}
-            socket.pushed_events = []
+            diff["e"], socket.pushed_events = socket.pushed_events, []
         if diff:
             response["diff"] = diff
         return response
