@@ -38,7 +38,7 @@ def _share(value: t.Any, templates: _Templates | None) -> t.Any:
         return value
     if "k" in value:
         own = _Templates() if templates is None else None
-        inner = templates if templates is not None else own
+        inner = own or t.cast(_Templates, templates)
         out = {key: item for key, item in value.items() if key != "k"}
         if "s" in value:
             out["s"] = _statics(value["s"], templates)
