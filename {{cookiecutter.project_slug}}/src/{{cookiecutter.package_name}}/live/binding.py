@@ -63,7 +63,7 @@ def bind(func: t.Callable[..., t.Any], values: t.Mapping[str, t.Any], inject: t.
     for parameter in parameters:
         name, annotation = parameter.name, parameter.annotation
         if parameter.variadic:
-            taken = {p.name for p in parameters}
+            taken = {p.name for p in parameters} | inject.keys()
             kwargs.update((key, value) for key, value in values.items() if key not in taken and key.isidentifier())
         elif name in inject:
             kwargs[name] = inject[name](annotation)
@@ -170,7 +170,7 @@ def _build_dataclass(cls: type[t.Any], source: t.Mapping[str, t.Any], name: str)
             kwargs[field.name] = convert(source[field.name], field_type, f"{name}.{field.name}")
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             if not _accepts_none(field_type):
-                raise BindingError(f"missing required parameter {name}.{field.name!r}")
+                raise BindingError(f"missing required parameter '{name}.{field.name}'")
             kwargs[field.name] = None
     return cls(**kwargs)
 

@@ -21,8 +21,9 @@ def diff_tree(old: Tree, new: Tree) -> Tree:
 
 
 def _same_statics(old: Tree, new: Tree) -> bool:
+    """Same statics and same kind (a comprehension and a node may share equal statics)."""
     a, b = old["s"], new["s"]
-    return a is b or a == b
+    return (a is b or a == b) and ("k" in old) == ("k" in new)
 
 
 def _diff_same(old: Tree, new: Tree) -> Tree | None:
@@ -58,8 +59,10 @@ def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
         slot = SLOT[i]
         entry = new_k[slot]
         j = i if old_at is None else old_at.get(new.entry_keys[i])  # type: ignore[attr-defined]
-        if j is None or j >= old_count:
-            out[slot] = entry  # a new entry: every slot, replacing whatever is at i
+        if j is None:
+            j = i  # a new key: the client merges it into whatever entry is at i
+        if j >= old_count:
+            out[slot] = entry  # past the old end: every slot
             continue
         before = old_k[SLOT[j]]
         change = None if before == entry else _diff_same(before, entry)
