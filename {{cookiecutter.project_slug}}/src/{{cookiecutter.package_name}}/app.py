@@ -17,7 +17,7 @@ from .settings import PROJECT_ROOT, Settings, get_settings
 from .views.counter import CounterLive
 from .views.index import IndexLive
 
-APP_NAME = "{{ cookiecutter.project_name }}"
+APP_NAME = {{cookiecutter.project_name | tojson}}
 NODE_MODULES = PROJECT_ROOT / "assets" / "node_modules"
 
 
@@ -32,7 +32,7 @@ def create_live_routes(settings: Settings) -> LiveRoutes:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the ASGI app (uvicorn: ``--factory {{ cookiecutter.package_name }}.app:create_app``)."""
+    """Build the ASGI app; uvicorn runs it with ``--factory``."""
     settings = settings or get_settings()
     live = create_live_routes(settings)
 
@@ -48,7 +48,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         debug=settings.debug,
         routes=[
             *live.routes,
-            Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+            Mount(
+                "/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"
+            ),
             _client_files("phoenix"),
             _client_files("phoenix_live_view"),
         ],

@@ -55,16 +55,24 @@ def _parameters(func: t.Callable[..., t.Any]) -> tuple[_Parameter, ...]:
     return tuple(result)
 
 
-def bind(func: t.Callable[..., t.Any], values: t.Mapping[str, t.Any], inject: t.Mapping[str, Inject]) -> dict[str, t.Any]:
+def bind(
+    func: t.Callable[..., t.Any], values: t.Mapping[str, t.Any], inject: t.Mapping[str, Inject]
+) -> dict[str, t.Any]:
     """Keyword arguments for ``func`` from ``values`` (URL or event) and injectables."""
     target = getattr(func, "__func__", func)
-    parameters = _parameters(target)[1:] if target is not func else _parameters(target)  # drop a bound self
+    parameters = (
+        _parameters(target)[1:] if target is not func else _parameters(target)
+    )  # drop a bound self
     kwargs: dict[str, t.Any] = {}
     for parameter in parameters:
         name, annotation = parameter.name, parameter.annotation
         if parameter.variadic:
             taken = {p.name for p in parameters} | inject.keys()
-            kwargs.update((key, value) for key, value in values.items() if key not in taken and key.isidentifier())
+            kwargs.update(
+                (key, value)
+                for key, value in values.items()
+                if key not in taken and key.isidentifier()
+            )
         elif name in inject:
             kwargs[name] = inject[name](annotation)
         elif _is_dataclass_type(annotation):
@@ -138,7 +146,9 @@ def _convert_scalar(value: t.Any, annotation: t.Any, name: str) -> t.Any:
 
 def _convert_union(value: t.Any, options: tuple[t.Any, ...], name: str) -> t.Any:
     types_ = [option for option in options if option is not type(None)]
-    if len(types_) < len(options) and (value is None or value == "" or value == [""] or value == []):
+    if len(types_) < len(options) and (
+        value is None or value == "" or value == [""] or value == []
+    ):
         return None
     errors = []
     for option in types_:

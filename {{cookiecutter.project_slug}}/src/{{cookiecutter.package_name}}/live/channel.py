@@ -64,8 +64,12 @@ def parse_frame(text: str) -> Message:
     return Message(join_ref, ref, topic, event, payload)
 
 
-def encode_frame(join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any) -> str:
-    return json.dumps([join_ref, ref, topic, event, payload], separators=(",", ":"), ensure_ascii=False)
+def encode_frame(
+    join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any
+) -> str:
+    return json.dumps(
+        [join_ref, ref, topic, event, payload], separators=(",", ":"), ensure_ascii=False
+    )
 
 
 @dataclass
@@ -145,7 +149,9 @@ class LiveConnection:
                 response = await self._handle(frame)
             except Reply as reply:
                 if reply.status == "error":
-                    logger.warning("%s %s on %s: %s", frame.event, frame.ref, frame.topic, reply.response)
+                    logger.warning(
+                        "%s %s on %s: %s", frame.event, frame.ref, frame.topic, reply.response
+                    )
                 await self._reply(frame, reply.status, reply.response)
             except Exception:
                 logger.exception("LiveView crashed on %s %s", frame.topic, frame.event)
@@ -155,7 +161,9 @@ class LiveConnection:
 
     # -- writing -----------------------------------------------------------
 
-    async def _send(self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any) -> None:
+    async def _send(
+        self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any
+    ) -> None:
         text = encode_frame(join_ref, ref, topic, event, payload)
         async with self._send_lock:
             try:
@@ -164,15 +172,27 @@ class LiveConnection:
                 logger.debug("dropped a frame for a closed socket: %s %s", topic, event)
 
     async def _reply(self, frame: Message, status: str, response: dict[str, t.Any]) -> None:
-        await self._send(frame.join_ref, frame.ref, frame.topic, "phx_reply", {"status": status, "response": response})
+        await self._send(
+            frame.join_ref,
+            frame.ref,
+            frame.topic,
+            "phx_reply",
+            {"status": status, "response": response},
+        )
 
     async def _crash(self, frame: Message) -> None:
-        """Phoenix's "let it crash": the client shows its error state and rejoins (a fresh mount)."""
+        """Phoenix's "let it crash": the client shows its error and rejoins (a fresh mount)."""
         await self._reply(frame, "error", {"reason": "crash"})
         joined = self.views.get(frame.topic)
         if joined is not None:
             await self._drop(frame.topic)
-            await self._send(joined.join_ref, joined.join_ref, frame.topic, "phx_error", {"reason": "channel_crash"})
+            await self._send(
+                joined.join_ref,
+                joined.join_ref,
+                frame.topic,
+                "phx_error",
+                {"reason": "channel_crash"},
+            )
 
     # -- messages ----------------------------------------------------------
 
@@ -203,7 +223,11 @@ class LiveConnection:
         payload = frame.payload
         params = payload.get("params")
         session = self.routes.signer.loads(payload.get("session"))
-        if session is None or not isinstance(params, dict) or not csrf_valid(self.websocket.session, params.get("_csrf_token")):
+        if (
+            session is None
+            or not isinstance(params, dict)
+            or not csrf_valid(self.websocket.session, params.get("_csrf_token"))
+        ):
             raise _error("unauthorized")
         url = payload.get("url") or payload.get("redirect")
         if not isinstance(url, str):
@@ -267,7 +291,7 @@ class LiveConnection:
             raise _error(str(error)) from error
 
     async def _follow_patches(self, joined: JoinedView) -> dict[str, str] | None:
-        """Run ``handle_params`` for each ``push_patch`` to this same view; the last one is reported."""
+        """Run ``handle_params`` for each ``push_patch`` to this same view; report the last."""
         patched = None
         for _ in range(MAX_PATCHES):
             navigation = joined.socket.navigation
@@ -282,7 +306,7 @@ class LiveConnection:
             joined.socket.url, joined.path_params = url, found.path_params
             await self._handle_params(joined)
             patched = {"to": navigation.to, "kind": "replace" if navigation.replace else "push"}
-        raise RuntimeError("push_patch keeps patching: more than %d patches in a row" % MAX_PATCHES)
+        raise RuntimeError(f"push_patch keeps patching: more than {MAX_PATCHES} patches in a row")
 
     def _take_navigation(self, joined: JoinedView) -> dict[str, t.Any] | None:
         """The reply key for a navigate or redirect the handlers asked for."""
@@ -291,7 +315,12 @@ class LiveConnection:
             return None
         if navigation.kind == "redirect":
             return {"redirect": {"to": navigation.to}}
-        return {"live_redirect": {"to": navigation.to, "kind": "replace" if navigation.replace else "push"}}
+        return {
+            "live_redirect": {
+                "to": navigation.to,
+                "kind": "replace" if navigation.replace else "push",
+            }
+        }
 
     async def _update(self, joined: JoinedView) -> dict[str, t.Any]:
         """After a callback: follow navigation, then reply with the diff."""

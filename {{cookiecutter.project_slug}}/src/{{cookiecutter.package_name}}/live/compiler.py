@@ -93,6 +93,45 @@ def escape_value(value: t.Any) -> str:
     return escape(value)
 
 
+class ThenClose:
+    """The parent of a child template whose own root node wraps the parent's output.
+
+    Jinja yields the parent's output last, after the child's root frame is
+    done, so this closes the child's node once the parent has rendered.
+    """
+
+    def __init__(self, parent: t.Any) -> None:
+        self.parent = parent
+
+    def root_render_func(self, context: t.Any) -> t.Iterator[str]:
+        yield from self.parent.root_render_func(context)
+        yield CLOSE
+
+
+_QUIET = (
+    nodes.Extends,
+    nodes.Block,
+    nodes.Macro,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Assign,
+    nodes.AssignBlock,
+)
+
+
+def _quiet_child(template: nodes.Template) -> bool:
+    """True when a child template renders nothing of its own (its parent's root is the root).
+
+    Otherwise (text before ``{% extends %}``, say) the child gets a root node
+    of its own with the parent's output as its last slot, as Jinja renders it.
+    """
+    body = template.body
+    extends = next(i for i, child in enumerate(body) if isinstance(child, nodes.Extends))
+    before_quiet = all(isinstance(child, _QUIET) for child in body[:extends])
+    after_quiet = all(isinstance(child, (*_QUIET, nodes.Output)) for child in body[extends:])
+    return before_quiet and after_quiet
+
+
 class _Scope:
     """Statics collected for one node while its code is generated."""
 
@@ -125,6 +164,7 @@ class LiveCodeGenerator(CodeGenerator):
         self._constants: list[tuple[str, str, t.Any]] = []
         self._scoped_frames: set[int] = set()
         self._child_template = False
+        self._wrap_child = False
         # Statements placed first in a loop body to yield its Item marker,
         # each with the for-else flag to set (Jinja forbids custom node types).
         self._loop_items: dict[int, str | None] = {}
@@ -169,11 +209,15 @@ class LiveCodeGenerator(CodeGenerator):
         self._child_template = node.find(nodes.Extends) is not None
         for extends in node.find_all(nodes.Extends):
             if extends not in node.body:
-                self.fail("{% extends %} must be at the top level of a live template", extends.lineno)
+                self.fail(
+                    "{% extends %} must be at the top level of a live template", extends.lineno
+                )
+        self._wrap_child = self._child_template and not _quiet_child(node)
         super().visit_Template(node, frame)
         self.writeline(
             f"from {__name__} import Static as _phx_Static, Open as _phx_Open, "
-            "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item, escape_value as _phx_escape",
+            "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item, "
+            "escape_value as _phx_escape, ThenClose as _phx_ThenClose",
             extra=1,
         )
         for name, kind, value in self._constants:
@@ -184,7 +228,7 @@ class LiveCodeGenerator(CodeGenerator):
 
     def enter_frame(self, frame: Frame) -> None:
         super().enter_frame(frame)
-        root = frame.rootlevel and not self._child_template
+        root = frame.rootlevel and (self._wrap_child or not self._child_template)
         if frame.buffer is None and (root or frame.block_frame):
             self._scoped_frames.add(id(frame))
             self._open_scope("Open")
@@ -192,7 +236,12 @@ class LiveCodeGenerator(CodeGenerator):
     def leave_frame(self, frame: Frame, with_python_scope: bool = False) -> None:
         if id(frame) in self._scoped_frames:
             self._scoped_frames.discard(id(frame))
-            self._close_scope()
+            if frame.rootlevel and self._wrap_child:
+                # The parent's output fills the last slot; _phx_ThenClose ends the node.
+                self._slot()
+                self._scopes.pop().finish()
+            else:
+                self._close_scope()
         super().leave_frame(frame, with_python_scope)
 
     def start_write(self, frame: Frame, node: nodes.Node | None = None) -> None:
@@ -203,7 +252,14 @@ class LiveCodeGenerator(CodeGenerator):
 
     # -- output ------------------------------------------------------------
 
+    def visit_Extends(self, node: nodes.Extends, frame: Frame) -> None:
+        super().visit_Extends(node, frame)
+        if self._wrap_child:
+            self.writeline("parent_template = _phx_ThenClose(parent_template)")
+
     def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        if frame.require_output_check and self.has_known_extends:
+            return  # Jinja renders nothing after a top-level {% extends %}
         if not self._live(frame):
             if frame.buffer is None and self._child_template:
                 return  # text outside blocks of a child template is not rendered
@@ -263,7 +319,9 @@ class LiveCodeGenerator(CodeGenerator):
         # right after it, rendered only when the loop ran zero times.
         else_body, node.else_ = node.else_, []
         target = node.target
-        key = nodes.Name(target.name, "load") if isinstance(target, nodes.Name) else nodes.Const(None)
+        key = (
+            nodes.Name(target.name, "load") if isinstance(target, nodes.Name) else nodes.Const(None)
+        )
         ran = self.temporary_identifier() if else_body else None
         item = nodes.ExprStmt(key, lineno=node.lineno)
         self._loop_items[id(item)] = ran
@@ -307,7 +365,10 @@ class LiveCodeGenerator(CodeGenerator):
             super().visit_Getattr(node, frame)
             return
         attr = repr(node.attr)
-        self.write(f"({code}[{attr}] if type({code}) is dict and {attr} in {code} else environment.getattr({code}, {attr}))")
+        self.write(
+            f"({code}[{attr}] if type({code}) is dict and {attr} in {code}"
+            f" else environment.getattr({code}, {attr}))"
+        )
 
     def _expression_code(self, node: nodes.Expr, frame: Frame) -> str:
         """The Python code Jinja generates for ``node``, without writing it."""
@@ -330,7 +391,7 @@ class LiveCodeGenerator(CodeGenerator):
             self.writeline(f"{ran} = 1")
 
     def visit_Block(self, node: nodes.Block, frame: Frame) -> None:
-        if self._live(frame):
+        if self._live(frame) and not (frame.toplevel and self.has_known_extends):
             self._slot()
         super().visit_Block(node, frame)
 

@@ -12,7 +12,9 @@ from .socket import LiveViewSocket
 from .view import LiveView
 
 
-async def call_handle_params(view: LiveView[t.Any], socket: LiveViewSocket[t.Any], path_params: dict[str, t.Any]) -> None:
+async def call_handle_params(
+    view: LiveView[t.Any], socket: LiveViewSocket[t.Any], path_params: dict[str, t.Any]
+) -> None:
     """``handle_params`` with URL and path parameters bound to its signature."""
     url: ParseResult = socket.url
     params = Params.from_query(url.query)
@@ -25,7 +27,9 @@ async def call_handle_params(view: LiveView[t.Any], socket: LiveViewSocket[t.Any
     await view.handle_params(**bind(view.handle_params, values, inject))
 
 
-async def call_handle_event(view: LiveView[t.Any], socket: LiveViewSocket[t.Any], event: str, payload: dict[str, t.Any]) -> None:
+async def call_handle_event(
+    view: LiveView[t.Any], socket: LiveViewSocket[t.Any], event: str, payload: dict[str, t.Any]
+) -> None:
     """``handle_event`` with the event's values bound to its signature.
 
     ``payload`` is the decoded value dict, or names → lists of strings when it
@@ -35,7 +39,9 @@ async def call_handle_event(view: LiveView[t.Any], socket: LiveViewSocket[t.Any]
     inject = {
         "socket": lambda _: socket,
         "event": lambda _: event,
-        "payload": lambda annotation: legacy_payload(payload) if _wants_lists(annotation) else values,
+        "payload": lambda annotation: (
+            legacy_payload(payload) if _wants_lists(annotation) else values
+        ),
     }
     await view.handle_event(**bind(view.handle_event, values, inject))
 

@@ -42,11 +42,10 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
         return RedirectResponse(socket.navigation.to, status_code=302)
     html = routes.template(view).render(view.template_context(socket))
     container = Markup(
-        '<div id="phx-{id}" data-phx-main data-phx-session="{session}" data-phx-static="">{html}</div>'
+        '<div id="phx-{id}" data-phx-main data-phx-session="{session}" data-phx-static="">'
+        "{html}</div>"
     ).format(id=secrets.token_urlsafe(12), session=routes.signer.dumps(session), html=Markup(html))
     page = routes.environment.get_template(routes.layout).render(
         title=socket.live_title, csrf_token=csrf_token(request.session), live_container=container
     )
     return HTMLResponse(page)
-
-

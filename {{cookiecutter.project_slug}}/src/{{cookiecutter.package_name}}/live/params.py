@@ -29,7 +29,7 @@ class Params(dict[str, list[str]]):
 
 
 def split_name(name: str) -> list[str]:
-    """``"user[address][city]"`` → ``["user", "address", "city"]``; ``"tags[]"`` ends with ``""``."""
+    """``"user[address][city]"`` → ``["user", "address", "city"]``; ``"a[]"`` ends with ``""``."""
     head, bracket, rest = name.partition("[")
     if not bracket:
         return [name]
@@ -48,7 +48,9 @@ def decode_event_value(payload: Nested) -> Nested:
         meta = payload.get("meta")
         if isinstance(meta, dict):
             for key, item in meta.items():
-                values[key] = split_name(item) if key == "_target" and isinstance(item, str) else item
+                values[key] = (
+                    split_name(item) if key == "_target" and isinstance(item, str) else item
+                )
         return values
     if isinstance(value, dict):
         return dict(value)

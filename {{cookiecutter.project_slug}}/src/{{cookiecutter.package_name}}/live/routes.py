@@ -35,7 +35,13 @@ class LiveRoutes:
     ``csrf_token`` and ``live_container`` (the view's HTML in its container).
     """
 
-    def __init__(self, environment: LiveEnvironment, secret_key: str, layout: str = "layout.html", path: str = "/live") -> None:
+    def __init__(
+        self,
+        environment: LiveEnvironment,
+        secret_key: str,
+        layout: str = "layout.html",
+        path: str = "/live",
+    ) -> None:
         self.environment = environment
         self.signer = SessionSigner(secret_key)
         self.layout = layout
@@ -44,6 +50,7 @@ class LiveRoutes:
 
     def add(self, path: str, view_class: ViewClass, name: str | None = None) -> None:
         """Serve ``view_class`` at ``path`` (Starlette syntax: ``/items/{id:int}``)."""
+
         async def endpoint(request: Request) -> Response:
             return await render_page(self, view_class, request)
 
@@ -65,7 +72,11 @@ class LiveRoutes:
     @property
     def routes(self) -> list[BaseRoute]:
         """The page routes plus the WebSocket endpoint the client connects to."""
+
         async def websocket(websocket: WebSocket) -> None:
             await LiveConnection(websocket, self).run()
 
-        return [*(route for route, _ in self._views), WebSocketRoute(f"{self.socket_path}/websocket", websocket)]
+        return [
+            *(route for route, _ in self._views),
+            WebSocketRoute(f"{self.socket_path}/websocket", websocket),
+        ]

@@ -43,7 +43,9 @@ def csrf_token(cookie_session: dict[str, t.Any]) -> str:
 def csrf_valid(cookie_session: t.Mapping[str, t.Any], sent: t.Any) -> bool:
     """True when ``sent`` is this browser session's CSRF token."""
     expected = cookie_session.get(CSRF_KEY)
-    return isinstance(expected, str) and isinstance(sent, str) and hmac.compare_digest(expected, sent)
+    return (
+        isinstance(expected, str) and isinstance(sent, str) and hmac.compare_digest(expected, sent)
+    )
 
 
 def user_session(cookie_session: t.Mapping[str, t.Any]) -> dict[str, t.Any]:

@@ -47,12 +47,15 @@ def _share(value: t.Any, templates: _Templates | None) -> t.Any:
             out["p"] = own.table
         return out
     return {
-        key: _statics(item, templates) if key == "s" else _share(item, templates) for key, item in value.items()
+        key: _statics(item, templates) if key == "s" else _share(item, templates)
+        for key, item in value.items()
     }
 
 
 def _statics(statics: t.Any, templates: _Templates | None) -> t.Any:
-    return templates.index(statics) if templates is not None and isinstance(statics, list) else statics
+    return (
+        templates.index(statics) if templates is not None and isinstance(statics, list) else statics
+    )
 
 
 def _share_entry(entry: t.Any, templates: _Templates) -> t.Any:

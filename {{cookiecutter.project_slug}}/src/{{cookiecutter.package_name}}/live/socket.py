@@ -34,7 +34,9 @@ class LiveViewSocket(t.Generic[Context]):
         self.navigation: Navigation | None = None
         self.pushed_events: list[list[t.Any]] = []
 
-    async def push_patch(self, path: str, params: t.Mapping[str, t.Any] | None = None, *, replace: bool = False) -> None:
+    async def push_patch(
+        self, path: str, params: t.Mapping[str, t.Any] | None = None, *, replace: bool = False
+    ) -> None:
         """Change the URL of this view: ``handle_params`` runs again, ``mount`` does not."""
         self.navigation = Navigation("patch", _with_query(path, params), replace)
 

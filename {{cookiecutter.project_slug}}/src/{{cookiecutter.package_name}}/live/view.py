@@ -33,12 +33,15 @@ class LiveView(t.Generic[Context]):
     async def mount(self, socket: LiveViewSocket[Context], session: dict[str, t.Any]) -> None:
         """Set up ``socket.context``; called for the HTTP render and again once connected."""
 
-    async def handle_params(self, socket: LiveViewSocket[Context]) -> None:
+    # handle_params and handle_event take whatever typed parameters a view
+    # declares, so the base accepts anything and subclasses narrow it.
+
+    async def handle_params(self, *args: t.Any, **kwargs: t.Any) -> None:
         """React to the URL: after ``mount``, and on every live patch."""
 
-    async def handle_event(self, event: str, payload: dict[str, t.Any], socket: ConnectedLiveViewSocket[Context]) -> None:
+    async def handle_event(self, *args: t.Any, **kwargs: t.Any) -> None:
         """React to a browser event (``phx-click``, ``phx-change``, ``phx-submit``, keys, hooks)."""
-        raise UnhandledEvent(event)
+        raise UnhandledEvent()
 
     async def handle_info(self, event: InfoEvent, socket: ConnectedLiveViewSocket[Context]) -> None:
         """React to a scheduled or published message."""
@@ -52,7 +55,9 @@ class LiveView(t.Generic[Context]):
         if isinstance(context, t.Mapping):
             variables = dict(context)
         elif dataclasses.is_dataclass(context) and not isinstance(context, type):
-            variables = {field.name: getattr(context, field.name) for field in dataclasses.fields(context)}
+            variables = {
+                field.name: getattr(context, field.name) for field in dataclasses.fields(context)
+            }
         else:
             variables = {}
         variables.setdefault("context", context)

@@ -22,7 +22,9 @@ class CounterLive(LiveView[Counter]):
         socket.context.count = count
         socket.live_title = f"Count: {count}"
 
-    async def handle_event(self, event: str, socket: ConnectedLiveViewSocket[Counter], step: int = 0) -> None:
+    async def handle_event(
+        self, event: str, socket: ConnectedLiveViewSocket[Counter], step: int = 0
+    ) -> None:
         counter = socket.context
         if event == "increment":
             counter.count += counter.step

@@ -11,7 +11,11 @@ class IndexLive(LiveView[dict[str, Any]]):
     async def mount(self, socket: LiveViewSocket[dict[str, Any]], session: dict[str, Any]) -> None:
         socket.context = {
             "samples": [
-                {"path": "/counter", "name": "Counter", "about": "events, typed URL params, live patches"},
+                {
+                    "path": "/counter",
+                    "name": "Counter",
+                    "about": "events, typed URL params, live patches",
+                },
             ]
         }
         socket.live_title = "Home"
