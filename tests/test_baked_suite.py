@@ -80,4 +80,4 @@ def test_postgres_bake_passes_its_suite(
 
     run(["npm", "ci", "--prefix", "assets"], project, env, timeout=300)
     run([sys.executable, "-m", "alembic", "upgrade", "head"], project, env, timeout=120)
-    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, env, timeout=1200)
+    run([sys.executable, "-m", "pytest", "-q"], project, env, timeout=1200)
