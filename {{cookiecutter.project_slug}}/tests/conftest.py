@@ -61,7 +61,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
-    # uvicorn installs signal handlers only in the main thread; in this thread Ctrl+C stays pytest's.
+    # uvicorn installs signal handlers only in the main thread: Ctrl+C stays pytest's.
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
@@ -95,10 +95,14 @@ def _wait_until_up(base_url: str, server: uvicorn.Server, thread: threading.Thre
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """Headless Chromium for the whole session (the async API: other tests run asyncio loops)."""
+    # A missing browser or client fails loudly: a skipped browser test proves nothing.
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}; set CHROMIUM_PATH")
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: install it (Debian: apt-get install chromium), "
+            "set CHROMIUM_PATH, or deselect these tests with -m 'not browser'"
+        )
     if not (NODE_MODULES / "phoenix_live_view").is_dir():
-        pytest.skip(f"run `npm ci` in {NODE_MODULES.parent} to install the LiveView client")
+        pytest.fail(f"run `npm ci` in {NODE_MODULES.parent} to install the LiveView client")
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

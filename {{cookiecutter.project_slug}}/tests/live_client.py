@@ -71,9 +71,15 @@ async def fetch_page(base_url: str, path: str) -> LivePage:
     container = html.css_first("[data-phx-main]")
     assert meta is not None and container is not None, "no csrf meta tag or no main container"
     attributes = container.attributes
-    csrf, container_id, session = meta.attributes.get("content"), attributes.get("id"), attributes.get("data-phx-session")
+    csrf, container_id, session = (
+        meta.attributes.get("content"),
+        attributes.get("id"),
+        attributes.get("data-phx-session"),
+    )
     assert csrf and container_id and session, f"incomplete container: {attributes}"
-    return LivePage(url, csrf, container_id, session, attributes.get("data-phx-static") or None, cookies)
+    return LivePage(
+        url, csrf, container_id, session, attributes.get("data-phx-static") or None, cookies
+    )
 
 
 @dataclass
@@ -99,7 +105,9 @@ class LiveClient:
         query = urlencode({"_csrf_token": page.csrf_token, "_mounts": 0, "vsn": VSN})
         ws_url = base_url.replace("http", "ws", 1) + f"/live/websocket?{query}"
         cookie = "; ".join(f"{name}={value}" for name, value in page.cookies.items())
-        async with connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=TIMEOUT) as ws:
+        async with connect(
+            ws_url, additional_headers={"Cookie": cookie}, open_timeout=TIMEOUT
+        ) as ws:
             yield cls(base_url, page, ws)
 
     def next_ref(self) -> str:
@@ -107,7 +115,9 @@ class LiveClient:
 
     # -- frames ------------------------------------------------------------
 
-    async def send(self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any) -> None:
+    async def send(
+        self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any
+    ) -> None:
         await self.ws.send(json.dumps([join_ref, ref, topic, event, payload]))
 
     async def receive(self, timeout: float = TIMEOUT) -> Frame:
@@ -126,7 +136,9 @@ class LiveClient:
                     return t.cast(Reply, frame.payload)
                 self.pushes.append(frame)
 
-    async def call(self, topic: str, event: str, payload: t.Any, join_ref: str | None = None) -> Reply:
+    async def call(
+        self, topic: str, event: str, payload: t.Any, join_ref: str | None = None
+    ) -> Reply:
         """Push ``event`` and return its reply."""
         ref = self.next_ref()
         await self.send(join_ref, ref, topic, event, payload)
@@ -172,12 +184,23 @@ class LiveClient:
 
     async def click(self, event: str, value: dict[str, t.Any] | None = None) -> Reply:
         """A ``phx-click`` on a button (the client adds the button's ``value``, ``""``)."""
-        return await self.push("event", {"type": "click", "event": event, "value": {"value": "", **(value or {})}})
+        return await self.push(
+            "event", {"type": "click", "event": event, "value": {"value": "", **(value or {})}}
+        )
 
     async def change(self, event: str, form: dict[str, str], target: str) -> Reply:
         """A ``phx-change``: the form urlencoded, ``_target`` in ``meta``."""
         value = urlencode(form)
-        return await self.push("event", {"type": "form", "event": event, "value": value, "meta": {"_target": target}, "uploads": {}})
+        return await self.push(
+            "event",
+            {
+                "type": "form",
+                "event": event,
+                "value": value,
+                "meta": {"_target": target},
+                "uploads": {},
+            },
+        )
 
     async def live_patch(self, path: str) -> Reply:
         return await self.push("live_patch", {"url": urljoin(self.base_url, path)})

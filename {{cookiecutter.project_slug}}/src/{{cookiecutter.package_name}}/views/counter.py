@@ -23,7 +23,7 @@ class CounterLive(LiveView[Counter]):
         socket.live_title = f"Count: {count}"
 
     async def handle_event(
-        self, event: str, socket: ConnectedLiveViewSocket[Counter], step: int = 0
+        self, event: str, socket: ConnectedLiveViewSocket[Counter], step: int | None = None
     ) -> None:
         counter = socket.context
         if event == "increment":
@@ -31,7 +31,8 @@ class CounterLive(LiveView[Counter]):
         elif event == "decrement":
             counter.count -= counter.step
         elif event == "set_step":
-            counter.step = step
+            if step is not None:  # an emptied field keeps the current step
+                counter.step = step
         elif event == "reset":
             await socket.push_patch("/counter", {"count": 0})
             return

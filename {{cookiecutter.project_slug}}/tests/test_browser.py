@@ -1,0 +1,154 @@
+"""The official LiveView client in headless Chromium against the live server.
+
+Protocol tests show the server answers frames as Phoenix would; these show the
+unmodified client actually works with it: it connects, patches the DOM from
+our diffs, live-patches and live-navigates without reloading the page, and
+keeps ``document.title`` in step. ``window.__marker`` is set before each live
+patch or navigation: a full page load would drop it. After every step the
+container must not contain ``undefined``, which is how the client renders a
+slot that a diff left out.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+from playwright.async_api import Page
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+WAIT_MS = 5_000  # every wait is bounded
+MAIN = "[data-phx-main]"
+
+
+async def wait_until(page: Page, predicate: str, arg: t.Any = None) -> None:
+    """Poll ``predicate`` (a JS function of ``arg``) in the page until it is true, at most 5 s."""
+    await page.wait_for_function(predicate, arg=arg, timeout=WAIT_MS)
+
+
+async def assert_sound(page: Page) -> None:
+    """One main container, connected, with no slot rendered as ``undefined``."""
+    assert await page.locator(MAIN).count() == 1
+    assert "phx-connected" in (await page.get_attribute(MAIN, "class") or "")
+    html = await page.inner_html(MAIN)
+    assert "undefined" not in html, html
+
+
+async def open_live(page: Page, path: str) -> None:
+    """Load ``path`` and wait until its LiveView has joined over the WebSocket."""
+    await page.goto(path)
+    await wait_until(
+        page, "(sel) => document.querySelector(sel)?.classList.contains('phx-connected')", MAIN
+    )
+    await assert_sound(page)
+
+
+async def expect_counter(page: Page, count: int, search: str | None = None) -> None:
+    """The counter and the title show ``count``; the URL's query is ``search`` if given."""
+    await wait_until(
+        page,
+        """([count, title, search]) =>
+            document.querySelector('#count')?.textContent === count &&
+            document.title === title &&
+            (search === null || location.search === search)""",
+        [str(count), f"Count: {count}", search],
+    )
+    await assert_sound(page)
+
+
+async def expect_step(page: Page, step: int) -> None:
+    await wait_until(
+        page, "(label) => document.querySelector('#increment')?.textContent === label", f"+ {step}"
+    )
+    await assert_sound(page)
+
+
+async def set_marker(page: Page) -> None:
+    await page.evaluate("window.__marker = 1")
+
+
+async def assert_no_reload(page: Page) -> None:
+    assert await page.evaluate("window.__marker") == 1, "the page was reloaded"
+
+
+async def test_page_connects(page: Page) -> None:
+    await open_live(page, "/counter")
+    await expect_counter(page, 0)
+    assert await page.locator(MAIN).get_attribute("data-phx-session")
+
+
+async def test_click_updates_the_dom(page: Page) -> None:
+    await open_live(page, "/counter?count=3")
+    await expect_counter(page, 3)
+    await page.click("#increment")
+    await expect_counter(page, 4, "?count=3")
+    await page.click("#decrement")
+    await page.click("#decrement")
+    await expect_counter(page, 2)
+
+
+async def test_form_change_sets_the_step(page: Page) -> None:
+    await open_live(page, "/counter")
+    await page.fill("#step", "5")
+    await expect_step(page, 5)
+    await page.click("#increment")
+    await expect_counter(page, 5)
+    await page.click("#decrement")
+    await expect_counter(page, 0)
+
+
+async def test_live_link_patches_the_url_and_back_restores_it(page: Page) -> None:
+    await open_live(page, "/counter?count=5")
+    await expect_counter(page, 5, "?count=5")
+    await set_marker(page)
+    await page.click("#jump")
+    await expect_counter(page, 100, "?count=100")
+    await assert_no_reload(page)
+    await page.go_back()
+    await expect_counter(page, 5, "?count=5")
+    await assert_no_reload(page)
+    await page.go_forward()
+    await expect_counter(page, 100, "?count=100")
+    await assert_no_reload(page)
+
+
+async def test_reset_pushes_a_patch(page: Page) -> None:
+    await open_live(page, "/counter?count=5")
+    await set_marker(page)
+    await page.fill("#step", "3")
+    await expect_step(page, 3)
+    await page.click("#increment")
+    await expect_counter(page, 8, "?count=5")
+    await page.click("#reset")
+    await expect_counter(page, 0, "?count=0")
+    await assert_no_reload(page)
+    # The patch ran handle_params only: the step chosen before it is still 3.
+    await expect_step(page, 3)
+    await page.click("#increment")
+    await expect_counter(page, 3, "?count=0")
+
+
+async def test_live_navigation_between_views(page: Page) -> None:
+    await open_live(page, "/counter?count=2")
+    await set_marker(page)
+    await page.click("header a")
+    await wait_until(
+        page,
+        """() => location.pathname === '/' && document.title === 'Home' &&
+            !!document.querySelector('ul.samples a')""",
+    )
+    await assert_sound(page)
+    await assert_no_reload(page)
+
+    await page.click("ul.samples a")
+    await expect_counter(page, 0, "")
+    assert await page.evaluate("location.pathname") == "/counter"
+    await assert_no_reload(page)
+    await page.click("#increment")
+    await expect_counter(page, 1)
+
+    await page.go_back()
+    await wait_until(page, "() => location.pathname === '/' && document.title === 'Home'")
+    await assert_sound(page)
+    await assert_no_reload(page)
