@@ -17,7 +17,15 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 ESBUILD = ASSETS / "node_modules" / ".bin" / "esbuild"
-RENDERED_JS = ASSETS / "node_modules" / "phoenix_live_view" / "assets" / "js" / "phoenix_live_view" / "rendered.js"
+RENDERED_JS = (
+    ASSETS
+    / "node_modules"
+    / "phoenix_live_view"
+    / "assets"
+    / "js"
+    / "phoenix_live_view"
+    / "rendered.js"
+)
 REPLAY_JS = Path(__file__).with_name("replay.mjs")
 
 Tree = dict[str, t.Any]
@@ -53,11 +61,20 @@ class ReplayClient:
 
     def __init__(self, workdir: Path) -> None:
         bundle = workdir / "rendered.cjs"
-        subprocess.run(
-            [ESBUILD, RENDERED_JS, "--bundle", "--format=cjs", "--platform=node", f"--outfile={bundle}"],
-            check=True,
+        build = subprocess.run(
+            [
+                ESBUILD,
+                RENDERED_JS,
+                "--bundle",
+                "--format=cjs",
+                "--platform=node",
+                f"--outfile={bundle}",
+            ],
             capture_output=True,
+            text=True,
         )
+        if build.returncode:
+            raise RuntimeError(f"esbuild could not bundle {RENDERED_JS}:\n{build.stderr}")
         # Node's stderr goes to a file: an unread pipe could fill and block it.
         self._log_path = workdir / "node-stderr.log"
         self._log = self._log_path.open("wb")

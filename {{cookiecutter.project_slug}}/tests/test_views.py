@@ -1,0 +1,141 @@
+"""The sample views, tested as a browser uses them.
+
+``live()`` renders the page, joins its LiveView over the app's WebSocket
+endpoint (in-process, no server) and merges every reply as the official
+client does; see ``live/testing.py``. Copy these to test your own views.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from starlette.applications import Starlette
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.live.testing import HTTPError, Redirect, ServerError, live
+from {{ cookiecutter.package_name }}.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Starlette:
+    database = tmp_path_factory.mktemp("views") / "test.db"
+    settings = Settings(secret_key=secrets.token_urlsafe(32), database_url=f"sqlite+aiosqlite:///{database}")
+    return create_app(settings)
+
+
+# -- counter -------------------------------------------------------------------
+
+
+async def test_counter_mounts_with_the_count_from_the_url(app: Starlette) -> None:
+    async with live(app, "/counter?count=5") as view:
+        assert view.text("#count") == "5"
+        assert view.title == "Count: 5"
+        assert not view.has(".note")
+
+
+async def test_counter_starts_at_zero(app: Starlette) -> None:
+    async with live(app, "/counter") as view:
+        assert view.text("#count") == "0"
+        assert view.text("#increment") == "+ 1"
+
+
+async def test_increment_and_decrement(app: Starlette) -> None:
+    async with live(app, "/counter?count=1") as view:
+        await view.click("#increment")
+        assert view.text("#count") == "2"
+        assert view.title == "Count: 2"
+        await view.click("button", text="- 1")
+        await view.click("#decrement")
+        assert view.text("#count") == "0"
+        await view.click("#decrement")
+        view.assert_has(".note", text="Below zero!")
+
+
+async def test_the_step_form_changes_the_step(app: Starlette) -> None:
+    async with live(app, "/counter") as view:
+        await view.change("#step-form", {"step": 5})
+        assert view.text("#increment") == "+ 5"
+        assert view.element("#step").attributes["value"] == "5"
+        await view.click("#increment")
+        assert view.text("#count") == "5"
+        await view.submit("#step-form", {"step": 2})
+        await view.click("#decrement")
+        assert view.text("#count") == "3"
+
+
+async def test_reset_patches_the_url(app: Starlette) -> None:
+    async with live(app, "/counter?count=7") as view:
+        assert await view.click("#reset") is None  # a patch: the view stays
+        assert view.path == "/counter?count=0"
+        assert view.text("#count") == "0"
+        assert view.title == "Count: 0"
+
+
+async def test_the_jump_link_patches(app: Starlette) -> None:
+    async with live(app, "/counter?count=3") as view:
+        await view.click("#jump")
+        assert view.path == "/counter?count=100"
+        assert view.text("#count") == "100"
+
+
+async def test_patching_runs_handle_params_and_keeps_the_state(app: Starlette) -> None:
+    async with live(app, "/counter") as view:
+        await view.change("#step-form", {"step": 3})
+        await view.patch("/counter?count=-2")
+        assert view.text("#count") == "-2"
+        assert view.has(".note", text="Below zero!")
+        await view.click("#increment")
+        assert view.text("#count") == "1"  # the step survived: mount did not run again
+
+
+async def test_clearing_the_step_keeps_it(app: Starlette) -> None:
+    async with live(app, "/counter") as view:
+        await view.change("#step-form", {"step": 4})
+        await view.change("#step-form", {"step": ""})
+        assert view.text("#increment") == "+ 4"
+
+
+async def test_a_fractional_step_is_an_error_reply_with_the_server_reason(app: Starlette) -> None:
+    async with live(app, "/counter") as view:
+        with pytest.raises(ServerError, match="parameter 'step'") as error:
+            await view.change("#step-form", {"step": "2.5"})  # a number input accepts it
+        assert error.value.reason == "parameter 'step': '2.5' is not a valid int"
+        await view.click("#increment")  # the view is still there, its step unchanged
+        assert view.text("#count") == "1"
+
+
+async def test_a_bad_count_is_refused(app: Starlette) -> None:
+    with pytest.raises(HTTPError) as error:
+        async with live(app, "/counter?count=ten"):
+            pass
+    assert error.value.status_code == 400
+    assert "count" in error.value.text
+    async with live(app, "/counter?count=4") as view:
+        with pytest.raises(ServerError, match="parameter 'count': 'ten' is not a valid int"):
+            await view.patch("/counter?count=ten")
+        assert view.path == "/counter?count=4"
+        assert view.text("#count") == "4"
+
+
+async def test_an_unhandled_event_is_an_error_reply(app: Starlette) -> None:
+    async with live(app, "/counter") as view:
+        with pytest.raises(ServerError, match="unhandled event 'explode'"):
+            await view.hook("explode")
+        await view.click("#increment")
+        assert view.text("#count") == "1"
+
+
+# -- index ---------------------------------------------------------------------
+
+
+async def test_index_links_to_the_counter(app: Starlette) -> None:
+    async with live(app, "/") as view:
+        assert view.title == "Home"
+        assert view.element("a", text="Counter").attributes["href"] == "/counter"
+        assert await view.click("a", text="Counter") == Redirect("/counter", "live_redirect")
+        await view.follow_redirect()  # a new LiveView over the same socket
+        assert view.path == "/counter"
+        assert view.title == "Count: 0"
+        await view.click("#increment")
+        assert view.text("#count") == "1"
