@@ -290,18 +290,12 @@ class LiveCodeGenerator(CodeGenerator):
             return
         self._slot()
         if_frame = frame.soft()
-        self.writeline("if ", node)
-        self.visit(node.test, if_frame)
-        self.write(":")
-        self.indent()
-        self._branch(node.body, if_frame)
-        self.outdent()
-        for elif_ in node.elif_:
-            self.writeline("elif ", elif_)
-            self.visit(elif_.test, if_frame)
+        for keyword, branch in [("if ", node), *(("elif ", elif_) for elif_ in node.elif_)]:
+            self.writeline(keyword, branch)
+            self.visit(branch.test, if_frame)
             self.write(":")
             self.indent()
-            self._branch(elif_.body, if_frame)
+            self._branch(branch.body, if_frame)
             self.outdent()
         self.writeline("else:")
         self.indent()
