@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.live import LiveEnvironment, diff_tree, render_template, render_tree, to_html
+from {{ cookiecutter.package_name }}.live.memo import Memo
 from {{ cookiecutter.package_name }}.live.shared_statics import share_statics
 
 if t.TYPE_CHECKING:
@@ -402,9 +403,15 @@ def check_life(
 
 
 def check_source(client: ReplayClient, source: str, contexts: list[Context]) -> list[Tree]:
-    """``check_life`` for a single template source rendered by ``render_tree``."""
+    """``check_life`` for a single template source rendered by ``render_tree``.
+
+    Rendered as a view renders (one ``Memo`` across the life, so unchanged
+    rows are reused), and checked equal to renders without one.
+    """
     plain = jinja2.Environment(autoescape=True).from_string(source)
-    trees = [render_tree(source, ctx) for ctx in contexts]
+    memo = Memo()
+    trees = [render_tree(source, ctx, memo) for ctx in contexts]
+    assert trees == [render_tree(source, ctx) for ctx in contexts]
     return check_life(client, trees, contexts, [plain.render(ctx) for ctx in contexts])
 
 
@@ -413,12 +420,10 @@ def check_program(client: ReplayClient, templates: dict[str, str], contexts: lis
     loader = jinja2.DictLoader(templates)
     live = LiveEnvironment(loader=loader).get_template("main.html")
     plain = jinja2.Environment(autoescape=True, loader=loader).get_template("main.html")
-    check_life(
-        client,
-        [render_template(live, ctx) for ctx in contexts],
-        contexts,
-        [plain.render(ctx) for ctx in contexts],
-    )
+    memo = Memo()
+    trees = [render_template(live, ctx, memo) for ctx in contexts]
+    assert trees == [render_template(live, ctx) for ctx in contexts]
+    check_life(client, trees, contexts, [plain.render(ctx) for ctx in contexts])
 
 
 # -- properties --------------------------------------------------------------

@@ -20,7 +20,9 @@ from {{ cookiecutter.package_name }}.settings import Settings
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Starlette:
     database = tmp_path_factory.mktemp("views") / "test.db"
-    settings = Settings(secret_key=secrets.token_urlsafe(32), database_url=f"sqlite+aiosqlite:///{database}")
+    settings = Settings(
+        secret_key=secrets.token_urlsafe(32), database_url=f"sqlite+aiosqlite:///{database}"
+    )
     return create_app(settings)
 
 

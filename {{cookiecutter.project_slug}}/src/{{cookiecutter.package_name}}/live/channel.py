@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from .binding import BindingError
 from .diff import diff_tree
 from .lifecycle import call_handle_event, call_handle_params
+from .memo import Memo
 from .session import csrf_valid
 from .shared_statics import share_statics
 from .socket import ConnectedLiveViewSocket, Navigation
@@ -82,6 +83,7 @@ class JoinedView:
     path_params: dict[str, t.Any]
     tree: Tree = field(default_factory=dict)
     title: str | None = None
+    memo: Memo = field(default_factory=Memo)
 
 
 class Reply(Exception):
@@ -346,7 +348,8 @@ class LiveConnection:
 
     def _render(self, joined: JoinedView) -> Tree:
         view = joined.view
-        return render_template(self.routes.template(view), view.template_context(joined.socket))
+        context = view.template_context(joined.socket)
+        return render_template(self.routes.template(view), context, joined.memo)
 
     @staticmethod
     def _absolute(base: ParseResult, to: str) -> ParseResult:

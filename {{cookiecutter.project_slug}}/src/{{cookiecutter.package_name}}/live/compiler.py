@@ -21,11 +21,14 @@ identity check.
 from __future__ import annotations
 
 import io
+import itertools
 import typing as t
 
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, Frame
+from jinja2.compiler import CodeGenerator, Frame, find_undeclared
 from markupsafe import escape
+
+_LOOP_IDS = itertools.count()
 
 
 class Static(str):
@@ -46,16 +49,35 @@ class Open(str):
 
 
 class ForOpen(Open):
-    """Starts a comprehension whose entries share ``statics``."""
+    """Starts a comprehension whose entries share ``statics``.
+
+    ``loop_id`` is unique in the process: markers are equal strings, so
+    change tracking keeps a loop's entries by this id.
+    """
+
+    loop_id: int
+
+    def __new__(cls, statics: list[str]) -> ForOpen:
+        marker = t.cast(ForOpen, super().__new__(cls, statics))
+        marker.loop_id = next(_LOOP_IDS)
+        return marker
 
 
 class Item(str):
-    """Starts one entry of a comprehension; ``key`` identifies it across renders."""
+    """Starts one entry of a comprehension; ``key`` identifies it across renders.
+
+    In a loop with change tracking (``memo``), ``built`` is the entry the
+    builder made after this marker. A marker that reuses an entry instead
+    carries it as ``entry``, and its text is the entry's HTML: nothing else of
+    the entry follows it, yet joining the output still gives the page.
+    """
 
     key: t.Hashable | None
+    entry: dict[str, t.Any] | None = None
+    built: dict[str, t.Any] | None = None
 
-    def __new__(cls, key: t.Hashable | None = None) -> Item:
-        marker = super().__new__(cls, "")
+    def __new__(cls, key: t.Hashable | None = None, html: str = "") -> Item:
+        marker = super().__new__(cls, html)
         marker.key = key
         return marker
 
@@ -70,19 +92,25 @@ CLOSE = Close()
 POSITIONAL_ITEM = Item()
 
 
-def loop_item(value: t.Any) -> Item:
-    """Mark a loop entry, keyed by its ``id`` (or its own value when scalar).
+def loop_key(value: t.Any) -> t.Hashable | None:
+    """A loop entry's key: its ``id`` (or its own value when scalar), else None.
 
     Keys let the differ recognise moved rows and send ``km`` moves instead of
     every shifted row; entries without a usable key are matched by position.
     """
     kind = type(value)
     if kind is dict:
-        key = value.get("id")
+        key: t.Hashable | None = value.get("id")
     elif kind is str or kind is int:
         key = value
     else:
         key = getattr(value, "id", None)
+    return key
+
+
+def loop_item(value: t.Any) -> Item:
+    """Mark a loop entry (no change tracking)."""
+    key = loop_key(value)
     return POSITIONAL_ITEM if key is None else Item(key)
 
 
@@ -106,6 +134,41 @@ class ThenClose:
     def root_render_func(self, context: t.Any) -> t.Iterator[str]:
         yield from self.parent.root_render_func(context)
         yield CLOSE
+
+
+_MEMO_MODULE = __name__.rpartition(".")[0] + ".memo"
+# A loop body holding any of these reads more than its row.
+_CONTEXTUAL = (
+    nodes.Include,
+    nodes.Block,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.CallBlock,
+    nodes.Macro,
+    nodes.ContextReference,
+    nodes.DerivedContextReference,
+)
+
+
+_IMPURE_FILTERS = frozenset({"random"})  # filters are otherwise taken to be pure
+
+
+def _tracks_changes(loop: nodes.For) -> bool:
+    """True when the loop body reads nothing but its own row (see ``memo``)."""
+    if not isinstance(loop.target, nodes.Name) or loop.recursive:
+        return False
+    for child in loop.body:
+        if isinstance(child, _CONTEXTUAL) or any(child.find_all(_CONTEXTUAL)):
+            return False
+        if any(used.name in _IMPURE_FILTERS for used in child.find_all(nodes.Filter)):
+            return False
+    loaded = {
+        name.name
+        for child in loop.body
+        for name in child.find_all(nodes.Name)
+        if name.ctx == "load"
+    }
+    return find_undeclared(loop.body, loaded) <= {loop.target.name}
 
 
 _QUIET = (
@@ -167,7 +230,7 @@ class LiveCodeGenerator(CodeGenerator):
         self._wrap_child = False
         # Statements placed first in a loop body to yield its Item marker,
         # each with the for-else flag to set (Jinja forbids custom node types).
-        self._loop_items: dict[int, str | None] = {}
+        self._loop_items: dict[int, tuple[str | None, str | None]] = {}
 
     # -- scope bookkeeping -------------------------------------------------
 
@@ -176,11 +239,13 @@ class LiveCodeGenerator(CodeGenerator):
         self._constants.append((name, kind, value))
         return name
 
-    def _open_scope(self, kind: str) -> _Scope:
+    def _open_scope(self, kind: str) -> str:
+        """Start a node; returns the name of its marker constant."""
         scope = _Scope()
         self._scopes.append(scope)
-        self.writeline(f"yield {self._constant(kind, scope)}")
-        return scope
+        name = self._constant(kind, scope)
+        self.writeline(f"yield {name}")
+        return name
 
     def _close_scope(self) -> None:
         self._scopes.pop().finish()
@@ -220,6 +285,7 @@ class LiveCodeGenerator(CodeGenerator):
             "escape_value as _phx_escape, ThenClose as _phx_ThenClose",
             extra=1,
         )
+        self.writeline(f"from {_MEMO_MODULE} import loop_memo as _phx_loop_memo")
         for name, kind, value in self._constants:
             if kind == "Static":
                 self.writeline(f"{name} = _phx_Static({value!r})")
@@ -317,13 +383,16 @@ class LiveCodeGenerator(CodeGenerator):
             nodes.Name(target.name, "load") if isinstance(target, nodes.Name) else nodes.Const(None)
         )
         ran = self.temporary_identifier() if else_body else None
+        memo = self.temporary_identifier() if _tracks_changes(node) else None
         item = nodes.ExprStmt(key, lineno=node.lineno)
-        self._loop_items[id(item)] = ran
+        self._loop_items[id(item)] = (ran, memo)
         node.body = [item, *node.body]
         if ran:
             self.writeline(f"{ran} = 0")
         self._slot()
-        self._open_scope("ForOpen")
+        loop = self._open_scope("ForOpen")
+        if memo:
+            self.writeline(f"{memo} = _phx_loop_memo(context, {loop})")
         try:
             super().visit_For(node, frame)
         finally:
@@ -364,7 +433,7 @@ class LiveCodeGenerator(CodeGenerator):
             f" else environment.getattr({code}, {attr}))"
         )
 
-    def _expression_code(self, node: nodes.Expr, frame: Frame) -> str:
+    def _expression_code(self, node: nodes.Node, frame: Frame) -> str:
         """The Python code Jinja generates for ``node``, without writing it."""
         stream, self.stream = self.stream, io.StringIO()
         try:
@@ -377,12 +446,21 @@ class LiveCodeGenerator(CodeGenerator):
         if id(node) not in self._loop_items:
             super().visit_ExprStmt(node, frame)
             return
-        self.writeline("yield _phx_item(")
-        self.visit(node.node, frame)
-        self.write(")")
-        ran = self._loop_items.pop(id(node))
+        ran, memo = self._loop_items.pop(id(node))
+        row = self._expression_code(node.node, frame)
+        if memo is None:
+            self.writeline(f"yield _phx_item({row})")
+        else:
+            item = self.temporary_identifier()
+            self.writeline(f"{item} = _phx_item({row}) if {memo} is None else {memo}.item({row})")
+            self.writeline(f"yield {item}")
         if ran:
             self.writeline(f"{ran} = 1")
+        if memo is not None:
+            self.writeline(f"if {item}.entry is not None:")
+            self.indent()
+            self.writeline("continue  # the entry of an equal row, reused")
+            self.outdent()
 
     def visit_Block(self, node: nodes.Block, frame: Frame) -> None:
         if self._live(frame) and not (frame.toplevel and self.has_known_extends):

@@ -65,7 +65,7 @@ def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
             out[slot] = entry  # past the old end: every slot
             continue
         before = old_k[SLOT[j]]
-        change = None if before == entry else _diff_same(before, entry)
+        change = None if before is entry or before == entry else _diff_same(before, entry)
         if j == i:
             if change:
                 out[slot] = change

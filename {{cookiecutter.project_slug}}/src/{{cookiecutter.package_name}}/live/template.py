@@ -8,6 +8,7 @@ import typing as t
 import jinja2
 
 from .compiler import LiveCodeGenerator
+from .memo import MEMO_VARIABLE, Memo
 from .tree import Tree, build_tree
 
 
@@ -34,9 +35,25 @@ class LiveEnvironment(jinja2.Environment):
         return super().getattr(obj, attribute)
 
 
-def render_template(template: jinja2.Template, context: t.Mapping[str, t.Any]) -> Tree:
-    """Render a template compiled by a ``LiveEnvironment`` to its rendered tree."""
-    return build_tree(template.root_render_func(template.new_context(dict(context))))
+def render_template(
+    template: jinja2.Template, context: t.Mapping[str, t.Any], memo: Memo | None = None
+) -> Tree:
+    """Render a template compiled by a ``LiveEnvironment`` to its rendered tree.
+
+    Successive renders of one view pass the same ``memo``, so loop entries of
+    unchanged rows are reused (see ``memo``).
+    """
+    variables = dict(context)
+    if memo is None:
+        return build_tree(template.root_render_func(template.new_context(variables)))
+    variables[MEMO_VARIABLE] = memo
+    try:
+        tree = build_tree(template.root_render_func(template.new_context(variables)))
+    except BaseException:
+        memo.discard()
+        raise
+    memo.rendered()
+    return tree
 
 
 _default_environment = LiveEnvironment()
@@ -47,6 +64,6 @@ def _compile(source: str) -> jinja2.Template:
     return _default_environment.from_string(source)
 
 
-def render_tree(source: str, context: t.Mapping[str, t.Any]) -> Tree:
+def render_tree(source: str, context: t.Mapping[str, t.Any], memo: Memo | None = None) -> Tree:
     """Compile ``source`` (cached) and return the tree a join reply carries as ``rendered``."""
-    return render_template(_compile(source), context)
+    return render_template(_compile(source), context, memo)

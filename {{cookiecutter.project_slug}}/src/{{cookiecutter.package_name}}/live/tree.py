@@ -54,9 +54,13 @@ def build_tree(events: t.Iterable[str]) -> Tree:
             target[SLOT[index]] = event
             index += 1
         elif kind is Item:
-            target = {}
             keys = current.entry_keys
-            current["k"][SLOT[len(keys)]] = target
+            entry = event.entry  # type: ignore[attr-defined]
+            if entry is None:
+                target = entry = event.built = {}  # type: ignore[attr-defined]
+            else:
+                target = None  # a reused entry: no slots follow
+            current["k"][SLOT[len(keys)]] = entry
             keys.append(event.key)  # type: ignore[attr-defined]
             index = 0
         elif kind is Open:
@@ -89,11 +93,12 @@ def to_html(node: t.Any) -> str:
     statics = node["s"]
     if "k" in node:
         keyed = node["k"]
-        return "".join(_fill(statics, keyed[SLOT[i]]) for i in range(keyed["kc"]))
-    return _fill(statics, node)
+        return "".join(fill(statics, keyed[SLOT[i]]) for i in range(keyed["kc"]))
+    return fill(statics, node)
 
 
-def _fill(statics: list[str], slots: Tree) -> str:
+def fill(statics: list[str], slots: Tree) -> str:
+    """The HTML of one node or comprehension entry: statics interleaved with its slots."""
     parts = [statics[0]]
     for i in range(1, len(statics)):
         parts.append(to_html(slots[SLOT[i - 1]]))
