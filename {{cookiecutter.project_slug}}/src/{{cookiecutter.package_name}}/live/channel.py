@@ -280,16 +280,25 @@ class LiveConnection:
         found = self.routes.match(parsed.path)
         if found is None or found.view_class is not type(joined.view):
             return {"link_redirect": True}
-        joined.socket.url, joined.path_params = parsed, found.path_params
-        await self._handle_params(joined)
+        await self._handle_params(joined, parsed, found.path_params)
         return await self._update(joined)
 
     # -- steps -------------------------------------------------------------
 
-    async def _handle_params(self, joined: JoinedView) -> None:
+    async def _handle_params(
+        self,
+        joined: JoinedView,
+        url: ParseResult | None = None,
+        path_params: dict[str, t.Any] | None = None,
+    ) -> None:
+        """``handle_params``, at a new URL when given; a URL whose params do not bind is not kept."""
+        previous = joined.socket.url, joined.path_params
+        if url is not None and path_params is not None:
+            joined.socket.url, joined.path_params = url, path_params
         try:
             await call_handle_params(joined.view, joined.socket, joined.path_params)
         except BindingError as error:
+            joined.socket.url, joined.path_params = previous
             raise _error(str(error)) from error
 
     async def _follow_patches(self, joined: JoinedView) -> dict[str, str] | None:
@@ -305,8 +314,7 @@ class LiveConnection:
                 joined.socket.navigation = Navigation("navigate", navigation.to, navigation.replace)
                 return patched
             joined.socket.navigation = None
-            joined.socket.url, joined.path_params = url, found.path_params
-            await self._handle_params(joined)
+            await self._handle_params(joined, url, found.path_params)
             patched = {"to": navigation.to, "kind": "replace" if navigation.replace else "push"}
         raise RuntimeError(f"push_patch keeps patching: more than {MAX_PATCHES} patches in a row")
 
