@@ -291,7 +291,7 @@ class LiveConnection:
         url: ParseResult | None = None,
         path_params: dict[str, t.Any] | None = None,
     ) -> None:
-        """``handle_params``, at a new URL when given; a URL whose params do not bind is not kept."""
+        """``handle_params``, at a new URL when given; a URL whose params fail to bind is undone."""
         previous = joined.socket.url, joined.path_params
         if url is not None and path_params is not None:
             joined.socket.url, joined.path_params = url, path_params
