@@ -13,10 +13,10 @@ Scenarios: the join (first render), an event changing one row's name, and an
 event inserting a row at the top. Each timing is the median (and min) of
 ``--repeat`` runs after a warm-up, engines taking turns run by run, with the
 garbage collector on, as in a server. Before any timing, each diff is merged
-into the previous render the way the Phoenix client merges it and turned back
-into HTML, which must equal Jinja2's HTML of the new state: no engine is timed
-doing nothing. The exit code is 0 whatever the figures and checks say: this
-is a report.
+into the previous render the way the Phoenix client merges it (with the test
+client's port, ``live.testing.rendered``) and turned back into HTML, which
+must equal Jinja2's HTML of the new state: no engine is timed doing nothing.
+The exit code is 0 whatever the figures and checks say: this is a report.
 
 Usage: ``python bench/bench_diff.py [--repeat N] [--json]``.
 """
@@ -24,7 +24,6 @@ Usage: ``python bench/bench_diff.py [--repeat N] [--json]``.
 from __future__ import annotations
 
 import argparse
-import copy
 import gc
 import importlib.metadata
 import json
@@ -55,6 +54,7 @@ def _runtime_dir() -> Path:
 sys.path.insert(0, str(_runtime_dir()))
 
 from live import diff_tree, render_tree  # noqa: E402
+from live.testing.rendered import Rendered  # noqa: E402
 
 try:
     from pyview.template.render_diff import calc_diff  # type: ignore[import-untyped]
@@ -145,72 +145,39 @@ def wire_bytes(value: t.Any) -> int:
 # -- merging a diff as the Phoenix client does -----------------------------------------------
 
 
-def apply_diff(tree: Tree, diff: Tree) -> Tree:
-    """The tree the Phoenix client holds after merging ``diff`` into ``tree``.
+def client_html(join: Tree, *diffs: Tree) -> str:
+    """The HTML the Phoenix client shows after merging ``join``, then each diff, in turn.
 
-    Both go through JSON first, as on the wire. A diff carrying statics
-    replaces the tree; otherwise slots merge recursively; keyed comprehensions
-    (``k``/``kc``/``km``) follow the client's ``mergeKeyed``; anything else (a
-    string, PyView's ``d`` list of entries) replaces the slot.
+    Each goes through JSON first, as on the wire, and PyView's comprehensions
+    are read as the current client's keyed ones (see ``keyed``).
     """
-    tree, diff = json.loads(json.dumps(tree)), json.loads(json.dumps(diff))
-    if "s" in diff:
-        return diff
-    _merge_into(tree, diff)
-    return tree
+    rendered = Rendered(keyed(json.loads(json.dumps(join))))
+    for diff in diffs:
+        rendered.merge(keyed(json.loads(json.dumps(diff))))
+    return rendered.html
 
 
-def _merge_into(target: Tree, source: Tree) -> None:
-    if "k" in source:
-        _merge_keyed(target["k"], source["k"])
-        return
-    for key, value in source.items():
-        before = target.get(key)
-        if isinstance(value, dict) and "s" not in value and isinstance(before, dict):
-            _merge_into(before, value)
-        else:
-            target[key] = value
+def keyed(node: t.Any) -> t.Any:
+    """PyView's ``d`` rows as keyed entries ``k``, the format the client now merges.
 
-
-def _merge_keyed(entries: Tree, changes: Tree) -> None:
-    # Moves read old positions, so they read from a copy taken before any change.
-    previous = copy.deepcopy(entries) if changes.get("km") else {}
-    for slot, change in changes.items():
-        if slot in ("kc", "km"):
-            continue
-        if isinstance(change, list):
-            old_index, entry_diff = change
-            entries[slot] = previous[str(old_index)]
-            _merge_into(entries[slot], entry_diff)
-        elif isinstance(change, int):
-            entries[slot] = previous[str(change)]
-        else:
-            _merge_into(entries.setdefault(slot, {}), change)
-    for index in range(changes["kc"], entries["kc"]):
-        del entries[str(index)]
-    entries["kc"] = changes["kc"]
-
-
-def to_html(node: t.Any) -> str:
-    """HTML of a rendered tree in either wire format (keyed ``k`` or PyView's ``d``)."""
+    PyView sends the format LiveView had before 1.1: a comprehension's rows as
+    a list ``d``, replaced whole. Given as every entry in full, with ``kc``,
+    the same rows merge into the same tree, so the check judges PyView's diffs
+    by the rules the client applies to ours.
+    """
+    if isinstance(node, list):
+        return [keyed(item) for item in node]
     if not isinstance(node, dict):
-        return str(node)
-    statics = node["s"]
-    slots = range(len(statics) - 1)
+        return node
+    out = {key: keyed(value) for key, value in node.items() if key != "d"}
     if "d" in node:
-        entries = node["d"]
-    elif "k" in node:
-        keyed = node["k"]
-        entries = [[keyed[str(i)][str(j)] for j in slots] for i in range(keyed["kc"])]
-    else:
-        entries = [[node[str(j)] for j in slots]]
-    parts = []
-    for dynamics in entries:
-        parts.append(statics[0])
-        for value, static in zip(dynamics, statics[1:], strict=True):
-            parts.append(to_html(value))
-            parts.append(static)
-    return "".join(parts)
+        rows = node["d"]
+        entries = {
+            str(i): {str(j): keyed(value) for j, value in enumerate(row)}
+            for i, row in enumerate(rows)
+        }
+        out["k"] = {**entries, "kc": len(rows)}
+    return out
 
 
 # -- engines and scenarios -------------------------------------------------------------------
@@ -281,11 +248,11 @@ def check(engine: Engine, scenario: Scenario) -> Result:
     diff = engine.event(previous, scenario.new)
     old_html, new_html = render_jinja(scenario.old), render_jinja(scenario.new)
     problems = []
-    if to_html(previous) != old_html:
+    if client_html(previous) != old_html:
         problems.append("its render differs from Jinja2's HTML")
     if new_html == old_html:
         problems.append("the event changes nothing")
-    if to_html(apply_diff(previous, diff)) != new_html:
+    if client_html(previous, diff) != new_html:
         problems.append("the diff merged into the previous render does not give the new page")
     if scenario.expected not in json.dumps(diff, ensure_ascii=False):
         problems.append(f"the diff lacks {scenario.expected!r}")

@@ -1,13 +1,12 @@
 """Minimal diffs between rendered trees (PROTOCOL.md section c, "Merge rules").
 
-Each diff is compared with a literal expected dict, and merged with a small
-Python port of the client's merge rules (``rendered.js``) to check that it
-turns the old tree into the new one.
+Each diff is compared with a literal expected dict, and merged with the test
+client's port of the client's merge rules (``Rendered``, from ``rendered.js``)
+to check that it turns the old tree into the new one.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import typing as t
 
@@ -15,6 +14,7 @@ import jinja2
 
 from {{ cookiecutter.package_name }}.live.diff import diff_tree
 from {{ cookiecutter.package_name }}.live.template import LiveEnvironment, render_template
+from {{ cookiecutter.package_name }}.live.testing import Rendered
 from {{ cookiecutter.package_name }}.live.tree import to_html
 {#- The templates below are test data: cookiecutter must copy them verbatim. #}
 {%- raw %}
@@ -32,50 +32,19 @@ def render(template: t.Any, **context: t.Any) -> Tree:
     return render_template(template, context)
 
 
-def merge(old: Tree, diff: Tree) -> Tree:
-    """The client's ``doMutableMerge``/``mergeKeyed`` (phoenix_live_view 1.2), on copies."""
-    if "s" in diff:
-        return copy.deepcopy(diff)
-    out = copy.deepcopy(old)
-    if "k" in diff:
-        old_k, new_k = old["k"], diff["k"]
-        entries = dict(out["k"])
-        for i, entry in new_k.items():
-            if i in ("kc", "km"):
-                continue
-            if isinstance(entry, list):
-                entries[i] = merge_entry(old_k[str(entry[0])], entry[1])
-            elif isinstance(entry, int):
-                entries[i] = copy.deepcopy(old_k[str(entry)])
-            else:
-                entries[i] = merge_entry(entries.get(i, {}), entry)
-        count = new_k["kc"]
-        out["k"] = {
-            key: value for key, value in entries.items() if key != "kc" and int(key) < count
-        }
-        out["k"]["kc"] = count
-        return out
-    return merge_entry(out, diff)
-
-
-def merge_entry(old: Tree, diff: Tree) -> Tree:
-    out = copy.deepcopy(old)
-    for key, value in diff.items():
-        if isinstance(value, dict) and "s" not in value:
-            assert isinstance(out.get(key), dict), f"object without s merged onto {out.get(key)!r}"
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+def wire(tree: Tree) -> Tree:
+    """``tree`` as the client receives it: JSON."""
+    return t.cast(Tree, json.loads(json.dumps(tree)))
 
 
 def assert_diff(old: Tree, new: Tree, expected: Tree) -> Tree:
     """Assert the diff, and that the client, merging it into ``old``, holds ``new``."""
     diff = diff_tree(old, new)
     assert diff == expected
-    merged = merge(old, diff)
-    assert to_html(merged) == to_html(new)
-    assert json.loads(json.dumps(merged)) == json.loads(json.dumps(new))
+    client = Rendered(wire(old))
+    client.merge(wire(diff))
+    assert client.html == to_html(new)
+    assert client.tree == wire(new)
     return diff
 
 
@@ -388,11 +357,11 @@ def test_sequence_of_diffs_tracks_every_state() -> None:
         [],
         rows("q"),
     ]
-    client = render(ROWS, rows=states[0])
-    previous = client
+    previous = render(ROWS, rows=states[0])
+    client = Rendered(wire(previous))
     for state in states[1:]:
         tree = render(ROWS, rows=state)
-        client = merge(client, diff_tree(previous, tree))
-        assert to_html(client) == to_html(tree)
+        client.merge(wire(diff_tree(previous, tree)))
+        assert client.html == to_html(tree)
         previous = tree
 {%- endraw %}

@@ -1,4 +1,4 @@
-"""The test client (``live/testing.py``) does what the browser does, and says so when it can't.
+"""The test client (``live/testing/``) does what the browser does, and says so when it can't.
 
 Small apps built here record every frame the client sends (at the ASGI
 level, as the server receives it), so each test checks the exact wire
@@ -921,15 +921,24 @@ def test_keyed_moves_with_and_without_diffs() -> None:
     assert rendered.html == "<ul><li>c</li><li>A</li></ul>"
 
 
-def test_components_share_statics() -> None:
+def test_entries_moved_from_one_place_stay_shared_as_in_the_client() -> None:
+    # The client clones with structuredClone, which keeps shared objects shared: both
+    # entries copied from entry 0 are one object, so changing one changes the other.
     join = {
-        "s": ["", "|", ""],
-        "0": 1,
-        "1": 2,
-        "c": {"1": {"s": ["<b>", "</b>"], "0": "one"}, "2": {"s": 1, "0": "two"}},
+        "s": ["", ""],
+        "0": {"s": ["<i>", "</i>"], "k": {"0": {"0": "a"}, "1": {"0": "b"}, "kc": 2}},
     }
-    rendered = merged(join, {"c": {"3": {"s": -2, "0": "three"}}, "1": 3})
-    assert rendered.html == "<b>one</b>|<b>three</b>"
+    copied = {"0": {"k": {"0": 0, "1": 0, "kc": 2, "km": True}}}
+    changed = {"0": {"k": {"0": [0, {}], "1": [1, {"0": "x"}], "kc": 2, "km": True}}}
+    assert merged(join, copied, changed).html == "<i>x</i><i>x</i>"
+
+
+def test_components_are_refused() -> None:
+    # The runtime has no components: a diff with "c", or a slot holding a cid, breaks the protocol.
+    with pytest.raises(DiffError, match=r"components \(c\)"):
+        merged({"s": ["", ""], "0": 1, "c": {"1": {"s": ["<b>", "</b>"], "0": "one"}}})
+    with pytest.raises(DiffError, match="slot /0 refers to component 1"):
+        merged({"s": ["", ""], "0": 1})
 
 
 def test_null_and_booleans_render_as_the_client_writes_them() -> None:
@@ -942,64 +951,51 @@ TEXT = st.text("ab <>&\"'é", max_size=3)
 
 
 class DiffBuilder:
-    """Random valid diffs against the client's current tree: the wire's whole vocabulary.
+    """Random valid diffs against the client's current tree: what the runtime may send.
 
     Nested nodes, keyed comprehensions with inserts, deletes and moves (with
-    and without diffs), statics replaced, components (new, changed, sharing
-    statics with an old or a new one), and templates in ``p``.
+    and without diffs), statics replaced, and templates in ``p``.
     """
 
-    def __init__(self, draw: st.DrawFn, tree: Tree) -> None:
+    def __init__(self, draw: st.DrawFn) -> None:
         self.draw = draw
-        self.components: dict[str, Tree] = dict(tree.get("c") or {})
-        self.refs: list[int] = []  # cids a slot outside components may point at
 
     def statics(self, slots: int) -> list[str]:
         return [self.draw(TEXT) for _ in range(slots + 1)]
 
-    def value(self, depth: int, refs: bool = True) -> t.Any:
-        kinds = (
-            ["text", "text"]
-            + ["node", "comprehension", "comprehension"] * (depth > 0)
-            + ["cid"] * bool(refs and self.refs)
-        )
+    def value(self, depth: int) -> t.Any:
+        kinds = ["text", "text"] + ["node", "comprehension", "comprehension"] * (depth > 0)
         kind = self.draw(st.sampled_from(kinds))
         if kind == "text":
             return self.draw(TEXT)
-        if kind == "cid":
-            return self.draw(st.sampled_from(self.refs))
         if kind == "node":
-            return self.node(depth - 1, refs)
+            return self.node(depth - 1)
         slots = self.draw(st.integers(0, 2))
         count = self.draw(st.integers(0, 3))
-        entries = {str(i): self.entry(slots, depth - 1, refs) for i in range(count)}
+        entries = {str(i): self.entry(slots, depth - 1) for i in range(count)}
         return {"s": self.statics(slots), "k": {**entries, "kc": count}}
 
-    def node(self, depth: int, refs: bool = True) -> Tree:
+    def node(self, depth: int) -> Tree:
         slots = self.draw(st.integers(0, 3))
-        return {"s": self.statics(slots), **self.entry(slots, depth, refs)}
+        return {"s": self.statics(slots), **self.entry(slots, depth)}
 
-    def entry(self, slots: int, depth: int, refs: bool) -> Tree:
-        return {str(i): self.value(depth, refs) for i in range(slots)}
+    def entry(self, slots: int, depth: int) -> Tree:
+        return {str(i): self.value(depth) for i in range(slots)}
 
-    def change(self, current: t.Any, depth: int, refs: bool = True) -> t.Any:
+    def change(self, current: t.Any, depth: int) -> t.Any:
         """A diff for one slot: partial when it is a node or comprehension, else a new value."""
         if isinstance(current, dict) and self.draw(st.integers(0, 3)):
-            return (
-                self.keyed(current, depth, refs)
-                if "k" in current
-                else self.partial(current, depth, refs)
-            )
-        return self.value(max(depth, 0), refs)
+            return self.keyed(current, depth) if "k" in current else self.partial(current, depth)
+        return self.value(max(depth, 0))
 
-    def partial(self, node: Tree, depth: int, refs: bool) -> Tree:
+    def partial(self, node: Tree, depth: int) -> Tree:
         return {
-            str(i): self.change(node[str(i)], depth - 1, refs)
+            str(i): self.change(node[str(i)], depth - 1)
             for i in range(len(node["s"]) - 1)
             if self.draw(st.booleans())
         }
 
-    def keyed(self, comprehension: Tree, depth: int, refs: bool) -> Tree:
+    def keyed(self, comprehension: Tree, depth: int) -> Tree:
         old = comprehension["k"]
         slots, count = len(comprehension["s"]) - 1, self.draw(st.integers(0, old["kc"] + 2))
         out: Tree = {}
@@ -1007,15 +1003,15 @@ class DiffBuilder:
             kind = self.draw(st.sampled_from(["same", "change", "move", "move+change", "new"]))
             source = self.draw(st.integers(0, old["kc"] - 1)) if old["kc"] else None
             if kind == "new" or source is None or (i >= old["kc"] and kind in ("same", "change")):
-                out[str(i)] = self.entry(slots, depth - 1, refs)
+                out[str(i)] = self.entry(slots, depth - 1)
             elif kind == "change":
-                out[str(i)] = self.partial({"s": comprehension["s"], **old[str(i)]}, depth, refs)
+                out[str(i)] = self.partial({"s": comprehension["s"], **old[str(i)]}, depth)
             elif kind == "move":
                 out[str(i)] = source
             elif kind == "move+change":
                 out[str(i)] = [
                     source,
-                    self.partial({"s": comprehension["s"], **old[str(source)]}, depth, refs),
+                    self.partial({"s": comprehension["s"], **old[str(source)]}, depth),
                 ]
         out["kc"] = count
         if any(isinstance(entry, int | list) for key, entry in out.items() if key != "kc"):
@@ -1024,48 +1020,11 @@ class DiffBuilder:
 
     def diff(self, tree: Tree) -> Tree:
         replace_root = not tree or self.draw(st.integers(0, 7)) == 3
-        if replace_root:
-            self.components = {}
-        components: Tree = {}
-        for _ in range(self.draw(st.integers(0, 2))):
-            ops = (
-                ["new"]
-                + ["change", "share old", "share new"] * bool(self.components)
-                + ["share new"] * bool(components)
-            )
-            op = self.draw(st.sampled_from(ops))
-            cid = str(len(self.components) + len(components) + 1)
-            if op == "new":
-                components[cid] = self.node(2, refs=False)
-            elif op == "change":
-                old_cid = self.draw(st.sampled_from(sorted(self.components)))
-                old_node = self.components[old_cid]
-                components[old_cid] = (
-                    self.partial(old_node, 2, False)
-                    if self.draw(st.booleans())
-                    else self.node(2, False)
-                )
-            else:
-                pool = (
-                    self.components
-                    if op == "share old"
-                    else {k: v for k, v in components.items() if isinstance(v.get("s"), list)}
-                )
-                if not pool:
-                    continue
-                base_cid = self.draw(st.sampled_from(sorted(pool)))
-                components[cid] = {
-                    **self.partial(pool[base_cid], 2, False),
-                    "s": -int(base_cid) if op == "share old" else int(base_cid),
-                }
-        self.refs = [int(cid) for cid in {**self.components, **components}]
-        diff = self.node(3) if replace_root else self.partial(tree, 4, True)
-        if components:
-            diff["c"] = components
+        diff = self.node(3) if replace_root else self.partial(tree, 4)
         mode = self.draw(st.sampled_from(["none", "root", "comprehensions"]))
         if mode == "root":
             templates: Tree = {}
-            self.templatize(diff, templates, own=True, top=True)
+            self.templatize(diff, templates, own=True)
             if templates:
                 diff["p"] = templates
         elif mode == "comprehensions":
@@ -1078,8 +1037,8 @@ class DiffBuilder:
                 diff[key] = self.draw(values)
         return diff
 
-    def templatize(self, value: t.Any, templates: Tree, own: bool, top: bool = False) -> None:
-        """Move some statics under ``value`` into ``templates`` (not into components)."""
+    def templatize(self, value: t.Any, templates: Tree, own: bool) -> None:
+        """Move some statics under ``value`` into ``templates``."""
         if isinstance(value, list):
             self.templatize(value[1], templates, True)
             return
@@ -1094,7 +1053,7 @@ class DiffBuilder:
                 for index, entry in item.items():
                     if index not in ("kc", "km"):
                         self.templatize(entry, templates, True)
-            elif key not in ("s", "p") and not (top and key == "c"):
+            elif key not in ("s", "p"):
                 self.templatize(item, templates, True)
 
     def comprehension_templates(self, value: t.Any) -> None:
@@ -1109,9 +1068,7 @@ class DiffBuilder:
                     value["p"] = templates
                 return
             for key, item in value.items():
-                # Not into components: one that no slot shows is never rendered, so its
-                # templates would stay unresolved until a later p, as in the client.
-                if key not in ("s", "p", "c"):
+                if key not in ("s", "p"):
                     self.comprehension_templates(item)
 
 
@@ -1121,7 +1078,7 @@ def wire_lives(draw: st.DrawFn) -> list[Tree]:
     rendered = Rendered()
     messages: list[Tree] = []
     for _ in range(draw(st.integers(2, 6))):
-        message = DiffBuilder(draw, rendered.tree).diff(rendered.tree)
+        message = DiffBuilder(draw).diff(rendered.tree)
         messages.append(message)
         rendered.merge(Rendered.extract(copy.deepcopy(message)).diff)
     return messages

@@ -2,7 +2,7 @@
 
 ``live()`` renders the page, joins its LiveView over the app's WebSocket
 endpoint (in-process, no server) and merges every reply as the official
-client does; see ``live/testing.py``. Copy these to test your own views.
+client does; see ``live/testing/``. Copy these to test your own views.
 """
 
 from __future__ import annotations

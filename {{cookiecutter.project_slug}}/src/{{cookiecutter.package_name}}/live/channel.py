@@ -106,7 +106,7 @@ class LiveConnection:
         self.websocket = websocket
         self.routes = routes
         self.views: dict[str, JoinedView] = {}
-        self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Message] = asyncio.Queue()
         self._send_lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -115,8 +115,10 @@ class LiveConnection:
         try:
             await self._read()
         finally:
-            self._queue.put_nowait(None)
-            await worker
+            # As in Phoenix, messages still queued when the socket closes are
+            # dropped: nobody is left to receive their replies.
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
             for topic in list(self.views):
                 await self._drop(topic)
 
@@ -146,7 +148,8 @@ class LiveConnection:
                 await self._reply(frame, "error", {"reason": "unmatched topic"})
 
     async def _work(self) -> None:
-        while (frame := await self._queue.get()) is not None:
+        while True:
+            frame = await self._queue.get()
             try:
                 response = await self._handle(frame)
             except Reply as reply:

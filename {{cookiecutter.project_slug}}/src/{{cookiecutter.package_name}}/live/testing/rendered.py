@@ -1,0 +1,226 @@
+"""The official client's merge, ported: a rendered tree, the diffs merged into it, its HTML.
+
+A port of ``rendered.js`` (``mergeDiff``, ``mutableMerge``, ``mergeKeyed``,
+``toString`` with templates ``p``) for what this runtime sends: nodes, keyed
+comprehensions (with ``km`` moves) and templates. The runtime has no
+components, so a diff with ``c`` is a ``DiffError``; streams are refused too.
+Plain Python on purpose: ``bench/bench_diff.py`` checks every engine's diffs
+with it, without the test client's httpx and selectolax.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import typing as t
+from dataclasses import dataclass
+
+from .errors import DiffError
+
+Tree = dict[str, t.Any]
+
+_MISSING: t.Any = object()
+
+
+@dataclass
+class Extracted:
+    """What ``Rendered.extract`` strips from the top of a diff before merging it."""
+
+    diff: Tree
+    title: t.Any
+    events: list[t.Any]
+    reply: t.Any
+
+
+class Rendered:
+    """A view's rendered tree, merged and rendered as the official client does.
+
+    It renders after every merge, as the client does, because templates are
+    valid only in the diff that carries them: rendering resolves them into the
+    tree. Root flags (``r``) only drive the client's DOM-patching attributes
+    (``data-phx-id``, ``data-phx-skip``), which ``html`` leaves out. Where the
+    client would render ``undefined`` or throw, ``DiffError`` says why.
+    """
+
+    def __init__(self, rendered: Tree | None = None) -> None:
+        self.tree: Tree = {}
+        self.html = ""
+        if rendered is not None:
+            self.merge(rendered)
+
+    @staticmethod
+    def extract(diff: Tree) -> Extracted:
+        """Strip the hook reply ``r``, events ``e`` and title ``t`` from the top of a diff."""
+        reply, events, title = diff.pop("r", None), diff.pop("e", None), diff.pop("t", None)
+        return Extracted(diff, title, events or [], reply)
+
+    def merge(self, diff: Tree) -> None:
+        """Merge an extracted diff (the join's ``rendered`` first), then render."""
+        if not isinstance(diff, dict):
+            raise DiffError(f"a diff must be an object, got {diff!r}")
+        if "c" in diff:
+            raise DiffError("the diff has components (c), but this runtime has no components")
+        self.tree = diff if "s" in diff else _merge_into(self.tree, diff)
+        out: list[str] = []
+        _render(self.tree, None, out, "")
+        self.html = "".join(out)
+
+
+# -- merging -----------------------------------------------------------------------
+
+
+def _merge_into(target: t.Any, source: t.Any) -> t.Any:
+    """The client's ``doMutableMerge``: objects without ``s`` merge, anything else replaces."""
+    if not isinstance(target, dict) or not isinstance(source, dict):
+        raise DiffError(f"cannot merge {source!r} into {target!r}")
+    if _truthy(source.get("k")):
+        _merge_keyed(target, source)
+        return target
+    for key, value in source.items():
+        before = target.get(key)
+        if isinstance(value, dict) and "s" not in value and isinstance(before, dict):
+            _merge_into(before, value)
+        else:
+            target[key] = value
+    return target
+
+
+def _merge_keyed(target: Tree, source: Tree) -> None:
+    """The client's ``mergeKeyed``: entries merge in place, or move (``km``) from old positions."""
+    entries, current = source["k"], target.get("k")
+    if not isinstance(entries, dict) or not isinstance(current, dict):
+        raise DiffError(
+            f"a keyed diff {source!r} landed on {target!r}, which is not a comprehension"
+        )
+    if "kc" not in entries:
+        raise DiffError(f"a keyed diff without kc: {entries!r}")
+    if "stream" in source:
+        raise DiffError("streams are not supported by the test client yet")
+    # Moves read entries from their old positions: the client clones first.
+    before = copy.deepcopy(current) if _truthy(entries.get("km")) else None
+    for index, entry in entries.items():
+        if index in ("kc", "km"):
+            continue
+        if isinstance(entry, list) or _is_number(entry):
+            if before is None:
+                raise DiffError(f"entry {index} moved without km (the client throws): {entries!r}")
+            old, change = (entry + [None])[:2] if isinstance(entry, list) else (entry, _MISSING)
+            moved = before.get(_key(old))
+            if not isinstance(moved, dict):
+                raise DiffError(f"entry {index} moved from {old!r}, which does not exist")
+            current[index] = moved
+            if change is not _MISSING:
+                _merge_into(moved, change)
+        elif isinstance(entry, dict):
+            if not _truthy(current.get(index)):
+                current[index] = {}
+            _merge_into(current[index], entry)
+        elif entry is None:
+            raise DiffError(f"entry {index} is null")
+    count, old_count = entries["kc"], current.get("kc")
+    if _is_number(count) and _is_number(old_count) and count < old_count:
+        for i in range(int(count), int(old_count)):
+            current.pop(str(i), None)
+    current["kc"] = count
+    if _truthy(source.get("p")):
+        target["p"] = source["p"]
+
+
+# -- rendering ---------------------------------------------------------------------
+
+
+def _render(node: Tree, templates: t.Any, out: list[str], path: str) -> None:
+    """A node's HTML into ``out``; statics taken from a template are stored in the node."""
+    if _truthy(node.get("k")):
+        _render_comprehension(node, templates, out, path)
+        return
+    if _truthy(node.get("p")):
+        templates = node.pop("p")
+    statics = node["s"] = _statics(node.get("s", _MISSING), templates, path)
+    _render_entry(node, statics, templates, out, path)
+
+
+def _render_comprehension(node: Tree, templates: t.Any, out: list[str], path: str) -> None:
+    """Each keyed entry with the comprehension's statics; its own ``p`` serves the entries."""
+    entry_templates = templates if _truthy(templates) else node.get("p")
+    statics = node["s"] = _statics(node.get("s", _MISSING), templates, path)
+    node.pop("p", None)
+    entries = node["k"]
+    count = entries.get("kc")
+    if not isinstance(count, int):
+        raise DiffError(f"comprehension at {path or '/'} has no valid kc: {count!r}")
+    for i in range(count):
+        entry = entries.get(str(i))
+        if not isinstance(entry, dict):
+            raise DiffError(f"comprehension at {path or '/'} has {count} entries but no entry {i}")
+        _render_entry(entry, statics, entry_templates, out, f"{path}/k{i}")
+
+
+def _render_entry(
+    node: Tree, statics: list[str], templates: t.Any, out: list[str], path: str
+) -> None:
+    """Statics and the node's slots ``"0"``, ``"1"``… in turn."""
+    for i in range(len(statics) - 1):
+        out.append(statics[i])
+        _render_slot(node, i, templates, out, path)
+    out.append(statics[-1])
+
+
+def _statics(statics: t.Any, templates: t.Any, path: str) -> list[str]:
+    """A node's statics: its ``s``, or the template its number points at."""
+    if _is_number(statics):
+        found = templates.get(_key(statics)) if isinstance(templates, dict) else None
+        if found is None:
+            raise DiffError(
+                f"node at {path or '/'} uses template {statics!r}, which no enclosing p defines"
+            )
+        statics = found
+    if (
+        not isinstance(statics, list)
+        or not statics
+        or not all(isinstance(part, str) for part in statics)
+    ):
+        raise DiffError(f"node at {path or '/'} has no statics (the client throws): {statics!r}")
+    return statics
+
+
+def _render_slot(node: Tree, i: int, templates: t.Any, out: list[str], path: str) -> None:
+    value = node.get(str(i), _MISSING)
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        _render(value, templates, out, f"{path}/{i}")
+    elif isinstance(value, bool) or value is None:
+        out.append(json.dumps(value))  # the client writes true, false and null as text
+    elif _is_number(value):
+        raise DiffError(
+            f"slot {path}/{i} refers to component {value}, but this runtime has no components"
+        )
+    elif value is _MISSING:
+        raise DiffError(f"slot {path}/{i} is missing: the client would render 'undefined'")
+    else:
+        raise DiffError(f"slot {path}/{i} holds {value!r}, which the client cannot render")
+
+
+# -- JavaScript semantics ----------------------------------------------------------
+
+
+def _truthy(value: t.Any) -> bool:
+    """JavaScript truthiness, for the tests the client makes with ``if (x)``."""
+    return not (
+        value is None
+        or value is False
+        or value == ""
+        or (isinstance(value, int | float) and value == 0)
+    )
+
+
+def _is_number(value: t.Any) -> t.TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _key(index: t.Any) -> str:
+    """A JavaScript property key for a number (``1`` and ``1.0`` are both ``"1"``)."""
+    if isinstance(index, float) and index.is_integer():
+        return str(int(index))
+    return str(index)

@@ -1,0 +1,186 @@
+"""The lifecycle contract (LIFECYCLE.md), end to end through the protocol.
+
+A small app records every callback, so each test checks which callbacks ran,
+in which order, with which socket, for what the browser did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import typing as t
+from dataclasses import dataclass
+from urllib.parse import ParseResult
+
+import pytest
+from jinja2 import DictLoader
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+
+from {{ cookiecutter.package_name }}.live import (
+    ConnectedLiveViewSocket,
+    LiveEnvironment,
+    LiveRoutes,
+    LiveView,
+    LiveViewSocket,
+    is_connected,
+)
+from {{ cookiecutter.package_name }}.live.testing import ServerError, live
+{%- raw %}
+
+Calls = list[tuple[str, t.Any]]
+TEMPLATES = {
+    "layout.html": "<html><head><meta name='csrf-token' content='{{ csrf_token }}'>"
+    "<title>{{ title }}</title></head><body>{{ live_container }}</body></html>",
+    "paged.html": "<p id='page'>{{ page }}</p><p id='sort'>{{ sort }}</p>"
+    "<button id='next' phx-click='next'>next</button>"
+    "<button id='slow' phx-click='slow'>slow</button>"
+    "<button id='away' phx-click='away'>away</button>",
+    "legacy.html": "<p id='got'>{{ got }}</p>"
+    "<button id='b' phx-click='go' phx-value-n='7'>go</button>",
+}
+
+
+@dataclass
+class Paging:
+    page: int = 1
+    sort: str = "id"
+
+
+class PagedLive(LiveView[dict[str, t.Any]]):
+    """Records every callback in ``calls`` (set per test)."""
+
+    template_name = "paged.html"
+    calls: t.ClassVar[Calls]
+
+    async def mount(
+        self, socket: LiveViewSocket[dict[str, t.Any]], session: dict[str, t.Any]
+    ) -> None:
+        self.calls.append(("mount", is_connected(socket)))
+        socket.context = {"page": 0, "sort": ""}
+
+    async def handle_params(
+        self, socket: LiveViewSocket[dict[str, t.Any]], paging: Paging, url: ParseResult
+    ) -> None:
+        self.calls.append(("params", (paging.page, paging.sort, url.path)))
+        socket.context.update(page=paging.page, sort=paging.sort)
+
+    async def handle_event(
+        self, event: str, socket: ConnectedLiveViewSocket[dict[str, t.Any]]
+    ) -> None:
+        self.calls.append(("event", event))
+        if event == "next":
+            await socket.push_patch("/paged", {"page": socket.context["page"] + 1})
+        elif event == "slow":
+            await asyncio.sleep(0.05)
+            self.calls.append(("slow done", None))
+        elif event == "away":
+            await socket.push_navigate("/legacy")
+
+    async def disconnect(self, socket: ConnectedLiveViewSocket[dict[str, t.Any]]) -> None:
+        self.calls.append(("disconnect", is_connected(socket)))
+
+
+class LegacyLive(LiveView[dict[str, t.Any]]):
+    """Both legacy signatures: names to lists of strings."""
+
+    template_name = "legacy.html"
+    calls: t.ClassVar[Calls]
+
+    async def mount(
+        self, socket: LiveViewSocket[dict[str, t.Any]], session: dict[str, t.Any]
+    ) -> None:
+        socket.context = {"got": ""}
+
+    async def handle_params(self, url, params, socket):  # type: ignore[no-untyped-def]
+        self.calls.append(("legacy params", (url.path, params.get("q", ["-"])[0])))
+
+    async def handle_event(self, event, payload, socket):  # type: ignore[no-untyped-def]
+        self.calls.append(("legacy event", (event, payload)))
+        socket.context["got"] = payload.get("n", [""])[0]
+
+
+@pytest.fixture
+def calls() -> Calls:
+    recorded: Calls = []
+    PagedLive.calls = LegacyLive.calls = recorded
+    return recorded
+
+
+@pytest.fixture
+def app() -> Starlette:
+    routes = LiveRoutes(LiveEnvironment(loader=DictLoader(TEMPLATES)), "secret")
+    routes.add("/paged", PagedLive)
+    routes.add("/legacy", LegacyLive)
+    return Starlette(
+        routes=routes.routes, middleware=[Middleware(SessionMiddleware, secret_key="secret")]
+    )
+
+
+async def test_http_render_then_join_mount_twice_with_typed_params(
+    app: Starlette, calls: Calls
+) -> None:
+    async with live(app, "/paged?page=2&sort=name", lifespan=False) as view:
+        assert view.text("#page") == "2" and view.text("#sort") == "name"
+    assert calls == [
+        ("mount", False),
+        ("params", (2, "name", "/paged")),
+        ("mount", True),
+        ("params", (2, "name", "/paged")),
+        ("disconnect", True),
+    ]
+
+
+async def test_patches_call_handle_params_only(app: Starlette, calls: Calls) -> None:
+    async with live(app, "/paged", lifespan=False) as view:
+        calls.clear()
+        await view.click("#next")  # push_patch from an event
+        await view.patch("/paged?page=5")  # a live link or back/forward
+        assert view.text("#page") == "5"
+        assert view.path == "/paged?page=5"
+    assert calls == [
+        ("event", "next"),
+        ("params", (2, "id", "/paged")),
+        ("params", (5, "id", "/paged")),
+        ("disconnect", True),
+    ]
+
+
+async def test_navigation_leaves_the_view_and_mounts_the_next(
+    app: Starlette, calls: Calls
+) -> None:
+    async with live(app, "/paged", lifespan=False) as view:
+        redirect = await view.click("#away")
+        assert redirect is not None and redirect.to == "/legacy"
+        await view.follow_redirect()
+        assert ("disconnect", True) in calls  # the old view cleaned up on leave
+        assert calls[-1] == ("legacy params", ("/legacy", "-"))
+        await view.click("#b")
+        assert view.text("#got") == "7"
+    assert calls[-1] == ("legacy event", ("go", {"n": ["7"], "value": [""]}))
+
+
+async def test_one_sockets_messages_run_one_at_a_time_in_order(
+    app: Starlette, calls: Calls
+) -> None:
+    async with live(app, "/paged", lifespan=False) as view:
+        calls.clear()
+        await asyncio.gather(view.click("#slow"), view.click("#next"))
+    assert calls[:4] == [
+        ("event", "slow"),
+        ("slow done", None),
+        ("event", "next"),
+        ("params", (2, "id", "/paged")),
+    ]
+
+
+async def test_a_value_that_does_not_convert_keeps_the_view(
+    app: Starlette, calls: Calls
+) -> None:
+    async with live(app, "/paged?page=3", lifespan=False) as view:
+        with pytest.raises(ServerError, match="paging.page"):
+            await view.patch("/paged?page=abc")
+        assert view.text("#page") == "3"
+        await view.click("#next")
+        assert view.text("#page") == "4"
+{%- endraw %}
