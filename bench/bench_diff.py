@@ -2,7 +2,9 @@
 
 A 1,000-row table (id, name, email, score) is rendered and diffed by:
 
-* ours: ``live.render_tree`` + ``live.diff_tree`` (the vendored runtime);
+* ours: ``live.render_tree`` + ``live.diff_tree`` (the vendored runtime),
+  both stateless and as a joined LiveView renders: with the view's ``Memo``,
+  so the rows an event did not change are reused (change tracking);
 * Jinja2: ``jinja2.Environment(autoescape=True)`` rendering the same template
   to an HTML string, with no diff: the baseline cost of rendering at all;
 * PyView 0.9.0: ``pyview.vendor.ibis.Template.tree`` +
@@ -54,6 +56,7 @@ def _runtime_dir() -> Path:
 sys.path.insert(0, str(_runtime_dir()))
 
 from live import diff_tree, render_tree  # noqa: E402
+from live.memo import Memo  # noqa: E402
 from live.testing.rendered import Rendered  # noqa: E402
 
 try:
@@ -205,6 +208,30 @@ OURS = Engine("ours", "render_tree", "diff_tree", _render_ours, diff_tree)
 PYVIEW = Engine("pyview", "ibis Template.tree", "calc_diff", IbisTemplate(TEMPLATE).tree, calc_diff)
 TREE_ENGINES = (OURS, PYVIEW)
 
+class LiveViewRun:
+    """Ours as a joined LiveView renders: one ``Memo`` across its renders.
+
+    Each call is one event, alternating between the scenario's two states, so
+    every timed call really changes what the event changes, and no more.
+    """
+
+    name = "ours+memo"
+    call = "render_tree(memo) + diff_tree (a live view's event)"
+
+    def __init__(self, scenario: Scenario) -> None:
+        self._memo = Memo()
+        self._states = (scenario.new, scenario.old)
+        self._turn = 0
+        self.tree = render_tree(TEMPLATE, scenario.old, self._memo)
+
+    def event(self) -> Tree:
+        context = self._states[self._turn]
+        self._turn ^= 1
+        tree = render_tree(TEMPLATE, context, self._memo)
+        diff, self.tree = diff_tree(self.tree, tree), tree
+        return diff
+
+
 JINJA_CALL = "Environment(autoescape=True) Template.render"
 _jinja_template = jinja2.Environment(autoescape=True).from_string(TEMPLATE)
 
@@ -242,10 +269,15 @@ def scenarios(rows: list[Row]) -> list[Scenario]:
 # -- checks and timing -----------------------------------------------------------------------
 
 
-def check(engine: Engine, scenario: Scenario) -> Result:
+def check(engine: Engine | type[LiveViewRun], scenario: Scenario) -> Result:
     """Verify that ``engine``'s diff for ``scenario``, merged, gives the new page."""
-    previous = engine.render(scenario.old)
-    diff = engine.event(previous, scenario.new)
+    if isinstance(engine, Engine):
+        previous = engine.render(scenario.old)
+        diff = engine.event(previous, scenario.new)
+    else:
+        run = engine(scenario)
+        previous = run.tree
+        diff = run.event()
     old_html, new_html = render_jinja(scenario.old), render_jinja(scenario.new)
     problems = []
     if client_html(previous) != old_html:
@@ -322,6 +354,7 @@ def bench_event(scenario: Scenario, repeat: int) -> dict[str, Result]:
         call = f"{engine.render_call} + {engine.diff_call}"
         args = (engine.render(scenario.old), scenario.new)
         runs[engine.name] = Run(call, engine.event, args, wire_bytes)
+    runs[LiveViewRun.name] = Run(LiveViewRun.call, LiveViewRun(scenario).event, (), wire_bytes)
     runs["jinja2"] = Run(f"{JINJA_CALL} (HTML, no diff)", render_jinja, (scenario.new,), html_bytes)
     return measure(runs, repeat)
 
@@ -330,9 +363,12 @@ def targets(results: dict[str, dict[str, Result]]) -> list[Result]:
     """The figures the project tracks, all on the one-row update event."""
     update = results["update"]
     ours_ms = update["ours"]["median_ms"]
+    view_ms = update[LiveViewRun.name]["median_ms"]
     measured = [
         ("ours / Jinja2 render (median)", ours_ms / update["jinja2"]["median_ms"], TARGET_VS_JINJA),
         ("ours / PyView (median)", ours_ms / update["pyview"]["median_ms"], TARGET_VS_PYVIEW),
+        ("ours+memo / Jinja2 (median)", view_ms / update["jinja2"]["median_ms"], TARGET_VS_JINJA),
+        ("ours+memo / PyView (median)", view_ms / update["pyview"]["median_ms"], TARGET_VS_PYVIEW),
         ("our diff bytes", update["ours"]["bytes"], TARGET_DIFF_BYTES),
     ]
     return [
@@ -371,7 +407,7 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
     for scenario, title in titles.items():
         line(title)
         for engine, result in data["results"][scenario].items():
-            label = f"{engine:<7}{result['call']}"
+            label = f"{engine:<10}{result['call']}"
             line(
                 f"    {label:<68}{result['median_ms']:>10.2f}{result['min_ms']:>10.2f}"
                 f"{result['bytes']:>10,}"
@@ -413,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = make_rows(ROWS)
     events = scenarios(rows)
-    checks = [check(engine, scenario) for scenario in events for engine in TREE_ENGINES]
+    engines: list[Engine | type[LiveViewRun]] = [*TREE_ENGINES, LiveViewRun]
+    checks = [check(engine, scenario) for scenario in events for engine in engines]
     results = {"join": bench_join(page(rows), args.repeat)}
     for scenario in events:
         results[scenario.name] = bench_event(scenario, args.repeat)
