@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import ParseResult
 
 import pytest
@@ -35,8 +35,9 @@ TEMPLATES = {
     "paged.html": "<p id='page'>{{ page }}</p><p id='sort'>{{ sort }}</p>"
     "<button id='next' phx-click='next'>next</button>"
     "<button id='slow' phx-click='slow'>slow</button>"
-    "<button id='away' phx-click='away'>away</button>",
-    "legacy.html": "<p id='got'>{{ got }}</p>"
+    "<button id='away' phx-click='away'>away</button>"
+    "<button id='leave' phx-click='leave'>leave</button>",
+    "legacy.html": "<p id='flash'>{{ flash.info }}</p><p id='got'>{{ got }}</p>"
     "<button id='b' phx-click='go' phx-value-n='7'>go</button>",
 }
 
@@ -75,7 +76,11 @@ class PagedLive(LiveView[dict[str, t.Any]]):
             await asyncio.sleep(0.05)
             self.calls.append(("slow done", None))
         elif event == "away":
+            socket.put_flash("info", "moved")
             await socket.push_navigate("/legacy")
+        elif event == "leave":
+            socket.put_flash("info", "left")
+            await socket.redirect("/legacy?q=full")
 
     async def disconnect(self, socket: ConnectedLiveViewSocket[dict[str, t.Any]]) -> None:
         self.calls.append(("disconnect", is_connected(socket)))
@@ -183,4 +188,27 @@ async def test_a_value_that_does_not_convert_keeps_the_view(
         assert view.text("#page") == "3"
         await view.click("#next")
         assert view.text("#page") == "4"
+
+
+async def test_flash_follows_live_and_full_page_navigation(app: Starlette, calls: Calls) -> None:
+    async with live(app, "/paged", lifespan=False) as view:
+        await view.click("#away")  # push_navigate: the flash rides on the next join
+        await view.follow_redirect()
+        assert view.text("#flash") == "moved"
+    async with live(app, "/paged", lifespan=False) as view:
+        redirect = await view.click("#leave")  # redirect: the flash rides in a cookie
+        assert redirect is not None and redirect.kind == "redirect" and redirect.flash
+        await view.follow_redirect()
+        assert view.path == "/legacy?q=full"
+        assert view.text("#flash") == "left"
+        assert calls[-1] == ("legacy params", ("/legacy", "full"))
+
+
+async def test_a_forged_flash_is_ignored(app: Starlette, calls: Calls) -> None:
+    async with live(app, "/paged", lifespan=False) as view:
+        redirect = await view.click("#away")
+        assert redirect is not None and redirect.flash
+        view.redirect = replace(redirect, flash=redirect.flash[:-2] + "xx")  # tampered with
+        await view.follow_redirect()
+        assert view.text("#flash") == ""
 {%- endraw %}

@@ -18,9 +18,10 @@ import typing as t
 from dataclasses import dataclass, replace
 
 import jinja2
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+import properties
 from {{ cookiecutter.package_name }}.live import LiveEnvironment, diff_tree, render_template, render_tree, to_html
 from {{ cookiecutter.package_name }}.live.memo import Memo
 from {{ cookiecutter.package_name }}.live.shared_statics import share_statics
@@ -428,15 +429,7 @@ def check_program(client: ReplayClient, templates: dict[str, str], contexts: lis
 
 # -- properties --------------------------------------------------------------
 
-# No explain phase: on a failure it replays hundreds of variants, for minutes.
-FAST = settings(
-    deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-
-
-@settings(FAST, max_examples=300)
+@properties.examples(60)
 @given(templates=programs(), contexts=context_sequences())
 def test_random_templates_replay_like_fresh_renders(
     replay_client: ReplayClient, templates: dict[str, str], contexts: list[Context]
@@ -444,7 +437,7 @@ def test_random_templates_replay_like_fresh_renders(
     check_program(replay_client, templates, contexts)
 
 
-@settings(FAST, max_examples=150)
+@properties.examples(30)
 @given(templates=branch_flips(), contexts=context_sequences())
 def test_branch_flips_replay_like_fresh_renders(
     replay_client: ReplayClient, templates: dict[str, str], contexts: list[Context]
@@ -461,7 +454,7 @@ KEYED_TABLE = (
 )
 
 
-@settings(FAST, max_examples=200)
+@properties.examples(40)
 @given(contexts=context_sequences(st.fixed_dictionaries({"rows": UNIQUE_ROWS})))
 def test_keyed_rows_move_insert_delete(
     replay_client: ReplayClient, contexts: list[Context]

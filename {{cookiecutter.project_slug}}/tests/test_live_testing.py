@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from jinja2 import DictLoader
 from starlette.applications import Starlette
@@ -27,6 +27,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+import properties
 import replay
 from {{ cookiecutter.package_name }}.live import (
     ConnectedLiveViewSocket,
@@ -1101,12 +1102,7 @@ def assert_agrees(client: ReplayClient, messages: list[Tree]) -> None:
     assert python_html(messages) == result["html"], json.dumps(messages)
 
 
-FAST = settings(
-    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
-
-
-@settings(FAST, max_examples=150)
+@properties.examples(40)
 @given(messages=wire_lives())
 def test_merge_agrees_with_the_official_client_on_generated_diffs(
     replay_client: ReplayClient,
@@ -1191,7 +1187,7 @@ def context_sequences(draw: st.DrawFn) -> list[Context]:
     return states
 
 
-@settings(FAST, max_examples=75)
+@properties.examples(20)
 @given(source=fragments(3), contexts=context_sequences())
 def test_merge_agrees_with_the_official_client_on_the_runtime_s_diffs(
     replay_client: ReplayClient,

@@ -72,6 +72,9 @@ async def test_reset_patches_the_url(app: Starlette) -> None:
         assert view.path == "/counter?count=0"
         assert view.text("#count") == "0"
         assert view.title == "Count: 0"
+        assert view.text("#flash") == "The counter was reset."
+        await view.click("#flash")  # phx-click="lv:clear-flash"
+        assert not view.has("#flash")
 
 
 async def test_the_jump_link_patches(app: Starlette) -> None:

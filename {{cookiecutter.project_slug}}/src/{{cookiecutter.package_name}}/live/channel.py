@@ -32,6 +32,7 @@ if t.TYPE_CHECKING:
     from .routes import LiveRoutes
 
 LIVEVIEW_VERSION = "1.2.12"
+CLEAR_FLASH = "lv:clear-flash"  # handled here, as Phoenix does: phx-value-key names the flash
 MAX_PATCHES = 10  # push_patch from handle_params may chain; a loop is a bug
 logger = logging.getLogger(__name__)
 
@@ -227,9 +228,11 @@ class LiveConnection:
             await self._drop(frame.topic)
         payload = frame.payload
         params = payload.get("params")
-        session = self.routes.signer.loads(payload.get("session"))
+        token = self.routes.signer.loads(payload.get("session")) or {}
+        session, flash = token.get("session"), token.get("flash")
         if (
-            session is None
+            not isinstance(session, dict)
+            or not isinstance(flash, dict)
             or not isinstance(params, dict)
             or not csrf_valid(self.websocket.session, params.get("_csrf_token"))
         ):
@@ -242,6 +245,9 @@ class LiveConnection:
         if found is None:
             raise _error("unauthorized")  # the client falls back to a page load
         socket: ConnectedLiveViewSocket[t.Any] = ConnectedLiveViewSocket(parsed)
+        if "redirect" not in payload:  # the flash the page showed; a navigation brings its own
+            socket.flash.update(flash)
+        socket.flash.update(self.routes.flash_signer.loads(payload.get("flash")) or {})
         joined = JoinedView(frame.join_ref, found.view_class(), socket, found.path_params)
         await joined.view.mount(socket, session)
         response: dict[str, t.Any] = {}
@@ -267,6 +273,11 @@ class LiveConnection:
         event = payload.get("event")
         if not isinstance(event, str):
             raise _error("malformed payload")
+        if event == CLEAR_FLASH:
+            value = payload.get("value")
+            key = value.get("key") if isinstance(value, dict) else None
+            joined.socket.clear_flash(key if isinstance(key, str) else None)
+            return await self._update(joined)
         try:
             await call_handle_event(joined.view, joined.socket, event, payload)
         except BindingError as error:
@@ -322,18 +333,17 @@ class LiveConnection:
         raise RuntimeError(f"push_patch keeps patching: more than {MAX_PATCHES} patches in a row")
 
     def _take_navigation(self, joined: JoinedView) -> dict[str, t.Any] | None:
-        """The reply key for a navigate or redirect the handlers asked for."""
-        navigation, joined.socket.navigation = joined.socket.navigation, None
+        """The reply key for a navigate or redirect the handlers asked for, flash included."""
+        socket = joined.socket
+        navigation, socket.navigation = socket.navigation, None
         if navigation is None:
             return None
+        target: dict[str, t.Any] = {"to": navigation.to}
+        if socket.flash:
+            target["flash"] = self.routes.flash_signer.dumps(socket.flash)
         if navigation.kind == "redirect":
-            return {"redirect": {"to": navigation.to}}
-        return {
-            "live_redirect": {
-                "to": navigation.to,
-                "kind": "replace" if navigation.replace else "push",
-            }
-        }
+            return {"redirect": target}
+        return {"live_redirect": {**target, "kind": "replace" if navigation.replace else "push"}}
 
     async def _update(self, joined: JoinedView) -> dict[str, t.Any]:
         """After a callback: follow navigation, then reply with the diff."""

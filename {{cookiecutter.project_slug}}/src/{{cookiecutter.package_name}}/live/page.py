@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 
 from .binding import BindingError
 from .lifecycle import call_handle_params
-from .session import csrf_token, user_session
+from .session import FLASH_COOKIE, csrf_token, user_session
 from .socket import LiveViewSocket
 
 if t.TYPE_CHECKING:
@@ -30,6 +30,7 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
     """
     session = user_session(request.session)
     socket: LiveViewSocket[t.Any] = LiveViewSocket(urlparse(str(request.url)))
+    socket.flash.update(routes.flash_signer.loads(request.cookies.get(FLASH_COOKIE)) or {})
     view = view_class()
     await view.mount(socket, session)
     if socket.navigation is None:
@@ -39,13 +40,21 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
             logger.info("bad parameters for %s: %s", request.url.path, error)
             return PlainTextResponse(f"Bad request: {error}", status_code=400)
     if socket.navigation is not None:
-        return RedirectResponse(socket.navigation.to, status_code=302)
+        redirect = RedirectResponse(socket.navigation.to, status_code=302)
+        if socket.flash:
+            redirect.set_cookie(FLASH_COOKIE, routes.flash_signer.dumps(socket.flash), max_age=60)
+        return redirect
     html = routes.template(view).render(view.template_context(socket))
+    # The connected mount gets the session, and the flash this render showed.
+    session_token = routes.signer.dumps({"session": session, "flash": socket.flash})
     container = Markup(
         '<div id="phx-{id}" data-phx-main data-phx-session="{session}" data-phx-static="">'
         "{html}</div>"
-    ).format(id=secrets.token_urlsafe(12), session=routes.signer.dumps(session), html=Markup(html))
+    ).format(id=secrets.token_urlsafe(12), session=session_token, html=Markup(html))
     page = routes.environment.get_template(routes.layout).render(
         title=socket.live_title, csrf_token=csrf_token(request.session), live_container=container
     )
-    return HTMLResponse(page)
+    response = HTMLResponse(page)
+    if FLASH_COOKIE in request.cookies:
+        response.delete_cookie(FLASH_COOKIE)  # shown once
+    return response

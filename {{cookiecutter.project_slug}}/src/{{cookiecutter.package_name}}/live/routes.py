@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket
 
 from .channel import LiveConnection
 from .page import render_page
-from .session import SessionSigner
+from .session import flash_signer, session_signer
 from .template import LiveEnvironment
 from .view import LiveView
 
@@ -43,7 +43,8 @@ class LiveRoutes:
         path: str = "/live",
     ) -> None:
         self.environment = environment
-        self.signer = SessionSigner(secret_key)
+        self.signer = session_signer(secret_key)
+        self.flash_signer = flash_signer(secret_key)
         self.layout = layout
         self.socket_path = path
         self._views: list[tuple[Route, ViewClass]] = []

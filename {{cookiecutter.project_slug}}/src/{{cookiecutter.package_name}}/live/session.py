@@ -11,18 +11,21 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 CSRF_KEY = "_csrf_token"
 
 
-class SessionSigner:
-    """Signs the ``data-phx-session`` token so a join can trust what the HTTP render saw."""
+FLASH_COOKIE = "__phoenix_flash__"  # where the client keeps a flash across a page load
 
-    def __init__(self, secret_key: str, max_age: int = 14 * 24 * 3600) -> None:
-        self._serializer = URLSafeTimedSerializer(secret_key, salt="live-session")
+
+class Signer:
+    """Signs a dict into a token the server alone can have made, valid for ``max_age`` s."""
+
+    def __init__(self, secret_key: str, salt: str, max_age: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt=salt)
         self._max_age = max_age
 
-    def dumps(self, session: dict[str, t.Any]) -> str:
-        return self._serializer.dumps(session)
+    def dumps(self, data: dict[str, t.Any]) -> str:
+        return self._serializer.dumps(data)
 
     def loads(self, token: t.Any) -> dict[str, t.Any] | None:
-        """The session in ``token``, or None when it is forged, expired or not a token."""
+        """The dict in ``token``, or None when it is forged, expired or not a token."""
         if not isinstance(token, str):
             return None
         try:
@@ -30,6 +33,16 @@ class SessionSigner:
         except BadSignature:
             return None
         return data if isinstance(data, dict) else None
+
+
+def session_signer(secret_key: str) -> Signer:
+    """For ``data-phx-session``: a join trusts what the HTTP render saw."""
+    return Signer(secret_key, "live-session", 14 * 24 * 3600)
+
+
+def flash_signer(secret_key: str) -> Signer:
+    """For flash carried across a navigation (a join's ``flash``, or the flash cookie)."""
+    return Signer(secret_key, "live-flash", 60)
 
 
 def csrf_token(cookie_session: dict[str, t.Any]) -> str:

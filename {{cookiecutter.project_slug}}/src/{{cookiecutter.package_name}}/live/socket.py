@@ -33,6 +33,7 @@ class LiveViewSocket(t.Generic[Context]):
         self.url = url
         self.navigation: Navigation | None = None
         self.pushed_events: list[list[t.Any]] = []
+        self.flash: dict[str, str] = {}
 
     async def push_patch(
         self, path: str, params: t.Mapping[str, t.Any] | None = None, *, replace: bool = False
@@ -49,6 +50,17 @@ class LiveViewSocket(t.Generic[Context]):
     async def redirect(self, path: str, params: t.Mapping[str, t.Any] | None = None) -> None:
         """Leave the LiveView with a full page load (e.g. to a non-live route)."""
         self.navigation = Navigation("redirect", _with_query(path, params))
+
+    def put_flash(self, kind: str, message: str) -> None:
+        """Show ``message`` as the ``kind`` flash (``flash`` in templates); survives navigation."""
+        self.flash[kind] = message
+
+    def clear_flash(self, kind: str | None = None) -> None:
+        """Remove one flash, or all (the browser's ``phx-click="lv:clear-flash"`` does this)."""
+        if kind is None:
+            self.flash.clear()
+        else:
+            self.flash.pop(kind, None)
 
     def push_event(self, event: str, payload: t.Any = None) -> None:
         """Send ``phx:<event>`` to the browser (window event and hooks' ``handleEvent``)."""

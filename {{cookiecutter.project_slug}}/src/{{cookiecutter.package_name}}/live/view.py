@@ -50,7 +50,7 @@ class LiveView(t.Generic[Context]):
         """Custom cleanup when the connection closes or the view is left."""
 
     def template_context(self, socket: LiveViewSocket[Context]) -> dict[str, t.Any]:
-        """The template's variables: the context's keys (or dataclass fields), plus ``context``."""
+        """Template variables: the context's keys (or dataclass fields), ``context``, ``flash``."""
         context = socket.context
         if isinstance(context, t.Mapping):
             variables = dict(context)
@@ -61,4 +61,5 @@ class LiveView(t.Generic[Context]):
         else:
             variables = {}
         variables.setdefault("context", context)
+        variables.setdefault("flash", socket.flash)
         return variables

@@ -34,6 +34,7 @@ class CounterLive(LiveView[Counter]):
             if step is not None:  # an emptied field keeps the current step
                 counter.step = step
         elif event == "reset":
+            socket.put_flash("info", "The counter was reset.")
             await socket.push_patch("/counter", {"count": 0})
             return
         else:
