@@ -64,7 +64,7 @@ def postgres_url() -> Iterator[str]:
 
 def test_default_bake_sets_up_and_passes_make_test(bake: Bake, tmp_path: Path) -> None:
     project = bake(tmp_path)
-    env = clean_env(PROPERTY_SCALE="5")  # the property tests, five times as thorough
+    env = clean_env(PROPERTY_SCALE="7")  # the property tests, seven times as thorough
 
     run(["make", "setup"], project, env, timeout=900)
     run(["make", "test"], project, env, timeout=1200)

@@ -1,7 +1,7 @@
 """How many examples the property-based tests try.
 
 Quick by default, so the suite stays fast while you work on the app; set
-``PROPERTY_SCALE`` (the template's CI uses 5) to try that many times more.
+``PROPERTY_SCALE`` (the template's CI uses 7) to try that many times more.
 """
 
 from __future__ import annotations

@@ -429,7 +429,7 @@ def check_program(client: ReplayClient, templates: dict[str, str], contexts: lis
 
 # -- properties --------------------------------------------------------------
 
-@properties.examples(60)
+@properties.examples(40)
 @given(templates=programs(), contexts=context_sequences())
 def test_random_templates_replay_like_fresh_renders(
     replay_client: ReplayClient, templates: dict[str, str], contexts: list[Context]
@@ -437,7 +437,7 @@ def test_random_templates_replay_like_fresh_renders(
     check_program(replay_client, templates, contexts)
 
 
-@properties.examples(30)
+@properties.examples(20)
 @given(templates=branch_flips(), contexts=context_sequences())
 def test_branch_flips_replay_like_fresh_renders(
     replay_client: ReplayClient, templates: dict[str, str], contexts: list[Context]
@@ -454,7 +454,7 @@ KEYED_TABLE = (
 )
 
 
-@properties.examples(40)
+@properties.examples(30)
 @given(contexts=context_sequences(st.fixed_dictionaries({"rows": UNIQUE_ROWS})))
 def test_keyed_rows_move_insert_delete(
     replay_client: ReplayClient, contexts: list[Context]

@@ -1102,7 +1102,7 @@ def assert_agrees(client: ReplayClient, messages: list[Tree]) -> None:
     assert python_html(messages) == result["html"], json.dumps(messages)
 
 
-@properties.examples(40)
+@properties.examples(30)
 @given(messages=wire_lives())
 def test_merge_agrees_with_the_official_client_on_generated_diffs(
     replay_client: ReplayClient,
@@ -1187,7 +1187,7 @@ def context_sequences(draw: st.DrawFn) -> list[Context]:
     return states
 
 
-@properties.examples(20)
+@properties.examples(15)
 @given(source=fragments(3), contexts=context_sequences())
 def test_merge_agrees_with_the_official_client_on_the_runtime_s_diffs(
     replay_client: ReplayClient,

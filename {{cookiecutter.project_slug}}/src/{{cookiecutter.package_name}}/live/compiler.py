@@ -10,8 +10,9 @@ changes only what is yielded:
 * each template, block, ``{% if %}`` branch and ``{% for %}`` body is framed by
   markers (``Open``/``ForOpen`` ... ``CLOSE``) that carry its statics.
 
-All markers are empty strings, so joining the stream still gives the exact
-HTML Jinja would render (``Template.render`` keeps working), while
+Markers are empty strings (a loop entry reused by change tracking, see
+``memo``, carries the entry's HTML), so joining the stream still gives the
+exact HTML Jinja would render (``Template.render`` keeps working), while
 ``tree.build_tree`` turns the same stream into a Phoenix rendered tree without
 ever splitting HTML. The statics of every scope are fixed at compile time, and
 the same list object is reused by every render, so comparing statics is an
@@ -228,8 +229,8 @@ class LiveCodeGenerator(CodeGenerator):
         self._scoped_frames: set[int] = set()
         self._child_template = False
         self._wrap_child = False
-        # Statements placed first in a loop body to yield its Item marker,
-        # each with the for-else flag to set (Jinja forbids custom node types).
+        # Statements placed first in a loop body to yield its Item marker, each
+        # with its for-else flag and memo variable (Jinja forbids custom nodes).
         self._loop_items: dict[int, tuple[str | None, str | None]] = {}
 
     # -- scope bookkeeping -------------------------------------------------
