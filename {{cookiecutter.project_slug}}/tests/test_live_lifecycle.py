@@ -36,7 +36,8 @@ TEMPLATES = {
     "<button id='next' phx-click='next'>next</button>"
     "<button id='slow' phx-click='slow'>slow</button>"
     "<button id='away' phx-click='away'>away</button>"
-    "<button id='leave' phx-click='leave'>leave</button>",
+    "<button id='leave' phx-click='leave'>leave</button>"
+    "<button id='unsendable' phx-click='unsendable'>unsendable</button>",
     "legacy.html": "<p id='flash'>{{ flash.info }}</p><p id='got'>{{ got }}</p>"
     "<button id='b' phx-click='go' phx-value-n='7'>go</button>",
 }
@@ -78,6 +79,8 @@ class PagedLive(LiveView[dict[str, t.Any]]):
         elif event == "away":
             socket.put_flash("info", "moved")
             await socket.push_navigate("/legacy")
+        elif event == "unsendable":
+            socket.push_event("at", {"when": object()})  # JSON cannot encode it
         elif event == "leave":
             socket.put_flash("info", "left")
             await socket.redirect("/legacy?q=full")
@@ -105,6 +108,17 @@ class LegacyLive(LiveView[dict[str, t.Any]]):
         socket.context["got"] = payload.get("n", [""])[0]
 
 
+class BounceLive(PagedLive):
+    """Sends a connected browser elsewhere from ``mount``."""
+
+    async def mount(
+        self, socket: LiveViewSocket[dict[str, t.Any]], session: dict[str, t.Any]
+    ) -> None:
+        await super().mount(socket, session)
+        if is_connected(socket):
+            await socket.push_navigate("/legacy")
+
+
 @pytest.fixture
 def calls() -> Calls:
     recorded: Calls = []
@@ -117,6 +131,7 @@ def app() -> Starlette:
     routes = LiveRoutes(LiveEnvironment(loader=DictLoader(TEMPLATES)), "secret")
     routes.add("/paged", PagedLive)
     routes.add("/legacy", LegacyLive)
+    routes.add("/bounce", BounceLive)
     return Starlette(
         routes=routes.routes, middleware=[Middleware(SessionMiddleware, secret_key="secret")]
     )
@@ -211,4 +226,27 @@ async def test_a_forged_flash_is_ignored(app: Starlette, calls: Calls) -> None:
         view.redirect = replace(redirect, flash=redirect.flash[:-2] + "xx")  # tampered with
         await view.follow_redirect()
         assert view.text("#flash") == ""
+
+
+async def test_a_join_refused_after_mount_still_disconnects(app: Starlette, calls: Calls) -> None:
+    async with live(app, "/bounce", lifespan=False) as view:
+        assert view.redirect is not None and view.redirect.to == "/legacy"
+    assert calls == [
+        ("mount", False),
+        ("params", (1, "id", "/bounce")),
+        ("mount", True),
+        ("disconnect", True),  # mounted, then sent away: it cleans up all the same
+    ]
+
+
+async def test_a_reply_that_cannot_be_sent_crashes_the_view_not_the_socket(
+    app: Starlette, calls: Calls
+) -> None:
+    async with live(app, "/paged?page=3", lifespan=False) as view:
+        with pytest.raises(ServerError):
+            await view.click("#unsendable")
+        # The browser rejoins: a fresh mount, and the socket works on.
+        await view.click("#next")
+        assert view.text("#page") == "4"
+    assert calls.count(("mount", True)) == 2
 {%- endraw %}

@@ -136,4 +136,26 @@ def test_a_failed_render_leaves_nothing_half_built() -> None:
     again = render_template(live, {"rows": rows}, memo)
     assert tree == again == render_template(live, {"rows": rows})
     assert entries(again)[0] is entries(tree)[0]
+
+
+def test_filters_that_read_the_context_turn_tracking_off() -> None:
+    @jinja2.pass_context
+    def money(context: t.Any, amount: int) -> str:
+        return f"{context['currency']}{amount}"
+
+    environment = LiveEnvironment()
+    environment.filters["money"] = money
+    live = environment.from_string("{% for r in rows %}<i>{{ r | money }}</i>{% endfor %}")
+    memo = Memo()
+    render_template(live, {"rows": [5], "currency": "$"}, memo)
+    tree = render_template(live, {"rows": [5], "currency": "€"}, memo)
+    assert to_html(tree) == "<i>€5</i>"
+
+
+@pytest.mark.parametrize("control", ["continue", "break"])
+def test_loop_controls_are_refused_in_live_loops(control: str) -> None:
+    environment = LiveEnvironment(extensions=["jinja2.ext.loopcontrols"])
+    source = "{% for r in rows %}{% if r %}{% " + control + " %}{% endif %}{{ r }}{% endfor %}"
+    with pytest.raises(jinja2.TemplateAssertionError, match=control):
+        environment.from_string(source)
 {%- endraw %}

@@ -169,13 +169,18 @@ def _scalar(value: t.Any, name: str) -> t.Any:
     return value
 
 
-def _build_dataclass(cls: type[t.Any], source: t.Mapping[str, t.Any], name: str) -> t.Any:
+@functools.lru_cache(maxsize=256)
+def _dataclass_fields(cls: type) -> tuple[tuple[dataclasses.Field[t.Any], t.Any], ...]:
+    """The init fields of a dataclass with their resolved types (once per class)."""
     hints = t.get_type_hints(cls)
+    return tuple(
+        (field, hints.get(field.name, _EMPTY)) for field in dataclasses.fields(cls) if field.init
+    )
+
+
+def _build_dataclass(cls: type, source: t.Mapping[str, t.Any], name: str) -> t.Any:
     kwargs = {}
-    for field in dataclasses.fields(cls):
-        if not field.init:
-            continue
-        field_type = hints.get(field.name, _EMPTY)
+    for field, field_type in _dataclass_fields(cls):
         if field.name in source:
             kwargs[field.name] = convert(source[field.name], field_type, f"{name}.{field.name}")
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:

@@ -152,7 +152,8 @@ class LiveConnection:
         while True:
             frame = await self._queue.get()
             try:
-                response = await self._handle(frame)
+                # Replying is inside: a reply that cannot be encoded crashes the view.
+                await self._reply(frame, "ok", await self._handle(frame))
             except Reply as reply:
                 if reply.status == "error":
                     logger.warning(
@@ -162,8 +163,6 @@ class LiveConnection:
             except Exception:
                 logger.exception("LiveView crashed on %s %s", frame.topic, frame.event)
                 await self._crash(frame)
-            else:
-                await self._reply(frame, "ok", response)
 
     # -- writing -----------------------------------------------------------
 
@@ -245,21 +244,15 @@ class LiveConnection:
         if found is None:
             raise _error("unauthorized")  # the client falls back to a page load
         socket: ConnectedLiveViewSocket[t.Any] = ConnectedLiveViewSocket(parsed)
-        if "redirect" not in payload:  # the flash the page showed; a navigation brings its own
-            socket.flash.update(flash)
+        if "redirect" not in payload and params.get("_mounts") == 0:
+            socket.flash.update(flash)  # the page's flash, on its first join only
         socket.flash.update(self.routes.flash_signer.loads(payload.get("flash")) or {})
         joined = JoinedView(frame.join_ref, found.view_class(), socket, found.path_params)
-        await joined.view.mount(socket, session)
-        response: dict[str, t.Any] = {}
-        if socket.navigation is None:
-            await self._handle_params(joined)
-        patched = await self._follow_patches(joined)
-        navigation = self._take_navigation(joined)
-        if navigation is not None:
-            raise Reply("error", navigation)
-        if patched:
-            response["live_patch"] = patched
-        joined.tree = self._render(joined)
+        try:
+            response = await self._mount(joined, session)
+        except BaseException:
+            await self._disconnect(joined)  # mounted, never joined: it still cleans up
+            raise
         rendered = share_statics(joined.tree)
         joined.title = socket.live_title
         if joined.title is not None:
@@ -268,6 +261,21 @@ class LiveConnection:
             rendered["e"], socket.pushed_events = socket.pushed_events, []
         self.views[frame.topic] = joined
         return {**response, "rendered": rendered, "liveview_version": LIVEVIEW_VERSION}
+
+    async def _mount(self, joined: JoinedView, session: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Mount, ``handle_params`` and render a joining view; navigation refuses the join."""
+        response: dict[str, t.Any] = {}
+        await joined.view.mount(joined.socket, session)
+        if joined.socket.navigation is None:
+            await self._handle_params(joined)
+        patched = await self._follow_patches(joined)
+        navigation = self._take_navigation(joined)
+        if navigation is not None:
+            raise Reply("error", navigation)
+        if patched:
+            response["live_patch"] = patched
+        joined.tree = self._render(joined)
+        return response
 
     async def _event(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
         event = payload.get("event")
@@ -379,8 +387,11 @@ class LiveConnection:
     async def _drop(self, topic: str) -> None:
         """Forget a view and let it clean up."""
         joined = self.views.pop(topic, None)
-        if joined is None:
-            return
+        if joined is not None:
+            await self._disconnect(joined)
+
+    @staticmethod
+    async def _disconnect(joined: JoinedView) -> None:
         try:
             await joined.view.disconnect(joined.socket)
         except Exception:

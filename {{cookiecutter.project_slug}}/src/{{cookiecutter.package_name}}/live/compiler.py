@@ -151,18 +151,26 @@ _CONTEXTUAL = (
 )
 
 
-_IMPURE_FILTERS = frozenset({"random"})  # filters are otherwise taken to be pure
+_IMPURE_FILTERS = frozenset({"random"})
 
 
-def _tracks_changes(loop: nodes.For) -> bool:
+def _pure(function: t.Any) -> bool:
+    """Filters and tests are taken to be pure, unless random or reading the context."""
+    passes = getattr(function, "jinja_pass_arg", None)
+    return getattr(passes, "name", None) != "context"
+
+
+def _tracks_changes(loop: nodes.For, environment: t.Any) -> bool:
     """True when the loop body reads nothing but its own row (see ``memo``)."""
     if not isinstance(loop.target, nodes.Name) or loop.recursive:
         return False
     for child in loop.body:
         if isinstance(child, _CONTEXTUAL) or any(child.find_all(_CONTEXTUAL)):
             return False
-        if any(used.name in _IMPURE_FILTERS for used in child.find_all(nodes.Filter)):
-            return False
+        for used in child.find_all((nodes.Filter, nodes.Test)):
+            functions = environment.filters if isinstance(used, nodes.Filter) else environment.tests
+            if used.name in _IMPURE_FILTERS or not _pure(functions.get(used.name)):
+                return False
     loaded = {
         name.name
         for child in loop.body
@@ -384,7 +392,7 @@ class LiveCodeGenerator(CodeGenerator):
             nodes.Name(target.name, "load") if isinstance(target, nodes.Name) else nodes.Const(None)
         )
         ran = self.temporary_identifier() if else_body else None
-        memo = self.temporary_identifier() if _tracks_changes(node) else None
+        memo = self.temporary_identifier() if _tracks_changes(node, self.environment) else None
         item = nodes.ExprStmt(key, lineno=node.lineno)
         self._loop_items[id(item)] = (ran, memo)
         node.body = [item, *node.body]
@@ -442,6 +450,16 @@ class LiveCodeGenerator(CodeGenerator):
             return self.stream.getvalue()
         finally:
             self.stream = stream
+
+    def visit_Continue(self, node: nodes.Continue, frame: Frame) -> None:
+        if self._live(frame):
+            self.fail("{% continue %} cannot skip part of a live loop's entry", node.lineno)
+        super().visit_Continue(node, frame)
+
+    def visit_Break(self, node: nodes.Break, frame: Frame) -> None:
+        if self._live(frame):
+            self.fail("{% break %} cannot end a live loop inside an entry", node.lineno)
+        super().visit_Break(node, frame)
 
     def visit_ExprStmt(self, node: nodes.ExprStmt, frame: Frame) -> None:
         if id(node) not in self._loop_items:
