@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .binding import BindingError
 from .diff import diff_tree
-from .lifecycle import call_handle_event, call_handle_params
+from .lifecycle import call_handle_event, call_handle_params, mount_view
 from .memo import Memo
 from .session import csrf_valid
 from .shared_statics import share_statics
@@ -254,20 +254,17 @@ class LiveConnection:
             await self._disconnect(joined)  # mounted, never joined: it still cleans up
             raise
         rendered = share_statics(joined.tree)
-        joined.title = socket.live_title
-        if joined.title is not None:
-            rendered["t"] = joined.title
-        if socket.pushed_events:
-            rendered["e"], socket.pushed_events = socket.pushed_events, []
+        self._title_and_events(joined, rendered)
         self.views[frame.topic] = joined
         return {**response, "rendered": rendered, "liveview_version": LIVEVIEW_VERSION}
 
     async def _mount(self, joined: JoinedView, session: dict[str, t.Any]) -> dict[str, t.Any]:
         """Mount, ``handle_params`` and render a joining view; navigation refuses the join."""
         response: dict[str, t.Any] = {}
-        await joined.view.mount(joined.socket, session)
-        if joined.socket.navigation is None:
-            await self._handle_params(joined)
+        try:
+            await mount_view(joined.view, joined.socket, session, joined.path_params)
+        except BindingError as error:
+            raise _error(str(error)) from error
         patched = await self._follow_patches(joined)
         navigation = self._take_navigation(joined)
         if navigation is not None:
@@ -365,15 +362,20 @@ class LiveConnection:
         tree = self._render(joined)
         diff = share_statics(diff_tree(joined.tree, tree))
         joined.tree = tree
-        socket = joined.socket
-        if socket.live_title != joined.title:
-            joined.title = socket.live_title
-            diff["t"] = joined.title or ""
-        if socket.pushed_events:
-            diff["e"], socket.pushed_events = socket.pushed_events, []
+        self._title_and_events(joined, diff)
         if diff:
             response["diff"] = diff
         return response
+
+    @staticmethod
+    def _title_and_events(joined: JoinedView, message: Tree) -> None:
+        """Add a changed title (``t``) and pushed events (``e``) to a join or diff."""
+        socket = joined.socket
+        if socket.live_title != joined.title:
+            joined.title = socket.live_title
+            message["t"] = joined.title or ""
+        if socket.pushed_events:
+            message["e"], socket.pushed_events = socket.pushed_events, []
 
     def _render(self, joined: JoinedView) -> Tree:
         view = joined.view

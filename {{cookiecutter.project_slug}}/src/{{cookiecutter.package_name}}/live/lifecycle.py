@@ -12,6 +12,18 @@ from .socket import LiveViewSocket
 from .view import LiveView
 
 
+async def mount_view(
+    view: LiveView[t.Any],
+    socket: LiveViewSocket[t.Any],
+    session: dict[str, t.Any],
+    path_params: dict[str, t.Any],
+) -> None:
+    """``mount``, then ``handle_params`` unless ``mount`` already navigated away."""
+    await view.mount(socket, session)
+    if socket.navigation is None:
+        await call_handle_params(view, socket, path_params)
+
+
 async def call_handle_params(
     view: LiveView[t.Any], socket: LiveViewSocket[t.Any], path_params: dict[str, t.Any]
 ) -> None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from .binding import BindingError
-from .lifecycle import call_handle_params
+from .lifecycle import mount_view
 from .session import FLASH_COOKIE, csrf_token, user_session
 from .socket import LiveViewSocket
 
@@ -32,13 +32,11 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
     socket: LiveViewSocket[t.Any] = LiveViewSocket(urlparse(str(request.url)))
     socket.flash.update(routes.flash_signer.loads(request.cookies.get(FLASH_COOKIE)) or {})
     view = view_class()
-    await view.mount(socket, session)
-    if socket.navigation is None:
-        try:
-            await call_handle_params(view, socket, dict(request.path_params))
-        except BindingError as error:
-            logger.info("bad parameters for %s: %s", request.url.path, error)
-            return PlainTextResponse(f"Bad request: {error}", status_code=400)
+    try:
+        await mount_view(view, socket, session, dict(request.path_params))
+    except BindingError as error:
+        logger.info("bad parameters for %s: %s", request.url.path, error)
+        return PlainTextResponse(f"Bad request: {error}", status_code=400)
     if socket.navigation is not None:
         redirect = RedirectResponse(socket.navigation.to, status_code=302)
         if socket.flash:
