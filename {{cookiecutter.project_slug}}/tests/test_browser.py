@@ -124,9 +124,9 @@ async def test_reset_pushes_a_patch(page: Page) -> None:
     await expect_counter(page, 0, "?count=0")
     await assert_no_reload(page)
     # The flash the view put shows, and clicking it (lv:clear-flash) removes it.
-    await page.wait_for_selector("#flash:has-text('The counter was reset.')", timeout=5000)
-    await page.click("#flash")
-    await page.wait_for_selector("#flash", state="detached", timeout=5000)
+    await page.wait_for_selector("#flash-info:has-text('The counter was reset.')", timeout=5000)
+    await page.click("#flash-info")
+    await page.wait_for_selector("#flash-info", state="detached", timeout=5000)
     # The patch ran handle_params only: the step chosen before it is still 3.
     await expect_step(page, 3)
     await page.click("#increment")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from selectolax.lexbor import LexborHTMLParser
 from starlette.applications import Starlette
 
 from {{ cookiecutter.package_name }}.app import create_app
@@ -72,9 +73,9 @@ async def test_reset_patches_the_url(app: Starlette) -> None:
         assert view.path == "/counter?count=0"
         assert view.text("#count") == "0"
         assert view.title == "Count: 0"
-        assert view.text("#flash") == "The counter was reset."
-        await view.click("#flash")  # phx-click="lv:clear-flash"
-        assert not view.has("#flash")
+        assert view.text("#flash-info") == "The counter was reset."
+        await view.click("#flash-info")  # phx-click="lv:clear-flash"
+        assert not view.has("#flash-info")
 
 
 async def test_the_jump_link_patches(app: Starlette) -> None:
@@ -101,13 +102,26 @@ async def test_clearing_the_step_keeps_it(app: Starlette) -> None:
         assert view.text("#increment") == "+ 4"
 
 
-async def test_a_fractional_step_is_an_error_reply_with_the_server_reason(app: Starlette) -> None:
+async def test_a_fractional_step_shows_an_error_and_keeps_the_step(app: Starlette) -> None:
     async with live(app, "/counter") as view:
-        with pytest.raises(ServerError, match="parameter 'step'") as error:
-            await view.change("#step-form", {"step": "2.5"})  # a number input accepts it
-        assert error.value.reason == "parameter 'step': '2.5' is not a valid int"
+        await view.change("#step-form", {"step": "2.5"})  # a number input accepts it
+        assert view.text("#flash-error") == "parameter 'step': '2.5' is not a valid int"
         await view.click("#increment")  # the view is still there, its step unchanged
         assert view.text("#count") == "1"
+        await view.click("#flash-error")
+        assert not view.has("#flash-error")
+
+
+@pytest.mark.parametrize("step", ["0", "-3"])
+async def test_a_step_below_one_is_refused_by_the_server(app: Starlette, step: str) -> None:
+    async with live(app, "/counter") as view:
+        await view.change("#step-form", {"step": 3})
+        await view.change("#step-form", {"step": step})
+        assert view.text("#flash-error") == "The step must be 1 or more."
+        assert view.text("#increment") == "+ 3"
+        await view.change("#step-form", {"step": 2})  # a good value clears the error
+        assert not view.has("#flash-error")
+        assert view.text("#increment") == "+ 2"
 
 
 async def test_a_bad_count_is_refused(app: Starlette) -> None:
@@ -115,7 +129,12 @@ async def test_a_bad_count_is_refused(app: Starlette) -> None:
         async with live(app, "/counter?count=ten"):
             pass
     assert error.value.status_code == 400
-    assert "count" in error.value.text
+    page = LexborHTMLParser(error.value.text)
+    # The app's own layout, with the reason a person can read.
+    assert page.css_first("header a").text() == "My Live App"
+    assert page.css_first("title").text() == "Bad request"
+    assert page.css_first("main h1").text() == "Bad request"
+    assert page.css_first("main p").text() == "parameter 'count': 'ten' is not a valid int"
     async with live(app, "/counter?count=4") as view:
         with pytest.raises(ServerError, match="parameter 'count': 'ten' is not a valid int"):
             await view.patch("/counter?count=ten")

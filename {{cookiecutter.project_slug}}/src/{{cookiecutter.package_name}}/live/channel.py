@@ -1,27 +1,28 @@
-"""Phoenix channels over a Starlette WebSocket: the server side of the official client.
+"""One ``lv:`` topic of a socket: its mailbox, the view joined on it, render → diff → reply.
 
-Frames are ``[join_ref, ref, topic, event, payload]`` (see PROTOCOL.md).
-Heartbeats are answered as they arrive; every ``lv:*`` message goes through
-one queue per connection, so a socket's joins, events and patches run one at
-a time, in order, while the reader stays responsive.
+Each topic has its own bounded mailbox and worker, so a view's joins, events
+and patches run one at a time, in order, while a slow view never holds up
+the others on the same socket. Every message gets exactly one reply; a view
+that raises is dropped (``disconnect`` runs) and told to rejoin, as
+Phoenix's "let it crash" does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import ParseResult, urljoin, urlparse
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
-
 from .binding import BindingError
 from .diff import diff_tree
 from .lifecycle import call_handle_event, call_handle_params, mount_view
+from .logs import clip
 from .memo import Memo
-from .session import csrf_valid
+from .protocol import Message, Reply, encode_frame, error, reply_frame
+from .router import view_id
+from .session import InvalidToken, csrf_valid
 from .shared_statics import share_statics
 from .socket import ConnectedLiveViewSocket, Navigation
 from .template import render_template
@@ -29,49 +30,12 @@ from .tree import Tree
 from .view import LiveView, UnhandledEvent
 
 if t.TYPE_CHECKING:
-    from .routes import LiveRoutes
+    from .transport import Transport
 
 LIVEVIEW_VERSION = "1.2.12"
 CLEAR_FLASH = "lv:clear-flash"  # handled here, as Phoenix does: phx-value-key names the flash
 MAX_PATCHES = 10  # push_patch from handle_params may chain; a loop is a bug
 logger = logging.getLogger(__name__)
-
-
-class ProtocolError(ValueError):
-    """A frame that is not ``[join_ref, ref, topic, event, payload]``."""
-
-
-@dataclass(frozen=True)
-class Message:
-    join_ref: str | None
-    ref: str | None
-    topic: str
-    event: str
-    payload: t.Any
-
-
-def parse_frame(text: str) -> Message:
-    """Decode one text frame, or raise ``ProtocolError``."""
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise ProtocolError("frame is not JSON") from error
-    if not isinstance(data, list) or len(data) != 5:
-        raise ProtocolError("frame is not [join_ref, ref, topic, event, payload]")
-    join_ref, ref, topic, event, payload = data
-    if not all(isinstance(part, str) or part is None for part in (join_ref, ref)):
-        raise ProtocolError("join_ref and ref must be strings or null")
-    if not isinstance(topic, str) or not isinstance(event, str):
-        raise ProtocolError("topic and event must be strings")
-    return Message(join_ref, ref, topic, event, payload)
-
-
-def encode_frame(
-    join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any
-) -> str:
-    return json.dumps(
-        [join_ref, ref, topic, event, payload], separators=(",", ":"), ensure_ascii=False
-    )
 
 
 @dataclass
@@ -87,184 +51,169 @@ class JoinedView:
     memo: Memo = field(default_factory=Memo)
 
 
-class Reply(Exception):
-    """Stop handling a message and answer it with ``status`` and ``response``."""
+class LiveChannel:
+    """The messages of one ``lv:<container id>`` topic, handled in arrival order."""
 
-    def __init__(self, status: str, response: dict[str, t.Any]) -> None:
-        super().__init__(status, response)
-        self.status = status
-        self.response = response
+    def __init__(self, transport: Transport, topic: str) -> None:
+        self.topic = topic
+        self.transport = transport
+        self.routes = transport.routes
+        self.joined: JoinedView | None = None
+        self._mailbox: asyncio.Queue[Message | None] = asyncio.Queue(
+            transport.config.mailbox_size
+        )
+        self._worker = asyncio.create_task(self._work())
 
+    async def deliver(self, message: Message) -> None:
+        """Queue ``message``; waits while the mailbox is full, which stops the socket's reader."""
+        await self._mailbox.put(message)
 
-def _error(reason: str) -> Reply:
-    return Reply("error", {"reason": reason})
+    async def close(self) -> None:
+        """The socket closed: drop what is queued, let a running handler finish, clean up.
 
+        As in Phoenix, queued messages are dropped (nobody is left to read
+        their replies), but a handler already running may finish its work,
+        say a database write, for up to ``close_grace`` seconds.
+        """
+        while not self._mailbox.empty():
+            self._mailbox.get_nowait()
+        self._mailbox.put_nowait(None)
+        done, _ = await asyncio.wait({self._worker}, timeout=self.transport.config.close_grace)
+        if not done:
+            logger.warning("a handler on %s outlived the close grace; cancelled", clip(self.topic))
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        await self._drop()
 
-class LiveConnection:
-    """One browser's WebSocket: reads frames, runs its LiveViews, writes replies."""
-
-    def __init__(self, websocket: WebSocket, routes: LiveRoutes) -> None:
-        self.websocket = websocket
-        self.routes = routes
-        self.views: dict[str, JoinedView] = {}
-        self._queue: asyncio.Queue[Message] = asyncio.Queue()
-        self._send_lock = asyncio.Lock()
-
-    async def run(self) -> None:
-        await self.websocket.accept()
-        worker = asyncio.create_task(self._work())
-        try:
-            await self._read()
-        finally:
-            # As in Phoenix, messages still queued when the socket closes are
-            # dropped: nobody is left to receive their replies.
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
-            for topic in list(self.views):
-                await self._drop(topic)
-
-    # -- reading -----------------------------------------------------------
-
-    async def _read(self) -> None:
-        while True:
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if text is None:
-                logger.warning("closing a LiveView socket: binary frames are not supported yet")
-                await self.websocket.close(1003, "binary frames are not supported")
-                return
-            try:
-                frame = parse_frame(text)
-            except ProtocolError as error:
-                logger.warning("closing a LiveView socket: malformed frame: %s", error)
-                await self.websocket.close(1007, str(error))
-                return
-            if frame.topic == "phoenix" and frame.event == "heartbeat":
-                await self._reply(frame, "ok", {})
-            elif frame.topic.startswith("lv:"):
-                self._queue.put_nowait(frame)
-            else:
-                await self._reply(frame, "error", {"reason": "unmatched topic"})
+    # -- the worker ----------------------------------------------------------
 
     async def _work(self) -> None:
         while True:
-            frame = await self._queue.get()
-            try:
-                # Replying is inside: a reply that cannot be encoded crashes the view.
-                await self._reply(frame, "ok", await self._handle(frame))
-            except Reply as reply:
-                if reply.status == "error":
-                    logger.warning(
-                        "%s %s on %s: %s", frame.event, frame.ref, frame.topic, reply.response
-                    )
-                await self._reply(frame, reply.status, reply.response)
-            except Exception:
-                logger.exception("LiveView crashed on %s %s", frame.topic, frame.event)
-                await self._crash(frame)
+            message = await self._mailbox.get()
+            if message is None:
+                return
+            if not self.transport.closed:
+                await self._process(message)
+            await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now
+            if self.joined is None and self._mailbox.empty():
+                self.transport.forget(self)
+                return
 
-    # -- writing -----------------------------------------------------------
+    async def _process(self, message: Message) -> None:
+        try:
+            # Replying is inside: a reply that cannot be encoded crashes the view.
+            await self._reply(message, "ok", await self._handle(message))
+        except Reply as reply:
+            if "reason" in reply.response:  # not a navigation refusing a join
+                self.transport.log.warning(
+                    "%s on %s: %s", message.event, self.topic, reply.response
+                )
+            await self._reply(message, reply.status, reply.response)
+        except Exception:
+            logger.exception("LiveView crashed on %s %s", clip(self.topic), clip(message.event))
+            await self._crash(message)
 
-    async def _send(
-        self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any
-    ) -> None:
-        text = encode_frame(join_ref, ref, topic, event, payload)
-        async with self._send_lock:
-            try:
-                await self.websocket.send_text(text)
-            except (WebSocketDisconnect, RuntimeError):
-                logger.debug("dropped a frame for a closed socket: %s %s", topic, event)
+    async def _reply(self, message: Message, status: str, response: dict[str, t.Any]) -> None:
+        await self.transport.send(reply_frame(message, status, response))
 
-    async def _reply(self, frame: Message, status: str, response: dict[str, t.Any]) -> None:
-        await self._send(
-            frame.join_ref,
-            frame.ref,
-            frame.topic,
-            "phx_reply",
-            {"status": status, "response": response},
-        )
-
-    async def _crash(self, frame: Message) -> None:
+    async def _crash(self, message: Message) -> None:
         """Phoenix's "let it crash": the client shows its error and rejoins (a fresh mount)."""
-        await self._reply(frame, "error", {"reason": "crash"})
-        joined = self.views.get(frame.topic)
+        await self._reply(message, "error", {"reason": "crash"})
+        joined = self.joined
         if joined is not None:
-            await self._drop(frame.topic)
-            await self._send(
-                joined.join_ref,
-                joined.join_ref,
-                frame.topic,
-                "phx_error",
-                {"reason": "channel_crash"},
+            await self._drop()
+            await self.transport.send(
+                encode_frame(
+                    joined.join_ref,
+                    joined.join_ref,
+                    self.topic,
+                    "phx_error",
+                    {"reason": "channel_crash"},
+                )
             )
 
-    # -- messages ----------------------------------------------------------
+    async def _drop(self) -> None:
+        """Forget the joined view and let it clean up."""
+        joined, self.joined = self.joined, None
+        if joined is not None:
+            try:
+                await joined.view.disconnect(joined.socket)
+            except Exception:
+                logger.exception("disconnect() failed for %s", type(joined.view).__name__)
 
-    async def _handle(self, frame: Message) -> dict[str, t.Any]:
-        if not isinstance(frame.payload, dict):
-            raise _error("malformed payload")
-        if frame.event == "phx_join":
-            return await self._join(frame)
-        joined = self.views.get(frame.topic)
-        if joined is None or joined.join_ref != frame.join_ref:
-            raise _error("unmatched topic")
-        if frame.event == "event":
-            return await self._event(joined, frame.payload)
-        if frame.event == "live_patch":
-            return await self._live_patch(joined, frame.payload)
-        if frame.event == "phx_leave":
-            await self._drop(frame.topic)
-            return {}
-        if frame.event == "cids_will_destroy":
-            return {}
-        if frame.event == "cids_destroyed":
-            return {"cids": frame.payload.get("cids", [])}
-        raise _error("unknown event")
+    # -- messages ------------------------------------------------------------
 
-    async def _join(self, frame: Message) -> dict[str, t.Any]:
-        if frame.topic in self.views:
-            await self._drop(frame.topic)
-        payload = frame.payload
+    async def _handle(self, message: Message) -> dict[str, t.Any]:
+        if not isinstance(message.payload, dict):
+            raise error("malformed payload")
+        if message.event == "phx_join":
+            return await self._join(message.join_ref, message.payload)
+        joined = self.joined
+        if joined is None or joined.join_ref != message.join_ref:
+            raise error("unmatched topic")
+        handler = _HANDLERS.get(message.event)
+        if handler is None:
+            raise error("unknown event")
+        return await handler(self, joined, message.payload)
+
+    async def _join(self, join_ref: str | None, payload: dict[str, t.Any]) -> dict[str, t.Any]:
+        await self._drop()  # a rejoin replaces the view
+        websocket = self.transport.websocket
         params = payload.get("params")
-        token = self.routes.signer.loads(payload.get("session")) or {}
-        session, flash = token.get("session"), token.get("flash")
-        if (
-            not isinstance(session, dict)
-            or not isinstance(flash, dict)
-            or not isinstance(params, dict)
-            or not csrf_valid(self.websocket.session, params.get("_csrf_token"))
+        if not isinstance(params, dict) or not csrf_valid(
+            websocket.session, params.get("_csrf_token")
         ):
-            raise _error("unauthorized")
-        url = payload.get("url") or payload.get("redirect")
-        if not isinstance(url, str):
-            raise _error("unauthorized")
-        parsed = urlparse(url)
-        found = self.routes.match(parsed.path)
-        if found is None:
-            raise _error("unauthorized")  # the client falls back to a page load
-        socket: ConnectedLiveViewSocket[t.Any] = ConnectedLiveViewSocket(parsed)
-        if "redirect" not in payload and params.get("_mounts") == 0:
-            socket.flash.update(flash)  # the page's flash, on its first join only
-        socket.flash.update(self.routes.flash_signer.loads(payload.get("flash")) or {})
-        joined = JoinedView(frame.join_ref, found.view_class(), socket, found.path_params)
+            raise error("unauthorized")
         try:
-            response = await self._mount(joined, session)
+            live_session = self.routes.tokens.verify(payload.get("session"), websocket.session)
+        except InvalidToken as exc:
+            raise error(exc.reason) from exc
+        if self.topic != f"lv:{live_session.container_id}":
+            raise error("unauthorized")  # a token of another container
+        navigating = "redirect" in payload
+        parsed = self._own_url(payload.get("redirect" if navigating else "url"))
+        found = self.routes.match(parsed.path, self.transport.root_path)
+        # A page's token joins the view it was rendered for; live navigation
+        # may reach any view of the app, as Phoenix's live_session allows.
+        if found is None or not navigating and view_id(found.view_class) != live_session.view:
+            raise error("unauthorized")  # the client falls back to a page load
+        socket: ConnectedLiveViewSocket[t.Any] = ConnectedLiveViewSocket(parsed)
+        socket.state = websocket.state
+        if not navigating and params.get("_mounts") == 0:
+            socket.flash.update(live_session.flash)  # the page's flash, on its first join only
+        socket.flash.update(self.routes.flash_signer.loads(payload.get("flash")) or {})
+        joined = JoinedView(join_ref, found.view_class(), socket, found.path_params)
+        try:
+            response = await self._mount(joined, live_session.session)
         except BaseException:
-            await self._disconnect(joined)  # mounted, never joined: it still cleans up
+            self.joined = joined  # mounted, never joined: it still cleans up
+            await self._drop()
             raise
         rendered = share_statics(joined.tree)
         self._title_and_events(joined, rendered)
-        self.views[frame.topic] = joined
+        self.joined = joined
         return {**response, "rendered": rendered, "liveview_version": LIVEVIEW_VERSION}
+
+    def _own_url(self, url: t.Any) -> ParseResult:
+        """A join's URL, which must be a well-formed URL of this very host."""
+        if not isinstance(url, str):
+            raise error("unauthorized")
+        try:
+            parsed = urlparse(url)
+            parsed.port  # noqa: B018 -- raises ValueError on a malformed port
+        except ValueError as exc:
+            raise error("invalid url") from exc
+        if parsed.scheme not in ("http", "https") or not self.transport.same_host(parsed.netloc):
+            raise error("unauthorized")
+        return parsed
 
     async def _mount(self, joined: JoinedView, session: dict[str, t.Any]) -> dict[str, t.Any]:
         """Mount, ``handle_params`` and render a joining view; navigation refuses the join."""
         response: dict[str, t.Any] = {}
         try:
             await mount_view(joined.view, joined.socket, session, joined.path_params)
-        except BindingError as error:
-            raise _error(str(error)) from error
+        except BindingError as exc:
+            raise error(str(exc)) from exc
         patched = await self._follow_patches(joined)
         navigation = self._take_navigation(joined)
         if navigation is not None:
@@ -277,7 +226,7 @@ class LiveConnection:
     async def _event(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
         event = payload.get("event")
         if not isinstance(event, str):
-            raise _error("malformed payload")
+            raise error("malformed payload")
         if event == CLEAR_FLASH:
             value = payload.get("value")
             key = value.get("key") if isinstance(value, dict) else None
@@ -285,24 +234,62 @@ class LiveConnection:
             return await self._update(joined)
         try:
             await call_handle_event(joined.view, joined.socket, event, payload)
-        except BindingError as error:
-            raise _error(str(error)) from error
-        except UnhandledEvent as error:
-            raise _error(f"unhandled event {event!r}") from error
+        except BindingError as exc:
+            # The person at the browser sees what was wrong; the view decides how.
+            logger.info("event %s on %s: %s", clip(event), clip(self.topic), exc)
+            await joined.view.handle_binding_error(joined.socket, event, exc)
+        except UnhandledEvent as exc:
+            raise error(f"unhandled event {clip(event, 100)}") from exc
         return await self._update(joined)
 
-    async def _live_patch(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
+    async def _live_patch(
+        self, joined: JoinedView, payload: dict[str, t.Any]
+    ) -> dict[str, t.Any]:
         url = payload.get("url")
         if not isinstance(url, str):
-            raise _error("malformed payload")
-        parsed = urlparse(url)
-        found = self.routes.match(parsed.path)
-        if found is None or found.view_class is not type(joined.view):
+            raise error("malformed payload")
+        target = self._patch_target(joined, url)
+        if target is None:
             return {"link_redirect": True}
-        await self._handle_params(joined, parsed, found.path_params)
+        await self._handle_params(joined, *target)
         return await self._update(joined)
 
-    # -- steps -------------------------------------------------------------
+    async def _leave(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
+        await self._drop()
+        return {}
+
+    async def _cids_will_destroy(
+        self, joined: JoinedView, payload: dict[str, t.Any]
+    ) -> dict[str, t.Any]:
+        return {}
+
+    async def _cids_destroyed(
+        self, joined: JoinedView, payload: dict[str, t.Any]
+    ) -> dict[str, t.Any]:
+        cids = payload.get("cids")
+        if not isinstance(cids, list):
+            raise error("malformed payload")
+        return {"cids": [cid for cid in cids if type(cid) is int]}
+
+    # -- steps ---------------------------------------------------------------
+
+    def _patch_target(
+        self, joined: JoinedView, url: str
+    ) -> tuple[ParseResult, dict[str, t.Any]] | None:
+        """The URL and path params of a patch that stays in this view, or None.
+
+        A URL on another host, of another view, or malformed is never a patch.
+        """
+        try:
+            parsed = urlparse(urljoin(joined.socket.url.geturl(), url))
+        except ValueError:
+            return None
+        if parsed.netloc != joined.socket.url.netloc or parsed.scheme != joined.socket.url.scheme:
+            return None
+        found = self.routes.match(parsed.path, self.transport.root_path)
+        if found is None or found.view_class is not type(joined.view):
+            return None
+        return parsed, found.path_params
 
     async def _handle_params(
         self,
@@ -316,9 +303,9 @@ class LiveConnection:
             joined.socket.url, joined.path_params = url, path_params
         try:
             await call_handle_params(joined.view, joined.socket, joined.path_params)
-        except BindingError as error:
+        except BindingError as exc:
             joined.socket.url, joined.path_params = previous
-            raise _error(str(error)) from error
+            raise error(str(exc)) from exc
 
     async def _follow_patches(self, joined: JoinedView) -> dict[str, str] | None:
         """Run ``handle_params`` for each ``push_patch`` to this same view; report the last."""
@@ -327,14 +314,14 @@ class LiveConnection:
             navigation = joined.socket.navigation
             if navigation is None or navigation.kind != "patch":
                 return patched
-            url = self._absolute(joined.socket.url, navigation.to)
-            found = self.routes.match(url.path)
-            if found is None or found.view_class is not type(joined.view):
+            to = self._browser_url(navigation.to)
+            target = self._patch_target(joined, to)
+            if target is None:
                 joined.socket.navigation = Navigation("navigate", navigation.to, navigation.replace)
                 return patched
             joined.socket.navigation = None
-            await self._handle_params(joined, url, found.path_params)
-            patched = {"to": navigation.to, "kind": "replace" if navigation.replace else "push"}
+            await self._handle_params(joined, *target)
+            patched = {"to": to, "kind": "replace" if navigation.replace else "push"}
         raise RuntimeError(f"push_patch keeps patching: more than {MAX_PATCHES} patches in a row")
 
     def _take_navigation(self, joined: JoinedView) -> dict[str, t.Any] | None:
@@ -343,12 +330,15 @@ class LiveConnection:
         navigation, socket.navigation = socket.navigation, None
         if navigation is None:
             return None
-        target: dict[str, t.Any] = {"to": navigation.to}
+        target: dict[str, t.Any] = {"to": self._browser_url(navigation.to)}
         if socket.flash:
             target["flash"] = self.routes.flash_signer.dumps(socket.flash)
         if navigation.kind == "redirect":
             return {"redirect": target}
         return {"live_redirect": {**target, "kind": "replace" if navigation.replace else "push"}}
+
+    def _browser_url(self, to: str) -> str:
+        return self.routes.navigation_url(to, self.transport.root_path)
 
     async def _update(self, joined: JoinedView) -> dict[str, t.Any]:
         """After a callback: follow navigation, then reply with the diff."""
@@ -382,19 +372,12 @@ class LiveConnection:
         context = view.template_context(joined.socket)
         return render_template(self.routes.template(view), context, joined.memo)
 
-    @staticmethod
-    def _absolute(base: ParseResult, to: str) -> ParseResult:
-        return urlparse(urljoin(base.geturl(), to))
 
-    async def _drop(self, topic: str) -> None:
-        """Forget a view and let it clean up."""
-        joined = self.views.pop(topic, None)
-        if joined is not None:
-            await self._disconnect(joined)
-
-    @staticmethod
-    async def _disconnect(joined: JoinedView) -> None:
-        try:
-            await joined.view.disconnect(joined.socket)
-        except Exception:
-            logger.exception("disconnect() failed for %s", type(joined.view).__name__)
+Handler = t.Callable[[LiveChannel, JoinedView, dict[str, t.Any]], t.Awaitable[dict[str, t.Any]]]
+_HANDLERS: dict[str, Handler] = {
+    "event": LiveChannel._event,
+    "live_patch": LiveChannel._live_patch,
+    "phx_leave": LiveChannel._leave,
+    "cids_will_destroy": LiveChannel._cids_will_destroy,
+    "cids_destroyed": LiveChannel._cids_destroyed,
+}

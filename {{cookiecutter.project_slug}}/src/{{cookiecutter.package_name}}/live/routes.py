@@ -1,38 +1,39 @@
-"""Where LiveViews live: URL routing, templates and the signing secret."""
+"""The app's LiveViews as Starlette routes: pages, and the WebSocket they join over.
+
+This module wires the parts together; routing (``router``), the HTTP render
+(``page``) and the channels know nothing of each other beyond what they are
+handed here.
+"""
 
 from __future__ import annotations
 
+import logging
 import typing as t
-from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jinja2
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from .channel import LiveConnection
+from .config import LiveConfig
+from .logs import redact_query_tokens
 from .page import render_page
-from .session import flash_signer, session_signer
+from .router import LiveMatch, LiveRouter, ViewClass
+from .session import SessionTokens, flash_signer
 from .template import LiveEnvironment
+from .transport import Transport
 from .view import LiveView
-
-ViewClass = type[LiveView[t.Any]]
-
-
-@dataclass(frozen=True)
-class LiveMatch:
-    """A LiveView route that matched a path, with its converted path parameters."""
-
-    view_class: ViewClass
-    path_params: dict[str, t.Any]
 
 
 class LiveRoutes:
     """The app's LiveViews: gives Starlette its routes and answers the WebSocket.
 
     ``layout`` is the template wrapping every page; it receives ``title``,
-    ``csrf_token`` and ``live_container`` (the view's HTML in its container).
+    ``csrf_token``, ``root_path`` and ``live_container`` (the view's HTML in
+    its container). ``error_template`` renders an error inside the layout
+    with ``status``, ``title`` and ``message``.
     """
 
     def __init__(
@@ -41,13 +42,21 @@ class LiveRoutes:
         secret_key: str,
         layout: str = "layout.html",
         path: str = "/live",
+        *,
+        error_template: str = "error.html",
+        config: LiveConfig | None = None,
     ) -> None:
         self.environment = environment
-        self.signer = session_signer(secret_key)
+        self.config = config or LiveConfig()
+        self.tokens = SessionTokens(secret_key, self.config.session_max_age)
         self.flash_signer = flash_signer(secret_key)
         self.layout = layout
+        self.error_template = error_template
         self.socket_path = path
-        self._views: list[tuple[Route, ViewClass]] = []
+        self.router = LiveRouter()
+        # The official client puts the CSRF token in the socket's URL: keep it out of access logs.
+        for name in ("uvicorn.access", "uvicorn.error"):
+            logging.getLogger(name).addFilter(redact_query_tokens)
 
     def add(self, path: str, view_class: ViewClass, name: str | None = None) -> None:
         """Serve ``view_class`` at ``path`` (Starlette syntax: ``/items/{id:int}``)."""
@@ -56,28 +65,31 @@ class LiveRoutes:
             return await render_page(self, view_class, request)
 
         route = Route(path, endpoint, methods=["GET"], name=name or view_class.__name__)
-        self._views.append((route, view_class))
+        self.router.add(route, view_class)
 
-    def match(self, path: str) -> LiveMatch | None:
+    def match(self, path: str, root_path: str = "") -> LiveMatch | None:
         """The LiveView serving ``path``, for joins and live patches."""
-        scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
-        for route, view_class in self._views:
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                return LiveMatch(view_class, child["path_params"])
-        return None
+        return self.router.match(path, root_path)
 
     def template(self, view: LiveView[t.Any]) -> jinja2.Template:
         return self.environment.get_template(view.template_name)
+
+    @staticmethod
+    def navigation_url(to: str, root_path: str) -> str:
+        """Where the browser goes for a view's navigation: app paths get the app's prefix."""
+        parts = urlsplit(to)
+        if parts.scheme or parts.netloc or not to.startswith("/"):
+            return to
+        return root_path + to
 
     @property
     def routes(self) -> list[BaseRoute]:
         """The page routes plus the WebSocket endpoint the client connects to."""
 
         async def websocket(websocket: WebSocket) -> None:
-            await LiveConnection(websocket, self).run()
+            await Transport(websocket, self).run()
 
         return [
-            *(route for route, _ in self._views),
+            *(route for route, _ in self.router.routes),
             WebSocketRoute(f"{self.socket_path}/websocket", websocket),
         ]

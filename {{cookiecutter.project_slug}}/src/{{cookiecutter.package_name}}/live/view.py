@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
+from .binding import BindingError
 from .socket import ConnectedLiveViewSocket, Context, LiveViewSocket
 
 
@@ -42,6 +43,17 @@ class LiveView(t.Generic[Context]):
     async def handle_event(self, *args: t.Any, **kwargs: t.Any) -> None:
         """React to a browser event (``phx-click``, ``phx-change``, ``phx-submit``, keys, hooks)."""
         raise UnhandledEvent()
+
+    async def handle_binding_error(
+        self, socket: ConnectedLiveViewSocket[Context], event: str, error: BindingError
+    ) -> None:
+        """An event's values did not convert to ``handle_event``'s types.
+
+        The default shows ``str(error)`` (it names the field) as the ``error``
+        flash, so the person at the browser sees what was wrong and the form
+        is usable again. Override it to show errors next to their fields.
+        """
+        socket.put_flash("error", str(error))
 
     async def handle_info(self, event: InfoEvent, socket: ConnectedLiveViewSocket[Context]) -> None:
         """React to a scheduled or published message."""

@@ -5,6 +5,8 @@ from typing import Any
 
 from ..live import ConnectedLiveViewSocket, LiveView, LiveViewSocket, UnhandledEvent
 
+MIN_STEP = 1  # the form says min="1"; the server checks it too
+
 
 @dataclass
 class Counter:
@@ -31,8 +33,13 @@ class CounterLive(LiveView[Counter]):
         elif event == "decrement":
             counter.count -= counter.step
         elif event == "set_step":
-            if step is not None:  # an emptied field keeps the current step
-                counter.step = step
+            if step is None:
+                return  # an emptied field keeps the current step
+            if step < MIN_STEP:
+                socket.put_flash("error", f"The step must be {MIN_STEP} or more.")
+                return
+            socket.clear_flash("error")
+            counter.step = step
         elif event == "reset":
             socket.put_flash("info", "The counter was reset.")
             await socket.push_patch("/counter", {"count": 0})

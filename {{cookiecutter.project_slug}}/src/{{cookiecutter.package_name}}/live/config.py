@@ -1,0 +1,42 @@
+"""The runtime's settings: who may connect, and the bounds on what a client can make it hold.
+
+Every number here bounds something a browser (or anything pretending to be
+one) can grow. The defaults suit one process serving a few thousand sockets;
+the README's "Limits" table explains each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Limits and policies of the LiveView transport and channels."""
+
+    allowed_origins: tuple[str, ...] = ()
+    """Origins allowed to open the socket besides the page's own (``https://example.com``)."""
+
+    session_max_age: int = 24 * 3600
+    """Seconds a page's session token can join (then the client reloads the page)."""
+
+    idle_timeout: float = 60.0
+    """A socket that sends nothing, not even the 30 s heartbeat, for this long is closed."""
+
+    mailbox_size: int = 64
+    """Messages queued per joined view; a fuller mailbox stops reading that socket."""
+
+    max_channels: int = 64
+    """Views (topics) one socket may join at once."""
+
+    send_timeout: float = 30.0
+    """A socket whose client does not read a frame for this long is closed."""
+
+    close_grace: float = 5.0
+    """On close, a running handler may finish for this long before it is cancelled."""
+
+    log_value_chars: int = 200
+    """Client-supplied text in a log line is cut to this many characters."""
+
+    warnings_per_minute: int = 10
+    """Warnings logged per socket per minute; the rest are counted, then summarised."""

@@ -1,0 +1,120 @@
+"""Phoenix channel frames: strict JSON in, strict JSON out.
+
+A frame is ``[join_ref, ref, topic, event, payload]`` (PROTOCOL.md, "Transport").
+Everything a client sends is parsed here and nothing else: a frame that is not
+JSON a browser could have produced (``NaN``, lone surrogates, absurd nesting)
+is refused before any handler sees it. Everything the server sends is encoded
+here too, so no frame can carry JSON a browser cannot parse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+from dataclasses import dataclass
+
+PHX_REPLY = "phx_reply"
+# A JSON escape of a UTF-16 surrogate: valid pairs decode to one character,
+# lone halves decode to strings that cannot be encoded as UTF-8 again.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class ProtocolError(ValueError):
+    """A frame the server refuses to read; the socket is closed with ``code``."""
+
+    def __init__(self, message: str, code: int = 1007) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One frame from the client."""
+
+    join_ref: str | None
+    ref: str | None
+    topic: str
+    event: str
+    payload: t.Any
+
+
+class Reply(Exception):
+    """Stop handling a message and answer it with ``status`` and ``response``."""
+
+    def __init__(self, status: t.Literal["ok", "error"], response: dict[str, t.Any]) -> None:
+        super().__init__(status, response)
+        self.status = status
+        self.response = response
+
+
+def error(reason: str, **extra: t.Any) -> Reply:
+    """An error reply with a machine-readable ``reason``."""
+    return Reply("error", {"reason": reason, **extra})
+
+
+def parse_frame(text: str) -> Message:
+    """Decode one text frame, or raise ``ProtocolError``."""
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise ProtocolError("frame is nested too deeply") from exc
+    except ValueError as exc:
+        raise ProtocolError("frame is not JSON") from exc
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(data):
+        raise ProtocolError("frame has a lone UTF-16 surrogate")
+    if not isinstance(data, list) or len(data) != 5:
+        raise ProtocolError("frame is not [join_ref, ref, topic, event, payload]")
+    join_ref, ref, topic, event, payload = data
+    if not (join_ref is None or isinstance(join_ref, str)) or not (
+        ref is None or isinstance(ref, str)
+    ):
+        raise ProtocolError("join_ref and ref must be strings or null")
+    if not isinstance(topic, str) or not isinstance(event, str):
+        raise ProtocolError("topic and event must be strings")
+    return Message(join_ref, ref, topic, event, payload)
+
+
+def encode_frame(
+    join_ref: str | None, ref: str | None, topic: str, event: str, payload: t.Any
+) -> str:
+    """One frame as JSON any browser parses; ``ValueError`` when that is impossible.
+
+    ``NaN``, ``Infinity``, objects JSON does not know, and strings with lone
+    surrogates are refused rather than sent.
+    """
+    try:
+        text = json.dumps(
+            [join_ref, ref, topic, event, payload],
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+    except (TypeError, RecursionError) as exc:
+        raise ValueError(f"frame cannot be encoded as JSON: {exc}") from exc
+    if not text.isascii():
+        text.encode("utf-8")  # raises UnicodeEncodeError (a ValueError) on a lone surrogate
+    return text
+
+
+def reply_frame(message: Message, status: str, response: dict[str, t.Any]) -> str:
+    """The ``phx_reply`` to ``message``, echoing its refs and topic."""
+    return encode_frame(
+        message.join_ref,
+        message.ref,
+        message.topic,
+        PHX_REPLY,
+        {"status": status, "response": response},
+    )
+
+
+def _refuse_constant(name: str) -> t.NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _encodable(data: t.Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

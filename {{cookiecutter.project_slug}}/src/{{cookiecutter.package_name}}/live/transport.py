@@ -1,0 +1,159 @@
+"""The WebSocket endpoint: who may connect, reading and writing within bounds, topics.
+
+Phoenix's ``Phoenix.Socket`` in Python. The socket is accepted only from the
+page's own origin (or ``LiveConfig.allowed_origins``). Heartbeats are answered
+as they arrive; every other frame goes to the channel of its topic, looked up
+by the topic's kind (``lv:`` today). Everything a client can grow is bounded
+(see ``LiveConfig``): a full mailbox stops reading the socket (TCP
+backpressure), a client that stops reading or goes silent is closed, and a
+frame that is not valid JSON closes that socket alone with 1007.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import typing as t
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .channel import LiveChannel
+from .logs import ClientLog, clip
+from .protocol import Message, ProtocolError, parse_frame, reply_frame
+
+if t.TYPE_CHECKING:
+    from .routes import LiveRoutes
+
+logger = logging.getLogger(__name__)
+
+ChannelKind = t.Callable[["Transport", str], LiveChannel]
+CHANNEL_KINDS: dict[str, ChannelKind] = {"lv": LiveChannel}
+"""Topic prefix (before the first ``:``) → the channel class serving such topics."""
+
+# Close codes (RFC 6455): policy violation, invalid data, unsupported data.
+POLICY_VIOLATION = 1008
+INVALID_DATA = 1007
+UNSUPPORTED_DATA = 1003
+
+
+class Transport:
+    """One browser's WebSocket: its channels by topic and the one way out to the client."""
+
+    def __init__(self, websocket: WebSocket, routes: LiveRoutes) -> None:
+        self.websocket = websocket
+        self.routes = routes
+        self.config = routes.config
+        self.root_path: str = websocket.scope.get("root_path", "")
+        self.channels: dict[str, LiveChannel] = {}
+        self.closed = False
+        self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
+        self._send_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        origin = self.websocket.headers.get("origin")
+        if origin is not None and not self._origin_allowed(origin):
+            logger.warning("refused a LiveView socket from origin %s", clip(origin))
+            await self.websocket.close(POLICY_VIOLATION)  # before accept: HTTP 403
+            return
+        await self.websocket.accept()
+        try:
+            await self._read()
+        finally:
+            self.closed = True
+            channels, self.channels = list(self.channels.values()), {}
+            await asyncio.gather(*(channel.close() for channel in channels))
+
+    # -- who may connect -----------------------------------------------------
+
+    def _origin_allowed(self, origin: str) -> bool:
+        """The page's own host, or an origin the app allows; never ``null``."""
+        if origin.rstrip("/").lower() in self.config.allowed_origins:
+            return True
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and self.same_host(parts.netloc)
+
+    def same_host(self, netloc: str) -> bool:
+        """True when ``netloc`` is the host (and port) this socket was opened on."""
+        host = self.websocket.headers.get("host", "")
+        return bool(host) and netloc.lower() == host.lower()
+
+    # -- reading -------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                received = await asyncio.wait_for(
+                    self.websocket.receive(), self.config.idle_timeout
+                )
+            except TimeoutError:
+                logger.info("closing a LiveView socket idle for %s s", self.config.idle_timeout)
+                await self._close(1000, "idle")
+                return
+            if received["type"] == "websocket.disconnect":
+                return
+            text = received.get("text")
+            if text is None:
+                self.log.warning("closing a LiveView socket: %s", "a binary frame")
+                await self._close(UNSUPPORTED_DATA, "binary frames are not supported")
+                return
+            try:
+                message = parse_frame(text)
+            except ProtocolError as exc:
+                self.log.warning("closing a LiveView socket: %s", str(exc))
+                await self._close(exc.code, str(exc))
+                return
+            await self._route(message)
+
+    async def _route(self, message: Message) -> None:
+        if message.topic == "phoenix":
+            if message.event == "heartbeat":
+                await self.send(reply_frame(message, "ok", {}))
+            else:
+                await self._refuse(message, "unknown event")
+            return
+        channel = self.channels.get(message.topic)
+        if channel is None:
+            if message.event != "phx_join":
+                await self._refuse(message, "unmatched topic")
+                return
+            kind = CHANNEL_KINDS.get(message.topic.partition(":")[0])
+            if kind is None or ":" not in message.topic:
+                await self._refuse(message, "unmatched topic")
+                return
+            if len(self.channels) >= self.config.max_channels:
+                await self._refuse(message, "too many channels")
+                return
+            channel = self.channels[message.topic] = kind(self, message.topic)
+        await channel.deliver(message)
+
+    async def _refuse(self, message: Message, reason: str) -> None:
+        self.log.warning("%s on %s: %s", message.event, message.topic, reason)
+        await self.send(reply_frame(message, "error", {"reason": reason}))
+
+    def forget(self, channel: LiveChannel) -> None:
+        """A channel with no view and nothing queued leaves the socket."""
+        if self.channels.get(channel.topic) is channel:
+            del self.channels[channel.topic]
+
+    # -- writing -------------------------------------------------------------
+
+    async def send(self, text: str) -> None:
+        """Send one frame; a client that does not take it within ``send_timeout`` is closed."""
+        async with self._send_lock:
+            if self.closed:
+                return
+            try:
+                await asyncio.wait_for(self.websocket.send_text(text), self.config.send_timeout)
+            except TimeoutError:
+                logger.warning("closing a LiveView socket that stopped reading")
+                await self._close(POLICY_VIOLATION, "not reading")
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self.closed = True  # gone: the reader will see the disconnect
+
+    async def _close(self, code: int, reason: str) -> None:
+        self.closed = True
+        try:
+            await self.websocket.close(code, reason[:120])
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # already closed
