@@ -98,6 +98,31 @@ async def test_form_change_sets_the_step(page: Page) -> None:
     await expect_counter(page, 0)
 
 
+async def test_a_bad_value_shows_its_error_and_the_form_stays_usable(page: Page) -> None:
+    await open_live(page, "/counter")
+    for bad, message in (
+        ("2.5", "parameter 'step': '2.5' is not a valid int"),
+        ("0", "The step must be 1 or more."),
+    ):
+        await page.fill("#step", bad)
+        await page.press("#step", "Enter")  # phx-submit as well as phx-change
+        await wait_until(
+            page,
+            "(text) => document.querySelector('#flash-error')?.textContent === text",
+            message,
+        )
+        # Neither a change nor a submit leaves the form in its loading state.
+        await wait_until(
+            page,
+            """() => !document.querySelector('#step-form').className.includes('loading') &&
+                !document.querySelector('#step').readOnly""",
+        )
+        await expect_step(page, 1)
+    await page.fill("#step", "3")
+    await expect_step(page, 3)
+    await page.wait_for_selector("#flash-error", state="detached", timeout=WAIT_MS)
+
+
 async def test_live_link_patches_the_url_and_back_restores_it(page: Page) -> None:
     await open_live(page, "/counter?count=5")
     await expect_counter(page, 5, "?count=5")

@@ -1,7 +1,9 @@
 // Connects the official Phoenix LiveView client to this server's /live socket.
 (() => {
-  const csrfToken = document.querySelector("meta[name='csrf-token']").getAttribute("content");
-  const liveSocket = new LiveView.LiveSocket("/live", Phoenix.Socket, {
+  const meta = (name) => document.querySelector(`meta[name='${name}']`).getAttribute("content");
+  const csrfToken = meta("csrf-token");
+  // "/live", or under the app's path prefix when it is mounted below one.
+  const liveSocket = new LiveView.LiveSocket(meta("live-socket"), Phoenix.Socket, {
     params: { _csrf_token: csrfToken },
   });
   liveSocket.connect();
