@@ -1,31 +1,39 @@
 """Typed parameter binding: what ``handle_params`` and ``handle_event`` receive.
 
-Covers scalar conversion, errors, dataclass-grouped parameters, the reserved
-injectables (``socket``, ``url``, ``params``, ``event``, ``payload``), both
-legacy signatures, ``**kwargs``, and decoding of the client's form, click and
-hook payloads (see LIFECYCLE.md and PROTOCOL.md section d).
+Covers conversion (scalars, collections, unions), structured errors, dataclass
+groups, the reserved injectables (``socket``, ``url``, ``params`` in each of
+its forms, ``event``, ``payload``), both legacy signatures and ``**kwargs``:
+through ``bind``/``convert``, through the lifecycle functions with real view
+classes, and end to end through the test client (see LIFECYCLE.md).
 """
 
 from __future__ import annotations
 
+import decimal
 import enum
 import inspect
+import json
 import typing as t
 from dataclasses import dataclass, field
-from urllib.parse import ParseResult, urlencode, urlparse
+from urllib.parse import ParseResult, parse_qs, urlencode, urlparse
 
 import pytest
+from jinja2 import DictLoader
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 
-from {{ cookiecutter.package_name }}.live.binding import BindingError, bind, convert
-from {{ cookiecutter.package_name }}.live.lifecycle import call_handle_event, call_handle_params
-from {{ cookiecutter.package_name }}.live.params import (
+from {{ cookiecutter.package_name }}.live import (
+    BindingError,
+    LiveEnvironment,
+    LiveRoutes,
     Params,
-    decode_event_value,
-    decode_form,
-    legacy_payload,
-    split_name,
 )
+from {{ cookiecutter.package_name }}.live.binding import bind, convert
+from {{ cookiecutter.package_name }}.live.lifecycle import call_handle_event, call_handle_params
+from {{ cookiecutter.package_name }}.live.params import decode_form
 from {{ cookiecutter.package_name }}.live.socket import ConnectedLiveViewSocket, LiveViewSocket
+from {{ cookiecutter.package_name }}.live.testing import ServerError, live
 from {{ cookiecutter.package_name }}.live.view import LiveView, UnhandledEvent
 
 Socket = LiveViewSocket[dict[str, t.Any]]
@@ -55,6 +63,22 @@ class UserForm:
     age: int = 0
     nickname: str | None = None
     tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Address:
+    city: str
+    zip: str
+
+
+@dataclass
+class Signup:
+    name: str
+    email: str
+    age: int
+    note: str | None  # Optional without a default: not required
+    address: Address | None = None
+    roles: list[str] = field(default_factory=list)  # a default factory: not required
 
 
 def socket_for(url: str) -> ConnectedLiveViewSocket[dict[str, t.Any]]:
@@ -103,21 +127,103 @@ def test_json_bools_pass_through() -> None:
     assert convert(False, bool, "flag") is False
 
 
-def test_optional_empty_is_none() -> None:
+def test_a_blank_number_is_no_value() -> None:
     assert convert("", int | None, "n") is None
     assert convert([""], int | None, "n") is None
     assert convert([], int | None, "n") is None
     assert convert(None, t.Optional[int], "n") is None  # noqa: UP045 (the old spelling)
+    assert convert("", Color | None, "c") is None
     assert convert("5", int | None, "n") == 5
     assert convert(["5"], t.Optional[int], "n") == 5  # noqa: UP045
 
 
+def test_a_blank_text_field_is_an_empty_string() -> None:
+    assert convert("", str | None, "q") == ""
+    assert convert([""], str | None, "q") == ""
+    assert convert([""], t.Optional[str], "q") == ""  # noqa: UP045
+    assert convert("", int | str | None, "q") == ""
+    assert convert([], str | None, "q") is None  # no value at all
+    assert convert(None, str | None, "q") is None  # JSON null
+
+
+def test_union_without_none_takes_the_first_option_that_converts() -> None:
+    assert convert("", int | str, "q") == ""
+    assert convert([""], int | str, "q") == ""
+    assert convert("5", int | str, "q") == 5
+    assert convert("x", int | str, "q") == "x"
+    with pytest.raises(BindingError) as error:
+        convert("x", int | float, "n")
+    assert error.value.errors == {"n": "'x' is not a valid int or 'x' is not a valid float"}
+
+
+def test_optional_dataclass_keeps_nested_field_names() -> None:
+    with pytest.raises(BindingError) as error:
+        convert({"city": "Paris"}, Address | None, "address")
+    assert error.value.errors == {"address.zip": "is required"}
+
+
+# -- collections ---------------------------------------------------------------
+
+
 def test_list_of_ints_from_repeated_query_values() -> None:
-    params = Params.from_query("id=1&id=2&id=30")
-    assert params == {"id": ["1", "2", "30"]}
-    assert convert(params["id"], list[int], "id") == [1, 2, 30]
+    values = parse_qs("id=1&id=2&id=30")
+    assert convert(values["id"], list[int], "id") == [1, 2, 30]
     assert convert("4", list[int], "id") == [4]  # a single value becomes a one-item list
     assert convert(["a", "b"], list[str], "tags") == ["a", "b"]
+    assert convert([["1"], {"a": 1}], list, "xs") == [["1"], {"a": 1}]  # bare: items as sent
+    assert convert("x", list, "xs") == ["x"]
+
+
+def test_sets_keep_every_distinct_value() -> None:
+    assert convert(["a", "b", "a"], set[str], "s") == {"a", "b"}
+    assert convert(["1", "2", "1"], set[int], "s") == {1, 2}
+    assert convert(["1", 2], frozenset[int], "s") == frozenset({1, 2})
+    assert type(convert(["1"], frozenset[int], "s")) is frozenset
+    assert convert("abc", set[str], "s") == {"abc"}  # one value, not its characters
+    assert convert(7, set[int], "s") == {7}
+    assert convert(["a", "a"], set, "s") == {"a"}
+    with pytest.raises(BindingError, match="'s'.*not a valid int"):
+        convert(["1", "x"], set[int], "s")
+
+
+def test_a_set_of_unhashable_values_is_a_binding_error() -> None:
+    with pytest.raises(BindingError) as error:
+        convert([{"a": 1}], set, "s")
+    assert error.value.errors == {"s": "[{'a': 1}] cannot be a set"}
+
+
+def test_variable_length_tuples() -> None:
+    assert convert(["1", "2"], tuple[int, ...], "t") == (1, 2)
+    assert convert("7", tuple[int, ...], "t") == (7,)
+    assert convert([], tuple[int, ...], "t") == ()
+    assert convert(["a", 1], tuple, "t") == ("a", 1)
+    with pytest.raises(BindingError, match="'t'"):
+        convert(["1", "b"], tuple[int, ...], "t")
+
+
+def test_fixed_length_tuples() -> None:
+    assert convert(["42", "hello"], tuple[int, str], "t") == (42, "hello")
+    assert convert([1.5, "2"], tuple[float, int], "t") == (1.5, 2)
+    with pytest.raises(BindingError) as short:
+        convert(["42"], tuple[int, str], "t")
+    assert short.value.errors == {"t": "expected 2 values, got 1"}
+    with pytest.raises(BindingError, match="expected 2 values, got 3"):
+        convert(["1", "2", "3"], tuple[int, int], "t")
+    with pytest.raises(BindingError, match="'t': 'x' is not a valid int"):
+        convert(["x", "y"], tuple[int, str], "t")
+
+
+def test_dicts_convert_their_values() -> None:
+    assert convert({"a": "1", "b": ["2"]}, dict[str, int], "m") == {"a": 1, "b": 2}
+    assert convert({"1": "x"}, dict[int, str], "m") == {1: "x"}
+    raw = {"a": ["1"], "b": {"c": "2"}}
+    assert convert(raw, dict[str, t.Any], "m") == raw  # as sent, single values not unwrapped
+    assert convert(raw, dict, "m") == raw and convert(raw, dict, "m") is not raw
+    with pytest.raises(BindingError) as error:
+        convert({"a": "1", "b": "x"}, dict[str, int], "m")
+    assert error.value.errors == {"m.b": "'x' is not a valid int"}
+    with pytest.raises(BindingError, match="'m': expected a mapping"):
+        convert(["a"], dict[str, int], "m")
 
 
 def test_literal() -> None:
@@ -172,6 +278,24 @@ def test_non_integral_numbers_are_not_ints() -> None:
         convert("1.5", int, "n")
 
 
+def test_an_empty_list_for_a_scalar_is_a_binding_error() -> None:
+    for annotation in (int, str, float, bool, Color, t.Literal["a"]):
+        with pytest.raises(BindingError) as error:
+            convert([], annotation, "n")
+        assert error.value.errors == {"n": "has no value"}
+
+    def handler(n: int) -> None: ...
+
+    with pytest.raises(BindingError, match="'n': has no value"):
+        bind(handler, {"n": []}, {})
+
+
+def test_a_value_the_type_rejects_is_a_binding_error() -> None:
+    assert convert("1.50", decimal.Decimal, "price") == decimal.Decimal("1.50")
+    with pytest.raises(BindingError, match="'price': 'abc' is not a valid Decimal"):
+        convert("abc", decimal.Decimal, "price")  # Decimal raises an ArithmeticError
+
+
 def test_bad_float_and_list_item() -> None:
     with pytest.raises(BindingError, match="'x'"):
         convert("one", float, "x")
@@ -187,16 +311,79 @@ def test_a_mapping_is_not_a_scalar() -> None:
 def test_missing_required_parameter() -> None:
     def handler(socket: Socket, page: int) -> None: ...
 
-    with pytest.raises(BindingError, match="'page'"):
+    with pytest.raises(BindingError, match="'page'") as error:
         bind(handler, {}, {"socket": lambda _: None})
+    assert error.value.errors == {"page": "is required"}
+    assert str(error.value) == "parameter 'page': is required"
+
+
+def test_binding_error_names_every_bad_parameter() -> None:
+    def handler(page: int, size: int, sort: t.Literal["asc", "desc"], q: str = "") -> None: ...
+
+    with pytest.raises(BindingError) as error:
+        bind(handler, {"page": ["x"], "sort": ["up"], "q": ["ok"]}, {})
+    assert error.value.errors == {
+        "page": "'x' is not a valid int",
+        "size": "is required",
+        "sort": "'up' is not one of 'asc', 'desc'",
+    }
+    assert str(error.value) == (
+        "parameter 'page': 'x' is not a valid int; parameter 'size': is required; "
+        "parameter 'sort': 'up' is not one of 'asc', 'desc'"
+    )
+    assert "\n" not in str(error.value)
+
+
+def test_binding_error_from_a_single_conversion() -> None:
+    with pytest.raises(BindingError) as error:
+        convert("abc", int, "page")
+    assert error.value.errors == {"page": "'abc' is not a valid int"}
+    assert str(error.value) == "parameter 'page': 'abc' is not a valid int"
+
+
+HUGE = "9" * (16 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    "value, annotation",
+    [
+        (HUGE + "x", int),
+        ([HUGE + "x"], float),
+        (HUGE, t.Literal["a", "b"]),
+        (HUGE, Color),
+        (HUGE, bool),
+        ([{"k": HUGE}], set),
+        (HUGE + "x", int | float),
+        ({"k": HUGE}, str),
+    ],
+    ids=["int", "float", "literal", "enum", "bool", "set", "union", "mapping"],
+)
+def test_client_values_in_errors_are_truncated(value: t.Any, annotation: t.Any) -> None:
+    with pytest.raises(BindingError) as error:
+        convert(value, annotation, "n")
+    assert len(str(error.value)) < 300
+    assert all(len(message) <= 250 for message in error.value.errors.values())
+
+
+def test_client_keys_in_error_names_are_truncated() -> None:
+    with pytest.raises(BindingError) as error:
+        convert({HUGE: "x"}, dict[str, int], "m")
+    (name,) = error.value.errors
+    assert name.startswith("m.999") and name.endswith("...") and len(name) <= 110
+    assert len(str(error.value)) < 300
 
 
 def test_missing_optional_and_defaults() -> None:
-    def handler(q: str | None, page: int = 1, sort: str = "id") -> None: ...
+    def handler(q: str | None, n: int | None, page: int = 1, sort: str = "id") -> None: ...
 
-    assert bind(handler, {}, {}) == {"q": None, "page": 1, "sort": "id"}
-    assert bind(handler, {"q": [""], "page": ["3"]}, {}) == {"q": None, "page": 3, "sort": "id"}
-    assert bind(handler, {"q": ["x"]}, {}) == {"q": "x", "page": 1, "sort": "id"}
+    assert bind(handler, {}, {}) == {"q": None, "n": None, "page": 1, "sort": "id"}
+    assert bind(handler, {"q": [""], "n": [""], "page": ["3"]}, {}) == {
+        "q": "",  # a blank text field is "", only an absent one is None
+        "n": None,
+        "page": 3,
+        "sort": "id",
+    }
+    assert bind(handler, {"q": ["x"]}, {}) == {"q": "x", "n": None, "page": 1, "sort": "id"}
 
 
 # -- dataclass-grouped parameters ----------------------------------------------
@@ -205,9 +392,12 @@ def test_missing_optional_and_defaults() -> None:
 def test_dataclass_from_top_level_values() -> None:
     def handler(paging: PagingParams) -> None: ...
 
-    values = Params.from_query("page=2&sort=name&unrelated=x")
+    values = parse_qs("page=2&sort=name&unrelated=x")
     assert bind(handler, values, {}) == {"paging": PagingParams(page=2, per_page=10, sort="name")}
     assert bind(handler, {}, {}) == {"paging": PagingParams()}
+    with pytest.raises(BindingError) as error:
+        bind(handler, {"page": ["x"]}, {})
+    assert error.value.errors == {"page": "'x' is not a valid int"}  # the URL's own name
 
 
 def test_dataclass_from_a_nested_form_dict() -> None:
@@ -228,20 +418,54 @@ def test_dataclass_field_errors_name_the_field() -> None:
 
     with pytest.raises(BindingError) as missing:
         bind(handler, {"user": {"name": "bob"}}, {})
-    assert "user" in str(missing.value) and "email" in str(missing.value)
+    assert missing.value.errors == {"user.email": "is required"}
     with pytest.raises(BindingError) as bad:
         bind(handler, {"user": {"name": "bob", "email": "e", "age": "old"}}, {})
-    assert "user.age" in str(bad.value)
+    assert bad.value.errors == {"user.age": "'old' is not a valid int"}
+    assert str(bad.value) == "parameter 'user.age': 'old' is not a valid int"
+
+
+def test_dataclass_names_every_missing_and_bad_field_at_once() -> None:
+    def handler(signup: Signup) -> None: ...
+
+    with pytest.raises(BindingError) as error:
+        bind(handler, {"signup": {"age": "old", "address": {"zip": "1"}}}, {})
+    assert error.value.errors == {
+        "signup.name": "is required",
+        "signup.email": "is required",
+        "signup.age": "'old' is not a valid int",
+        "signup.address.city": "is required",
+    }
+    for name in error.value.errors:
+        assert repr(name) in str(error.value)
+
+
+def test_dataclass_default_factory_and_optional_fields_are_not_required() -> None:
+    def handler(signup: Signup) -> None: ...
+
+    (signup,) = bind(handler, {"signup": {"name": "a", "email": "e", "age": "3"}}, {}).values()
+    assert signup == Signup(name="a", email="e", age=3, note=None, address=None, roles=[])
+    form = decode_form(
+        urlencode(
+            [
+                ("signup[name]", "a"),
+                ("signup[email]", "e"),
+                ("signup[age]", "3"),
+                ("signup[note]", ""),
+                ("signup[address][city]", "Paris"),
+                ("signup[address][zip]", "75001"),
+                ("signup[roles][]", "admin"),
+            ]
+        )
+    )
+    (signup,) = bind(handler, form, {}).values()
+    assert signup == Signup("a", "e", 3, "", Address("Paris", "75001"), ["admin"])
 
 
 def test_path_params_are_converted_and_override_the_query() -> None:
     def handler(user_id: int, slug: str, page: int = 1) -> None: ...
 
-    values: dict[str, t.Any] = {
-        **Params.from_query("user_id=1&page=4"),
-        "user_id": "17",
-        "slug": "a-b",
-    }
+    values: dict[str, t.Any] = {**parse_qs("user_id=1&page=4"), "user_id": "17", "slug": "a-b"}
     assert bind(handler, values, {}) == {"user_id": 17, "slug": "a-b", "page": 4}
     assert bind(handler, {"user_id": 17, "slug": "x"}, {}) == {
         "user_id": 17,
@@ -289,8 +513,43 @@ class ParamsAsParams(Recorder):
         self.got = {"params": params}
 
 
-class ParamsAsDict(Recorder):
+class ParamsAsDictOfStr(Recorder):
     async def handle_params(self, socket: Socket, params: dict[str, str]) -> None:  # type: ignore[override]
+        self.got = {"params": params}
+
+
+class ParamsAsDict(Recorder):
+    async def handle_params(self, socket: Socket, params: dict) -> None:  # type: ignore[override, type-arg]
+        self.got = {"params": params}
+
+
+class ParamsAsDictOfAny(Recorder):
+    async def handle_params(self, socket: Socket, params: dict[str, t.Any]) -> None:  # type: ignore[override]
+        self.got = {"params": params}
+
+
+class ParamsAsDictOfInt(Recorder):
+    async def handle_params(self, socket: Socket, params: dict[str, int]) -> None:  # type: ignore[override]
+        self.got = {"params": params}
+
+
+class ParamsAsDictOfLists(Recorder):
+    async def handle_params(self, socket: Socket, params: dict[str, list[str]]) -> None:  # type: ignore[override]
+        self.got = {"params": params}
+
+
+class ParamsAsMapping(Recorder):
+    async def handle_params(self, socket: Socket, params: t.Mapping[str, t.Any]) -> None:  # type: ignore[override]
+        self.got = {"params": params}
+
+
+class ParamsAsAny(Recorder):
+    async def handle_params(self, socket: Socket, params: t.Any) -> None:  # type: ignore[override]
+        self.got = {"params": params}
+
+
+class ParamsAsStr(Recorder):
+    async def handle_params(self, socket: Socket, params: str) -> None:  # type: ignore[override]
         self.got = {"params": params}
 
 
@@ -347,26 +606,85 @@ async def test_reserved_socket_and_url_win_over_query_values() -> None:
     assert view.got["page"] == 5
 
 
+JOB_URL = "http://h/jobs/abc-123?page=1&count=5&tags=a&tags=b&params=zzz"
+JOB_PATH = {"job_id": "abc-123"}
+
+
 async def test_params_injectable_as_params() -> None:
     view = ParamsAsParams()
-    await call_handle_params(view, socket_for("http://h/?a=1&a=2&b=&params=zzz"), {})
+    await call_handle_params(view, socket_for(JOB_URL), JOB_PATH)
     params = view.got["params"]
     assert isinstance(params, Params)
-    assert params == {"a": ["1", "2"], "b": [""], "params": ["zzz"]}
-    assert params.one("a") == "1" and params.one("missing", "d") == "d"
+    assert params.get("page") == "1" and params.get("missing", "d") == "d"
+    assert params.get("job_id") == "abc-123"
+    assert params.getlist("tags") == ["a", "b"]
+    assert params.getone("count") == "5"
+    assert params.has("params") and not params.has("missing")
+    assert params.raw() == {
+        "page": ["1"],
+        "count": ["5"],
+        "tags": ["a", "b"],
+        "params": ["zzz"],
+        "job_id": "abc-123",
+    }
+    assert params.to_flat_dict() == {
+        "page": "1",
+        "count": "5",
+        "tags": ["a", "b"],
+        "params": "zzz",
+        "job_id": "abc-123",
+    }
 
 
-async def test_params_injectable_as_dict_of_str() -> None:
-    view = ParamsAsDict()
-    await call_handle_params(view, socket_for("http://h/?a=1&a=2&b=x"), {})
-    assert view.got["params"] == {"a": "1", "b": "x"}
+FLAT = {"page": "1", "count": "5", "tags": ["a", "b"], "params": "zzz", "job_id": "abc-123"}
+
+
+@pytest.mark.parametrize("view_class", [ParamsAsDict, ParamsAsDictOfAny, ParamsAsMapping])
+async def test_params_injectable_as_a_flat_dict(view_class: type[Recorder]) -> None:
+    view = view_class()
+    await call_handle_params(view, socket_for(JOB_URL), JOB_PATH)
+    assert view.got["params"] == FLAT
     assert type(view.got["params"]) is dict
 
 
-async def test_params_injectable_raw() -> None:
-    view = ParamsRaw()
-    await call_handle_params(view, socket_for("http://h/?a=1&a=2"), {})
-    assert view.got["params"] == {"a": ["1", "2"]}
+async def test_params_injectable_as_dict_of_str() -> None:
+    view = ParamsAsDictOfStr()
+    await call_handle_params(view, socket_for("http://h/j/7?a=1&a=2&b=x"), {"id": 7})
+    assert view.got["params"] == {"a": "1", "b": "x", "id": "7"}
+    assert type(view.got["params"]) is dict
+
+
+async def test_params_injectable_as_dict_of_int_is_converted() -> None:
+    view = ParamsAsDictOfInt()
+    await call_handle_params(view, socket_for("http://h/j/7?page=1&count=5"), {"id": "7"})
+    assert view.got["params"] == {"page": 1, "count": 5, "id": 7}
+    with pytest.raises(BindingError) as error:
+        await call_handle_params(view, socket_for("http://h/?page=x&count=5"), {})
+    assert error.value.errors == {"page": "'x' is not a valid int"}
+
+
+async def test_params_injectable_as_dict_of_lists() -> None:
+    view = ParamsAsDictOfLists()
+    await call_handle_params(view, socket_for(JOB_URL), JOB_PATH)
+    assert view.got["params"] == {
+        "page": ["1"],
+        "count": ["5"],
+        "tags": ["a", "b"],
+        "params": ["zzz"],
+        "job_id": ["abc-123"],
+    }
+
+
+@pytest.mark.parametrize("view_class", [ParamsRaw, ParamsAsAny])
+async def test_params_injectable_raw(view_class: type[Recorder]) -> None:
+    view = view_class()
+    await call_handle_params(view, socket_for("http://h/jobs/abc-123?page=5&a=1&a=2"), JOB_PATH)
+    assert view.got["params"] == {"page": ["5"], "a": ["1", "2"], "job_id": "abc-123"}
+
+
+async def test_params_injectable_with_another_annotation_is_a_developer_error() -> None:
+    with pytest.raises(TypeError, match="'params' is annotated <class 'str'>"):
+        await call_handle_params(ParamsAsStr(), socket_for("http://h/?params=x"), {})
 
 
 async def test_legacy_handle_params_signature() -> None:
@@ -377,6 +695,14 @@ async def test_legacy_handle_params_signature() -> None:
     assert view.got["url"] == urlparse("http://h/list?page=4&q=x&q=y")
     assert view.got["params"] == {"page": ["4"], "q": ["x", "y"]}
     assert socket.context == {"page": 4}
+
+
+async def test_legacy_handle_params_with_path_params() -> None:
+    view = LegacyParams()
+    socket = socket_for("http://h/jobs/abc-123?page=12")
+    await call_handle_params(view, socket, JOB_PATH)
+    assert view.got["params"] == {"page": ["12"], "job_id": "abc-123"}
+    assert socket.context == {"page": 12}  # int(params.get("page", ["1"])[0])
 
 
 async def test_kwargs_receive_the_rest() -> None:
@@ -413,10 +739,30 @@ class PayloadEvent(Recorder):
         self.got = {"event": event, "payload": payload}
 
 
+class PayloadListsEvent(Recorder):
+    async def handle_event(  # type: ignore[override]
+        self, socket: Socket, payload: dict[str, list[str]]
+    ) -> None:
+        self.got = {"payload": payload}
+
+
+class CollectionsEvent(Recorder):
+    async def handle_event(  # type: ignore[override]
+        self, socket: Socket, ids: set[int], at: tuple[int, int], tags: frozenset[str] = frozenset()
+    ) -> None:
+        self.got = {"ids": ids, "at": at, "tags": tags}
+
+
+class SignupEvent(Recorder):
+    async def handle_event(self, socket: Socket, signup: Signup) -> None:  # type: ignore[override]
+        self.got = {"signup": signup}
+
+
 class LegacyEvent(Recorder):
     async def handle_event(self, event, payload, socket):  # type: ignore[no-untyped-def, override]
         self.got = {"event": event, "payload": payload, "socket": socket}
-        socket.context["name"] = payload.get("name", [""])[0]
+        if event == "save":  # a form: names to lists of strings
+            socket.context["name"] = payload.get("name", [""])[0]
 
 
 class HookEvent(Recorder):
@@ -471,6 +817,55 @@ async def test_reserved_socket_and_payload_win_over_payload_keys() -> None:
     assert view2.got["socket"] is socket
 
 
+async def test_annotated_payload_is_converted_to_its_annotation() -> None:
+    view = PayloadEvent()
+    form = form_event("save", [("user[name]", "ann"), ("tags[]", "a")], target="user[name]")
+    await call_handle_event(view, socket_for("http://h/"), "save", form)
+    assert view.got["payload"] == {
+        "user": {"name": "ann"},
+        "tags": ["a"],
+        "_target": ["user", "name"],
+    }
+    lists = PayloadListsEvent()
+    flat = form_event("save", [("name", "ann"), ("tags", "a"), ("tags", "b")], target="name")
+    await call_handle_event(lists, socket_for("http://h/"), "save", flat)
+    assert lists.got["payload"] == {"name": ["ann"], "tags": ["b"], "_target": ["name"]}
+    with pytest.raises(BindingError) as error:
+        await call_handle_event(lists, socket_for("http://h/"), "save", form)
+    assert error.value.errors == {"payload.user": "expected a single value, got a mapping"}
+
+
+async def test_event_values_bind_to_sets_and_tuples() -> None:
+    view = CollectionsEvent()
+    hook = {"type": "hook", "event": "h", "value": {"ids": ["1", 2, "1"], "at": [3, "4"]}}
+    await call_handle_event(view, socket_for("http://h/"), "h", hook)
+    assert view.got == {"ids": {1, 2}, "at": (3, 4), "tags": frozenset()}
+    form = form_event("f", [("ids[]", "5"), ("at[]", "1"), ("at[]", "2"), ("tags", "x")])
+    await call_handle_event(view, socket_for("http://h/"), "f", form)
+    assert view.got == {"ids": {5}, "at": (1, 2), "tags": frozenset({"x"})}
+    bad = {"type": "hook", "event": "h", "value": {"ids": [], "at": [1, 2, 3]}}
+    with pytest.raises(BindingError) as error:
+        await call_handle_event(view, socket_for("http://h/"), "h", bad)
+    assert error.value.errors == {"at": "expected 2 values, got 3"}
+
+
+async def test_an_empty_list_for_a_scalar_does_not_crash_the_view() -> None:
+    hook = {"type": "hook", "event": "inc", "value": {"by": []}}
+    with pytest.raises(BindingError) as error:
+        await call_handle_event(TypedEvent(), socket_for("http://h/"), "inc", hook)
+    assert error.value.errors == {"by": "has no value"}
+
+
+async def test_a_form_with_several_bad_fields_names_them_all() -> None:
+    form = form_event("save", [("signup[name]", ""), ("signup[age]", "x"), ("signup[note]", "")])
+    with pytest.raises(BindingError) as error:
+        await call_handle_event(SignupEvent(), socket_for("http://h/"), "save", form)
+    assert error.value.errors == {
+        "signup.email": "is required",
+        "signup.age": "'x' is not a valid int",
+    }
+
+
 async def test_form_payload_binds_a_dataclass_and_target() -> None:
     view = FormEvent()
     payload = form_event(
@@ -505,9 +900,25 @@ async def test_legacy_handle_event_signature_with_a_form() -> None:
 async def test_legacy_handle_event_signature_with_a_click() -> None:
     view = LegacyEvent()
     socket = socket_for("http://h/")
+    click = {"type": "click", "event": "at", "value": {"x": 10, "y": 20, "value": ""}}
+    await call_handle_event(view, socket, "at", click)
+    assert view.got["payload"] == {"x": 10, "y": 20, "value": ""}  # numbers stay numbers
     await call_handle_event(view, socket, "inc", CLICK)
-    assert view.got["payload"] == {"by": ["2"], "value": [""]}
-    assert socket.context == {"name": ""}
+    assert view.got["payload"] == {"by": "2", "value": ""}
+
+
+async def test_legacy_handle_event_signature_with_keys_and_hooks() -> None:
+    view = LegacyEvent()
+    socket = socket_for("http://h/")
+    key = {"type": "keydown", "event": "k", "value": {"key": "Enter", "value": "typed"}}
+    await call_handle_event(view, socket, "k", key)
+    assert view.got["payload"] == {"key": "Enter", "value": "typed"}
+    value = {"taskId": "task-1", "to": {"column": 2, "index": 0}, "ids": [1, 2]}
+    await call_handle_event(
+        view, socket, "moved", {"type": "hook", "event": "moved", "value": value}
+    )
+    assert view.got["payload"] == value
+    assert type(view.got["payload"]["to"]) is dict and view.got["payload"]["taskId"] == "task-1"
 
 
 async def test_hook_payload_with_json_numbers() -> None:
@@ -534,89 +945,137 @@ async def test_base_handle_event_reports_unhandled() -> None:
         await call_handle_event(LiveView(), socket_for("http://h/"), "nope", CLICK)
 
 
-# -- decoding what the client sends --------------------------------------------
+# -- end to end, through the test client ---------------------------------------
+{%- raw %}
+
+TEMPLATES = {
+    "layout.html": "<html><head><meta name='csrf-token' content='{{ csrf_token }}'></head>"
+    "<body>{{ live_container }}</body></html>",
+    "got.html": "<pre id='got'>{{ got }}</pre>"
+    """<button id='at' phx-click='[["push",{"event":"at","value":{"x":10,"y":20}}]]'>"""
+    "at</button>",
+}
 
 
-def test_split_name() -> None:
-    assert split_name("name") == ["name"]
-    assert split_name("user[name]") == ["user", "name"]
-    assert split_name("user[address][city]") == ["user", "address", "city"]
-    assert split_name("tags[]") == ["tags", ""]
+class GotLive(LiveView[dict[str, t.Any]]):
+    """Shows, as JSON, what its callback received."""
+
+    template_name = "got.html"
+
+    async def mount(self, socket: Socket, session: dict[str, t.Any]) -> None:
+        socket.context = {"got": ""}
 
 
-def test_decode_form_nests_brackets_and_keeps_unused_keys() -> None:
-    body = (
-        "user%5Bname%5D=bob+smith&user%5B_unused_email%5D=&user%5Bemail%5D=x%40y"
-        "&user%5Baddress%5D%5Bcity%5D=Paris&tags%5B%5D=a&tags%5B%5D=b&plain=1&empty="
+class LegacyJobLive(GotLive):
+    async def handle_params(self, url, params, socket):  # type: ignore[no-untyped-def]
+        page = int(params.get("page", ["1"])[0])
+        socket.context["got"] = json.dumps({**params, "page": page})
+
+    async def handle_event(self, event, payload, socket):  # type: ignore[no-untyped-def]
+        socket.context["got"] = json.dumps({"event": event, "payload": payload})
+
+
+class RawLive(GotLive):
+    async def handle_params(self, socket, params):  # type: ignore[no-untyped-def, override]
+        socket.context["got"] = json.dumps(params)
+
+
+class FlatLive(GotLive):
+    async def handle_params(self, socket: Socket, params: dict) -> None:  # type: ignore[override, type-arg]
+        socket.context["got"] = json.dumps(params)
+
+
+class FlatAnyLive(GotLive):
+    async def handle_params(self, socket: Socket, params: dict[str, t.Any]) -> None:  # type: ignore[override]
+        socket.context["got"] = json.dumps(params)
+
+
+class IntsLive(GotLive):
+    async def handle_params(self, socket: Socket, params: dict[str, int]) -> None:  # type: ignore[override]
+        socket.context["got"] = json.dumps(params)
+
+
+class ParamsLive(GotLive):
+    async def handle_params(self, socket: Socket, params: Params) -> None:  # type: ignore[override]
+        socket.context["got"] = json.dumps(
+            {
+                "page": params.get("page"),
+                "job": params.getone("job_id"),
+                "tags": params.getlist("tags"),
+                "has": params.has("tags"),
+                "items": params.items(),
+                "raw": params.raw(),
+                "flat": params.to_flat_dict(),
+            }
+        )
+
+
+@pytest.fixture
+def app() -> Starlette:
+    routes = LiveRoutes(LiveEnvironment(loader=DictLoader(TEMPLATES)), "secret")
+    routes.add("/jobs/{job_id}", LegacyJobLive)
+    routes.add("/raw/{job_id}", RawLive)
+    routes.add("/flat/{job_id}", FlatLive)
+    routes.add("/flat-any/{job_id}", FlatAnyLive)
+    routes.add("/ints/{n:int}", IntsLive)
+    routes.add("/params/{job_id}", ParamsLive)
+    return Starlette(
+        routes=routes.routes, middleware=[Middleware(SessionMiddleware, secret_key="secret")]
     )
-    assert decode_form(body) == {
-        "user": {
-            "name": "bob smith",
-            "_unused_email": "",
-            "email": "x@y",
-            "address": {"city": "Paris"},
-        },
-        "tags": ["a", "b"],
-        "plain": "1",
-        "empty": "",
-    }
 
 
-def test_decode_form_nested_lists_and_last_scalar_wins() -> None:
-    body = urlencode([("user[roles][]", "admin"), ("user[roles][]", "dev"), ("x", "1"), ("x", "2")])
-    assert decode_form(body) == {"user": {"roles": ["admin", "dev"]}, "x": "2"}
-    assert decode_form("") == {}
+async def got(view: t.Any) -> t.Any:
+    return json.loads(view.text("#got"))
 
 
-def test_decode_event_value_form_with_target() -> None:
-    payload = {
-        "type": "form",
-        "event": "validate",
-        "value": "user%5Bname%5D=bob+smith&user%5B_unused_email%5D=&user%5Bemail%5D=x%40y",
-        "meta": {"_target": "user[name]"},
-        "uploads": {},
-    }
-    assert decode_event_value(payload) == {
-        "user": {"name": "bob smith", "_unused_email": "", "email": "x@y"},
-        "_target": ["user", "name"],
-    }
+async def test_live_legacy_handle_params_gets_path_params(app: Starlette) -> None:
+    async with live(app, "/jobs/abc-123?page=12&tag=a&tag=b", lifespan=False) as view:
+        assert await got(view) == {
+            "job_id": "abc-123",
+            "page": 12,
+            "tag": ["a", "b"],
+        }
+        await view.patch("/jobs/abc-123?page=5")
+        assert await got(view) == {"job_id": "abc-123", "page": 5}
 
 
-def test_decode_event_value_submit_meta_values_are_merged() -> None:
-    payload = {"type": "form", "event": "save", "value": "a=1", "meta": {"id": "5"}}
-    assert decode_event_value(payload) == {"a": "1", "id": "5"}
+async def test_live_legacy_handle_event_gets_values_as_sent(app: Starlette) -> None:
+    async with live(app, "/jobs/abc-123", lifespan=False) as view:
+        await view.click("#at")
+        assert await got(view) == {"event": "at", "payload": {"x": 10, "y": 20, "value": ""}}
+        value = {"taskId": "task-1", "to": {"column": 2, "index": 0}, "ids": [1, 2]}
+        await view.hook("moved", value)
+        assert await got(view) == {"event": "moved", "payload": value}
 
 
-def test_decode_event_value_click_key_and_hook() -> None:
-    assert decode_event_value(CLICK) == {"by": "2", "value": ""}
-    key = {"type": "keydown", "event": "key", "value": {"key": "Enter", "value": "typed"}}
-    assert decode_event_value(key) == {"key": "Enter", "value": "typed"}
-    hook = {"type": "hook", "event": "h", "value": {"n": 3, "f": 1.5, "xs": [1, 2]}}
-    assert decode_event_value(hook) == {"n": 3, "f": 1.5, "xs": [1, 2]}
-    assert decode_event_value({"type": "hook", "event": "h", "value": 5}) == {"value": 5}
-    assert decode_event_value({"type": "hook", "event": "h"}) == {}
+async def test_live_params_raw(app: Starlette) -> None:
+    async with live(app, "/raw/abc-123?page=5&tags=a&tags=b", lifespan=False) as view:
+        assert await got(view) == {"page": ["5"], "tags": ["a", "b"], "job_id": "abc-123"}
 
 
-def test_decode_event_value_does_not_alias_the_payload() -> None:
-    value = {"a": "1"}
-    decoded = decode_event_value({"type": "click", "event": "x", "value": value})
-    decoded["b"] = "2"
-    assert value == {"a": "1"}
+@pytest.mark.parametrize("path", ["/flat", "/flat-any"])
+async def test_live_params_flat(app: Starlette, path: str) -> None:
+    async with live(app, f"{path}/abc-123?page=1&tags=a&tags=b", lifespan=False) as view:
+        assert await got(view) == {"page": "1", "tags": ["a", "b"], "job_id": "abc-123"}
 
 
-def test_legacy_payload_is_names_to_lists_of_strings() -> None:
-    form = {
-        "type": "form",
-        "event": "validate",
-        "value": "user%5Bname%5D=bob&user%5B_unused_email%5D=&tags=a&tags=b",
-        "meta": {"_target": "user[name]"},
-    }
-    assert legacy_payload(form) == {
-        "user[name]": ["bob"],
-        "user[_unused_email]": [""],
-        "tags": ["a", "b"],
-        "_target": ["user[name]"],
-    }
-    assert legacy_payload(CLICK) == {"by": ["2"], "value": [""]}
-    assert legacy_payload({"type": "hook", "event": "h", "value": {"n": 3}}) == {"n": ["3"]}
-    assert legacy_payload({"type": "hook", "event": "h", "value": 5}) == {}
+async def test_live_params_converted(app: Starlette) -> None:
+    async with live(app, "/ints/7?page=1&count=5", lifespan=False) as view:
+        assert await got(view) == {"page": 1, "count": 5, "n": 7}
+        with pytest.raises(ServerError, match="'count': 'x' is not a valid int"):
+            await view.patch("/ints/7?page=2&count=x")
+        assert await got(view) == {"page": 1, "count": 5, "n": 7}  # the view is kept
+
+
+async def test_live_params_as_params(app: Starlette) -> None:
+    async with live(app, "/params/abc-123?page=3&tags=a&tags=b", lifespan=False) as view:
+        assert await got(view) == {
+            "page": "3",
+            "job": "abc-123",
+            "tags": ["a", "b"],
+            "has": True,
+            "items": [["page", "3"], ["tags", "a"], ["job_id", "abc-123"]],
+            "raw": {"page": ["3"], "tags": ["a", "b"], "job_id": "abc-123"},
+            "flat": {"page": "3", "tags": ["a", "b"], "job_id": "abc-123"},
+        }
+{%- endraw %}

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import typing as t
 from urllib.parse import ParseResult
 
-from .binding import bind
-from .params import Params, decode_event_value, legacy_payload
+from .binding import bind, convert
+from .params import Params, decode_event_value, legacy_payload, url_values
 from .socket import LiveViewSocket
 from .view import LiveView
+
+_RAW: tuple[t.Any, ...] = (inspect.Parameter.empty, t.Any)
+"""Annotations (none, or ``Any``) that ask for ``params`` or ``payload`` as the client sent it."""
 
 
 async def mount_view(
@@ -29,12 +33,11 @@ async def call_handle_params(
 ) -> None:
     """``handle_params`` with URL and path parameters bound to its signature."""
     url: ParseResult = socket.url
-    params = Params.from_query(url.query)
-    values: dict[str, t.Any] = {**params, **path_params}
+    values = url_values(url.query, path_params)
     inject = {
         "socket": lambda _: socket,
         "url": lambda _: url,
-        "params": lambda annotation: _params_as(annotation, params),
+        "params": lambda annotation: _params_as(annotation, values),
     }
     await view.handle_params(**bind(view.handle_params, values, inject))
 
@@ -44,28 +47,38 @@ async def call_handle_event(
 ) -> None:
     """``handle_event`` with the event's values bound to its signature.
 
-    ``payload`` is the decoded value dict, or names → lists of strings when it
-    is unannotated or annotated so (the legacy ``(event, payload, socket)`` form).
+    An unannotated ``payload`` (the legacy ``(event, payload, socket)`` form)
+    is ``legacy_payload``; an annotated one is the decoded values converted
+    to its annotation (``dict[str, Any]``: as decoded).
     """
     values = decode_event_value(payload)
     inject = {
         "socket": lambda _: socket,
         "event": lambda _: event,
         "payload": lambda annotation: (
-            legacy_payload(payload) if _wants_lists(annotation) else values
+            legacy_payload(payload)
+            if annotation in _RAW
+            else convert(values, annotation, "payload")
         ),
     }
     await view.handle_event(**bind(view.handle_event, values, inject))
 
 
-def _params_as(annotation: t.Any, params: Params) -> t.Any:
-    if annotation == dict[str, str]:
-        return {name: values[0] for name, values in params.items() if values}
-    return params
+def _params_as(annotation: t.Any, values: dict[str, t.Any]) -> t.Any:
+    """The ``params`` injectable in the form its annotation asks for.
 
-
-def _wants_lists(annotation: t.Any) -> bool:
-    return annotation in (_UNANNOTATED, dict[str, list[str]], Params)
-
-
-_UNANNOTATED: t.Any = inspect.Parameter.empty
+    Unannotated: the raw values (``url_values``: query names to lists of
+    strings, path parameters as single values). ``Params``: those values
+    wrapped. ``dict`` or ``dict[str, Any]``: flat, one value as itself and
+    several as a list. ``dict[str, T]``: flat, each converted to ``T``.
+    """
+    if annotation in _RAW:
+        return dict(values)
+    if annotation is Params:
+        return Params(values)
+    if (t.get_origin(annotation) or annotation) in (dict, collections.abc.Mapping):
+        _, value_type = t.get_args(annotation) or (str, t.Any)
+        return {name: convert(value, value_type, name) for name, value in values.items()}
+    raise TypeError(
+        f"'params' is annotated {annotation!r}: use Params, dict[str, T], or no annotation"
+    )
