@@ -146,6 +146,7 @@ def test_decode_form_nested_lists_and_last_scalar_wins() -> None:
     body = urlencode([("user[roles][]", "admin"), ("user[roles][]", "dev"), ("x", "1"), ("x", "2")])
     assert decode_form(body) == {"user": {"roles": ["admin", "dev"]}, "x": "2"}
     assert decode_form("") == {}
+    assert decode_form("=v&a%5B%5D=1") == {"": "v", "a": ["1"]}  # an unnamed field
 
 
 # -- event values, typed -------------------------------------------------------
@@ -181,6 +182,8 @@ def test_decode_event_value_click_key_and_hook() -> None:
     assert decode_event_value(hook) == {"n": 3, "f": 1.5, "xs": [1, 2]}
     assert decode_event_value({"type": "hook", "event": "h", "value": 5}) == {"value": 5}
     assert decode_event_value({"type": "hook", "event": "h"}) == {}
+    # Only a form's value is urlencoded; a hook may push any string.
+    assert decode_event_value({"type": "hook", "event": "h", "value": "a=1"}) == {"value": "a=1"}
 
 
 def test_decode_event_value_does_not_alias_the_payload() -> None:
@@ -226,3 +229,4 @@ def test_legacy_payload_of_clicks_keys_and_hooks_is_the_value_as_sent() -> None:
     assert legacy_payload({"type": "hook", "event": "moved", "value": nested}) == nested
     assert legacy_payload({"type": "hook", "event": "h", "value": 5}) == {"value": 5}
     assert legacy_payload({"type": "hook", "event": "h"}) == {}
+    assert legacy_payload({"type": "hook", "event": "h", "value": "a=1"}) == {"value": "a=1"}

@@ -179,7 +179,7 @@ def _convert_scalar(value: t.Any, annotation: t.Any, name: str) -> t.Any:
                 raise ValueError(value)
             return int(value)
         if annotation is str:
-            return value if isinstance(value, str) else str(value)
+            return str(value)
         if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
             for member in annotation:
                 if str(member.value) == str(value) or member.name == value:
@@ -207,7 +207,7 @@ def _convert_union(value: t.Any, options: tuple[t.Any, ...], name: str) -> t.Any
             return convert(value, option, name)
         except BindingError as error:
             messages.extend(error.errors.values())
-    raise BindingError({name: " or ".join(messages)})
+    raise BindingError({name: " or ".join(dict.fromkeys(messages))})  # without repeats
 
 
 def _convert_tuple(items: list[t.Any], args: tuple[t.Any, ...], name: str) -> tuple[t.Any, ...]:
@@ -239,9 +239,9 @@ def _items(value: t.Any) -> list[t.Any]:
 
 def _scalar(value: t.Any, name: str) -> t.Any:
     if isinstance(value, list):
-        if not value:
-            raise BindingError({name: "has no value"})
-        return value[0]
+        value = value[0] if value else None
+    if value is None:  # no value, or JSON null
+        raise BindingError({name: "has no value"})
     if isinstance(value, dict):
         raise BindingError({name: "expected a single value, got a mapping"})
     return value
