@@ -31,8 +31,8 @@ from {{ cookiecutter.package_name }}.live.session import (
 from {{ cookiecutter.package_name }}.live.testing import ServerError, live
 from {{ cookiecutter.package_name }}.live.testing.asgi import WebSocket, websocket_scope
 from {{ cookiecutter.package_name }}.live.testing.errors import LiveTestError
-
 {%- raw %}
+
 
 def error(reply: t.Any) -> dict[str, t.Any]:
     assert reply["status"] == "error", reply
