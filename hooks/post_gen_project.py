@@ -32,6 +32,8 @@ def env_lines(secret_key: str) -> list[str]:
         "DEBUG=true",
         "HOST=127.0.0.1",
         "PORT=8000",
+        "HTTPS=false",
+        "ALLOWED_ORIGINS=",
     ]
 
 

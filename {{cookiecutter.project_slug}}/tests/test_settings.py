@@ -1,11 +1,13 @@
 """Settings come from .env, the environment wins, and mistakes are reported clearly."""
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from {{ cookiecutter.package_name }}.settings import (
     DEFAULT_DATABASE_URL,
+    PROJECT_ROOT,
     Settings,
     SettingsError,
 )
@@ -57,3 +59,63 @@ def test_settings_are_immutable() -> None:
 
     with pytest.raises(AttributeError):
         settings.debug = True  # type: ignore[misc]
+
+
+# -- HTTPS and ALLOWED_ORIGINS -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "https"), [("true", True), ("false", False), ("", False)])
+def test_https_is_a_boolean(raw: str, https: bool) -> None:
+    assert Settings.from_env({"SECRET_KEY": "x", "HTTPS": raw}, None).https is https
+
+
+def test_allowed_origins_are_spelled_as_browsers_send_them() -> None:
+    raw = " HTTPS://App.Example:443 ,http://localhost:5173,, http://[::1]:80,capacitor://localhost "
+    settings = Settings.from_env({"SECRET_KEY": "x", "ALLOWED_ORIGINS": raw}, None)
+    assert settings.allowed_origins == (
+        "https://app.example",
+        "http://localhost:5173",
+        "http://[::1]",
+        "capacitor://localhost",
+    )
+
+
+def test_no_allowed_origins_by_default() -> None:
+    settings = Settings.from_env({"SECRET_KEY": "x", "ALLOWED_ORIGINS": " "}, None)
+    assert settings.allowed_origins == ()
+    assert Settings(secret_key="x").allowed_origins == ()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://example.com/",
+        "https://example.com/app",
+        "https://example.com?x=1",
+        "https://user@example.com",
+        "example.com",
+        "//example.com",
+        "https://",
+        "https://example.com:0",
+        "https://example.com:70000",
+        "https://exa mple.com",
+        "*",
+        "null",
+    ],
+)
+def test_a_malformed_origin_is_a_clear_error(origin: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(
+            {"SECRET_KEY": "x", "ALLOWED_ORIGINS": f"https://ok.example,{origin}"}, None
+        )
+    assert str(error.value) == (
+        f"ALLOWED_ORIGINS: {origin!r} is not an origin. Write scheme://host[:port], without a "
+        "path or a trailing slash, e.g. https://example.com,http://localhost:5173"
+    )
+
+
+def test_the_example_env_file_holds_every_setting_at_its_default() -> None:
+    example = PROJECT_ROOT / ".env.example"
+    assert Settings.from_env({"SECRET_KEY": "x"}, example) == Settings(secret_key="x", debug=True)
+    names = {line.split("=")[0] for line in example.read_text().splitlines() if "=" in line}
+    assert names == {field.name.upper() for field in fields(Settings)}

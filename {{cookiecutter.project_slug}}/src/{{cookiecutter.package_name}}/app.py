@@ -1,4 +1,4 @@
-"""The application: routes, static files, sessions and the database lifespan."""
+"""The application: routes, static files, sessions, security headers and the database lifespan."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,10 +9,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 from .db import Database
-from .live import LiveEnvironment, LiveRoutes
+from .live import LiveConfig, LiveEnvironment, LiveRoutes
+from .security import PublicFiles, SecurityHeadersMiddleware
 from .settings import PROJECT_ROOT, Settings, get_settings
 from .views.counter import CounterLive
 from .views.index import IndexLive
@@ -25,7 +25,11 @@ def create_live_routes(settings: Settings) -> LiveRoutes:
     """Every LiveView of the app, by URL."""
     environment = LiveEnvironment(loader=PackageLoader(__package__ or __name__, "templates"))
     environment.globals["app_name"] = APP_NAME
-    live = LiveRoutes(environment, settings.secret_key)
+    live = LiveRoutes(
+        environment,
+        settings.secret_key,
+        config=LiveConfig(allowed_origins=settings.allowed_origins),
+    )
     live.add("/", IndexLive, name="index")
     live.add("/counter", CounterLive, name="counter")
     return live
@@ -49,12 +53,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *live.routes,
             Mount(
-                "/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"
+                "/static", PublicFiles(directory=Path(__file__).parent / "static"), name="static"
             ),
             _client_files("phoenix"),
             _client_files("phoenix_live_view"),
         ],
-        middleware=[Middleware(SessionMiddleware, secret_key=settings.secret_key, same_site="lax")],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key,
+                same_site="lax",
+                https_only=settings.https,
+            ),
+        ],
         lifespan=lifespan,
     )
 
@@ -63,6 +75,6 @@ def _client_files(package: str) -> Mount:
     """Serve an npm package's built files (``npm ci`` in assets/ installs them)."""
     return Mount(
         f"/assets/{package}",
-        StaticFiles(directory=NODE_MODULES / package / "priv" / "static", check_dir=False),
+        PublicFiles(directory=NODE_MODULES / package / "priv" / "static", check_dir=False),
         name=package,
     )

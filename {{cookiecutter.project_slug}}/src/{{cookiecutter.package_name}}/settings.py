@@ -6,6 +6,7 @@ change them behind the app's back after start-up.
 """
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +27,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+ORIGIN = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>\d{1,5}))?"
+)
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class SettingsError(RuntimeError):
@@ -41,6 +46,8 @@ class Settings:
     debug: bool = False
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    https: bool = False
+    allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(
@@ -69,6 +76,8 @@ class Settings:
             debug=_parse_bool("DEBUG", values.get("DEBUG", "")),
             host=values.get("HOST") or DEFAULT_HOST,
             port=_parse_port(values.get("PORT") or str(DEFAULT_PORT)),
+            https=_parse_bool("HTTPS", values.get("HTTPS", "")),
+            allowed_origins=_parse_origins(values.get("ALLOWED_ORIGINS", "")),
         )
 
 
@@ -91,6 +100,26 @@ def _parse_port(raw: str) -> int:
     if not 0 < port < 65536:
         raise SettingsError(f"PORT={raw!r} is not a TCP port number (1-65535).")
     return port
+
+
+def _parse_origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated origins; an empty value allows none besides the site's own."""
+    return tuple(_parse_origin(item.strip()) for item in raw.split(",") if item.strip())
+
+
+def _parse_origin(item: str) -> str:
+    """``item`` spelled as browsers send it in ``Origin``: lower case, no default port."""
+    match = ORIGIN.fullmatch(item.lower())
+    port = int(match["port"]) if match and match["port"] else None
+    if match is None or (port is not None and not 0 < port < 65536):
+        raise SettingsError(
+            f"ALLOWED_ORIGINS: {item[:200]!r} is not an origin. Write scheme://host[:port], "
+            "without a path or a trailing slash, e.g. https://example.com,http://localhost:5173"
+        )
+    scheme, host = match["scheme"], match["host"]
+    if port is None or port == DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 @cache

@@ -4,10 +4,11 @@ The app imports only these names; everything else is the runtime's own.
 """
 
 from .binding import BindingError
+from .config import LiveConfig
 from .diff import diff_tree
 from .params import Params
 from .routes import LiveRoutes
-from .socket import ConnectedLiveViewSocket, LiveViewSocket, is_connected
+from .socket import ConnectedLiveViewSocket, LiveViewSocket, UnsafeRedirect, is_connected
 from .template import LiveEnvironment, render_template, render_tree
 from .tree import to_html
 from .view import InfoEvent, LiveView, UnhandledEvent
@@ -16,12 +17,14 @@ __all__ = [
     "BindingError",
     "ConnectedLiveViewSocket",
     "InfoEvent",
+    "LiveConfig",
     "LiveEnvironment",
     "LiveRoutes",
     "LiveView",
     "LiveViewSocket",
     "Params",
     "UnhandledEvent",
+    "UnsafeRedirect",
     "diff_tree",
     "is_connected",
     "render_template",

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import typing as t
 from dataclasses import dataclass
-from urllib.parse import ParseResult, urlencode
+from urllib.parse import ParseResult, urlencode, urlsplit
+
+from starlette.datastructures import State
 
 Context = t.TypeVar("Context")
+SHOWN_CHARS = 200  # of a refused URL, in the exception's message
+EXTERNAL_SCHEMES = ("http", "https")
+MISREAD_CHARS = re.compile(r"[\\\x00-\x1f\x7f]")  # a backslash or a control character
+
+
+class UnsafeRedirect(ValueError):
+    """A navigation target that could send the browser to another site (an open redirect)."""
 
 
 @dataclass(frozen=True)
@@ -34,22 +44,32 @@ class LiveViewSocket(t.Generic[Context]):
         self.navigation: Navigation | None = None
         self.pushed_events: list[list[t.Any]] = []
         self.flash: dict[str, str] = {}
+        # The app's lifespan state (``request.state``): its database, settings, pub/sub.
+        self.state = State()
 
     async def push_patch(
         self, path: str, params: t.Mapping[str, t.Any] | None = None, *, replace: bool = False
     ) -> None:
         """Change the URL of this view: ``handle_params`` runs again, ``mount`` does not."""
-        self.navigation = Navigation("patch", _with_query(path, params), replace)
+        self.navigation = Navigation("patch", _local(path, "push_patch", params), replace)
 
     async def push_navigate(
         self, path: str, params: t.Mapping[str, t.Any] | None = None, *, replace: bool = False
     ) -> None:
         """Go to another LiveView without a page load (a new ``mount``)."""
-        self.navigation = Navigation("navigate", _with_query(path, params), replace)
+        self.navigation = Navigation("navigate", _local(path, "push_navigate", params), replace)
 
     async def redirect(self, path: str, params: t.Mapping[str, t.Any] | None = None) -> None:
-        """Leave the LiveView with a full page load (e.g. to a non-live route)."""
-        self.navigation = Navigation("redirect", _with_query(path, params))
+        """Leave the LiveView with a full page load (e.g. to a non-live route of this site)."""
+        self.navigation = Navigation("redirect", _local(path, "redirect", params))
+
+    async def redirect_external(self, url: str) -> None:
+        """Leave for another site, ``https://…`` or ``http://…``: the one way off this site.
+
+        Navigation's other methods take paths only, so a URL built from user
+        input can never send the browser elsewhere by accident.
+        """
+        self.navigation = Navigation("redirect", _external(url))
 
     def put_flash(self, kind: str, message: str) -> None:
         """Show ``message`` as the ``kind`` flash (``flash`` in templates); survives navigation."""
@@ -62,9 +82,14 @@ class LiveViewSocket(t.Generic[Context]):
         else:
             self.flash.pop(kind, None)
 
-    def push_event(self, event: str, payload: t.Any = None) -> None:
-        """Send ``phx:<event>`` to the browser (window event and hooks' ``handleEvent``)."""
+    def push_event(self, event: str, payload: t.Any = None) -> t.Awaitable[None]:
+        """Send ``phx:<event>`` to the browser (window event and hooks' ``handleEvent``).
+
+        Queued at once; the result may be awaited (``await socket.push_event(…)``
+        as in PyView) or ignored.
+        """
         self.pushed_events.append([event, {} if payload is None else payload])
+        return _DONE
 
 
 class ConnectedLiveViewSocket(LiveViewSocket[Context]):
@@ -78,8 +103,59 @@ def is_connected(socket: LiveViewSocket[t.Any]) -> bool:
     return socket.connected
 
 
-def _with_query(path: str, params: t.Mapping[str, t.Any] | None) -> str:
+class _Done:
+    """An awaitable that has already finished: awaiting it returns ``None`` at once."""
+
+    __slots__ = ()
+
+    def __await__(self) -> t.Generator[None, None, None]:
+        yield from ()
+
+
+_DONE = _Done()
+
+
+def _local(path: str, method: str, params: t.Mapping[str, t.Any] | None) -> str:
+    """``path`` with ``params`` added, once it is sure to stay on this site.
+
+    Browsers read ``\\`` as ``/`` and drop tabs and newlines anywhere, so
+    ``/\\evil.example`` and ``/\\t/evil.example`` are ``//evil.example``: another
+    host. A path is one ``/`` then anything but a backslash or a control
+    character; percent-escapes stay part of the path.
+    """
+    if not path.startswith("/") or path.startswith("//") or not _plain(path):
+        raise UnsafeRedirect(
+            f"{method}() takes a path on this site, such as '/items?page=2', not "
+            f"{_shown(path)}: a scheme, a host ('//…'), a backslash or a control character "
+            "could send the browser to another site. Leave the site with "
+            "socket.redirect_external(url)."
+        )
     if not params:
         return path
     separator = "&" if "?" in path else "?"
     return path + separator + urlencode(params, doseq=True)
+
+
+def _external(url: str) -> str:
+    """``url`` once it is an absolute http(s) URL with a host, read alike by Python and browsers."""
+    try:
+        parts = urlsplit(url)  # which ignores leading spaces, unlike a Location header
+        valid = parts.scheme in EXTERNAL_SCHEMES and bool(parts.hostname)
+        valid = valid and _plain(url) and url == url.strip()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        valid = False
+    if not valid:
+        raise UnsafeRedirect(
+            "redirect_external() takes an absolute http or https URL, such as "
+            f"'https://example.com/docs', not {_shown(url)}."
+        )
+    return url
+
+
+def _plain(url: str) -> bool:
+    """No backslash and no control character: nothing a browser reads differently from us."""
+    return MISREAD_CHARS.search(url) is None
+
+
+def _shown(url: str) -> str:
+    return repr(url[:SHOWN_CHARS]) + ("…" if len(url) > SHOWN_CHARS else "")

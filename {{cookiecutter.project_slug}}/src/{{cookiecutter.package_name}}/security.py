@@ -1,0 +1,74 @@
+"""What the app does so a browser cannot be turned against its users or its files.
+
+Security headers go on every HTTP response. The Content-Security-Policy
+allows this site's own scripts, styles, images and sockets only, which is all
+the official LiveView client needs: it connects its WebSocket back to the same
+host (``'self'`` covers ``ws:``/``wss:`` there) and sets styles through
+``element.style``, which CSP allows. Templates therefore cannot use inline
+``<script>``, ``style="…"`` or ``on…=`` handlers; put them in ``static/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import PurePath
+
+from starlette.datastructures import MutableHeaders
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",  # the layout's empty favicon is a data: URL
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+PRIVATE_SUFFIXES = frozenset({".py", ".pyc"})
+
+
+class SecurityHeadersMiddleware:
+    """Add ``headers`` to every HTTP response that does not set them itself."""
+
+    def __init__(self, app: ASGIApp, headers: Mapping[str, str] = SECURITY_HEADERS) -> None:
+        self.app = app
+        self.headers = dict(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class PublicFiles(StaticFiles):
+    """Static files that never include dotfiles (``.env``, ``.git/``) or Python files.
+
+    Starlette already refuses paths that leave the folder, symlinks included;
+    this also keeps a secret copied into the folder by mistake from being served.
+    """
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        name = PurePath(path)
+        hidden = any(part.startswith(".") for part in name.parts)
+        if hidden or name.suffix.lower() in PRIVATE_SUFFIXES:
+            return "", None
+        return super().lookup_path(path)
