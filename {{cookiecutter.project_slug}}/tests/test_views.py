@@ -8,22 +8,30 @@ client does; see ``live/testing/``. Copy these to test your own views.
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlparse
 
 import pytest
 from selectolax.lexbor import LexborHTMLParser
+from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.datastructures import State
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.live.testing import HTTPError, Redirect, ServerError, live
+from {{ cookiecutter.package_name }}.live import LiveViewSocket
+from {{ cookiecutter.package_name }}.live.testing import (
+    HTTPError,
+    Redirect,
+    ServerError,
+    live,
+    run_lifespan,
+)
+from {{ cookiecutter.package_name }}.resources import database, settings
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Starlette:
-    database = tmp_path_factory.mktemp("views") / "test.db"
-    settings = Settings(
-        secret_key=secrets.token_urlsafe(32), database_url=f"sqlite+aiosqlite:///{database}"
-    )
+def app(app_database_url: str) -> Starlette:
+    settings = Settings(secret_key=secrets.token_urlsafe(32), database_url=app_database_url)
     return create_app(settings)
 
 
@@ -163,3 +171,17 @@ async def test_index_links_to_the_counter(app: Starlette) -> None:
         assert view.title == "Count: 0"
         await view.click("#increment")
         assert view.text("#count") == "1"
+
+
+# -- the app's resources --------------------------------------------------------
+
+
+async def test_views_reach_the_database_and_settings_through_the_lifespan(app: Starlette) -> None:
+    socket: LiveViewSocket[None] = LiveViewSocket(urlparse("http://testserver/"))
+    with pytest.raises(RuntimeError, match="lifespan"):
+        database(socket)  # no lifespan has run: a clear error, not an AttributeError
+    async with run_lifespan(app) as state:
+        socket.state = State(state)  # what the runtime gives every view
+        async with database(socket).session() as session:
+            assert (await session.execute(text("select 41 + 1"))).scalar_one() == 42
+        assert settings(socket).secret_key

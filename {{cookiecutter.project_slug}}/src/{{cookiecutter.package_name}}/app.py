@@ -12,6 +12,7 @@ from starlette.routing import Mount
 
 from .db import Database
 from .live import LiveConfig, LiveEnvironment, LiveRoutes
+from .resources import Resources
 from .security import PublicFiles, SecurityHeadersMiddleware
 from .settings import PROJECT_ROOT, Settings, get_settings
 from .views.counter import CounterLive
@@ -41,12 +42,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     live = create_live_routes(settings)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.db = Database.from_settings(settings)
+    async def lifespan(app: Starlette) -> AsyncIterator[Resources]:
+        db = Database.from_settings(settings)
         try:
-            yield
+            yield {"db": db, "settings": settings}  # request.state and socket.state
         finally:
-            await app.state.db.dispose()
+            await db.dispose()
 
     return Starlette(
         debug=settings.debug,
