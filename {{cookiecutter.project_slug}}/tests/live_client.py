@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urljoin
 import httpx
 from selectolax.lexbor import LexborHTMLParser
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 TIMEOUT = 5.0  # seconds to wait for any one frame
 VSN = "2.0.0"
@@ -59,10 +60,13 @@ class LivePage:
         return f"lv:{self.container_id}"
 
 
-async def fetch_page(base_url: str, path: str) -> LivePage:
-    """GET ``path`` and read the CSRF meta tag and the main container's tokens."""
+async def fetch_page(base_url: str, path: str, cookies: dict[str, str] | None = None) -> LivePage:
+    """GET ``path`` and read the CSRF meta tag and the main container's tokens.
+
+    With ``cookies``, the page is loaded in that browser session (another tab).
+    """
     url = urljoin(base_url, path)
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=TIMEOUT, cookies=cookies) as http:
         response = await http.get(url)
         response.raise_for_status()
         cookies = dict(http.cookies.items())
@@ -93,22 +97,36 @@ class LiveClient:
     base_url: str
     page: LivePage
     ws: ClientConnection
-    join_ref: str | None = None
+    join_refs: dict[str, str] = field(default_factory=dict)  # topic → its current join's ref
     pushes: list[Frame] = field(default_factory=list)
     _refs: t.Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, base_url: str, path: str = "/counter") -> AsyncIterator[LiveClient]:
-        """Load ``path`` over HTTP, then connect its socket with the session cookie."""
+    async def open(
+        cls, base_url: str, path: str = "/counter", **options: t.Any
+    ) -> AsyncIterator[LiveClient]:
+        """Load ``path`` over HTTP, then connect its socket with the session cookie.
+
+        ``options`` go to ``websockets``' ``connect`` (``max_queue``, ``max_size``…).
+        """
         page = await fetch_page(base_url, path)
         query = urlencode({"_csrf_token": page.csrf_token, "_mounts": 0, "vsn": VSN})
         ws_url = base_url.replace("http", "ws", 1) + f"/live/websocket?{query}"
         cookie = "; ".join(f"{name}={value}" for name, value in page.cookies.items())
         async with connect(
-            ws_url, additional_headers={"Cookie": cookie}, open_timeout=TIMEOUT
+            ws_url, additional_headers={"Cookie": cookie}, open_timeout=TIMEOUT, **options
         ) as ws:
             yield cls(base_url, page, ws)
+
+    @property
+    def join_ref(self) -> str | None:
+        """The ref of the page's current join."""
+        return self.join_refs.get(self.page.topic)
+
+    async def load(self, path: str) -> LivePage:
+        """Another page in this browser session: its container joins over this same socket."""
+        return await fetch_page(self.base_url, path, self.page.cookies)
 
     def next_ref(self) -> str:
         return str(next(self._refs))
@@ -126,6 +144,18 @@ class LiveClient:
         assert isinstance(text, str), "the server sent a binary frame"
         join_ref, ref, topic, event, payload = json.loads(text)
         return Frame(join_ref, ref, topic, event, payload)
+
+    async def close_code(self, timeout: float = TIMEOUT) -> int | None:
+        """Wait (bounded) for the server to close the socket; its close code, if it sent one.
+
+        Frames that arrive first are kept in ``pushes``.
+        """
+        async with asyncio.timeout(timeout):
+            try:
+                while True:
+                    self.pushes.append(await self.receive(timeout))
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd is not None else None
 
     async def reply_to(self, ref: str, timeout: float = TIMEOUT) -> Reply:
         """Wait (bounded) for the ``phx_reply`` to ``ref``, keeping other frames in ``pushes``."""
@@ -153,39 +183,52 @@ class LiveClient:
         csrf_token: str | None = None,
         session: str | None = None,
         topic: str | None = None,
+        mounts: int = 0,
+        page: LivePage | None = None,
     ) -> Reply:
-        """``phx_join`` the page's view, as the client does (``redirect`` for a live navigation)."""
+        """``phx_join`` the page's view, as the client does (``redirect`` for a live navigation).
+
+        ``mounts`` is the client's count of successful joins: a rejoin sends more than 0.
+        ``page`` joins another page of this browser session (see ``load``) on this socket.
+        """
+        page = page or self.page
+        topic = topic or page.topic
         ref = self.next_ref()
         params: dict[str, t.Any] = {
-            "_csrf_token": self.page.csrf_token if csrf_token is None else csrf_token,
-            "_mounts": 0,
-            "_mount_attempts": 0,
+            "_csrf_token": page.csrf_token if csrf_token is None else csrf_token,
+            "_mounts": mounts,
+            "_mount_attempts": mounts,
         }
         payload: dict[str, t.Any] = {
             "params": params,
-            "session": self.page.session if session is None else session,
-            "static": self.page.static,
+            "session": page.session if session is None else session,
+            "static": page.static,
             "sticky": False,
         }
         if redirect is None:
-            payload["url"] = self.page.url
+            payload["url"] = page.url
         else:
             payload["redirect"] = urljoin(self.base_url, redirect)
-            params["_live_referer"] = self.page.url
-        await self.send(ref, ref, topic or self.page.topic, "phx_join", payload)
+            params["_live_referer"] = page.url
+        await self.send(ref, ref, topic, "phx_join", payload)
         reply = await self.reply_to(ref)
         if reply["status"] == "ok":
-            self.join_ref = ref
+            self.join_refs[topic] = ref
         return reply
 
-    async def push(self, event: str, payload: t.Any) -> Reply:
-        """Push ``event`` on the joined view's topic."""
-        return await self.call(self.page.topic, event, payload, self.join_ref)
+    async def push(self, event: str, payload: t.Any, topic: str | None = None) -> Reply:
+        """Push ``event`` on a joined view's topic (the page's, unless ``topic``)."""
+        topic = topic or self.page.topic
+        return await self.call(topic, event, payload, self.join_refs.get(topic))
 
-    async def click(self, event: str, value: dict[str, t.Any] | None = None) -> Reply:
+    async def click(
+        self, event: str, value: dict[str, t.Any] | None = None, topic: str | None = None
+    ) -> Reply:
         """A ``phx-click`` on a button (the client adds the button's ``value``, ``""``)."""
         return await self.push(
-            "event", {"type": "click", "event": event, "value": {"value": "", **(value or {})}}
+            "event",
+            {"type": "click", "event": event, "value": {"value": "", **(value or {})}},
+            topic,
         )
 
     async def change(self, event: str, form: dict[str, str], target: str) -> Reply:

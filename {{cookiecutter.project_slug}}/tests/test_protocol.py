@@ -9,7 +9,10 @@ taking down anything else.
 
 from __future__ import annotations
 
+import copy
+import re
 import typing as t
+from html import unescape
 
 import httpx
 import pytest
@@ -22,63 +25,141 @@ from live_client import LiveClient, Reply
 Rendered = dict[str, t.Any]
 
 
-def statics_of(node: Rendered, templates: Rendered | None = None) -> list[str]:
-    """A node's statics: a list, or an index into the nearest ``p`` (PROTOCOL.md, "p")."""
-    templates = node.get("p", templates)
-    statics = node["s"]
-    if isinstance(statics, int):
-        assert templates is not None, f"statics index {statics} without a p table"
-        statics = templates[str(statics)]
-    assert isinstance(statics, list) and all(isinstance(s, str) for s in statics), statics
-    return statics
+# -- what the client makes of the replies ---------------------------------------
+# Written from PROTOCOL.md (c, "Merge rules") rather than taken from the runtime,
+# so that the tests check the runtime instead of agreeing with it.
 
 
-def render_html(node: Rendered, templates: Rendered | None = None) -> str:
-    """The HTML of a full rendered tree, by the client's rules; a missing slot raises ``KeyError``.
+class Screen:
+    """What the official client holds for a view: the join's tree with every diff merged."""
 
-    Written from PROTOCOL.md rather than taken from the runtime, so that it
-    checks the runtime instead of agreeing with it.
+    def __init__(self, rendered: Rendered) -> None:
+        self.tree: Rendered = {}
+        self.title: str | None = None
+        self.apply(rendered)
+
+    def apply(self, diff: Rendered) -> None:
+        """Merge a join's ``rendered`` or a reply's ``diff``; ``t`` sets the title."""
+        diff = dict(diff)
+        if "t" in diff:
+            self.title = diff.pop("t")
+        diff.pop("e", None)
+        merge(self.tree, resolve(diff))
+
+    def html(self) -> str:
+        """The view's HTML, without the whitespace between tags; a missing slot raises."""
+        return re.sub(r">\s+<", "><", " ".join(to_html(self.tree).split()))
+
+
+def resolve(node: Rendered, templates: Rendered | None = None) -> Rendered:
+    """``node`` with every statics index replaced by its list from ``p``.
+
+    ``p`` is valid only inside the diff that carries it, so it is resolved
+    before merging, as the client does.
     """
     templates = node.get("p", templates)
-    statics = statics_of(node, templates)
+    resolved: Rendered = {}
+    for key, value in node.items():
+        if key == "p":
+            continue
+        if key == "s" and isinstance(value, int):
+            assert templates is not None, f"statics index {value} without a p table"
+            value = templates[str(value)]
+        elif key == "k":
+            value = {
+                index: resolve(entry, templates) if isinstance(entry, dict) else entry
+                for index, entry in value.items()
+            }
+        elif isinstance(value, dict):
+            value = resolve(value, templates)
+        resolved[key] = value
+    return resolved
+
+
+def merge(target: Rendered, diff: Rendered) -> None:
+    """A node with ``s`` replaces; one without merges into the node it lands on."""
+    for key, value in diff.items():
+        old = target.get(key)
+        if key == "k" and isinstance(old, dict):
+            target[key] = merge_entries(old, value)
+        elif isinstance(value, dict) and "s" not in value:
+            assert isinstance(old, dict), f"a diff without statics lands on {old!r}"
+            merge(old, value)
+        else:
+            target[key] = value
+
+
+def merge_entries(old: Rendered, diff: Rendered) -> Rendered:
+    """A keyed comprehension's entries: changed, moved, kept, and cut at ``kc``."""
+    entries: Rendered = {"kc": diff["kc"]}
+    for index in map(str, range(diff["kc"])):
+        change = diff.get(index)
+        if change is None:
+            entry = old[index]
+        elif isinstance(change, int):
+            entry = old[str(change)]
+        else:
+            moved_from, change = change if isinstance(change, list) else (index, change)
+            entry = copy.deepcopy(old.get(str(moved_from), {}))
+            merge(entry, change)
+        entries[index] = entry
+    return entries
+
+
+def to_html(node: Rendered) -> str:
+    statics = node["s"]
+    assert isinstance(statics, list) and all(isinstance(s, str) for s in statics), statics
     if "k" in node:
         entries = node["k"]
-        return "".join(
-            _interleave(statics, entries[str(i)], templates) for i in range(entries["kc"])
-        )
-    return _interleave(statics, node, templates)
+        return "".join(interleave(statics, entries[str(i)]) for i in range(entries["kc"]))
+    return interleave(statics, node)
 
 
-def _interleave(statics: list[str], slots: Rendered, templates: Rendered | None) -> str:
+def interleave(statics: list[str], slots: Rendered) -> str:
     parts = [statics[0]]
     for i, static in enumerate(statics[1:]):
         value = slots[str(i)]
-        assert isinstance(value, str | dict), (
-            f"slot {i} is {value!r} (components are not used here)"
-        )
-        parts.append(value if isinstance(value, str) else render_html(value, templates))
+        assert isinstance(value, str | dict), f"slot {i} is {value!r} (no components here)"
+        parts.append(value if isinstance(value, str) else to_html(value))
         parts.append(static)
     return "".join(parts)
 
 
-def slot_after(rendered: Rendered, static_suffix: str) -> str:
-    """The slot after the static that ends with ``static_suffix`` (slot i follows ``s[i]``)."""
-    statics = statics_of(rendered)
-    matches = [str(i) for i, static in enumerate(statics[:-1]) if static.endswith(static_suffix)]
-    assert len(matches) == 1, f"{static_suffix!r} ends {len(matches)} statics: {statics}"
-    return matches[0]
+# -- what the counter should show, written out from counter.html ------------------
 
 
-def count_slot(rendered: Rendered) -> str:
-    return slot_after(rendered, 'id="count">')
+def counter_html(count: int, step: int = 1, flash: str = "") -> str:
+    below_zero = '<span class="note">Below zero!</span>' if count < 0 else ""
+    return (
+        f'<section class="counter"><h1>Counter</h1>{flash}'
+        f'<p class="count" id="count">{count}</p>'
+        '<div class="buttons">'
+        f'<button id="decrement" phx-click="decrement">- {step}</button>'
+        f'<button id="increment" phx-click="increment">+ {step}</button>'
+        '<button id="reset" phx-click="reset">Reset</button>'
+        "</div>"
+        '<form id="step-form" phx-change="set_step" phx-submit="set_step">'
+        f'<label>Step <input id="step" type="number" name="step" value="{step}" min="1"></label>'
+        "</form>"
+        '<p><a id="jump" href="/counter?count=100" data-phx-link="patch"'
+        ' data-phx-link-state="push">Jump to 100</a>'
+        f"{below_zero}</p></section>"
+    )
 
 
-def step_slots(rendered: Rendered) -> set[str]:
-    """The step appears on both buttons and in the form's input."""
-    return {
-        slot_after(rendered, suffix)
-        for suffix in ('phx-click="decrement">- ', 'phx-click="increment">+ ', 'value="')
-    }
+def flash_html(kind: str, message: str) -> str:
+    return (
+        f'<p id="flash-{kind}" class="flash flash-{kind}" role="alert"'
+        f' phx-click="lv:clear-flash" phx-value-key="{kind}">{message}</p>'
+    )
+
+
+def flash_message(html: str, kind: str, count: int) -> str:
+    """The text of the ``kind`` flash, when ``html`` is the counter at ``count`` with that flash."""
+    pattern = re.escape(counter_html(count, flash=flash_html(kind, "MESSAGE")))
+    shown = re.fullmatch(pattern.replace("MESSAGE", "(.+?)"), html)
+    assert shown is not None, html
+    return unescape(shown[1])
 
 
 def ok(reply: Reply) -> dict[str, t.Any]:
@@ -91,17 +172,13 @@ def error(reply: Reply) -> dict[str, t.Any]:
     return reply["response"]
 
 
-async def join_counter(client: LiveClient) -> Rendered:
-    rendered: Rendered = ok(await client.join())["rendered"]
-    return rendered
+async def join_counter(client: LiveClient) -> Screen:
+    return Screen(ok(await client.join())["rendered"])
 
 
-async def assert_count_after_increment(
-    client: LiveClient, rendered: Rendered, expected: int
-) -> None:
-    """The connection and the view's state survived: one more click gives ``expected``."""
-    diff = ok(await client.click("increment"))["diff"]
-    assert diff == {count_slot(rendered): str(expected), "t": f"Count: {expected}"}
+async def increment(client: LiveClient, screen: Screen) -> None:
+    """Click +; the reply must merge (the connection and the view survived)."""
+    screen.apply(ok(await client.click("increment"))["diff"])
 
 
 # -- join -------------------------------------------------------------------
@@ -111,12 +188,9 @@ async def test_join_replies_with_the_rendered_view(live_server: str) -> None:
     async with LiveClient.open(live_server, "/counter?count=3") as client:
         response = ok(await client.join())
         assert response["liveview_version"] == "1.2.12"
-        rendered = response["rendered"]
-        assert rendered[count_slot(rendered)] == "3"
-        assert {rendered[slot] for slot in step_slots(rendered)} == {"1"}
-        assert rendered["t"] == "Count: 3"
-        html = render_html(rendered)  # every slot present: a missing one renders as "undefined"
-        assert '<p class="count" id="count">3</p>' in html and 'value="1"' in html
+        screen = Screen(response["rendered"])  # every slot present, or html() raises
+        assert screen.html() == counter_html(3)
+        assert screen.title == "Count: 3"
 
 
 async def test_join_reply_echoes_join_ref_ref_and_topic(live_server: str) -> None:
@@ -138,33 +212,34 @@ async def test_join_reply_echoes_join_ref_ref_and_topic(live_server: str) -> Non
 
 async def test_click_sends_only_the_changed_slot_and_the_title(live_server: str) -> None:
     async with LiveClient.open(live_server) as client:
-        rendered = await join_counter(client)
-        response = ok(await client.click("increment"))
-        assert response == {"diff": {count_slot(rendered): "1", "t": "Count: 1"}}
+        screen = await join_counter(client)
+        diff = ok(await client.click("increment"))["diff"]
+        assert diff.pop("t") == "Count: 1"
+        assert list(diff.values()) == ["1"]  # one slot: the count
+        screen.apply(diff)
+        assert screen.html() == counter_html(1)
 
 
 async def test_form_change_sets_the_step_used_by_the_next_click(live_server: str) -> None:
     async with LiveClient.open(live_server) as client:
-        rendered = await join_counter(client)
-        response = ok(await client.change("set_step", {"step": "5"}, target="step"))
-        assert response == {"diff": {slot: "5" for slot in step_slots(rendered)}}
-        await assert_count_after_increment(client, rendered, 5)
+        screen = await join_counter(client)
+        diff = ok(await client.change("set_step", {"step": "5"}, target="step"))["diff"]
+        assert list(diff.values()) == ["5", "5", "5"]  # two buttons and the input; no title
+        screen.apply(diff)
+        assert screen.html() == counter_html(0, step=5)
+        await increment(client, screen)
+        assert screen.html() == counter_html(5, step=5)
 
 
 async def test_push_patch_from_an_event_replies_with_live_patch_and_diff(live_server: str) -> None:
     async with LiveClient.open(live_server, "/counter?count=4") as client:
-        rendered = await join_counter(client)
+        screen = await join_counter(client)
         response = ok(await client.click("reset"))
+        assert response.keys() == {"live_patch", "diff"}
         assert response["live_patch"] == {"to": "/counter?count=0", "kind": "push"}
-        diff = response["diff"]
-        # The count, the title, and the flash the view put: a whole new node.
-        (flash_slot,) = [key for key, value in diff.items() if isinstance(value, dict)]
-        assert diff == {
-            count_slot(rendered): "0",
-            "t": "Count: 0",
-            flash_slot: {"s": diff[flash_slot]["s"], "0": "The counter was reset."},
-        }
-        assert rendered[flash_slot] == ""  # no flash before
+        screen.apply(response["diff"])
+        assert screen.html() == counter_html(0, flash=flash_html("info", "The counter was reset."))
+        assert screen.title == "Count: 0"
 
 
 # -- live patch and navigation ----------------------------------------------
@@ -172,27 +247,31 @@ async def test_push_patch_from_an_event_replies_with_live_patch_and_diff(live_se
 
 async def test_live_patch_runs_handle_params_without_remounting(live_server: str) -> None:
     async with LiveClient.open(live_server) as client:
-        rendered = await join_counter(client)
-        ok(await client.change("set_step", {"step": "5"}, target="step"))
-        response = ok(await client.live_patch("/counter?count=7"))
-        assert response == {"diff": {count_slot(rendered): "7", "t": "Count: 7"}}
-        # A re-mount would have reset the step to 1.
-        await assert_count_after_increment(client, rendered, 12)
+        screen = await join_counter(client)
+        screen.apply(ok(await client.change("set_step", {"step": "5"}, target="step"))["diff"])
+        diff = ok(await client.live_patch("/counter?count=7"))["diff"]
+        assert diff.pop("t") == "Count: 7" and list(diff.values()) == ["7"]
+        screen.apply(diff)
+        await increment(client, screen)
+        assert screen.html() == counter_html(12, step=5)  # a re-mount would have reset the step
 
 
 async def test_live_patch_with_unconvertible_params_is_an_error(live_server: str) -> None:
     async with LiveClient.open(live_server, "/counter?count=2") as client:
-        rendered = await join_counter(client)
+        screen = await join_counter(client)
         assert "'count'" in error(await client.live_patch("/counter?count=abc"))["reason"]
-        await assert_count_after_increment(client, rendered, 3)
-        assert ok(await client.live_patch("/counter?count=7"))["diff"][count_slot(rendered)] == "7"
+        await increment(client, screen)
+        assert screen.html() == counter_html(3)
+        screen.apply(ok(await client.live_patch("/counter?count=7"))["diff"])
+        assert screen.html() == counter_html(7)
 
 
 async def test_live_patch_to_another_view_asks_for_a_navigation(live_server: str) -> None:
     async with LiveClient.open(live_server) as client:
-        rendered = await join_counter(client)
+        screen = await join_counter(client)
         assert ok(await client.live_patch("/")) == {"link_redirect": True}
-        await assert_count_after_increment(client, rendered, 1)
+        await increment(client, screen)
+        assert screen.html() == counter_html(1)
 
 
 async def test_live_navigation_rejoins_the_same_topic(live_server: str) -> None:
@@ -202,17 +281,15 @@ async def test_live_navigation_rejoins_the_same_topic(live_server: str) -> None:
 
         index = ok(await client.join(redirect="/"))
         assert index["liveview_version"] == "1.2.12"
-        rendered = index["rendered"]
-        assert rendered["t"] == "Home"
-        html = render_html(rendered)
-        assert (
-            '<ul class="samples">' in html and '<a href="/counter" data-phx-link="redirect"' in html
-        )
+        home = Screen(index["rendered"])
+        assert home.title == "Home"
+        assert '<ul class="samples"><li><a href="/counter" data-phx-link="redirect"' in home.html()
 
         assert ok(await client.leave()) == {}
-        back = ok(await client.join(redirect="/counter?count=9"))["rendered"]
-        assert back[count_slot(back)] == "9" and back["t"] == "Count: 9"
-        await assert_count_after_increment(client, back, 10)
+        back = Screen(ok(await client.join(redirect="/counter?count=9"))["rendered"])
+        assert back.html() == counter_html(9) and back.title == "Count: 9"
+        await increment(client, back)
+        assert back.html() == counter_html(10)
 
 
 async def test_events_for_a_left_view_are_refused(live_server: str) -> None:
@@ -249,9 +326,10 @@ async def test_unknown_topic_is_unmatched(live_server: str) -> None:
 
 async def test_unknown_channel_event_is_an_error(live_server: str) -> None:
     async with LiveClient.open(live_server) as client:
-        rendered = await join_counter(client)
+        screen = await join_counter(client)
         assert error(await client.push("bogus", {})) == {"reason": "unknown event"}
-        await assert_count_after_increment(client, rendered, 1)
+        await increment(client, screen)
+        assert screen.html() == counter_html(1)
 
 
 # -- bad input ----------------------------------------------------------------
@@ -275,16 +353,18 @@ async def test_malformed_frame_closes_only_that_socket(live_server: str, text: s
             await client.receive()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
     async with LiveClient.open(live_server) as other:
-        rendered = await join_counter(other)
-        await assert_count_after_increment(other, rendered, 1)
+        screen = await join_counter(other)
+        await increment(other, screen)
+        assert screen.html() == counter_html(1)
 
 
 async def test_payload_that_is_not_an_object_is_an_error(live_server: str) -> None:
     async with LiveClient.open(live_server) as client:
-        rendered = await join_counter(client)
+        screen = await join_counter(client)
         assert error(await client.push("event", "increment")) == {"reason": "malformed payload"}
         assert error(await client.push("event", ["increment"])) == {"reason": "malformed payload"}
-        await assert_count_after_increment(client, rendered, 1)
+        await increment(client, screen)
+        assert screen.html() == counter_html(1)
 
 
 async def test_join_with_a_bad_csrf_token_is_unauthorized(live_server: str) -> None:
@@ -316,20 +396,28 @@ async def test_join_of_a_url_without_a_view_is_unauthorized(live_server: str) ->
 
 async def test_unhandled_event_is_an_error_and_the_view_survives(live_server: str) -> None:
     async with LiveClient.open(live_server) as client:
-        rendered = await join_counter(client)
-        await assert_count_after_increment(client, rendered, 1)
+        screen = await join_counter(client)
+        await increment(client, screen)
         reason = error(await client.click("explode"))["reason"]
         assert "explode" in reason
-        await assert_count_after_increment(client, rendered, 2)
+        await increment(client, screen)
+        assert screen.html() == counter_html(2)
         assert not [frame for frame in client.pushes if frame.event in ("phx_error", "phx_close")]
 
 
-async def test_conversion_error_names_the_parameter_and_the_view_survives(live_server: str) -> None:
+async def test_conversion_error_shows_a_flash_naming_the_parameter(live_server: str) -> None:
     async with LiveClient.open(live_server) as client:
-        rendered = await join_counter(client)
-        reason = error(await client.change("set_step", {"step": "abc"}, target="step"))["reason"]
-        assert "'step'" in reason and "abc" in reason
-        await assert_count_after_increment(client, rendered, 1)
+        screen = await join_counter(client)
+        # The view's default handle_binding_error: an ok reply whose diff shows the error.
+        screen.apply(ok(await client.change("set_step", {"step": "abc"}, target="step"))["diff"])
+        message = flash_message(screen.html(), "error", count=0)
+        assert "'step'" in message and "abc" in message
+        # The view survived with its step; clicking the flash clears it.
+        await increment(client, screen)
+        assert flash_message(screen.html(), "error", count=1) == message
+        clear = {"type": "click", "event": "lv:clear-flash", "value": {"key": "error"}}
+        screen.apply(ok(await client.push("event", clear))["diff"])
+        assert screen.html() == counter_html(1)
         assert not [frame for frame in client.pushes if frame.event in ("phx_error", "phx_close")]
 
 

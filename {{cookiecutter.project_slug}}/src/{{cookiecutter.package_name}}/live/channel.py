@@ -101,14 +101,16 @@ class LiveChannel:
 
     async def _process(self, message: Message) -> None:
         try:
-            # Replying is inside: a reply that cannot be encoded crashes the view.
-            await self._reply(message, "ok", await self._handle(message))
-        except Reply as reply:
-            if "reason" in reply.response:  # not a navigation refusing a join
-                self.transport.log.warning(
-                    "%s on %s: %s", message.event, self.topic, reply.response
-                )
-            await self._reply(message, reply.status, reply.response)
+            try:
+                status, response = "ok", await self._handle(message)
+            except Reply as reply:
+                if "reason" in reply.response:  # not a navigation refusing a join
+                    self.transport.log.warning(
+                        "%s on %s: %s", message.event, self.topic, reply.response
+                    )
+                status, response = reply.status, reply.response
+            # Replying is inside: any reply that cannot be encoded crashes the view.
+            await self._reply(message, status, response)
         except Exception:
             logger.exception("LiveView crashed on %s %s", clip(self.topic), clip(message.event))
             await self._crash(message)

@@ -37,14 +37,19 @@ class ClientLog:
         """Log ``message % values`` with each value clipped, unless over the rate."""
         now = time.monotonic()
         if now - self._window >= 60:
-            if self._dropped:
-                self._logger.warning("%d more warnings from this client not logged", self._dropped)
-            self._window, self._count, self._dropped = now, 0, 0
+            self.flush()
+            self._window, self._count = now, 0
         if self._count >= self._per_minute:
             self._dropped += 1
             return
         self._count += 1
         self._logger.warning(message, *(clip(value, self._limit) for value in values))
+
+    def flush(self) -> None:
+        """Log how many warnings were left out: at the end of each minute, and at close."""
+        if self._dropped:
+            self._logger.warning("%d more warnings from this client not logged", self._dropped)
+            self._dropped = 0
 
 
 _QUERY_TOKEN = re.compile(r"(_csrf_token=)[^&\s\"']*")

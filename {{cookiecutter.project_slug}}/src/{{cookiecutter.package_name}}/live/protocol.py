@@ -57,11 +57,13 @@ def parse_frame(text: str) -> Message:
     """Decode one text frame, or raise ``ProtocolError``."""
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
+        # Checking re-encodes the data: a depth just under the limit for loading may exceed it.
+        lone_surrogate = bool(_SURROGATE_ESCAPE.search(text)) and not _encodable(data)
     except RecursionError as exc:
         raise ProtocolError("frame is nested too deeply") from exc
     except ValueError as exc:
         raise ProtocolError("frame is not JSON") from exc
-    if _SURROGATE_ESCAPE.search(text) and not _encodable(data):
+    if lone_surrogate:
         raise ProtocolError("frame has a lone UTF-16 surrogate")
     if not isinstance(data, list) or len(data) != 5:
         raise ProtocolError("frame is not [join_ref, ref, topic, event, payload]")

@@ -49,6 +49,7 @@ class Transport:
         self.closed = False
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
         self._send_lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         origin = self.websocket.headers.get("origin")
@@ -57,12 +58,18 @@ class Transport:
             await self.websocket.close(POLICY_VIOLATION)  # before accept: HTTP 403
             return
         await self.websocket.accept()
+        # Reading runs in its own task, so that closing from a channel stops it at once.
+        reader = self._reader = asyncio.create_task(self._read())
         try:
-            await self._read()
+            await asyncio.wait({reader})
+            if not reader.cancelled():
+                reader.result()  # a bug in reading is the server's to log
         finally:
+            reader.cancel()
             self.closed = True
             channels, self.channels = list(self.channels.values()), {}
             await asyncio.gather(*(channel.close() for channel in channels))
+            self.log.flush()
 
     # -- who may connect -----------------------------------------------------
 
@@ -81,7 +88,7 @@ class Transport:
     # -- reading -------------------------------------------------------------
 
     async def _read(self) -> None:
-        while True:
+        while not self.closed:
             try:
                 received = await asyncio.wait_for(
                     self.websocket.receive(), self.config.idle_timeout
@@ -152,8 +159,17 @@ class Transport:
                 self.closed = True  # gone: the reader will see the disconnect
 
     async def _close(self, code: int, reason: str) -> None:
+        """Close the socket and stop reading it: nothing more from this client is handled.
+
+        A client that reads nothing cannot take a close frame either, so
+        sending one is bounded by ``send_timeout`` too.
+        """
         self.closed = True
         try:
-            await self.websocket.close(code, reason[:120])
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # already closed
+            await asyncio.wait_for(
+                self.websocket.close(code, reason[:120]), self.config.send_timeout
+            )
+        except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+            pass  # already closed, or the client takes nothing any more
+        if self._reader is not None and self._reader is not asyncio.current_task():
+            self._reader.cancel()
