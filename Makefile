@@ -1,16 +1,23 @@
 # `make demo` bakes the default app and serves it; `make test` runs every test.
 PYTHON ?= python3
 VENV := .venv
+# The same pinned uv as the baked Makefile's, from PyPI into .tools/ on first use.
+UV_VERSION := 0.13.9
+UV_DIR := .tools/uv-$(UV_VERSION)
+UV := $(UV_DIR)/bin/uv
 # Where `make demo` bakes; the last part is cookiecutter.json's default slug.
 DEMO_DIR := build/demo/my-live-app
+LOCK_DIR := build/lock/my-live-app
 
-.PHONY: demo test bench
+.PHONY: demo test bench lock
 
-# Reinstall only when the pins change.
-$(VENV)/.installed: requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+$(UV):
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv==$(UV_VERSION)
+
+# Reinstall only when the pins change; every package is pinned with its hashes.
+$(VENV)/.installed: requirements-dev.txt | $(UV)
+	$(UV) venv --quiet --clear --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(VENV)/bin/python --require-hashes requirements-dev.txt
 	touch $@
 
 demo: $(VENV)/.installed  ## Bake the default app into build/demo and serve it on :8000.
@@ -22,3 +29,12 @@ test: $(VENV)/.installed  ## Bake every option, lint it and run the baked apps' 
 
 bench: $(VENV)/.installed  ## Time the diff engine.
 	$(VENV)/bin/python bench/bench_diff.py
+
+# The baked uv.lock is the default bake's, its project name replaced by the slug placeholder.
+lock: $(VENV)/.installed  ## Re-pin after editing requirements-dev.in or the baked pyproject.toml.
+	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		requirements-dev.in -o requirements-dev.txt
+	$(VENV)/bin/cookiecutter . --no-input -f -o $(dir $(LOCK_DIR))
+	$(UV) lock --quiet --project $(LOCK_DIR)
+	sed 's/^name = "my-live-app"$$/name = "{{ cookiecutter.project_slug }}"/' \
+		$(LOCK_DIR)/uv.lock > '{{cookiecutter.project_slug}}/uv.lock'

@@ -54,6 +54,8 @@ def test_default_bake_has_the_expected_layout(default_project: Path) -> None:
     package = default_project / "src" / "my_live_app"
     for relative in (
         "pyproject.toml",
+        "uv.lock",
+        ".python-version",
         "README.md",
         "Makefile",
         "alembic.ini",
@@ -132,9 +134,10 @@ def test_sqlite_bake_has_no_postgres_bits(default_project: Path) -> None:
 
 
 def test_postgres_bake_has_postgres_bits(postgres_project: Path) -> None:
-    dependencies = pyproject(postgres_project)["project"]["dependencies"]
-    assert "asyncpg==0.32.0" in dependencies
-    assert "aiosqlite==0.22.1" in dependencies
+    config = pyproject(postgres_project)["project"]
+    assert "aiosqlite==0.22.1" in config["dependencies"]
+    assert config["optional-dependencies"]["postgresql"] == ["asyncpg==0.32.0"]
+    assert "EXTRAS := --extra postgresql\n" in (postgres_project / "Makefile").read_text()
     compose = (postgres_project / "compose.yaml").read_text()
     assert "image: postgres:" in compose
     assert "postgresql+asyncpg://postgres:postgres@db:5432/my_live_app" in compose
@@ -159,11 +162,11 @@ def test_custom_names_and_python_version(bake: Bake, tmp_path: Path) -> None:
     config = pyproject(project)
     assert config["project"]["name"] == "bob-s-shop-floor"
     assert config["project"]["description"] == 'Sells "things"'
-    assert config["project"]["requires-python"] == ">=3.12"
+    assert (project / ".python-version").read_text() == "3.12\n"
     assert config["tool"]["ruff"]["target-version"] == "py312"
     assert "FROM python:3.12-slim" in (project / "Dockerfile").read_text()
     assert "from shopfloor import models" in (project / "migrations/env.py").read_text()
-    assert "shopfloor.app:create_app" in (project / "Makefile").read_text()
+    assert "python -m shopfloor\n" in (project / "Makefile").read_text()
     assert '# Bob\'s "Shop" Floor' in (project / "README.md").read_text()
     ruff_check(project)
 

@@ -1,25 +1,33 @@
-"""Baked projects pass their own test suites.
+"""Baked projects work the way a new user meets them: ``make setup``, ``make run``, ``make test``.
 
-The default bake goes through exactly what a new user runs: ``make setup`` then
-``make test``. The PostgreSQL bake runs its suite with this interpreter (which
-has every pinned dependency) against a fresh database on the real server.
+Each bake is set up and tested by its own Makefile, with nothing but the
+machine's ``python3``, ``npm`` and caches: the default bake on SQLite, and the
+PostgreSQL bake against the real server, where ``make setup`` must create the
+database its ``DATABASE_URL`` names and ``make test`` must drop every database
+it made.
 """
 
 import asyncio
 import os
+import signal
+import socket
 import subprocess
-import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
 from conftest import Bake
 
-POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Subprocesses must not inherit this run's pytest or database settings.
 LEAKY_VARIABLES = ("PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST", "DATABASE_URL", "TEST_DATABASE_URL")
+STARTUP_TIMEOUT = 30.0  # seconds `make run` may take to answer
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
@@ -28,7 +36,7 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return {**env, **overrides}
 
 
-def run(command: Sequence[str], cwd: Path, env: dict[str, str], timeout: int) -> None:
+def run(command: Sequence[str], cwd: Path, env: dict[str, str], timeout: int) -> str:
     """Run a command, failing the test with its full output if it fails."""
     result = subprocess.run(
         command,
@@ -40,44 +48,114 @@ def run(command: Sequence[str], cwd: Path, env: dict[str, str], timeout: int) ->
         timeout=timeout,
     )
     assert result.returncode == 0, f"{' '.join(command)} failed in {cwd}:\n{result.stdout}"
+    return result.stdout
 
 
-async def execute(statement: str) -> None:
-    """Run one statement on the server's maintenance database."""
-    connection = await asyncpg.connect(POSTGRES_SERVER)
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 now."""
     try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """Create a uniquely named database, yield its async URL, then drop it."""
-    name = f"template_{uuid.uuid4().hex}"
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+@contextmanager
+def make_run(project: Path, env: dict[str, str], port: int) -> Iterator[None]:
+    """``make run`` until it answers on ``port`` (bounded), then Ctrl+C it."""
+    server = subprocess.Popen(
+        ["make", "run"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, so Ctrl+C reaches make and python
+    )
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not answers(f"http://127.0.0.1:{port}/") and server.poll() is None:
+            assert time.monotonic() < deadline, f"make run did not answer on port {port}"
+            time.sleep(0.1)
+        assert server.poll() is None, f"make run exited:\n{server.communicate()[0]}"
+        yield
     finally:
-        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.communicate()
 
 
-def test_default_bake_sets_up_and_passes_make_test(bake: Bake, tmp_path: Path) -> None:
+def set_env_file_port(project: Path, port: int) -> None:
+    """Point the project's ``.env`` at ``port``, as a user edits it."""
+    env_file = project / ".env"
+    lines = env_file.read_text().splitlines()
+    lines = [f"PORT={port}" if line.startswith("PORT=") else line for line in lines]
+    env_file.write_text("\n".join(lines) + "\n")
+
+
+def test_default_bake_sets_up_serves_and_passes_make_test(bake: Bake, tmp_path: Path) -> None:
     project = bake(tmp_path)
     env = clean_env(PROPERTY_SCALE="7")  # the property tests, seven times as thorough
 
     run(["make", "setup"], project, env, timeout=900)
+
+    from_file, from_environment = free_port(), free_port()
+    set_env_file_port(project, from_file)
+    with make_run(project, env, from_file):
+        pass  # it answered on the port .env names
+    with make_run(project, {**env, "PORT": str(from_environment)}, from_environment):
+        assert not answers(f"http://127.0.0.1:{from_file}/")  # the environment won
+
     run(["make", "test"], project, env, timeout=1200)
 
 
-def test_postgres_bake_passes_its_suite(
+async def server_execute(statement: str) -> list[str]:
+    """Run one statement on the server's maintenance database; return the first column."""
+    connection = await asyncpg.connect(POSTGRES_SERVER)
+    try:
+        return [row[0] for row in await connection.fetch(statement)]
+    finally:
+        await connection.close()
+
+
+def databases_named(prefix: str) -> list[str]:
+    """The server's databases whose names start with ``prefix``."""
+    names = asyncio.run(server_execute("SELECT datname FROM pg_database"))
+    return sorted(name for name in names if name.startswith(prefix))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a database that does not exist yet; it and its test databases go at the end."""
+    name = f"template_{uuid.uuid4().hex[:16]}"
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        for leftover in databases_named(name):
+            asyncio.run(server_execute(f'DROP DATABASE IF EXISTS "{leftover}" WITH (FORCE)'))
+
+
+def test_postgres_bake_creates_its_database_and_passes_make_test(
     bake: Bake, tmp_path: Path, postgres_url: str
 ) -> None:
     project = bake(tmp_path, database="postgresql")
-    env = clean_env(
-        PYTHONPATH="src", DATABASE_URL=postgres_url, TEST_DATABASE_URL=postgres_url
-    )
+    name = postgres_url.rsplit("/", 1)[1]
+    env = clean_env(DATABASE_URL=postgres_url)
 
-    run(["npm", "ci", "--prefix", "assets"], project, env, timeout=300)
-    run([sys.executable, "-m", "alembic", "upgrade", "head"], project, env, timeout=120)
-    run([sys.executable, "-m", "pytest", "-q"], project, env, timeout=1200)
+    run(["make", "setup"], project, env, timeout=900)
+    assert databases_named(name) == [name]
+    assert "exists" in run(["make", "createdb"], project, env, timeout=120)
+
+    run(["make", "test"], project, env, timeout=1200)
+    assert databases_named(name) == [name], "make test left databases behind"

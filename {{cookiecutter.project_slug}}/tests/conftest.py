@@ -7,6 +7,7 @@ import secrets
 import socket
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,14 +15,20 @@ import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
+from dotenv import dotenv_values
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
+from sqlalchemy.engine import URL, make_url
 
-from {{ cookiecutter.package_name }}.app import NODE_MODULES, create_app
-from {{ cookiecutter.package_name }}.settings import Settings
+from chromium import HOW_TO_GET_ONE, ChromiumNotFound, find_chromium
+from {{ cookiecutter.package_name }}.__main__ import server_config
+from {{ cookiecutter.package_name }}.app import NODE_MODULES
+from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
+from {{ cookiecutter.package_name }}.db import Base, create_engine
+from {{ cookiecutter.package_name }}.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, Settings
 
 STARTUP_TIMEOUT = 10.0  # seconds until the live server must answer
 SHUTDOWN_TIMEOUT = 10.0
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -33,27 +40,86 @@ CHROMIUM_ARGS = [
 ]
 
 
+def database_server() -> URL:
+    """Where the suite makes its databases: ``TEST_DATABASE_URL``, else the app's ``DATABASE_URL``.
+
+    Read like the settings (the environment wins over ``.env``). The database
+    the URL names is never touched: tests make and drop databases of their own
+    beside it, on the same server.
+    """
+    values = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
+    return make_url(
+        values.get("TEST_DATABASE_URL") or values.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    )
+
+
+def unused_database(directory: Path) -> URL:
+    """A database no test has made yet: a new name on the server, or a SQLite file."""
+    server = database_server()
+    suffix = uuid.uuid4().hex[:12]
+    if server.get_backend_name() == "sqlite":
+        return server.set(database=str(directory / f"test_{suffix}.db"))
+    # PostgreSQL truncates names past 63 bytes: keep the suffix whole.
+    return server.set(database=f"{(server.database or 'app')[:40]}_test_{suffix}")
+
+
+def as_string(url: URL) -> str:
+    """The URL with its password, as SQLAlchemy and Alembic accept it."""
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def new_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a database that does not exist yet; dropped after the test if made."""
+    url = unused_database(tmp_path)
+    try:
+        yield as_string(url)
+    finally:
+        await drop_database(url)
+
+
+@pytest.fixture
+async def database_url(new_database_url: str) -> str:
+    """The URL of an empty database that no other test uses."""
+    await create_database(new_database_url)
+    return new_database_url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def app_database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A database holding the models' tables, for the apps tests serve (dropped at the end)."""
+    url = unused_database(tmp_path_factory.mktemp("database"))
+    await create_database(url)
+    try:
+        engine = create_engine(as_string(url))
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(Base.metadata.create_all)
+        finally:
+            await engine.dispose()
+        yield as_string(url)
+    finally:
+        await drop_database(url)
+
+
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app under uvicorn on a free port of 127.0.0.1; yields its base URL.
+def live_server(app_database_url: str) -> Iterator[str]:
+    """The real app under uvicorn, as ``make run`` serves it, on a free port; yields its URL.
 
     It runs in a thread with its own event loop, so both sync tests and every
     test's own asyncio loop can talk to it over real sockets. The listening
     socket is bound here and handed to uvicorn, so no other process can take
     the port between choosing and using it.
     """
-    tmp = tmp_path_factory.mktemp("live_server")
     settings = Settings(
-        secret_key=secrets.token_urlsafe(32),
-        database_url=f"sqlite+aiosqlite:///{tmp}/test.db",
-        debug=False,
+        secret_key=secrets.token_urlsafe(32), database_url=app_database_url, debug=False
     )
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings),
+    config = server_config(
+        settings,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -96,15 +162,20 @@ def _wait_until_up(base_url: str, server: uvicorn.Server, thread: threading.Thre
 async def browser() -> AsyncIterator[Browser]:
     """Headless Chromium for the whole session (the async API: other tests run asyncio loops)."""
     # A missing browser or client fails loudly: a skipped browser test proves nothing.
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"no Chromium at {CHROMIUM}: install it (Debian: apt-get install chromium), "
-            "set CHROMIUM_PATH, or deselect these tests with -m 'not browser'"
-        )
+    try:
+        executable = find_chromium(os.environ)
+    except ChromiumNotFound as error:
+        pytest.fail(str(error))
     if not (NODE_MODULES / "phoenix_live_view").is_dir():
         pytest.fail(f"run `npm ci` in {NODE_MODULES.parent} to install the LiveView client")
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            chromium = await playwright.chromium.launch(
+                executable_path=executable, args=CHROMIUM_ARGS
+            )
+        except PlaywrightError as error:
+            reason = error.message.splitlines()[0]
+            pytest.fail(f"Chromium did not start ({reason}): {HOW_TO_GET_ONE}")
         try:
             yield chromium
         finally:

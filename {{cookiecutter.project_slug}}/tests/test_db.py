@@ -1,69 +1,40 @@
-"""The migrations build the schema the models expect, and the session helper works.
+"""The database: created on demand, migrated to the models' schema, used through sessions.
 
-Each test gets a fresh database: a SQLite file by default, or, when
-``TEST_DATABASE_URL`` names a PostgreSQL server, a new database created on that
-server and dropped afterwards. Alembic runs as a subprocess, exactly as
-``make migrate`` runs it, with ``DATABASE_URL`` pointing at that database; the
-session tests create the models' tables directly, which ``alembic check``
-proves equal to the migrated schema.
+Each test gets a database of its own (``conftest.py``): a new one on the
+PostgreSQL server that ``TEST_DATABASE_URL`` or ``DATABASE_URL`` names,
+dropped afterwards, or a SQLite file. ``createdb`` and Alembic run as
+subprocesses, exactly as ``make setup`` runs them, with ``DATABASE_URL``
+pointing at that database; the session tests create the models' tables
+directly, which ``alembic check`` proves equal to the migrated schema.
 """
 
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, select
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import Connection
 
+from {{ cookiecutter.package_name }}.createdb import (
+    UnsupportedDatabase,
+    create_database,
+    database_exists,
+    drop_database,
+)
 from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
 from {{ cookiecutter.package_name }}.models import Item
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CREATEDB = "{{ cookiecutter.package_name }}.createdb"
 
 
-@asynccontextmanager
-async def fresh_postgres_database(server_url: URL) -> AsyncIterator[URL]:
-    """Create a uniquely named database on the server, yield its URL, drop it."""
-    import asyncpg  # Only the postgresql option installs the driver.
-
-    name = f"test_{uuid.uuid4().hex}"
-    admin = await asyncpg.connect(
-        user=server_url.username,
-        password=server_url.password,
-        host=server_url.host,
-        port=server_url.port,
-        database=server_url.database,
-    )
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield server_url.set(database=name)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-@pytest.fixture
-async def database_url(tmp_path: Path) -> AsyncIterator[str]:
-    """Yield the URL of an empty database that no other test uses."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-        return
-    async with fresh_postgres_database(make_url(server)) as url:
-        yield url.render_as_string(hide_password=False)
-
-
-def alembic(database_url: str, *args: str) -> str:
-    """Run an Alembic command against ``database_url`` and return its output."""
+def run(database_url: str, *command: str, check: bool = True) -> str:
+    """Run ``python -m <command>`` against ``database_url``; return its output."""
     result = subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
+        [sys.executable, "-m", *command],
         cwd=PROJECT_ROOT,
         env={**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test"},
         capture_output=True,
@@ -71,8 +42,13 @@ def alembic(database_url: str, *args: str) -> str:
         timeout=120,
     )
     output = result.stdout + result.stderr
-    assert result.returncode == 0, f"alembic {' '.join(args)} failed:\n{output}"
+    assert (result.returncode == 0) == check, f"{command} exited {result.returncode}:\n{output}"
     return output
+
+
+def alembic(database_url: str, *args: str) -> str:
+    """Run an Alembic command against ``database_url`` and return its output."""
+    return run(database_url, "alembic", *args)
 
 
 def table_names(connection: Connection) -> list[str]:
@@ -98,6 +74,38 @@ async def test_migrations_match_models_and_downgrade(database_url: str) -> None:
     alembic(database_url, "downgrade", "base")
 
     assert "items" not in await tables(database_url)
+
+
+async def test_create_database_makes_it_once(new_database_url: str) -> None:
+    assert not await database_exists(new_database_url)
+
+    assert await create_database(new_database_url) is True
+    assert await create_database(new_database_url) is False
+    assert await database_exists(new_database_url)
+
+
+async def test_drop_database_removes_it(database_url: str) -> None:
+    await drop_database(database_url)
+    assert not await database_exists(database_url)
+
+    await drop_database(database_url)  # already gone: nothing to do
+
+
+async def test_createdb_command_creates_the_configured_database(new_database_url: str) -> None:
+    assert run(new_database_url, CREATEDB).startswith("created ")
+    assert run(new_database_url, CREATEDB).endswith(" exists\n")  # make setup may run it again
+
+    alembic(new_database_url, "upgrade", "head")
+
+    assert "items" in await tables(new_database_url)
+
+
+async def test_createdb_refuses_an_unknown_server() -> None:
+    url = "mysql+aiomysql://root@127.0.0.1/app"
+    with pytest.raises(UnsupportedDatabase, match="mysql"):
+        await create_database(url)
+
+    assert run(url, CREATEDB, check=False).startswith(f"error: cannot create {url}:")
 
 
 @pytest.fixture

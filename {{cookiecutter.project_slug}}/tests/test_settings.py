@@ -34,11 +34,11 @@ def test_env_file_is_read(tmp_path: Path) -> None:
 
 
 def test_environment_wins_over_env_file(tmp_path: Path) -> None:
-    env_file = write_env(tmp_path, "SECRET_KEY=from-file\nHOST=0.0.0.0\n")
+    env_file = write_env(tmp_path, "SECRET_KEY=from-file\nHOST=0.0.0.0\nPORT=9000\n")
 
-    settings = Settings.from_env({"SECRET_KEY": "from-env"}, env_file)
+    settings = Settings.from_env({"SECRET_KEY": "from-env", "PORT": "9100"}, env_file)
 
-    assert (settings.secret_key, settings.host) == ("from-env", "0.0.0.0")
+    assert (settings.secret_key, settings.host, settings.port) == ("from-env", "0.0.0.0", 9100)
 
 
 def test_missing_secret_key_is_a_clear_error() -> None:

@@ -1,0 +1,155 @@
+"""The server ``make run`` starts serves on the configured port, within limits.
+
+It runs as a subprocess, ``python -m {{ cookiecutter.package_name }}``, with ``PORT``
+in its environment. Oversized input is refused before the app sees
+it (``__main__.py``): a request head past ``MAX_REQUEST_HEAD_BYTES`` gets a
+400 and a closed connection at once, a WebSocket message past
+``MAX_WEBSOCKET_MESSAGE_BYTES`` closes that socket with 1009, and other
+clients are served all the while.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from live_client import LiveClient
+from {{ cookiecutter.package_name }}.__main__ import (
+    MAX_REQUEST_HEAD_BYTES,
+    MAX_WEBSOCKET_MESSAGE_BYTES,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT = 15.0
+REFUSAL_TIMEOUT = 5.0  # seconds an oversized request may take to be refused
+UPLOAD_CHUNK_BYTES = 64_000  # LiveView's default upload chunk_size
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[str]) -> None:
+    """Poll (bounded) until the server answers, or fail with what it printed."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    process.kill()
+    output, _ = process.communicate()
+    pytest.fail(f"the server did not answer at {url}:\n{output}")
+
+
+@pytest.fixture(scope="module")
+def served(app_database_url: str) -> Iterator[str]:
+    """The app as ``make run`` serves it, on a port set through ``PORT``; yields its URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "DATABASE_URL": app_database_url,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url, process)
+    try:
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl+C does: a graceful stop
+        try:
+            process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            pytest.fail("the server did not stop on SIGINT")
+
+
+def test_serves_the_app_on_the_configured_port(served: str) -> None:
+    response = httpx.get(f"{served}/counter", timeout=5.0)
+
+    assert response.status_code == 200
+    assert "data-phx-main" in response.text
+
+
+def send_oversized_head(port: int) -> bytes | None:
+    """Send a request with a 1 MB header; return what came back before the socket closed.
+
+    None if the server neither refused nor closed within ``REFUSAL_TIMEOUT``.
+    """
+    head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n"
+    deadline = time.monotonic() + REFUSAL_TIMEOUT
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=REFUSAL_TIMEOUT) as connection:
+        try:
+            connection.sendall(head)
+            while time.monotonic() < deadline and (chunk := connection.recv(65536)):
+                received += chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed while we were still sending: refused too
+        except TimeoutError:
+            return None
+    return received if time.monotonic() < deadline else None
+
+
+def test_an_oversized_request_head_is_refused_at_once(served: str) -> None:
+    port = int(served.rsplit(":", 1)[1])
+    outcome: list[bytes | None] = []
+    attacker = threading.Thread(target=lambda: outcome.append(send_oversized_head(port)))
+    attacker.start()
+    others = [httpx.get(f"{served}/counter", timeout=2.0).status_code for _ in range(3)]
+    attacker.join(REFUSAL_TIMEOUT * 2)
+
+    assert others == [200, 200, 200]
+    received = outcome[0] if outcome else None
+    assert received is not None, f"not refused within {REFUSAL_TIMEOUT} s"
+    assert received == b"" or received.startswith(b"HTTP/1.1 4"), received[:200]
+    assert len(b"X-Big: " + b"a" * 1_000_000) > MAX_REQUEST_HEAD_BYTES
+
+
+async def test_a_large_websocket_message_within_the_limit_is_answered(served: str) -> None:
+    assert MAX_WEBSOCKET_MESSAGE_BYTES > UPLOAD_CHUNK_BYTES + 1024  # a chunk and its header fit
+
+    async with LiveClient.open(served) as client:
+        padding = "x" * (MAX_WEBSOCKET_MESSAGE_BYTES - 1024)
+        reply = await client.call("phoenix", "heartbeat", {"padding": padding})
+
+    assert reply["status"] == "ok"
+
+
+async def test_an_oversized_websocket_message_closes_that_socket_with_1009(served: str) -> None:
+    async with LiveClient.open(served) as other, LiveClient.open(served) as client:
+        assert (await other.join())["status"] == "ok"
+
+        await client.ws.send("x" * 2 * 1024 * 1024)
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.receive()
+
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        assert (await other.click("increment"))["status"] == "ok"
