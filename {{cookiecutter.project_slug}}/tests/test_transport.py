@@ -297,6 +297,50 @@ async def test_a_full_mailbox_stops_reading_the_socket(probe: Probe) -> None:
             assert probe.events.count("inc") == len(refs) - 1
 
 
+async def test_one_budget_bounds_what_all_of_a_sockets_views_queue(probe: Probe) -> None:
+    # Mailboxes of 64 in three blocked views could hold 192 frames of 64 KB;
+    # the socket's budget of 200,000 characters holds about three.
+    app = probe_app(mailbox_size=64, max_queued_bytes=200_000)
+    with serve(counting_frames(app, probe)) as base_url:
+        async with joined(base_url, **RAW) as client:
+            topics = [client.page.topic]
+            for _ in range(2):
+                page = await client.load("/probe")
+                assert (await client.join(page=page))["status"] == "ok"
+                topics.append(page.topic)
+            refs = []
+            for topic in topics:  # every view blocks on the gate
+                ref = client.next_ref()
+                payload = {"type": "click", "event": "wait", "value": {}}
+                await client.send(client.join_refs[topic], ref, topic, "event", payload)
+                refs.append(ref)
+            await eventually(lambda: probe.events.count("wait") == len(topics))
+            read_before = probe.frames_read
+            blocked = False
+            while not blocked and len(refs) < MAX_FLOOD:
+                topic = topics[len(refs) % len(topics)]
+                ref = client.next_ref()
+                payload = {"type": "click", "event": "inc", "value": {"pad": PADDING}}
+                frame = client.send(client.join_refs[topic], ref, topic, "event", payload)
+                try:
+                    await asyncio.wait_for(frame, 0.25)
+                except TimeoutError:
+                    blocked = True
+                refs.append(ref)
+            assert blocked, f"{len(refs)} frames of 64 KB were all taken"
+            # What fits the budget, the frame that crossed it, and one waiting for room.
+            assert probe.frames_read - read_before <= 200_000 // len(PADDING) + 2
+            probe.gate.set()
+            # Each view answers in its own order; together they answer everything.
+            replies: dict[str, str] = {}
+            async with asyncio.timeout(WAIT):
+                while len(replies) < len(refs):
+                    frame = await client.receive()
+                    if frame.event == "phx_reply":
+                        replies[t.cast(str, frame.ref)] = frame.payload["status"]
+            assert replies == dict.fromkeys(refs, "ok")
+
+
 async def test_a_flood_on_one_socket_does_not_starve_another(server: str, probe: Probe) -> None:
     options = {**RAW, "max_queue": 1, "close_timeout": 0.2}
     async with joined(server, **options) as flooder, joined(server) as other:

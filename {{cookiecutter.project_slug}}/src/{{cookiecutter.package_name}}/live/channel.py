@@ -76,7 +76,9 @@ class LiveChannel:
         say a database write, for up to ``close_grace`` seconds.
         """
         while not self._mailbox.empty():
-            self._mailbox.get_nowait()
+            dropped = self._mailbox.get_nowait()
+            if dropped is not None:
+                self.transport.dequeued(dropped)
         self._mailbox.put_nowait(None)
         done, _ = await asyncio.wait({self._worker}, timeout=self.transport.config.close_grace)
         if not done:
@@ -92,6 +94,7 @@ class LiveChannel:
             message = await self._mailbox.get()
             if message is None:
                 return
+            self.transport.dequeued(message)
             if not self.transport.closed:
                 await self._process(message)
             await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now

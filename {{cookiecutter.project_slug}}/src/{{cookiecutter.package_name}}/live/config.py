@@ -26,6 +26,9 @@ class LiveConfig:
     mailbox_size: int = 64
     """Messages queued per joined view; a fuller mailbox stops reading that socket."""
 
+    max_queued_bytes: int = 4 * 1024 * 1024
+    """Frame characters queued across all of a socket's views; past it the socket is not read."""
+
     max_channels: int = 64
     """Views (topics) one socket may join at once."""
 

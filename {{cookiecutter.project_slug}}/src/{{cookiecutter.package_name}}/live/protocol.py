@@ -37,6 +37,7 @@ class Message:
     topic: str
     event: str
     payload: t.Any
+    size: int = 0  # characters of the frame, for the socket's budget of queued input
 
 
 class Reply(Exception):
@@ -74,7 +75,7 @@ def parse_frame(text: str) -> Message:
         raise ProtocolError("join_ref and ref must be strings or null")
     if not isinstance(topic, str) or not isinstance(event, str):
         raise ProtocolError("topic and event must be strings")
-    return Message(join_ref, ref, topic, event, payload)
+    return Message(join_ref, ref, topic, event, payload, len(text))
 
 
 def encode_frame(

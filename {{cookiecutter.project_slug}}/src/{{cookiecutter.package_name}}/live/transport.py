@@ -50,6 +50,9 @@ class Transport:
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
         self._send_lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
+        self._queued = 0  # frame characters in the channels' mailboxes
+        self._room = asyncio.Event()  # set while ``_queued`` is within the budget
+        self._room.set()
 
     async def run(self) -> None:
         origin = self.websocket.headers.get("origin")
@@ -132,7 +135,18 @@ class Transport:
                 await self._refuse(message, "too many channels")
                 return
             channel = self.channels[message.topic] = kind(self, message.topic)
+        # One budget for the whole socket: many views' mailboxes cannot add up.
+        await self._room.wait()
+        self._queued += message.size
+        if self._queued > self.config.max_queued_bytes:
+            self._room.clear()
         await channel.deliver(message)
+
+    def dequeued(self, message: Message) -> None:
+        """A channel took ``message`` out of its mailbox: reading may go on."""
+        self._queued -= message.size
+        if self._queued <= self.config.max_queued_bytes:
+            self._room.set()
 
     async def _refuse(self, message: Message, reason: str) -> None:
         self.log.warning("%s on %s: %s", message.event, message.topic, reason)
