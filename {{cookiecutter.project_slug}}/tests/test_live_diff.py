@@ -93,8 +93,10 @@ def test_if_else_flip_sends_the_whole_new_node() -> None:
 
 def test_elif_flip() -> None:
     template = ENV.from_string("{% if a %}A{% elif b %}B{{ b }}{% else %}C{% endif %}")
-    assert_diff(render(template, a=1), render(template, b=5), {"0": {"s": ["B", ""], "0": "5"}})
-    assert_diff(render(template, b=5), render(template), {"0": {"s": ["C"]}})
+    a, b = render(template, a=1, b=0), render(template, a=0, b=5)
+    neither = render(template, a=0, b=0)
+    assert_diff(a, b, {"0": {"s": ["B", ""], "0": "5"}})
+    assert_diff(b, neither, {"0": {"s": ["C"]}})
 
 
 def test_node_becomes_empty_and_back() -> None:
@@ -157,6 +159,16 @@ def test_unchanged_statics_are_never_resent() -> None:
     assert statics_keys(diff) == 0
 
 
+def test_a_template_reload_sends_the_new_statics() -> None:
+    old = render(ENV.from_string("<p>{{ a }}</p>{% if f %}<b>{{ a }}</b>{% endif %}"), a=1, f=True)
+    edited = ENV.from_string("<p class='x'>{{ a }}</p>{% if f %}<b>{{ a }}</b>{% endif %}")
+    new = render(edited, a=1, f=True)
+    statics = ["<p class='x'>", "</p>", ""]
+    assert_diff(old, new, {"s": statics, "0": "1", "1": {"s": ["<b>", "</b>"], "0": "1"}})
+    same_source = ENV.from_string("<p class='x'>{{ a }}</p>{% if f %}<b>{{ a }}</b>{% endif %}")
+    assert_diff(new, render(same_source, a=2, f=True), {"0": "2", "1": {"0": "2"}})
+
+
 def test_title_and_events_are_not_the_differs_job() -> None:
     template = ENV.from_string("<p>{{ a }}</p>")
     diff = diff_tree(render(template, a=1), render(template, a=2))
@@ -169,7 +181,9 @@ def test_diff_of_json_round_tripped_trees() -> None:
     template = ENV.from_string("<p>{{ a }}</p>{% for r in rows %}{{ r.name }}{% endfor %}")
     old = json.loads(json.dumps(render(template, a=1, rows=rows("a", "b"))))
     new = render(template, a=1, rows=rows("b", "c", start=1))
-    assert_diff(old, new, {"1": {"k": {"0": {"0": "b"}, "1": {"0": "c"}, "kc": 2}}})
+    expected = {"1": {"k": {"0": {"0": "b"}, "1": {"0": "c"}, "kc": 2}}}
+    assert_diff(old, new, expected)
+    assert_diff(old, json.loads(json.dumps(new)), expected)
 
 
 # -- comprehensions ------------------------------------------------------------
@@ -268,6 +282,15 @@ def test_duplicate_ids_fall_back_to_positions() -> None:
     )
 
 
+def test_duplicate_new_ids_fall_back_to_positions() -> None:
+    # Matched by key, both rows with id 2 would be sent as moves of old row 2:
+    # the client would show b, X, X.
+    before = [{"id": 1, "name": "b"}, {"id": 2, "name": "X"}, {"id": 3, "name": "a"}]
+    after = [{"id": 1, "name": "b"}, {"id": 2, "name": "X"}, {"id": 2, "name": "a"}]
+    expected = {"0": {"k": {"2": {"0": "2"}, "kc": 3}}}
+    assert_diff(render(ROWS, rows=before), render(ROWS, rows=after), expected)
+
+
 def test_missing_ids_fall_back_to_positions() -> None:
     before = [{"name": "a"}, {"name": "b"}]
     template = ENV.from_string("{% for r in rows %}<li>{{ r.name }}</li>{% endfor %}")
@@ -279,6 +302,18 @@ def test_missing_ids_fall_back_to_positions() -> None:
     some = [{"id": 1, "name": "a"}, {"name": "b"}]
     assert_diff(
         render(template, rows=some),
+        render(template, rows=some[::-1]),
+        {"0": {"k": {"0": {"0": "b"}, "1": {"0": "a"}, "kc": 2}}},
+    )
+    # Only one of the two renders has a row without an id: still by position.
+    keyed = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    assert_diff(
+        render(template, rows=some[::-1]),
+        render(template, rows=keyed),
+        {"0": {"k": {"0": {"0": "a"}, "1": {"0": "b"}, "kc": 2}}},
+    )
+    assert_diff(
+        render(template, rows=keyed),
         render(template, rows=some[::-1]),
         {"0": {"k": {"0": {"0": "b"}, "1": {"0": "a"}, "kc": 2}}},
     )

@@ -38,7 +38,7 @@ TEMPLATES = {
     "<button id='away' phx-click='away'>away</button>"
     "<button id='leave' phx-click='leave'>leave</button>"
     "<button id='unsendable' phx-click='unsendable'>unsendable</button>",
-    "legacy.html": "<p id='flash'>{{ flash.info }}</p><p id='got'>{{ got }}</p>"
+    "legacy.html": "<p id='flash'>{{ flash.get('info', '') }}</p><p id='got'>{{ got }}</p>"
     "<button id='b' phx-click='go' phx-value-n='7'>go</button>",
 }
 

@@ -1,37 +1,80 @@
 """Change tracking: a view's loops reuse the entries of rows that did not change.
 
 Reuse must never change what is rendered: every render with a ``Memo`` is
-compared with a render without one, and with plain Jinja2.
+compared with a render without one, and with plain Jinja2, and every diff
+between them is merged as the client merges it. A row is reused only when
+it renders the same: same values of the same types (``"<b>"`` is escaped,
+``Markup("<b>")`` is not), read by a body that calls nothing impure.
 """
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 import jinja2
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from markupsafe import Markup
 
-from {{ cookiecutter.package_name }}.live import LiveEnvironment, diff_tree, render_template, to_html
+import properties
+from {{ cookiecutter.package_name }}.live import LiveEnvironment, diff_tree, pure, render_template, to_html
 from {{ cookiecutter.package_name }}.live.memo import Memo, snapshot
+from {{ cookiecutter.package_name }}.live.testing import Rendered
 {%- raw %}
 
 Context = dict[str, t.Any]
+Tree = dict[str, t.Any]
 ROWS = (
     "<ul>{% for r in rows %}<li>{{ r.name }}{% if r.done %} (done){% endif %}</li>{% endfor %}</ul>"
 )
 
 
-def renders(templates: dict[str, str], contexts: list[Context]) -> list[dict[str, t.Any]]:
-    """Render ``main.html`` through a life of contexts with one memo; check every step."""
+class Clock:
+    """Read by impure filters and functions; ``renders`` sets it to the step it renders."""
+
+    time = 0
+
+    @staticmethod
+    def stamp(value: t.Any) -> str:
+        return f"{value}@{Clock.time}"
+
+
+def wire(tree: Tree) -> Tree:
+    return t.cast(Tree, json.loads(json.dumps(tree)))
+
+
+def renders(
+    templates: dict[str, str],
+    contexts: list[Context],
+    setup: t.Callable[[jinja2.Environment], t.Any] = lambda environment: None,
+) -> list[Tree]:
+    """Render ``main.html`` through a life of contexts with one memo; check every step.
+
+    ``setup`` adds the app's filters and globals to the live and plain environments.
+    """
     loader = jinja2.DictLoader(templates)
-    live = LiveEnvironment(loader=loader).get_template("main.html")
-    plain = jinja2.Environment(autoescape=True, loader=loader).get_template("main.html")
+    environment, plain = LiveEnvironment(loader=loader), jinja2.Environment(
+        autoescape=True, loader=loader
+    )
+    setup(environment)
+    setup(plain)
+    live = environment.get_template("main.html")
     memo = Memo()
-    trees = []
-    for context in contexts:
+    trees: list[Tree] = []
+    client = None
+    for step, context in enumerate(contexts):
+        Clock.time = step
         tree = render_template(live, context, memo)
+        html = plain.get_template("main.html").render(context)
         assert tree == render_template(live, context)
-        assert to_html(tree) == plain.render(context)
+        assert to_html(tree) == html
+        if client is None:
+            client = Rendered(wire(tree))
+        else:
+            client.merge(wire(diff_tree(trees[-1], tree)))
+        assert client.html == html, f"step {step}"
         trees.append(tree)
     return trees
 
@@ -91,6 +134,7 @@ def test_rows_that_cannot_be_compared_are_always_rendered() -> None:
     class Row:
         def __init__(self, name: str) -> None:
             self.name = name
+            self.tags = ("x",)
 
     source = "{% for r in rows %}<i>{{ r.name }}{{ r.tags }}</i>{% endfor %}"
     tagged = [{"name": "a", "tags": ["x"]}]
@@ -158,4 +202,217 @@ def test_loop_controls_are_refused_in_live_loops(control: str) -> None:
     source = "{% for r in rows %}{% if r %}{% " + control + " %}{% endif %}{{ r }}{% endfor %}"
     with pytest.raises(jinja2.TemplateAssertionError, match=control):
         environment.from_string(source)
+
+
+# -- values that are equal but render differently ------------------------------
+
+SCALAR_LOOP = "{% for w in words %}<i>{{ w }}</i>{% endfor %}"
+DICT_LOOP = "{% for r in words %}<i>{{ r.v }}</i>{% endfor %}"
+TUPLE_LOOP = "{% for r in words %}<i>{{ r[0] }}</i>{% endfor %}"
+SHAPES = {
+    SCALAR_LOOP: lambda value: value,
+    DICT_LOOP: lambda value: {"v": value},
+    TUPLE_LOOP: lambda value: (value,),
+}
+
+
+@pytest.mark.parametrize("source", SHAPES)
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["<b>x</b>", Markup("<b>x</b>"), "<b>x</b>"],  # a str reusing a Markup entry is an XSS
+        [1, True, 1.0, 1],
+        [0.0, -0.0, 0.0],
+    ],
+)
+def test_equal_values_that_render_differently_are_rendered_again(
+    source: str, values: list[t.Any]
+) -> None:
+    shape = SHAPES[source]
+    trees = renders({"main.html": source}, [{"words": [shape(value)]} for value in values])
+    for old, new in zip(trees, trees[1:], strict=False):
+        assert entries(new)[0] is not entries(old)[0]
+        assert diff_tree(old, new) != {}
+
+
+def test_the_type_of_every_value_is_part_of_a_row() -> None:
+    text = "<b>x</b>"
+    assert snapshot(text) != snapshot(Markup(text))
+    assert snapshot({"v": text}) != snapshot({"v": Markup(text)})
+    assert snapshot((1, text)) != snapshot((1, Markup(text)))
+    assert snapshot({"a": 1, "v": True}) != snapshot({"a": 1, "v": 1})
+    assert snapshot({"a": "", "v": 0.0}) != snapshot({"a": "", "v": -0.0})
+    # Rows that need their types compared: each type still counts.
+    assert snapshot({"v": True, "f": 1.5}) != snapshot({"v": 1, "f": 1.5})
+    assert snapshot((Markup(text), True)) != snapshot((text, True))
+    assert snapshot({"v": text}) == snapshot({"v": "<b>x</b>"})
+    assert snapshot((1.5, True)) == snapshot((1.5, True))
+
+
+def test_a_dict_and_a_tuple_row_of_the_same_items_are_different_rows() -> None:
+    source = "{% for r in rows %}<i>{{ r }}</i>{% endfor %}"
+    life = [{"rows": [{"a": "b"}]}, {"rows": [("a", "b")]}, {"rows": [{"a": "b"}]}]
+    first, second, third = renders({"main.html": source}, life)
+    assert entries(second)[0] is not entries(first)[0]
+    assert entries(third)[0] is not entries(second)[0]
+
+
+def test_a_row_of_every_kind_of_scalar_is_reused() -> None:
+    row = {"s": "<b>", "i": 1, "n": None, "f": -0.0, "b": True, "m": Markup("<b>")}
+    source = "{% for r in rows %}<i>{{ r.s }}{{ r.i }}{{ r.n }}{{ r.f }}{{ r.b }}{{ r.m }}</i>"
+    source += "{% endfor %}"
+    first, second = renders({"main.html": source}, [{"rows": [row]}, {"rows": [dict(row)]}])
+    assert entries(second)[0] is entries(first)[0]
+
+
+def test_keys_are_compared_with_their_types_too() -> None:
+    source = "{% for r in rows %}<i>{% for k in r %}{{ k }}{% endfor %}</i>{% endfor %}"
+    life = [{"rows": [{1: "a"}]}, {"rows": [{True: "a"}]}, {"rows": [{1.0: "a"}]}]
+    first, second, third = renders({"main.html": source}, life)
+    assert entries(second)[0] is not entries(first)[0]
+    assert entries(third)[0] is not entries(second)[0]
+    assert snapshot({"<b>": 1}) != snapshot({Markup("<b>"): 1})
+
+
+# -- what a loop body may call ---------------------------------------------------
+
+
+def with_functions(environment: jinja2.Environment) -> None:
+    """An impure filter and function (they read the clock), and pure ones."""
+    environment.filters.update(stamp=Clock.stamp, twice=pure(lambda value: f"{value}{value}"))
+    environment.globals.update(now=lambda: Clock.time, shout=pure(lambda value: f"{value}!"))
+
+
+@pytest.mark.parametrize(
+    ("body", "reused"),
+    [
+        ("{{ w|stamp }}", False),  # an app filter is impure unless marked pure
+        ("{{ w|twice }}", True),
+        ("{{ w }}{{ now() }}", False),
+        ("{{ shout(w) }}", True),
+        ("{% for i in range(w|length) %}.{% endfor %}{{ w|upper }}", True),
+        ("{% if w is string %}{{ w }}{% endif %}", True),
+        ("{{ w }}{{ [w]|random }}", False),
+        ("{{ [w]|map('upper')|join }}", False),  # map reads the context for its filter
+        ("{{ w is sameas w }}", False),
+    ],
+)
+def test_a_loop_calling_only_pure_functions_reuses_rows(body: str, reused: bool) -> None:
+    source = "{% for w in words %}<i>" + body + "</i>{% endfor %}"
+    life = [{"words": ["a", "b"]}, {"words": ["a", "b"]}, {"words": ["b", "c"]}]
+    first, second, third = renders({"main.html": source}, life, with_functions)
+    assert (entries(second)[0] is entries(first)[0]) is reused
+    assert (entries(third)[0] is entries(second)[1]) is reused
+
+
+def test_a_builtin_filter_replaced_by_the_app_is_not_trusted() -> None:
+    def setup(environment: jinja2.Environment) -> None:
+        environment.filters["upper"] = Clock.stamp
+
+    first, second = renders(
+        {"main.html": "{% for w in words %}{{ w|upper }}{% endfor %}"},
+        [{"words": ["a"]}, {"words": ["a"]}],
+        setup,
+    )
+    assert entries(second)[0] == {"0": "a@1"}
+
+
+def test_a_context_value_shadowing_a_pure_global_is_checked_too() -> None:
+    source = "{% for w in words %}<i>{{ shout(w) }}</i>{% endfor %}"
+    life = [{"words": ["a"]}, {"words": ["a"], "shout": Clock.stamp}, {"words": ["a"]}]
+    first, second, third = renders({"main.html": source}, life, with_functions)
+    assert entries(second)[0] == {"0": "a@1"}
+    assert entries(third)[0] is not entries(second)[0]
+
+
+def test_identity_tests_are_not_trusted() -> None:
+    same = 10**6
+    other = int(str(same))  # equal, but another object
+    source = "{% for r in rows %}{{ r.a is sameas r.b }}{% endfor %}"
+    renders(
+        {"main.html": source},
+        [{"rows": [{"a": same, "b": same}]}, {"rows": [{"a": same, "b": other}]}],
+    )
+
+
+def test_pure_refuses_what_it_cannot_vouch_for() -> None:
+    @jinja2.pass_context
+    def reads(context: t.Any, value: t.Any) -> t.Any:
+        return value
+
+    with pytest.raises(TypeError, match="context"):
+        pure(reads)
+    with pytest.raises(TypeError, match="wrap it"):
+        pure(len)
+
+
+# -- failures ------------------------------------------------------------------
+
+
+def test_a_failed_render_does_not_spoil_the_next_diff() -> None:
+    live = LiveEnvironment().from_string(ROWS)
+    memo = Memo()
+    rows = [{"name": f"n{i}", "done": False} for i in range(4)]
+    first = render_template(live, {"rows": rows}, memo)
+    changed = [{**rows[0], "name": "changed"}, *rows[1:]]
+    broken = [*changed[:2], {"done": True}, *changed[2:]]  # no name: fails at the third row
+    with pytest.raises(jinja2.UndefinedError):
+        render_template(live, {"rows": broken}, memo)
+    second = render_template(live, {"rows": changed}, memo)
+    assert second == render_template(live, {"rows": changed})
+    assert entries(second)[1:] == entries(first)[1:]
+    assert all(a is b for a, b in zip(entries(second)[1:], entries(first)[1:], strict=True))
+    assert diff_tree(first, second) == {"0": {"k": {"0": {"0": "changed"}, "kc": 4}}}
+
+
+# -- which rows are reused: all that render the same, no others ------------------
+
+LOOKALIKES = ["<b>x</b>", Markup("<b>x</b>"), "x", 1, True, 1.0, 0, False, 0.0, -0.0, None]
+VALUE = st.sampled_from(LOOKALIKES)
+ROW = VALUE | st.fixed_dictionaries({"v": VALUE, "w": VALUE}) | st.tuples(VALUE, VALUE)
+REUSE_LOOP = (
+    "<ul>{% for r in rows %}<li>{{ r }}"
+    "{% if r is mapping %}{{ r.v }}|{{ r.w }}{% endif %}{% if r %}!{% endif %}</li>"
+    "{% endfor %}</ul>"
+)
+
+
+def renders_the_same(a: t.Any, b: t.Any) -> bool:
+    """The test's own rule for rows that render the same: same types, same reprs."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(map(renders_the_same, a.values(), b.values()))
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(map(renders_the_same, a, b))
+    return repr(a) == repr(b)
+
+
+@st.composite
+def row_lives(draw: st.DrawFn) -> list[list[t.Any]]:
+    """2 to 4 lists of rows, each made mostly of rows of the one before."""
+    lives = [draw(st.lists(ROW, max_size=6))]
+    for _ in range(draw(st.integers(1, 3))):
+        kept = draw(st.lists(st.sampled_from(lives[-1]), max_size=6)) if lives[-1] else []
+        new = draw(st.lists(ROW, max_size=2))
+        lives.append(draw(st.permutations(kept + new)))
+    return lives
+
+
+@properties.examples(60)
+@given(lives=row_lives())
+@example(lives=[["<b>x</b>", 1, 0.0], [Markup("<b>x</b>"), True, -0.0]])
+@example(lives=[[{"v": "<b>x</b>", "w": 1}], [{"v": Markup("<b>x</b>"), "w": 1}]])
+@example(lives=[[("x", 1.0), ("x", 1)], [("x", 1), ("x", True)]])
+@example(lives=[[{"v": True, "w": 1.0}], [{"v": 1, "w": 1.0}]])
+def test_exactly_the_rows_that_render_the_same_are_reused(lives: list[list[t.Any]]) -> None:
+    trees = renders({"main.html": REUSE_LOOP}, [{"rows": rows} for rows in lives])
+    for (old_rows, new_rows), (old, new) in zip(
+        zip(lives, lives[1:], strict=False), zip(trees, trees[1:], strict=False), strict=True
+    ):
+        old_entries = entries(old)
+        for row, entry in zip(new_rows, entries(new), strict=True):
+            reused_from = [r for r, e in zip(old_rows, old_entries, strict=True) if e is entry]
+            assert all(renders_the_same(r, row) for r in reused_from), (row, reused_from)
+            assert bool(reused_from) == any(renders_the_same(r, row) for r in old_rows), row
 {%- endraw %}

@@ -2,11 +2,13 @@
 
 Random Jinja2 templates (text with HTML special characters, slots, if/elif/else,
 nested loops with for-else, keyed and unkeyed rows, includes, macros, call and
-filter blocks, extends and blocks) are rendered for random sequences of
-contexts. Each state's tree, and the diffs between them, are replayed through
-the client's own ``rendered.js`` (see ``replay/``): after every diff the
-client must hold exactly what a fresh join of that state would show, which
-must be what plain Jinja2 renders.
+filter blocks, extends and blocks, pure and impure app filters and functions)
+are rendered for random sequences of contexts, whose values mix ``str`` and
+``Markup`` of the same text, and ``1``, ``True`` and ``1.0``. Each state is
+rendered as a live view renders it (one ``Memo``, reusing unchanged rows).
+Each state's tree, and the diffs between them, are replayed through the
+client's own ``rendered.js`` (see ``replay/``), and through the test client's
+port of it: after every diff both must hold exactly what plain Jinja2 renders.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import typing as t
 from dataclasses import dataclass, replace
 
 import jinja2
-from hypothesis import given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
+from markupsafe import Markup
 
 import properties
-from {{ cookiecutter.package_name }}.live import LiveEnvironment, diff_tree, render_template, render_tree, to_html
+from {{ cookiecutter.package_name }}.live import LiveEnvironment, diff_tree, pure, render_template, render_tree, to_html
 from {{ cookiecutter.package_name }}.live.memo import Memo
 from {{ cookiecutter.package_name }}.live.shared_statics import share_statics
+from {{ cookiecutter.package_name }}.live.testing import Rendered
 
 if t.TYPE_CHECKING:
     from replay import Case, ReplayClient
@@ -39,17 +43,22 @@ Context = dict[str, t.Any]
 
 # -- contexts ----------------------------------------------------------------
 
-TEXT = st.text("ab <>&\"'é", max_size=3) | st.sampled_from(
+PLAIN_TEXT = st.text("ab <>&\"'é", max_size=3) | st.sampled_from(
     ["undefined", "null", "<i>x</i>", "&amp;", "0"]
 )
-SCALAR = TEXT | st.integers(-2, 12)
+# The same text as str (escaped) and as Markup (not): equal, rendered differently.
+TEXT = PLAIN_TEXT | PLAIN_TEXT.map(Markup)
+# Equal numbers that render differently: 1 == True == 1.0, 0.0 == -0.0.
+LOOKALIKES = st.sampled_from([1, True, 1.0, 0, False, 0.0, -0.0])
+SCALAR = TEXT | st.integers(-2, 12) | LOOKALIKES
 STRING = st.text("ab<&", max_size=4)  # looped over character by character
 # Ids come from a small range so that duplicates (which disable keying) occur.
+# Rows whose tags are a string hold scalars only: change tracking reuses them.
 ROW_FIELDS = {
     "name": TEXT,
-    "n": st.integers(0, 3),
-    "tags": st.lists(TEXT, max_size=2),
-    "id": st.integers(0, 5),
+    "n": st.integers(0, 3) | LOOKALIKES,
+    "tags": st.lists(TEXT, max_size=2) | STRING,
+    "id": st.integers(0, 5) | st.sampled_from([1.0, True]),
 }
 ROW = st.fixed_dictionaries(
     {key: ROW_FIELDS[key] for key in ("name", "n", "tags")}, optional={"id": ROW_FIELDS["id"]}
@@ -71,8 +80,8 @@ UNIQUE_ROWS = st.lists(
         {
             "id": st.integers(0, 20),
             "name": TEXT,
-            "n": st.integers(0, 3),
-            "tags": st.lists(TEXT, max_size=3),
+            "n": ROW_FIELDS["n"],
+            "tags": ROW_FIELDS["tags"],
         }
     ),
     min_size=2,
@@ -156,7 +165,44 @@ def context_sequences(
 STATIC_TEXT = st.text("ab <>&\"'\n", min_size=1, max_size=4) | st.sampled_from(
     ["<li>", "</li>", '<td class="c">', "</td>", "<p>", " &amp; ", "<br>"]
 )
-FILTERS = ["", "", "|upper", "|safe", "|string|length", "|default('-')"]
+FILTERS = ["", "", "|upper", "|safe", "|string|length", "|default('-')", "|stamp", "|twice"]
+
+
+class Clock:
+    """What the impure ``stamp`` filter and ``now()`` read: it moves when the view's state does.
+
+    A row whose entry change tracking reused although it calls one of them
+    would show the time of an earlier render.
+    """
+
+    def __init__(self) -> None:
+        self.time = 0
+
+    def stamp(self, value: t.Any) -> str:
+        return f"{value}@{self.time}"
+
+    def now(self) -> int:
+        return self.time
+
+    def follow(self, contexts: list[Context]) -> t.Iterator[Context]:
+        """Each context, with the clock set as it was when a view rendered it."""
+        for step, ctx in enumerate(contexts):
+            if step and repr(ctx) != repr(contexts[step - 1]):
+                self.time += 1
+            yield ctx
+
+
+@pure
+def twice(value: t.Any) -> str:
+    """A pure app filter: loops using it keep change tracking."""
+    return f"{value}{value}"
+
+
+def app_environment(environment: jinja2.Environment, clock: Clock) -> jinja2.Environment:
+    """``environment`` with the app's filters and functions, pure and impure."""
+    environment.filters.update(stamp=clock.stamp, twice=twice)
+    environment.globals.update(now=clock.now, shout=pure(lambda value: f"{value}!"))
+    return environment
 
 
 @dataclass(frozen=True)
@@ -170,10 +216,19 @@ class Scope:
 
 
 def expressions(scope: Scope) -> list[str]:
-    """What ``{{ }}`` may print here: context values, loop variables, ``loop`` counters."""
-    names = ["a", "b", "g", "words|length", "rows|length"]
-    for name, kind in scope.loop_vars:
-        names += [f"{name}.name", f"{name}.id", f"{name}.n"] if kind == "row" else [name]
+    """What ``{{ }}`` may print here: context values, loop variables, ``loop`` counters.
+
+    ``now()`` is an impure app function, ``shout()`` a pure one. The innermost
+    loop's own row is the likeliest: a body reading nothing else keeps change
+    tracking, so its entries are reused.
+    """
+    names = ["a", "b", "g", "words|length", "rows|length", "now()"]
+    for depth, (name, kind) in enumerate(reversed(scope.loop_vars)):
+        names += (
+            [f"{name}.name", f"{name}.id|default('')", f"{name}.n", f"shout({name}.name)"]
+            if kind == "row"
+            else [name, f"shout({name})"]
+        ) * (3 if depth == 0 else 1)
     if scope.in_loop:
         names += ["loop.index", "loop.revindex0"]
     return names
@@ -202,7 +257,7 @@ def iterables(scope: Scope) -> list[tuple[str, str]]:
     ]
     for name, kind in scope.loop_vars:
         if kind == "row":
-            sources.append((f"{name}.tags", "word"))
+            sources.append((f"{name}.tags", "word"))  # a list, or a string's characters
         elif kind == "line":
             sources.append((name, "word"))
     return sources
@@ -237,7 +292,7 @@ def fragment(draw: st.DrawFn, scope: Scope, depth: int, single: bool = False) ->
             parts.append(draw(STATIC_TEXT))
         elif kind == "expr":
             expr = draw(st.sampled_from(expressions(scope)))
-            if scope.macros and draw(st.booleans()):
+            if scope.macros and draw(st.integers(0, 3)) == 0:
                 expr = f"m({expr})"
             parts.append(f"{{{{ {expr}{draw(st.sampled_from(FILTERS))} }}}}")
         elif kind == "if":
@@ -370,12 +425,14 @@ def check_life(
 
     Each life is replayed twice: as ``diff_tree`` computes it, and as the
     channel sends it, with repeated statics moved to ``"p"`` by
-    ``share_statics``. Returns the diffs, for tests that look at them.
+    ``share_statics``; both through the official client and through the test
+    client's port of its merge (``Rendered``). Returns the diffs, for tests
+    that look at them.
     """
     diffs = [diff_tree(old, new) for old, new in itertools.pairwise(trees)]
     for step, ctx in enumerate(contexts[1:], 1):
         where = f"step {step}: {json.dumps(diffs[step - 1])}"
-        if ctx == contexts[step - 1]:
+        if repr(ctx) == repr(contexts[step - 1]):  # Markup("x") == "x", True == 1
             assert diffs[step - 1] == {}, where
         assert collect_statics_resent(trees[step - 1], diffs[step - 1]) == [], where
     for step, (tree, html) in enumerate(zip(trees, expected, strict=True)):
@@ -388,6 +445,8 @@ def check_life(
             "fulls": [share_statics(tree) for tree in trees],
         },
     ]
+    for case in cases:
+        assert ported_merge(case) == expected, f"case: {json.dumps(case)}"
     for case, result in zip(cases, client.replay(cases), strict=True):
         assert result["error"] is None, (
             f"the client threw: {result['error']}\ncase: {json.dumps(case)}"
@@ -403,6 +462,34 @@ def check_life(
     return diffs
 
 
+def ported_merge(case: Case) -> list[str]:
+    """The HTML the test client's ``Rendered`` holds after the join and each diff of ``case``."""
+    wire = json.loads(json.dumps(case))  # as received; merging changes what it is given
+    rendered = Rendered(Rendered.extract(wire["join"]).diff)
+    html = [rendered.html]
+    for diff in wire["diffs"]:
+        rendered.merge(Rendered.extract(diff).diff)
+        html.append(rendered.html)
+    return html
+
+
+def reused_entries(old: t.Any, new: t.Any) -> int:
+    """How many comprehension entries of ``new`` are entries of ``old`` (change tracking)."""
+    seen: set[int] = set()
+
+    def entries(node: t.Any) -> t.Iterator[t.Any]:
+        if isinstance(node, dict):
+            keyed = node.get("k")
+            if isinstance(keyed, dict):
+                for index in range(keyed["kc"]):
+                    yield keyed[str(index)]
+            for value in node.values():
+                yield from entries(value)
+
+    seen.update(map(id, entries(old)))
+    return sum(id(entry) in seen for entry in entries(new))
+
+
 def check_source(client: ReplayClient, source: str, contexts: list[Context]) -> list[Tree]:
     """``check_life`` for a single template source rendered by ``render_tree``.
 
@@ -416,15 +503,31 @@ def check_source(client: ReplayClient, source: str, contexts: list[Context]) -> 
     return check_life(client, trees, contexts, [plain.render(ctx) for ctx in contexts])
 
 
-def check_program(client: ReplayClient, templates: dict[str, str], contexts: list[Context]) -> None:
-    """``check_life`` for ``main.html`` of ``templates``, loaded by a ``DictLoader``."""
+def check_program(
+    client: ReplayClient, templates: dict[str, str], contexts: list[Context]
+) -> list[Tree]:
+    """``check_life`` for ``main.html`` of ``templates``, loaded by a ``DictLoader``.
+
+    Every state is rendered three ways at its time on the app's clock: with
+    the view's ``Memo``, without one, and by plain Jinja2. Returns the trees.
+    """
+    clock = Clock()
     loader = jinja2.DictLoader(templates)
-    live = LiveEnvironment(loader=loader).get_template("main.html")
-    plain = jinja2.Environment(autoescape=True, loader=loader).get_template("main.html")
+    live = app_environment(LiveEnvironment(loader=loader), clock).get_template("main.html")
+    plain = app_environment(jinja2.Environment(autoescape=True, loader=loader), clock)
     memo = Memo()
-    trees = [render_template(live, ctx, memo) for ctx in contexts]
-    assert trees == [render_template(live, ctx) for ctx in contexts]
-    check_life(client, trees, contexts, [plain.render(ctx) for ctx in contexts])
+    trees, expected = [], []
+    for ctx in clock.follow(contexts):
+        trees.append(render_template(live, ctx, memo))
+        assert trees[-1] == render_template(live, ctx), f"at {clock.time}"
+        expected.append(plain.get_template("main.html").render(ctx))
+    check_life(client, trees, contexts, expected)
+    return trees
+
+
+def count_reuse(trees: list[Tree]) -> None:
+    """Report how many lives reused entries (``pytest --hypothesis-show-statistics``)."""
+    event(f"entries reused: {sum(map(reused_entries, trees, trees[1:])) > 0}")
 
 
 # -- properties --------------------------------------------------------------
@@ -434,7 +537,7 @@ def check_program(client: ReplayClient, templates: dict[str, str], contexts: lis
 def test_random_templates_replay_like_fresh_renders(
     replay_client: ReplayClient, templates: dict[str, str], contexts: list[Context]
 ) -> None:
-    check_program(replay_client, templates, contexts)
+    count_reuse(check_program(replay_client, templates, contexts))
 
 
 @properties.examples(20)
@@ -442,20 +545,48 @@ def test_random_templates_replay_like_fresh_renders(
 def test_branch_flips_replay_like_fresh_renders(
     replay_client: ReplayClient, templates: dict[str, str], contexts: list[Context]
 ) -> None:
-    check_program(replay_client, templates, contexts)
+    count_reuse(check_program(replay_client, templates, contexts))
 
 
 KEYED_TABLE = (
     "<table>{% for r in rows %}"
-    '<tr id="r{{ r.id }}"><td>{{ r.name }}</td>'
+    '<tr id="r{{ r.id|default("") }}"><td>{{ r.name }}</td>'
     '{% if r.n > 1 %}<td>{{ r.n }}</td>{% else %}<td class="low">{{ r.n }}</td>{% endif %}'
     "{% for t in r.tags %}<i>{{ t }}</i>{% endfor %}</tr>"
     "{% else %}<tr><td>none</td></tr>{% endfor %}</table>"
 )
 
 
+def table_row(id: int, name: str) -> dict[str, t.Any]:
+    """A row of scalars (no tags, as a string), which change tracking may reuse."""
+    return {"id": id, "name": name, "n": 0, "tags": ""}
+
+
 @properties.examples(30)
 @given(contexts=context_sequences(st.fixed_dictionaries({"rows": UNIQUE_ROWS})))
+# A new key given twice: keys must not match entries (the client would show b, X, X).
+@example(
+    [
+        {"rows": [table_row(1, "b"), table_row(2, "X"), table_row(3, "a")]},
+        {"rows": [table_row(1, "b"), table_row(2, "X"), table_row(2, "a")]},
+    ]
+)
+# The same entry reused by two equal rows, then one of them changed.
+@example(
+    [
+        {"rows": [table_row(1, "a"), table_row(1, "a")]},
+        {"rows": [table_row(1, "a"), table_row(1, "a")]},
+        {"rows": [table_row(1, "a"), table_row(1, "b")]},
+    ]
+)
+# str, then Markup of the same text, and back: the row is rendered again each time.
+@example(
+    [
+        {"rows": [table_row(1, "<b>x</b>")]},
+        {"rows": [table_row(1, Markup("<b>x</b>"))]},
+        {"rows": [table_row(1, "<b>x</b>")]},
+    ]
+)
 def test_keyed_rows_move_insert_delete(
     replay_client: ReplayClient, contexts: list[Context]
 ) -> None:

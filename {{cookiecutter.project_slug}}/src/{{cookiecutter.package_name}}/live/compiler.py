@@ -23,11 +23,33 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import typing as t
 
+import jinja2
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame, find_undeclared
+from jinja2.filters import FILTERS
+from jinja2.tests import TESTS
 from markupsafe import escape
+
+SUPPORTED_JINJA = ">=3.1, <3.2"
+
+
+def check_jinja_version(version: str) -> None:
+    """Refuse a Jinja2 whose internals this compiler was not written against.
+
+    The compiler extends Jinja's code generator, whose private methods and
+    frames change between minor releases without notice.
+    """
+    found = re.match(r"(\d+)\.(\d+)", version)
+    if found is None or not (3, 1) <= (int(found[1]), int(found[2])) < (3, 2):
+        raise ImportError(
+            f"the live template compiler needs Jinja2 {SUPPORTED_JINJA}, found {version}"
+        )
+
+
+check_jinja_version(getattr(jinja2, "__version__", "unknown"))
 
 _LOOP_IDS = itertools.count()
 
@@ -148,36 +170,94 @@ _CONTEXTUAL = (
     nodes.Macro,
     nodes.ContextReference,
     nodes.DerivedContextReference,
+    nodes.ImportedName,
+    nodes.ExtensionAttribute,
+    nodes.OverlayScope,
 )
+# Jinja's own filters and tests whose result depends on their arguments only.
+# Not: random, sameas (identity, not value), and the filters that call other
+# filters or tests by name (map, select, ...), which read the context.
+_PURE_FILTERS = frozenset(FILTERS) - {
+    "random",
+    "map",
+    "select",
+    "reject",
+    "selectattr",
+    "rejectattr",
+}
+_PURE_TESTS = frozenset(TESTS) - {"sameas"}
+PURE_MARK = "__live_pure__"
+
+Function = t.TypeVar("Function", bound=t.Callable[..., t.Any])
 
 
-_IMPURE_FILTERS = frozenset({"random"})
+def pure(function: Function) -> Function:
+    """Mark an app's filter, test or global function as pure, for change tracking.
+
+    Pure means its result depends on its arguments alone: no clock, no
+    database, no randomness, no state. A loop whose body calls a function
+    not marked pure renders every row every time, as it must; marking a
+    function pure that is not makes unchanged rows show stale output.
+    """
+    if _reads_context(function):
+        raise TypeError(f"{function!r} reads the template context: it cannot be pure")
+    try:
+        setattr(function, PURE_MARK, True)
+    except (AttributeError, TypeError):
+        raise TypeError(f"pure() cannot mark {function!r}: wrap it in a function") from None
+    return function
 
 
-def _pure(function: t.Any) -> bool:
-    """Filters and tests are taken to be pure, unless random or reading the context."""
+def is_pure(*values: t.Any) -> bool:
+    """True when every value is a function marked ``pure``, or Jinja's ``range`` or ``dict``."""
+    for value in values:
+        if value is range or value is dict:
+            continue
+        if getattr(value, PURE_MARK, False) is not True or _reads_context(value):
+            return False
+    return True
+
+
+def _reads_context(function: t.Any) -> bool:
     passes = getattr(function, "jinja_pass_arg", None)
-    return getattr(passes, "name", None) != "context"
+    return getattr(passes, "name", None) == "context"
 
 
-def _tracks_changes(loop: nodes.For, environment: t.Any) -> bool:
-    """True when the loop body reads nothing but its own row (see ``memo``)."""
+def _trusted(name: str, is_filter: bool, environment: t.Any) -> bool:
+    """A filter or test that is pure: marked so, or one of Jinja's own pure ones."""
+    if is_filter:
+        functions, builtins, known = environment.filters, FILTERS, _PURE_FILTERS
+    else:
+        functions, builtins, known = environment.tests, TESTS, _PURE_TESTS
+    function = functions.get(name)
+    if name in known and function is builtins[name]:
+        return True
+    return function is not None and is_pure(function)
+
+
+def _row_reads(loop: nodes.For, environment: t.Any) -> list[str] | None:
+    """The names besides its row that a loop body reads; None if it cannot track changes.
+
+    Change tracking (see ``memo``) needs a body that renders the same entry
+    for an equal row: it reads its row, pure filters and tests, and names
+    whose values must be pure functions (checked at render time: the
+    context may supply any value under a global's name).
+    """
     if not isinstance(loop.target, nodes.Name) or loop.recursive:
-        return False
+        return None
     for child in loop.body:
         if isinstance(child, _CONTEXTUAL) or any(child.find_all(_CONTEXTUAL)):
-            return False
+            return None
         for used in child.find_all((nodes.Filter, nodes.Test)):
-            functions = environment.filters if isinstance(used, nodes.Filter) else environment.tests
-            if used.name in _IMPURE_FILTERS or not _pure(functions.get(used.name)):
-                return False
+            if not _trusted(used.name, isinstance(used, nodes.Filter), environment):
+                return None
     loaded = {
         name.name
         for child in loop.body
         for name in child.find_all(nodes.Name)
         if name.ctx == "load"
     }
-    return find_undeclared(loop.body, loaded) <= {loop.target.name}
+    return sorted(find_undeclared(loop.body, loaded) - {loop.target.name})
 
 
 _QUIET = (
@@ -238,8 +318,9 @@ class LiveCodeGenerator(CodeGenerator):
         self._child_template = False
         self._wrap_child = False
         # Statements placed first in a loop body to yield its Item marker, each
-        # with its for-else flag and memo variable (Jinja forbids custom nodes).
-        self._loop_items: dict[int, tuple[str | None, str | None]] = {}
+        # with its for-else flag, memo variable and the names besides its row
+        # the body reads (Jinja forbids custom nodes).
+        self._loop_items: dict[int, tuple[str | None, str | None, list[str]]] = {}
 
     # -- scope bookkeeping -------------------------------------------------
 
@@ -291,7 +372,7 @@ class LiveCodeGenerator(CodeGenerator):
         self.writeline(
             f"from {__name__} import Static as _phx_Static, Open as _phx_Open, "
             "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item, "
-            "escape_value as _phx_escape, ThenClose as _phx_ThenClose",
+            "escape_value as _phx_escape, ThenClose as _phx_ThenClose, is_pure as _phx_pure",
             extra=1,
         )
         self.writeline(f"from {_MEMO_MODULE} import loop_memo as _phx_loop_memo")
@@ -392,9 +473,10 @@ class LiveCodeGenerator(CodeGenerator):
             nodes.Name(target.name, "load") if isinstance(target, nodes.Name) else nodes.Const(None)
         )
         ran = self.temporary_identifier() if else_body else None
-        memo = self.temporary_identifier() if _tracks_changes(node, self.environment) else None
+        reads = _row_reads(node, self.environment)
+        memo = None if reads is None else self.temporary_identifier()
         item = nodes.ExprStmt(key, lineno=node.lineno)
-        self._loop_items[id(item)] = (ran, memo)
+        self._loop_items[id(item)] = (ran, memo, reads or [])
         node.body = [item, *node.body]
         if ran:
             self.writeline(f"{ran} = 0")
@@ -451,6 +533,16 @@ class LiveCodeGenerator(CodeGenerator):
         finally:
             self.stream = stream
 
+    def _value_code(self, name: str, frame: Frame) -> str:
+        """Code for the value ``name`` has in ``frame``'s body and the loops nested in it.
+
+        A name read only by a nested loop is unknown to this frame: that loop
+        resolves it from the context, and so does this code.
+        """
+        if frame.symbols.find_ref(name) is None:
+            return f"context.resolve_or_missing({name!r})"
+        return self._expression_code(nodes.Name(name, "load"), frame)
+
     def visit_Continue(self, node: nodes.Continue, frame: Frame) -> None:
         if self._live(frame):
             self.fail("{% continue %} cannot skip part of a live loop's entry", node.lineno)
@@ -465,13 +557,17 @@ class LiveCodeGenerator(CodeGenerator):
         if id(node) not in self._loop_items:
             super().visit_ExprStmt(node, frame)
             return
-        ran, memo = self._loop_items.pop(id(node))
+        ran, memo, reads = self._loop_items.pop(id(node))
         row = self._expression_code(node.node, frame)
         if memo is None:
             self.writeline(f"yield _phx_item({row})")
         else:
             item = self.temporary_identifier()
-            self.writeline(f"{item} = _phx_item({row}) if {memo} is None else {memo}.item({row})")
+            tracked = f"{memo} is not None"
+            if reads:
+                values = ", ".join(self._value_code(name, frame) for name in reads)
+                tracked += f" and _phx_pure({values})"
+            self.writeline(f"{item} = {memo}.item({row}) if {tracked} else _phx_item({row})")
             self.writeline(f"yield {item}")
         if ran:
             self.writeline(f"{ran} = 1")

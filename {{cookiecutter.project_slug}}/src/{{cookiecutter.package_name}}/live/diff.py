@@ -33,7 +33,7 @@ def _diff_same(old: Tree, new: Tree) -> Tree | None:
     out: Tree | None = None
     for key, value in new.items():
         before = old.get(key)
-        if value is before or key == "s":
+        if value is before:
             continue
         if isinstance(value, dict):
             if isinstance(before, dict) and _same_statics(before, value):

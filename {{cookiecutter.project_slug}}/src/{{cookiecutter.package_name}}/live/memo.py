@@ -1,9 +1,10 @@
 """Change tracking for loops: reuse the entry of a row that did not change.
 
 Most events change a row or two of a long list, yet every render evaluates
-the whole loop. A loop whose body reads nothing but its own row (checked when
-the template is compiled) renders the same entry for an equal row, so the
-entry built last time is reused, and the differ skips it by identity.
+the whole loop. A loop whose body reads nothing but its own row, through pure
+filters, tests and functions (see ``compiler.pure``), renders the same entry
+for an equal row, so the entry built last time is reused, and the differ
+skips it by identity.
 
 Only rows that can be compared safely are reused: scalars, and dicts or
 tuples of scalars. Anything mutable inside (a list, an ORM object) could
@@ -20,33 +21,43 @@ from .compiler import ForOpen, Item, loop_item, loop_key
 from .tree import fill
 
 MEMO_VARIABLE = "__phx_memo"
-_SCALARS = frozenset({str, int, float, bool, type(None), Markup})
+# Equal values of one of these types render the same, and never equal a value of another.
+_EXACT = frozenset({str, int, type(None)})
+# Also compared: Markup equals its str (but is not escaped), True equals 1 and 1.0.
+_SCALARS = _EXACT | {float, bool, Markup}
 
 Snapshot = tuple[t.Any, ...]
-_AMBIGUOUS = frozenset({bool, float})  # equal to ints in Python, rendered differently
 
 
 def snapshot(row: t.Any) -> Snapshot | None:
     """A hashable stand-in for ``row``, equal only for rows that render the same.
 
-    None means the row cannot be compared safely.
+    A dict's keys and values (or a tuple's items) are compared with their
+    types unless all are str, int or None, so ``Markup("<b>")`` never stands
+    for ``"<b>"`` (an escaped row shown raw is an XSS), nor ``True`` for
+    ``1``. Floats are compared by ``repr``: ``0.0 == -0.0``. None means the
+    row cannot be compared safely.
     """
     kind = type(row)
-    if kind in _SCALARS:
-        return (kind, row)
     if kind is dict:
-        values = tuple(row.values())
-        keys: tuple[t.Any, ...] | None = tuple(row)
+        items: tuple[t.Any, ...] = (*row, *row.values())
     elif kind is tuple:
-        values, keys = row, None
+        items = row
+    elif kind in _SCALARS:
+        return (kind, repr(row) if kind is float else row)
     else:
         return None
-    types = set(map(type, values))
+    types = set(map(type, items))
+    if types <= _EXACT:
+        # A dict's stand-in is its keys then its values: no type object in it,
+        # unlike every other stand-in, which starts with one.
+        return items if kind is dict else (tuple, items)
     if not types <= _SCALARS:
         return None
-    if types & _AMBIGUOUS:
-        return (keys, values, tuple(map(type, values)))
-    return (keys, values)
+    kinds = tuple(map(type, items))
+    if float in types:
+        items = tuple(repr(item) if type(item) is float else item for item in items)
+    return (kind, items, kinds)
 
 
 class LoopMemo:

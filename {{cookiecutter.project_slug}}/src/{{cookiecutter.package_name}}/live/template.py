@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import sys
+import types
 import typing as t
 
 import jinja2
@@ -12,19 +14,69 @@ from .memo import MEMO_VARIABLE, Memo
 from .tree import Tree, build_tree
 
 
+class LiveUndefined(jinja2.StrictUndefined):
+    """An undefined name or attribute is an error, never an empty string.
+
+    A misspelt name (``{% for t in shown %}`` for a view property) would
+    otherwise render as nothing. The message says where: the template and
+    line that used it. ``is defined``, ``default()`` and ``is none`` still work.
+    """
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        return f"{super()._undefined_message} ({_template_line()})"
+
+
+def _template_line() -> str:
+    """Where the innermost template being rendered is, from the call stack."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        template = frame.f_globals.get("__jinja_template__")
+        if isinstance(template, jinja2.Template):
+            line = template.get_corresponding_lineno(frame.f_lineno)
+            return f"template {template.name or '<string>'!r}, line {line}"
+        frame = frame.f_back
+    return "outside any template"
+
+
 class LiveEnvironment(jinja2.Environment):
     """A Jinja2 environment whose templates render to rendered trees.
 
-    Autoescape is always on. ``obj.name`` on a plain dict looks the key up
-    first (Jinja tries the attribute first, paying for an ``AttributeError``
-    on every row of a table); a key that shadows a dict method therefore wins.
+    Autoescape is always on, and undefined names are errors (``LiveUndefined``
+    unless ``undefined`` says otherwise). Options the tree compiler cannot
+    honour are refused. ``obj.name`` on a plain dict looks the key up first
+    (Jinja tries the attribute first, paying for an ``AttributeError`` on
+    every row of a table); a key that shadows a dict method therefore wins.
     """
 
     code_generator_class = LiveCodeGenerator
 
     def __init__(self, **options: t.Any) -> None:
         options.setdefault("autoescape", True)
+        options.setdefault("undefined", LiveUndefined)
         super().__init__(**options)
+        self._refuse_unsupported()
+
+    def overlay(self, *args: t.Any, **options: t.Any) -> t.Self:
+        """Jinja's overlay, refusing the same options as a new environment."""
+        overlay = super().overlay(*args, **options)
+        overlay._refuse_unsupported()
+        return overlay
+
+    def _refuse_unsupported(self) -> None:
+        if self.is_async:
+            raise TypeError("LiveEnvironment cannot render async templates: drop enable_async")
+        if self.autoescape is not True:
+            raise TypeError(
+                f"LiveEnvironment always autoescapes; got autoescape={self.autoescape!r}"
+                " (use |safe or Markup for trusted HTML)"
+            )
+        if not issubclass(self.code_generator_class, LiveCodeGenerator):
+            raise TypeError(
+                f"LiveEnvironment needs a LiveCodeGenerator, not {self.code_generator_class!r}"
+            )
 
     def getattr(self, obj: t.Any, attribute: str) -> t.Any:
         if type(obj) is dict:
@@ -57,9 +109,10 @@ def render_template(
 
 
 _default_environment = LiveEnvironment()
+COMPILED_SOURCES = 256  # the most sources ``render_tree`` keeps compiled
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=COMPILED_SOURCES)
 def _compile(source: str) -> jinja2.Template:
     return _default_environment.from_string(source)
 

@@ -18,11 +18,16 @@ from .compiler import Close, ForOpen, Item, Open, Static
 Tree = dict[str, t.Any]
 
 
+SLOT_KEYS_KEPT = 4096  # bounds the cache below: a 300k-row table must not grow it
+
+
 class _SlotKeys(dict[int, str]):
-    """``SLOT[i] == str(i)``, interned, without formatting an int per slot."""
+    """``SLOT[i] == str(i)``, without formatting an int per slot for the first few thousand."""
 
     def __missing__(self, index: int) -> str:
-        key = self[index] = str(index)
+        key = str(index)
+        if index < SLOT_KEYS_KEPT:
+            self[index] = key
         return key
 
 
