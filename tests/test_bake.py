@@ -176,6 +176,14 @@ def test_bakes_are_lint_clean(fixture: str, request: pytest.FixtureRequest) -> N
     ruff_check(request.getfixturevalue(fixture))
 
 
+@pytest.mark.parametrize("package_name", ["aaa", "zzz"])
+def test_lint_does_not_depend_on_where_the_package_name_sorts(
+    package_name: str, bake: Bake, tmp_path: Path
+) -> None:
+    # Imports of the tests' helpers must sort the same before and after the app's package.
+    ruff_check(bake(tmp_path, package_name=package_name))
+
+
 @pytest.mark.parametrize(
     ("answer", "complaint"),
     [

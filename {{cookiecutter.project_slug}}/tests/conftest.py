@@ -20,12 +20,13 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from sqlalchemy.engine import URL, make_url
 
-from chromium import HOW_TO_GET_ONE, ChromiumNotFound, find_chromium
 from {{ cookiecutter.package_name }}.__main__ import server_config
 from {{ cookiecutter.package_name }}.app import NODE_MODULES
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
 from {{ cookiecutter.package_name }}.db import Base, create_engine
 from {{ cookiecutter.package_name }}.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, Settings
+
+from chromium import HOW_TO_GET_ONE, ChromiumNotFound, find_chromium
 
 STARTUP_TIMEOUT = 10.0  # seconds until the live server must answer
 SHUTDOWN_TIMEOUT = 10.0

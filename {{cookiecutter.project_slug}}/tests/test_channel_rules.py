@@ -25,7 +25,6 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from live_client import LiveClient, Reply
 from {{ cookiecutter.package_name }}.live import (
     ConnectedLiveViewSocket,
     LiveConfig,
@@ -39,6 +38,8 @@ from {{ cookiecutter.package_name }}.live.channel import MAX_PATCHES
 from {{ cookiecutter.package_name }}.live.router import view_id
 from {{ cookiecutter.package_name }}.live.session import LiveSession, browser_digest
 from {{ cookiecutter.package_name }}.live.transport import Transport
+
+from live_client import LiveClient, Reply
 from servers import serve
 {%- raw %}
 

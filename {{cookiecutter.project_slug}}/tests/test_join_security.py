@@ -20,7 +20,6 @@ from starlette.middleware.sessions import SessionMiddleware
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from live_client import VSN, LiveClient, fetch_page
 from {{ cookiecutter.package_name }}.live import LiveConfig, LiveEnvironment, LiveRoutes, LiveView
 from {{ cookiecutter.package_name }}.live.session import (
     InvalidToken,
@@ -31,6 +30,8 @@ from {{ cookiecutter.package_name }}.live.session import (
 from {{ cookiecutter.package_name }}.live.testing import ServerError, live
 from {{ cookiecutter.package_name }}.live.testing.asgi import WebSocket, websocket_scope
 from {{ cookiecutter.package_name }}.live.testing.errors import LiveTestError
+
+from live_client import VSN, LiveClient, fetch_page
 {%- raw %}
 
 

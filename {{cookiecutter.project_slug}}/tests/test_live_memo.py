@@ -18,10 +18,11 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-import properties
 from {{ cookiecutter.package_name }}.live import LiveEnvironment, diff_tree, pure, render_template, to_html
 from {{ cookiecutter.package_name }}.live.memo import Memo, snapshot
 from {{ cookiecutter.package_name }}.live.testing import Rendered
+
+import properties
 {%- raw %}
 
 Context = dict[str, t.Any]

@@ -24,11 +24,12 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-import properties
 from {{ cookiecutter.package_name }}.live import LiveEnvironment, diff_tree, pure, render_template, render_tree, to_html
 from {{ cookiecutter.package_name }}.live.memo import Memo
 from {{ cookiecutter.package_name }}.live.shared_statics import share_statics
 from {{ cookiecutter.package_name }}.live.testing import Rendered
+
+import properties
 
 if t.TYPE_CHECKING:
     from replay import Case, ReplayClient

@@ -27,8 +27,6 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-import properties
-import replay
 from {{ cookiecutter.package_name }}.live import (
     ConnectedLiveViewSocket,
     LiveEnvironment,
@@ -52,6 +50,9 @@ from {{ cookiecutter.package_name }}.live.testing import (
     live,
     run_lifespan,
 )
+
+import properties
+import replay
 {#- The templates below are test data: cookiecutter must copy them verbatim. #}
 {%- raw %}
 

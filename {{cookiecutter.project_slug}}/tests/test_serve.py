@@ -25,11 +25,12 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from live_client import LiveClient
 from {{ cookiecutter.package_name }}.__main__ import (
     MAX_REQUEST_HEAD_BYTES,
     MAX_WEBSOCKET_MESSAGE_BYTES,
 )
+
+from live_client import LiveClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 15.0

@@ -25,7 +25,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from live_client import LiveClient
 from {{ cookiecutter.package_name }}.live import (
     ConnectedLiveViewSocket,
     LiveConfig,
@@ -38,6 +37,8 @@ from {{ cookiecutter.package_name }}.live import (
 )
 from {{ cookiecutter.package_name }}.live.logs import ClientLog, clip, redact_query_tokens
 from {{ cookiecutter.package_name }}.live.protocol import ProtocolError, encode_frame, parse_frame
+
+from live_client import LiveClient
 from servers import serve
 {%- raw %}
 
