@@ -25,7 +25,7 @@ from {{ cookiecutter.package_name }}.live import (
     LiveViewSocket,
     is_connected,
 )
-from {{ cookiecutter.package_name }}.live.testing import ServerError, live
+from {{ cookiecutter.package_name }}.live.testing import HTTPError, ServerError, live
 {%- raw %}
 
 Calls = list[tuple[str, t.Any]]
@@ -194,15 +194,17 @@ async def test_one_sockets_messages_run_one_at_a_time_in_order(
     ]
 
 
-async def test_a_value_that_does_not_convert_keeps_the_view(
+async def test_a_patch_whose_params_do_not_convert_loads_the_page_which_says_why(
     app: Starlette, calls: Calls
 ) -> None:
     async with live(app, "/paged?page=3", lifespan=False) as view:
-        with pytest.raises(ServerError, match="'page'"):
-            await view.patch("/paged?page=abc")
-        assert view.text("#page") == "3"
-        await view.click("#next")
-        assert view.text("#page") == "4"
+        redirect = await view.patch("/paged?page=abc")
+        assert redirect is not None and redirect.kind == "redirect"
+        assert redirect.to == "http://testserver/paged?page=abc"
+        assert calls[-1] == ("params", (3, "id", "/paged"))  # no handle_params ran with it
+        with pytest.raises(HTTPError) as error:
+            await view.follow_redirect()
+        assert error.value.status_code == 400 and "&#39;page&#39;" in error.value.text
 
 
 async def test_flash_follows_live_and_full_page_navigation(app: Starlette, calls: Calls) -> None:

@@ -726,14 +726,18 @@ async def test_an_error_reply_raises_with_the_server_reason(recorder: Recorder) 
         assert recorder.last_event == {"type": "hook", "event": "nope", "value": {"a": 1}}
 
 
-async def test_a_refused_patch_reloads_the_page_as_the_browser_does(recorder: Recorder) -> None:
+async def test_a_patch_whose_params_do_not_bind_loads_the_page_as_the_browser_does(
+    recorder: Recorder,
+) -> None:
     async with live(recorder, "/play?tab=b") as view:
         await view.click("#inc")
-        with pytest.raises(ServerError, match="parameter 'page': 'x' is not a valid int") as error:
-            await view.patch("/play?page=x")
-        assert "(the page was reloaded)" in str(error.value)
-        assert view.path == "/play?tab=b" and view.text("#count") == "0"  # a fresh page
-    assert [join["params"]["_mounts"] for join in recorder.sent("phx_join")] == [0, 0]
+        redirect = await view.patch("/play?page=x")
+        assert redirect is not None and redirect.kind == "redirect"
+        assert redirect.to == "http://testserver/play?page=x"
+        with pytest.raises(HTTPError) as error:  # the page load says why
+            await view.follow_redirect()
+        assert error.value.status_code == 400
+        assert "parameter &#39;page&#39;: &#39;x&#39; is not a valid int" in error.value.text
 
 
 async def test_after_a_crash_the_view_rejoins_as_the_browser_does(recorder: Recorder) -> None:

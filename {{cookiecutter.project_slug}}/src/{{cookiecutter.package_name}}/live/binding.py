@@ -62,7 +62,7 @@ class _Parameter:
 
 @functools.lru_cache(maxsize=1024)
 def _parameters(func: t.Callable[..., t.Any]) -> tuple[_Parameter, ...]:
-    hints = t.get_type_hints(func)
+    hints = _hints(func)
     result = []
     for parameter in inspect.signature(func).parameters.values():
         if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
@@ -76,6 +76,35 @@ def _parameters(func: t.Callable[..., t.Any]) -> tuple[_Parameter, ...]:
             )
         )
     return tuple(result)
+
+
+# Injected whatever their annotation says: a name imported only under
+# ``TYPE_CHECKING`` may annotate them.
+_TYPE_ONLY = frozenset({"socket", "url", "event", "return"})
+
+
+def _hints(func: t.Callable[..., t.Any]) -> dict[str, t.Any]:
+    """``func``'s resolved annotations; a precise ``TypeError`` for one that does not resolve."""
+    try:
+        return t.get_type_hints(func)
+    except NameError:
+        pass  # resolve one by one, to skip those nobody needs
+    hints: dict[str, t.Any] = {}
+    for name, annotation in inspect.get_annotations(func).items():
+        try:
+            hints[name] = (
+                eval(annotation, getattr(func, "__globals__", {}))  # noqa: S307 -- as typing does
+                if isinstance(annotation, str)
+                else annotation
+            )
+        except NameError as exc:
+            if name in _TYPE_ONLY:
+                continue
+            raise TypeError(
+                f"{func.__qualname__}: the annotation {annotation!r} of {name!r} does not "
+                f"resolve ({exc}); import its names at run time, not under TYPE_CHECKING"
+            ) from exc
+    return hints
 
 
 def bind(

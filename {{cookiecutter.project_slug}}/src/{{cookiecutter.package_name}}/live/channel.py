@@ -59,14 +59,19 @@ class LiveChannel:
         self.transport = transport
         self.routes = transport.routes
         self.joined: JoinedView | None = None
+        self.finished = False  # the worker ended: the socket routes nothing here any more
         self._mailbox: asyncio.Queue[Message | None] = asyncio.Queue(
             transport.config.mailbox_size
         )
         self._worker = asyncio.create_task(self._work())
 
-    async def deliver(self, message: Message) -> None:
-        """Queue ``message``; waits while the mailbox is full, which stops the socket's reader."""
+    async def deliver(self, message: Message) -> bool:
+        """Queue ``message``; waits while the mailbox is full, which stops the socket's reader.
+
+        False when the channel finished meanwhile: nobody will read the message.
+        """
         await self._mailbox.put(message)
+        return not self.finished
 
     async def close(self) -> None:
         """The socket closed: drop what is queued, let a running handler finish, clean up.
@@ -90,17 +95,26 @@ class LiveChannel:
     # -- the worker ----------------------------------------------------------
 
     async def _work(self) -> None:
-        while True:
-            message = await self._mailbox.get()
-            if message is None:
-                return
-            self.transport.dequeued(message)
-            if not self.transport.closed:
-                await self._process(message)
-            await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now
-            if self.joined is None and self._mailbox.empty():
-                self.transport.forget(self)
-                return
+        try:
+            while True:
+                message = await self._mailbox.get()
+                if message is None:
+                    return
+                self.transport.dequeued(message)
+                if not self.transport.closed:
+                    await self._process(message)
+                await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now
+                if self.joined is None and self._mailbox.empty():
+                    return
+        finally:
+            # However the worker ends, the socket stops routing here and what
+            # is still queued gives its share of the socket's budget back.
+            self.finished = True
+            self.transport.forget(self)
+            while not self._mailbox.empty():
+                dropped = self._mailbox.get_nowait()
+                if dropped is not None:
+                    self.transport.dequeued(dropped)
 
     async def _process(self, message: Message) -> None:
         try:
@@ -114,7 +128,11 @@ class LiveChannel:
                 status, response = reply.status, reply.response
             # Replying is inside: any reply that cannot be encoded crashes the view.
             await self._reply(message, status, response)
-        except Exception:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and _cancelling():
+                raise  # this worker is being cancelled (the close grace ran out)
+            # A view's own CancelledError (it awaited a task cancelled elsewhere)
+            # is a crash like any other.
             logger.exception("LiveView crashed on %s %s", clip(self.topic), clip(message.event))
             await self._crash(message)
 
@@ -256,7 +274,13 @@ class LiveChannel:
         target = self._patch_target(joined, url)
         if target is None:
             return {"link_redirect": True}
-        await self._handle_params(joined, *target)
+        try:
+            await self._handle_params(joined, *target)
+        except Reply as refused:
+            # A link whose params do not bind: load it, and the page says why
+            # (a 400 in the layout), as if the URL had been typed.
+            logger.info("live_patch to %s: %s", clip(url), refused.response.get("reason"))
+            return {"redirect": {"to": url}}
         return await self._update(joined)
 
     async def _leave(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -376,6 +400,12 @@ class LiveChannel:
         view = joined.view
         context = view.template_context(joined.socket)
         return render_template(self.routes.template(view), context, joined.memo)
+
+
+def _cancelling() -> bool:
+    """True when the running task itself has been asked to stop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 Handler = t.Callable[[LiveChannel, JoinedView, dict[str, t.Any]], t.Awaitable[dict[str, t.Any]]]

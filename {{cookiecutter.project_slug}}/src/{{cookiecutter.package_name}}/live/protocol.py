@@ -15,6 +15,10 @@ import typing as t
 from dataclasses import dataclass
 
 PHX_REPLY = "phx_reply"
+_FRAME_BYTES = 512  # the message, its frame list and their strings' headers
+_CONTAINER_BYTES = 80  # a parsed empty dict or list, with its reference
+_STRING_BYTES = 32  # half a parsed short string: each string has two quotes
+_ITEM_BYTES = 40  # a number object and its reference, or a dict entry: one per "," or ":"
 # A JSON escape of a UTF-16 surrogate: valid pairs decode to one character,
 # lone halves decode to strings that cannot be encoded as UTF-8 again.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -37,7 +41,7 @@ class Message:
     topic: str
     event: str
     payload: t.Any
-    size: int = 0  # characters of the frame, for the socket's budget of queued input
+    size: int  # what the parsed frame costs in memory, about: see ``parsed_size``
 
 
 class Reply(Exception):
@@ -75,7 +79,26 @@ def parse_frame(text: str) -> Message:
         raise ProtocolError("join_ref and ref must be strings or null")
     if not isinstance(topic, str) or not isinstance(event, str):
         raise ProtocolError("topic and event must be strings")
-    return Message(join_ref, ref, topic, event, payload, len(text))
+    return Message(join_ref, ref, topic, event, payload, parsed_size(text))
+
+
+def parsed_size(text: str) -> int:
+    """Bytes the parsed frame may take, at most about: for the socket's input budget.
+
+    Parsed JSON is bigger than its text: ``{}`` is two characters but a
+    64-byte dict, a short string costs a 50-byte object, ``1.5`` a 24-byte
+    float. Counting brackets, quotes and separators bounds that
+    (``tests/test_transport.py`` measures it).
+    """
+    containers = text.count("{") + text.count("[")
+    characters = len(text) if text.isascii() else 4 * len(text)  # up to 4 bytes each
+    return (
+        _FRAME_BYTES
+        + characters
+        + _CONTAINER_BYTES * containers
+        + _STRING_BYTES * text.count('"')
+        + _ITEM_BYTES * (text.count(",") + text.count(":"))
+    )
 
 
 def encode_frame(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typing as t
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from starlette.routing import Match, Route
 
@@ -53,7 +54,7 @@ class LiveRouter:
 
     def match(self, path: str, root_path: str = "") -> LiveMatch | None:
         """The view serving ``path`` (as the browser sees it, prefix included)."""
-        local = app_path(path, root_path)
+        local = app_path(unquote(path), root_path)  # as the ASGI scope's path is
         if local is None:
             return None
         scope = {"type": "http", "path": local, "root_path": "", "method": "GET"}

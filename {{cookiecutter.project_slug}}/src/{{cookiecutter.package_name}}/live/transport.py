@@ -31,9 +31,8 @@ ChannelKind = t.Callable[["Transport", str], LiveChannel]
 CHANNEL_KINDS: dict[str, ChannelKind] = {"lv": LiveChannel}
 """Topic prefix (before the first ``:``) → the channel class serving such topics."""
 
-# Close codes (RFC 6455): policy violation, invalid data, unsupported data.
+# Close codes (RFC 6455); a frame that is not valid JSON closes with ProtocolError's 1007.
 POLICY_VIOLATION = 1008
-INVALID_DATA = 1007
 UNSUPPORTED_DATA = 1003
 
 
@@ -122,6 +121,8 @@ class Transport:
             else:
                 await self._refuse(message, "unknown event")
             return
+        # Room first, then the lookup: a channel cannot finish between the two.
+        await self._room.wait()
         channel = self.channels.get(message.topic)
         if channel is None:
             if message.event != "phx_join":
@@ -136,11 +137,12 @@ class Transport:
                 return
             channel = self.channels[message.topic] = kind(self, message.topic)
         # One budget for the whole socket: many views' mailboxes cannot add up.
-        await self._room.wait()
         self._queued += message.size
         if self._queued > self.config.max_queued_bytes:
             self._room.clear()
-        await channel.deliver(message)
+        if not await channel.deliver(message):
+            self.dequeued(message)
+            await self._refuse(message, "unmatched topic")
 
     def dequeued(self, message: Message) -> None:
         """A channel took ``message`` out of its mailbox: reading may go on."""
