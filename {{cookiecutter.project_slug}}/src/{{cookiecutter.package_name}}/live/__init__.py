@@ -9,10 +9,16 @@ from .config import LiveConfig
 from .diff import diff_tree
 from .params import Params
 from .routes import LiveRoutes
-from .socket import ConnectedLiveViewSocket, LiveViewSocket, UnsafeRedirect, is_connected
+from .socket import (
+    ConnectedLiveViewSocket,
+    InfoEvent,
+    LiveViewSocket,
+    UnsafeRedirect,
+    is_connected,
+)
 from .template import LiveEnvironment, LiveUndefined, render_template, render_tree
 from .tree import to_html
-from .view import InfoEvent, LiveView, UnhandledEvent
+from .view import LiveView, UnhandledEvent
 
 __all__ = [
     "BindingError",

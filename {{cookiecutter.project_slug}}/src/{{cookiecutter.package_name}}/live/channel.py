@@ -1,10 +1,11 @@
 """One ``lv:`` topic of a socket: its mailbox, the view joined on it, render → diff → reply.
 
-Each topic has its own bounded mailbox and worker, so a view's joins, events
-and patches run one at a time, in order, while a slow view never holds up
-the others on the same socket. Every message gets exactly one reply; a view
-that raises is dropped (``disconnect`` runs) and told to rejoin, as
-Phoenix's "let it crash" does.
+Each topic has its own bounded mailbox and worker, so a view's joins, events,
+patches and infos (``handle_info``: its scheduled ticks and broadcasts) run
+one at a time, in order, while a slow view never holds up the others on the
+same socket. Every message gets exactly one reply; an info's changes are
+pushed as a ``diff``. A view that raises is dropped (``disconnect`` runs) and
+told to rejoin, as Phoenix's "let it crash" does.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .protocol import Message, Reply, encode_frame, error, reply_frame
 from .router import view_id
 from .session import InvalidToken, csrf_valid
 from .shared_statics import share_statics
-from .socket import ConnectedLiveViewSocket, Navigation
+from .socket import ConnectedLiveViewSocket, InfoEvent, Navigation
 from .template import render_template
 from .tree import Tree
 from .view import LiveView, UnhandledEvent
@@ -51,6 +52,18 @@ class JoinedView:
     memo: Memo = field(default_factory=Memo)
 
 
+@dataclass(frozen=True)
+class Info:
+    """An info queued for the view whose socket asked for it (a later view ignores it)."""
+
+    event: InfoEvent
+    socket: ConnectedLiveViewSocket[t.Any]
+    key: t.Hashable | None  # a repeating job's: one of its ticks waits at most
+
+
+Item = Message | Info | None  # None: the socket closed, stop
+
+
 class LiveChannel:
     """The messages of one ``lv:<container id>`` topic, handled in arrival order."""
 
@@ -60,9 +73,9 @@ class LiveChannel:
         self.routes = transport.routes
         self.joined: JoinedView | None = None
         self.finished = False  # the worker ended: the socket routes nothing here any more
-        self._mailbox: asyncio.Queue[Message | None] = asyncio.Queue(
-            transport.config.mailbox_size
-        )
+        self._mailbox: asyncio.Queue[Item] = asyncio.Queue(transport.config.mailbox_size)
+        self._waiting: set[t.Hashable] = set()  # keys of the queued repeating ticks
+        self._overflowed: ConnectedLiveViewSocket[t.Any] | None = None
         self._worker = asyncio.create_task(self._work())
 
     async def deliver(self, message: Message) -> bool:
@@ -73,6 +86,25 @@ class LiveChannel:
         await self._mailbox.put(message)
         return not self.finished
 
+    def deliver_info(
+        self, socket: ConnectedLiveViewSocket[t.Any], event: InfoEvent, key: t.Hashable | None
+    ) -> None:
+        """Queue an info without waiting: a scheduler or pub/sub must never block on a view.
+
+        A view whose mailbox is full cannot keep up: it crashes, and the
+        client's rejoin mounts it afresh, rather than silently losing a message.
+        """
+        if self.finished or self.transport.closed or key in self._waiting:
+            return
+        try:
+            self._mailbox.put_nowait(Info(event, socket, key))
+        except asyncio.QueueFull:
+            self.transport.log.warning("%s cannot keep up with infos: %s", self.topic, event.name)
+            self._overflowed = socket
+            return
+        if key is not None:
+            self._waiting.add(key)
+
     async def close(self) -> None:
         """The socket closed: drop what is queued, let a running handler finish, clean up.
 
@@ -80,10 +112,7 @@ class LiveChannel:
         their replies), but a handler already running may finish its work,
         say a database write, for up to ``close_grace`` seconds.
         """
-        while not self._mailbox.empty():
-            dropped = self._mailbox.get_nowait()
-            if dropped is not None:
-                self.transport.dequeued(dropped)
+        self._discard_queued()
         self._mailbox.put_nowait(None)
         done, _ = await asyncio.wait({self._worker}, timeout=self.transport.config.close_grace)
         if not done:
@@ -97,12 +126,22 @@ class LiveChannel:
     async def _work(self) -> None:
         try:
             while True:
-                message = await self._mailbox.get()
-                if message is None:
+                item = await self._mailbox.get()
+                if item is None:
                     return
-                self.transport.dequeued(message)
-                if not self.transport.closed:
-                    await self._process(message)
+                if isinstance(item, Info):
+                    self._waiting.discard(item.key)
+                else:
+                    self.transport.dequeued(item)
+                if self._overflowed is not None:
+                    await self._overflow()
+                if self.transport.closed:
+                    pass
+                elif isinstance(item, Info):
+                    if self.joined is not None and self.joined.socket is item.socket:
+                        await self._info(self.joined, item.event)
+                else:
+                    await self._process(item)
                 await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now
                 if self.joined is None and self._mailbox.empty():
                     return
@@ -111,10 +150,20 @@ class LiveChannel:
             # is still queued gives its share of the socket's budget back.
             self.finished = True
             self.transport.forget(self)
-            while not self._mailbox.empty():
-                dropped = self._mailbox.get_nowait()
-                if dropped is not None:
-                    self.transport.dequeued(dropped)
+            self._discard_queued()
+
+    def _discard_queued(self) -> None:
+        while not self._mailbox.empty():
+            item = self._mailbox.get_nowait()
+            if isinstance(item, Message):
+                self.transport.dequeued(item)
+        self._waiting.clear()
+
+    async def _overflow(self) -> None:
+        """The view that could not keep up crashes (if it is still the one joined)."""
+        socket, self._overflowed = self._overflowed, None
+        if self.joined is not None and self.joined.socket is socket:
+            await self._crash(None)
 
     async def _process(self, message: Message) -> None:
         try:
@@ -136,12 +185,31 @@ class LiveChannel:
             logger.exception("LiveView crashed on %s %s", clip(self.topic), clip(message.event))
             await self._crash(message)
 
+    async def _info(self, joined: JoinedView, event: InfoEvent) -> None:
+        """``handle_info``, then push what changed: navigation first, then the diff."""
+        try:
+            await joined.view.handle_info(event, joined.socket)
+            response = await self._update(joined)
+            for kind in ("live_patch", "redirect", "live_redirect", "diff"):
+                if kind in response:
+                    await self.transport.send(
+                        encode_frame(joined.join_ref, None, self.topic, kind, response[kind])
+                    )
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and _cancelling():
+                raise
+            logger.exception(
+                "LiveView crashed in handle_info(%s) on %s", clip(event.name), clip(self.topic)
+            )
+            await self._crash(None)
+
     async def _reply(self, message: Message, status: str, response: dict[str, t.Any]) -> None:
         await self.transport.send(reply_frame(message, status, response))
 
-    async def _crash(self, message: Message) -> None:
+    async def _crash(self, message: Message | None) -> None:
         """Phoenix's "let it crash": the client shows its error and rejoins (a fresh mount)."""
-        await self._reply(message, "error", {"reason": "crash"})
+        if message is not None:
+            await self._reply(message, "error", {"reason": "crash"})
         joined = self.joined
         if joined is not None:
             await self._drop()
@@ -159,6 +227,7 @@ class LiveChannel:
         """Forget the joined view and let it clean up."""
         joined, self.joined = self.joined, None
         if joined is not None:
+            await joined.socket.close()  # its jobs, subscriptions, presences: before disconnect
             try:
                 await joined.view.disconnect(joined.socket)
             except Exception:
@@ -200,7 +269,18 @@ class LiveChannel:
         # may reach any view of the app, as Phoenix's live_session allows.
         if found is None or not navigating and view_id(found.view_class) != live_session.view:
             raise error("unauthorized")  # the client falls back to a page load
-        socket: ConnectedLiveViewSocket[t.Any] = ConnectedLiveViewSocket(parsed)
+        config = self.transport.config
+
+        def deliver(event: InfoEvent, key: t.Hashable | None) -> None:
+            self.deliver_info(socket, event, key)
+
+        socket: ConnectedLiveViewSocket[t.Any] = ConnectedLiveViewSocket(
+            parsed,
+            self.routes.pubsub,
+            deliver,
+            max_jobs=config.max_jobs,
+            max_subscriptions=config.max_subscriptions,
+        )
         socket.state = websocket.state
         if not navigating and params.get("_mounts") == 0:
             socket.flash.update(live_session.flash)  # the page's flash, on its first join only

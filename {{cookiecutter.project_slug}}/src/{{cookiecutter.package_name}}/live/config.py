@@ -35,6 +35,12 @@ class LiveConfig:
     send_timeout: float = 30.0
     """A socket whose client does not read a frame for this long is closed."""
 
+    max_jobs: int = 100
+    """``schedule_info`` jobs one view may have at once."""
+
+    max_subscriptions: int = 100
+    """Pub/sub topics one view may subscribe to."""
+
     close_grace: float = 5.0
     """On close, a running handler may finish for this long before it is cancelled."""
 

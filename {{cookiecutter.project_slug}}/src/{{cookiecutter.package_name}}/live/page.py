@@ -41,7 +41,7 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
     """
     session = user_session(request.session)
     csrf_token(request.session)  # created now: the session token is bound to it
-    socket: LiveViewSocket[t.Any] = LiveViewSocket(urlparse(str(request.url)))
+    socket: LiveViewSocket[t.Any] = LiveViewSocket(urlparse(str(request.url)), routes.pubsub)
     socket.state = request.state
     socket.flash.update(routes.flash_signer.loads(request.cookies.get(FLASH_COOKIE)) or {})
     view = view_class()

@@ -20,6 +20,8 @@ from starlette.websockets import WebSocket
 from .config import LiveConfig
 from .logs import redact_query_tokens
 from .page import render_page
+from .pubsub import PubSub
+from .pubsub.memory import MemoryPubSub
 from .router import LiveMatch, LiveRouter, ViewClass
 from .session import SessionTokens, flash_signer
 from .template import LiveEnvironment
@@ -33,7 +35,9 @@ class LiveRoutes:
     ``layout`` is the template wrapping every page; it receives ``title``,
     ``csrf_token``, ``root_path`` and ``live_container`` (the view's HTML in
     its container). ``error_template`` renders an error inside the layout
-    with ``status``, ``title`` and ``message``.
+    with ``status``, ``title`` and ``message``. ``pubsub`` carries
+    ``socket.subscribe``/``broadcast`` (in-process memory unless given; the
+    app starts and stops it).
     """
 
     def __init__(
@@ -45,9 +49,11 @@ class LiveRoutes:
         *,
         error_template: str = "error.html",
         config: LiveConfig | None = None,
+        pubsub: PubSub | None = None,
     ) -> None:
         self.environment = environment
         self.config = config or LiveConfig()
+        self.pubsub = pubsub or MemoryPubSub()  # what socket.subscribe/broadcast use
         self.tokens = SessionTokens(secret_key, self.config.session_max_age)
         self.flash_signer = flash_signer(secret_key)
         self.layout = layout

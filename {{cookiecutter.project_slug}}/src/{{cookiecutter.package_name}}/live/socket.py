@@ -1,7 +1,14 @@
-"""The socket a LiveView sees: its state, its title, and navigation requests."""
+"""The socket a LiveView sees: its state, its title, navigation, and its real-time reach.
+
+A connected socket can schedule messages to its own view (``schedule_info``)
+and subscribe to pub/sub topics; both arrive in ``handle_info``. Everything it
+started ends when the view closes, before ``disconnect`` runs.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 import typing as t
 from dataclasses import dataclass
@@ -9,10 +16,26 @@ from urllib.parse import ParseResult, urlencode, urlsplit
 
 from starlette.datastructures import State
 
+from .pubsub import PubSub, Subscription
+from .pubsub.memory import MemoryPubSub
+from .scheduler import Deliver, Job, Scheduler
+
 Context = t.TypeVar("Context")
 SHOWN_CHARS = 200  # of a refused URL, in the exception's message
 EXTERNAL_SCHEMES = ("http", "https")
 MISREAD_CHARS = re.compile(r"[\\\x00-\x1f\x7f]")  # a backslash or a control character
+
+
+logger = logging.getLogger(__name__)
+Cleanup = t.Callable[[], t.Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class InfoEvent:
+    """A message for ``handle_info``: a scheduled tick, or a broadcast (``name`` is its topic)."""
+
+    name: str
+    payload: t.Any = None
 
 
 class UnsafeRedirect(ValueError):
@@ -37,7 +60,7 @@ class LiveViewSocket(t.Generic[Context]):
 
     connected: t.ClassVar[bool] = False
 
-    def __init__(self, url: ParseResult) -> None:
+    def __init__(self, url: ParseResult, pubsub: PubSub | None = None) -> None:
         self.context: Context = t.cast(Context, None)
         self.live_title: str | None = None
         self.url = url
@@ -46,6 +69,7 @@ class LiveViewSocket(t.Generic[Context]):
         self.flash: dict[str, str] = {}
         # The app's lifespan state (``request.state``): its database, settings, pub/sub.
         self.state = State()
+        self._pubsub = pubsub
 
     async def push_patch(
         self, path: str, params: t.Mapping[str, t.Any] | None = None, *, replace: bool = False
@@ -91,16 +115,117 @@ class LiveViewSocket(t.Generic[Context]):
         self.pushed_events.append([event, {} if payload is None else payload])
         return _DONE
 
+    async def broadcast(self, topic: str, message: t.Any) -> None:
+        """Send ``message`` to every subscriber of ``topic``, in every process.
+
+        Subscribers get ``handle_info(InfoEvent(topic, message))``. The message
+        must be JSON (``TypeError``/``ValueError`` here otherwise).
+        """
+        if self._pubsub is None:
+            raise RuntimeError("this socket has no pub/sub: pass one to LiveRoutes(pubsub=...)")
+        await self._pubsub.broadcast(topic, message)
+
+    # On the HTTP render nothing is live: these do nothing, as in PyView, so
+    # ``mount`` may call them unconditionally.
+
+    def schedule_info(self, event: InfoEvent, seconds: float) -> Job:
+        """Deliver ``event`` to ``handle_info`` every ``seconds`` (connected sockets only)."""
+        return Job()
+
+    def schedule_info_once(self, event: InfoEvent, seconds: float | None = None) -> Job:
+        """Deliver ``event`` to ``handle_info`` once, after ``seconds`` (connected only)."""
+        return Job()
+
+    async def subscribe(self, topic: str) -> None:
+        """Receive the broadcasts on ``topic`` in ``handle_info`` (connected sockets only)."""
+
+    async def unsubscribe(self, topic: str) -> None:
+        """Stop receiving ``topic``'s broadcasts."""
+
 
 class ConnectedLiveViewSocket(LiveViewSocket[Context]):
     """The socket of a joined LiveView, live over the WebSocket."""
 
     connected: t.ClassVar[bool] = True
 
+    def __init__(
+        self,
+        url: ParseResult,
+        pubsub: PubSub | None = None,
+        deliver: Deliver | None = None,
+        *,
+        max_jobs: int = 100,
+        max_subscriptions: int = 100,
+    ) -> None:
+        """The runtime passes ``pubsub`` and ``deliver`` (into the view's mailbox); a unit
+        test of a view may leave them out: broadcasts stay in memory, infos go nowhere."""
+        pubsub = pubsub or MemoryPubSub()
+        super().__init__(url, pubsub)
+        self._pubsub: PubSub = pubsub
+        self._deliver = deliver or _nowhere
+        self._scheduler = Scheduler(self._deliver, max_jobs)
+        self._max_subscriptions = max_subscriptions
+        self._subscriptions: dict[str, Subscription] = {}
+        self._cleanups: list[Cleanup] = []
+
+    def schedule_info(self, event: InfoEvent, seconds: float) -> Job:
+        return self._scheduler.every(event, seconds)
+
+    def schedule_info_once(self, event: InfoEvent, seconds: float | None = None) -> Job:
+        return self._scheduler.once(event, seconds)
+
+    async def subscribe(self, topic: str) -> None:
+        if topic in self._subscriptions:
+            return
+        if len(self._subscriptions) >= self._max_subscriptions:
+            raise RuntimeError(f"a view may subscribe to at most {self._max_subscriptions} topics")
+        self._subscriptions[topic] = await self._pubsub.subscribe(topic, self._received)
+
+    async def unsubscribe(self, topic: str) -> None:
+        subscription = self._subscriptions.pop(topic, None)
+        if subscription is not None:
+            await self._pubsub.unsubscribe(subscription)
+
+    def cleanup(self, callback: Cleanup) -> None:
+        """Run ``callback`` when this view closes, before ``disconnect`` (presence uses it)."""
+        self._cleanups.append(callback)
+
+    @property
+    def jobs(self) -> int:
+        """How many scheduled jobs are live (for tests and leak checks)."""
+        return len(self._scheduler)
+
+    @property
+    def subscriptions(self) -> list[str]:
+        return list(self._subscriptions)
+
+    def _received(self, topic: str, event: str, message: t.Any) -> None:
+        self._deliver(InfoEvent(event, message), None)
+
+    async def close(self) -> None:
+        """The view is closing: stop its jobs, subscriptions and cleanups, in that order."""
+        self._scheduler.cancel_all()
+        subscriptions, self._subscriptions = list(self._subscriptions.values()), {}
+        cleanups, self._cleanups = self._cleanups, []
+        for subscription in subscriptions:
+            try:
+                await self._pubsub.unsubscribe(subscription)
+            except Exception:
+                logger.exception("unsubscribing from %r failed", subscription.topic)
+        for callback in reversed(cleanups):
+            try:
+                await callback()
+            except Exception:
+                logger.exception("a cleanup of a closing view failed")
+
 
 def is_connected(socket: LiveViewSocket[t.Any]) -> bool:
     """True once the browser has joined over the WebSocket (not during the HTTP render)."""
     return socket.connected
+
+
+def _nowhere(event: InfoEvent, key: t.Hashable | None) -> None:
+    """Where a socket with no view delivers its infos."""
 
 
 class _Done:

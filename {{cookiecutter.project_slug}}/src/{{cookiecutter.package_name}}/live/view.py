@@ -6,15 +6,7 @@ import dataclasses
 import typing as t
 
 from .binding import BindingError
-from .socket import ConnectedLiveViewSocket, Context, LiveViewSocket
-
-
-@dataclasses.dataclass(frozen=True)
-class InfoEvent:
-    """A message for ``handle_info``: scheduled ticks and pub/sub broadcasts."""
-
-    name: str
-    payload: t.Any = None
+from .socket import ConnectedLiveViewSocket, Context, InfoEvent, LiveViewSocket
 
 
 class UnhandledEvent(LookupError):

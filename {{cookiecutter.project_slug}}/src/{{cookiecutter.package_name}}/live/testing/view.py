@@ -287,12 +287,18 @@ class LiveViewTest:
     async def wait_for(
         self, selector: str, *, text: Text = None, timeout: float = 1.0
     ) -> LexborNode:
-        """Apply server pushes (``handle_info``, pub/sub) until ``selector`` matches; returns it."""
+        """Apply server pushes (``handle_info``, pub/sub) until ``selector`` matches; returns it.
+
+        A view that crashes meanwhile raises ``ServerError`` (reason ``crash``);
+        the next action rejoins it, as the browser does.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             self._drain()
             self._check_here()
+            if self._crashed:
+                raise ServerError(f"waiting for {describe(selector, text)}", {"reason": "crash"})
             matches = [node for node in self.find(selector) if text_matches(node, text)]
             if matches:
                 return matches[0]
