@@ -4,7 +4,8 @@ A stale ``join_ref`` is refused; the page's flash shows on the first join
 only; pushed events go out once; a rejoin replaces the view; endless patches
 crash the view, not the socket; heartbeats are matched on topic and event;
 frames with fields of the wrong type are refused; a socket holds a bounded
-number of channels and forgets those whose view left. Served by a real
+number of channels and forgets those whose view left. Many of these were
+found by mutation testing of ``channel.py`` (issue 6, section 7). Served by a real
 uvicorn (``servers.serve``); the app keeps its ``Transport`` objects so the
 tests can count the channels a socket holds.
 """
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import typing as t
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 from jinja2 import DictLoader
@@ -26,15 +29,19 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from {{ cookiecutter.package_name }}.live import (
+    BindingError,
     ConnectedLiveViewSocket,
     LiveConfig,
     LiveEnvironment,
     LiveRoutes,
     LiveView,
     LiveViewSocket,
+    UnhandledEvent,
+    channel,
     is_connected,
 )
 from {{ cookiecutter.package_name }}.live.channel import MAX_PATCHES
+from {{ cookiecutter.package_name }}.live.logs import clip
 from {{ cookiecutter.package_name }}.live.router import view_id
 from {{ cookiecutter.package_name }}.live.session import LiveSession, browser_digest
 from {{ cookiecutter.package_name }}.live.transport import Transport
@@ -47,9 +54,11 @@ SECRET = "secret"
 TEMPLATES = {
     "layout.html": "<meta name='csrf-token' content='{{ csrf_token }}'>{{ live_container }}",
     "rules.html": "<p id='flash'>{{ flash.get('info', '') }}</p>"
+    "<p id='alert'>{{ flash.get('error', '') }}</p>"
     "<p id='n'>{{ n }}</p><p id='hops'>{{ hops }}</p>",
 }
 PAGE_FLASH = "put by the HTTP render"
+PAGE_ALERT = "also put by the HTTP render"
 
 
 class Record:
@@ -59,6 +68,8 @@ class Record:
         self.mounts: list[int] = []  # connected mounts, by view id
         self.disconnects: list[int] = []
         self.patches = 0  # handle_params calls with hops
+        self.sessions: list[dict[str, t.Any]] = []  # what each connected mount was given
+        self.binding_errors: list[str] = []  # events whose values did not bind
 
 
 class RulesLive(LiveView[dict[str, t.Any]]):
@@ -71,24 +82,48 @@ class RulesLive(LiveView[dict[str, t.Any]]):
         self.record = self.current  # a view outliving its test reports to that test's record
         if is_connected(socket):
             self.record.mounts.append(id(self))
+            self.record.sessions.append(session)
         else:
             socket.put_flash("info", PAGE_FLASH)
+            socket.put_flash("error", PAGE_ALERT)
         socket.context = {"n": 0, "hops": 0}
 
-    async def handle_params(self, socket: LiveViewSocket[dict[str, t.Any]], hops: int = 0) -> None:
+    async def handle_params(
+        self,
+        socket: LiveViewSocket[dict[str, t.Any]],
+        hops: int = 0,
+        patch_to: str = "",
+        replace: bool = False,
+    ) -> None:
         socket.context["hops"] = hops
         if hops:  # every patch patches again: a loop
             self.record.patches += 1
             await socket.push_patch("/rules", {"hops": hops + 1})
+        elif patch_to:
+            await socket.push_patch(patch_to, replace=replace)
 
     async def handle_event(
-        self, event: str, socket: ConnectedLiveViewSocket[dict[str, t.Any]]
+        self,
+        event: str,
+        socket: ConnectedLiveViewSocket[dict[str, t.Any]],
+        by: int = 1,
+        title: str = "",
     ) -> None:
-        socket.context["n"] += 1
+        if event.startswith("unhandled"):
+            raise UnhandledEvent()
+        socket.context["n"] += by
         if event == "push":
             socket.push_event("pinged", {"n": socket.context["n"]})
         elif event == "loop":
             await socket.push_patch("/rules", {"hops": 1})
+        elif event == "title":
+            socket.live_title = title or None
+
+    async def handle_binding_error(
+        self, socket: ConnectedLiveViewSocket[dict[str, t.Any]], event: str, error: BindingError
+    ) -> None:
+        self.record.binding_errors.append(event)
+        await super().handle_binding_error(socket, event, error)
 
     async def disconnect(self, socket: ConnectedLiveViewSocket[dict[str, t.Any]]) -> None:
         self.record.disconnects.append(id(self))
@@ -120,11 +155,13 @@ class RulesApp:
         (transport,) = self.transports
         return len(transport.channels)
 
-    def token(self, client: LiveClient, container_id: str) -> str:
+    def token(
+        self, client: LiveClient, container_id: str, session: dict[str, t.Any] | None = None
+    ) -> str:
         """A page token for ``container_id`` in the client's browser session, as a render issues."""
         browser = browser_digest({"_csrf_token": client.page.csrf_token})
         return self.routes.tokens.issue(
-            LiveSession(container_id, view_id(RulesLive), browser, {}, {})
+            LiveSession(container_id, view_id(RulesLive), browser, session or {}, {})
         )
 
 
@@ -203,6 +240,61 @@ async def test_a_rejoin_drops_the_old_view_once(record: Record) -> None:
     assert record.disconnects == [first, second]
 
 
+async def test_mount_is_given_the_session_the_pages_token_carries(record: Record) -> None:
+    app = RulesApp()
+    with serve(app.app) as base_url:
+        async with LiveClient.open(base_url, "/rules") as client:
+            session = app.token(client, client.page.container_id, {"user": "ada"})
+            ok(await client.join(session=session))
+    assert record.sessions == [{"user": "ada"}]
+
+
+async def test_a_join_whose_params_do_not_bind_is_refused_naming_them(
+    server: str, record: Record
+) -> None:
+    async with LiveClient.open(server, "/rules") as client:
+        page = replace(client.page, url=f"{client.page.url}?hops=many")
+        assert "hops" in error(await client.join(page=page))["reason"]
+        assert record.disconnects == record.mounts  # mounted, then dropped
+        ok(await client.join(mounts=1))
+
+
+@pytest.mark.parametrize("kind", ["push", "replace"])
+async def test_a_push_patch_from_mount_is_followed_before_the_join_replies(
+    server: str, record: Record, kind: str
+) -> None:
+    async with LiveClient.open(server, "/rules") as client:
+        query = f"patch_to=/rules&replace={kind == 'replace'}"
+        page = replace(client.page, url=f"{client.page.url}?{query}")
+        assert ok(await client.join(page=page))["live_patch"] == {"to": "/rules", "kind": kind}
+        assert ok(await client.click("inc"))["diff"]  # the view joined
+
+
+@pytest.mark.parametrize("kind", ["push", "replace"])
+async def test_a_push_patch_to_no_view_of_its_own_navigates(
+    server: str, record: Record, kind: str
+) -> None:
+    async with LiveClient.open(server, "/rules") as client:
+        query = f"patch_to=/nowhere&replace={kind == 'replace'}"
+        page = replace(client.page, url=f"{client.page.url}?{query}")
+        assert error(await client.join(page=page, mounts=1)) == {
+            "live_redirect": {"to": "/nowhere", "kind": kind}
+        }
+        assert record.disconnects == record.mounts
+
+
+async def test_a_join_url_is_a_string_on_the_pages_host_http_or_https(
+    server: str, record: Record
+) -> None:
+    async with LiveClient.open(server, "/rules") as client:
+        not_a_url = {"url": 7, "params": {"_csrf_token": client.page.csrf_token}}
+        not_a_url["session"] = client.page.session
+        reply = await client.call(client.page.topic, "phx_join", not_a_url, client.next_ref())
+        assert error(reply) == {"reason": "unauthorized"}
+        behind_tls = client.page.url.replace("http://", "https://", 1)
+        ok(await client.join(page=replace(client.page, url=behind_tls)))
+
+
 # -- replies -----------------------------------------------------------------------
 
 
@@ -210,6 +302,75 @@ async def test_pushed_events_are_sent_once(server: str, record: Record) -> None:
     async with joined(server) as client:
         assert ok(await client.click("push"))["diff"]["e"] == [["pinged", {"n": 1}]]
         assert "e" not in ok(await client.click("inc"))["diff"]
+
+
+async def test_a_title_set_then_cleared_is_sent_as_empty(server: str, record: Record) -> None:
+    async with joined(server) as client:
+        assert ok(await client.click("title", {"title": "Rules"}))["diff"]["t"] == "Rules"
+        assert ok(await client.click("title"))["diff"]["t"] == ""
+        assert "t" not in ok(await client.click("inc"))["diff"]
+
+
+CLEAR_FLASH = "lv:clear-flash"
+INFO, ALERT = "0", "1"  # the flash slots of rules.html
+
+
+async def test_clear_flash_with_a_key_clears_that_flash_only(server: str, record: Record) -> None:
+    async with joined(server) as client:
+        assert ok(await client.click(CLEAR_FLASH, {"key": "info"}))["diff"] == {INFO: ""}
+        assert ok(await client.click(CLEAR_FLASH))["diff"] == {ALERT: ""}
+
+
+@pytest.mark.parametrize("value", [{"value": ""}, {"key": 5}, "junk"])
+async def test_clear_flash_without_a_string_key_clears_every_flash(
+    server: str, record: Record, value: t.Any
+) -> None:
+    async with joined(server) as client:
+        payload = {"type": "click", "event": CLEAR_FLASH, "value": value}
+        assert ok(await client.push("event", payload))["diff"] == {INFO: "", ALERT: ""}
+
+
+async def test_values_that_do_not_bind_go_to_handle_binding_error(
+    server: str, record: Record, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=channel.logger.name)
+    async with joined(server) as client:
+        diff = ok(await client.click("inc", {"by": "many"}))["diff"]
+        assert "by" in diff[ALERT]  # the default handler's flash names the field
+        (line,) = [r.getMessage() for r in caplog.records if r.name == channel.logger.name]
+        assert line.startswith(f"event 'inc' on {clip(client.page.topic)}: ") and "by" in line
+    assert record.binding_errors == ["inc"]
+
+
+async def test_an_unhandled_events_name_is_clipped_in_the_reply(
+    server: str, record: Record
+) -> None:
+    async with joined(server) as client:
+        name = "unhandled" + "x" * 1000
+        reason = f"unhandled event {clip(name, 100)}"
+        assert error(await client.click(name)) == {"reason": reason}
+        assert ok(await client.click("inc"))["diff"]  # the view lives on
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("event", {"type": "click", "event": 7, "value": {}}),
+        ("live_patch", {"url": 7}),
+        ("cids_destroyed", {"cids": "1"}),
+    ],
+)
+async def test_a_payload_with_fields_of_the_wrong_type_is_malformed(
+    server: str, record: Record, event: str, payload: dict[str, t.Any]
+) -> None:
+    async with joined(server) as client:
+        assert error(await client.push(event, payload)) == {"reason": "malformed payload"}
+
+
+async def test_cids_destroyed_echoes_the_integer_cids(server: str, record: Record) -> None:
+    async with joined(server) as client:
+        payload = {"cids": [1, "2", 3.0, True, None, 4]}
+        assert ok(await client.push("cids_destroyed", payload)) == {"cids": [1, 4]}
 
 
 async def test_a_patch_loop_crashes_the_view_not_the_socket(server: str, record: Record) -> None:

@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from websockets.exceptions import InvalidStatus
 
 from {{ cookiecutter.package_name }}.live import (
     ConnectedLiveViewSocket,
@@ -204,6 +205,24 @@ async def test_a_frame_that_is_not_strict_json_closes_only_its_socket(
     assert "\n" not in line and len(line) < 200 and record.exc_info is None, line
 
 
+@pytest.mark.parametrize(
+    ("frame", "code", "reason"),
+    [
+        ("not json", 1007, "frame is not JSON"),
+        ("[" * 100_000 + "]" * 100_000, 1007, "frame is nested too deeply"),
+        (BAD_FRAMES["lone surrogate in a topic"], 1007, "frame has a lone UTF-16 surrogate"),
+        (b"[]", 1003, "binary frames are not supported"),
+    ],
+)
+async def test_the_close_frame_says_why(
+    server: str, probe: Probe, frame: str | bytes, code: int, reason: str
+) -> None:
+    async with joined(server) as client:
+        await client.ws.send(frame)
+        assert await client.close_code() == code
+        assert client.ws.close_reason == reason
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), object(), "\ud800", {"k": "\udfff"}])
 def test_encode_frame_refuses_what_a_browser_cannot_parse(value: t.Any) -> None:
     with pytest.raises(ValueError):
@@ -342,6 +361,55 @@ async def test_one_budget_bounds_what_all_of_a_sockets_views_queue(probe: Probe)
             assert replies == dict.fromkeys(refs, "ok")
 
 
+async def test_what_a_free_view_takes_does_not_make_room_for_a_blocked_ones(
+    probe: Probe,
+) -> None:
+    # One view blocks while its neighbour answers at once: each answer gives
+    # back only its own frame's share of the budget.
+    app = probe_app(mailbox_size=64, max_queued_bytes=200_000)
+    with serve(counting_frames(app, probe)) as base_url:
+        async with joined(base_url, **RAW, close_timeout=0.2) as client:
+            free = await client.load("/probe")
+            assert (await client.join(page=free))["status"] == "ok"
+            await click_unread(client, "wait")
+            await eventually(lambda: probe.events == ["wait"])
+            read_before = probe.frames_read
+            padded = {"type": "click", "event": "inc", "value": {"pad": PADDING}}
+            small = {"type": "click", "event": "inc", "value": {}}
+            frames = [(client.page.topic, padded), (free.topic, small)] * (MAX_FLOOD // 2)
+            blocked, sent = False, 0
+            while not blocked and sent < len(frames):
+                topic, payload = frames[sent]
+                frame = client.send(
+                    client.join_refs[topic], client.next_ref(), topic, "event", payload
+                )
+                try:
+                    await asyncio.wait_for(frame, 0.25)
+                except TimeoutError:
+                    blocked = True
+                sent += 1
+            assert blocked, f"{sent} frames were all taken"
+            # Padded frames within the budget, each with its small neighbour, and one waiting.
+            assert probe.frames_read - read_before <= 2 * (200_000 // len(PADDING) + 2)
+            probe.gate.set()
+
+
+async def test_a_socket_closed_with_a_full_mailbox_drops_it_and_cleans_up(
+    probe: Probe, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serve(probe_app(mailbox_size=MAILBOX, close_grace=0.1)) as base_url:
+        async with joined(base_url) as client:
+            topic = client.page.topic
+            await click_unread(client, "wait")
+            for _ in range(MAILBOX):  # read before the close frame: the mailbox is full
+                await click_unread(client, "inc")
+        await eventually(lambda: len(probe.disconnects) == 1, timeout=2.0)  # before the gate
+        probe.gate.set()  # the cancelled handler's thread ends too
+    assert probe.events == ["wait"]  # what was queued was dropped
+    lines = [record.getMessage() for record in runtime_records(caplog)]
+    assert f"a handler on {clip(topic)} outlived the close grace; cancelled" in lines
+
+
 async def test_a_flood_on_one_socket_does_not_starve_another(server: str, probe: Probe) -> None:
     options = {**RAW, "max_queue": 1, "close_timeout": 0.2}
     async with joined(server, **options) as flooder, joined(server) as other:
@@ -367,6 +435,32 @@ async def test_a_client_that_does_not_read_is_closed_after_send_timeout(
             await eventually(lambda: bool(probe.disconnects))
             assert time.monotonic() - started < send_timeout + 2
     assert any("stopped reading" in record.getMessage() for record in runtime_records(caplog))
+
+
+# -- origins -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        ("https://{host}", True),  # the page's own host behind TLS
+        ("ftp://{host}", False),
+        ("https://Allowed.Example/", True),  # as browsers and people spell an allowed one
+        ("https://allowed.example.evil", False),
+    ],
+)
+async def test_the_origin_is_the_pages_host_or_an_allowed_one(
+    probe: Probe, origin: str, accepted: bool
+) -> None:
+    with serve(probe_app(allowed_origins=("https://allowed.example",))) as base_url:
+        origin = origin.format(host=base_url.removeprefix("http://"))
+        if accepted:
+            async with joined(base_url, origin=origin) as client:
+                assert (await client.heartbeat())["status"] == "ok"
+        else:
+            with pytest.raises(InvalidStatus, match="403"):
+                async with joined(base_url, origin=origin):
+                    pass
 
 
 # -- idle sockets ------------------------------------------------------------------
@@ -425,7 +519,7 @@ async def test_a_socket_logs_at_most_warnings_per_minute_then_a_summary(
     # The server stopped, so the socket is closed: the summary is out.
     lines = [record.getMessage() for record in runtime_records(caplog)]
     assert len(lines) == 6, lines
-    assert all("unmatched topic" in line for line in lines[:5])
+    assert lines[:5] == ["'event' on 'lv:nobody': 'unmatched topic'"] * 5
     assert "195" in lines[5]
 
 
