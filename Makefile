@@ -9,7 +9,7 @@ UV := $(UV_DIR)/bin/uv
 DEMO_DIR := build/demo/my-live-app
 LOCK_DIR := build/lock/my-live-app
 
-.PHONY: demo test bench lock
+.PHONY: demo test bench bench-realtime lock
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv==$(UV_VERSION)
@@ -29,6 +29,9 @@ test: $(VENV)/.installed  ## Bake every option, lint it and run the baked apps' 
 
 bench: $(VENV)/.installed  ## Time the diff engine.
 	$(VENV)/bin/python bench/bench_diff.py
+
+bench-realtime: $(VENV)/.installed  ## Broadcast latency, memory per view, event latency under load.
+	$(VENV)/bin/python bench/bench_realtime.py $(BENCH_ARGS)
 
 # The baked uv.lock is the default bake's, its project name replaced by the slug placeholder.
 lock: $(VENV)/.installed  ## Re-pin after editing requirements-dev.in or the baked pyproject.toml.
