@@ -111,6 +111,15 @@ class LiveClient:
         ``options`` go to ``websockets``' ``connect`` (``max_queue``, ``max_size``…).
         """
         page = await fetch_page(base_url, path)
+        async with cls.connect(base_url, page, **options) as client:
+            yield client
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, base_url: str, page: LivePage, **options: t.Any
+    ) -> AsyncIterator[LiveClient]:
+        """Open another socket for a page already loaded (as a browser reconnecting does)."""
         query = urlencode({"_csrf_token": page.csrf_token, "_mounts": 0, "vsn": VSN})
         ws_url = base_url.replace("http", "ws", 1) + f"/live/websocket?{query}"
         cookie = "; ".join(f"{name}={value}" for name, value in page.cookies.items())
@@ -158,7 +167,15 @@ class LiveClient:
                 return closed.rcvd.code if closed.rcvd is not None else None
 
     async def reply_to(self, ref: str, timeout: float = TIMEOUT) -> Reply:
-        """Wait (bounded) for the ``phx_reply`` to ``ref``, keeping other frames in ``pushes``."""
+        """Wait (bounded) for the ``phx_reply`` to ``ref``, keeping other frames in ``pushes``.
+
+        Views on different topics answer in any order: a reply that came
+        while waiting for another one is taken from ``pushes``.
+        """
+        for index, frame in enumerate(self.pushes):
+            if frame.event == "phx_reply" and frame.ref == ref:
+                del self.pushes[index]
+                return t.cast(Reply, frame.payload)
         async with asyncio.timeout(timeout):
             while True:
                 frame = await self.receive(timeout)

@@ -92,9 +92,9 @@ class Transport:
     async def _read(self) -> None:
         while not self.closed:
             try:
-                received = await asyncio.wait_for(
-                    self.websocket.receive(), self.config.idle_timeout
-                )
+                # asyncio.timeout, not wait_for: no task per frame (wait_for makes one on 3.11).
+                async with asyncio.timeout(self.config.idle_timeout):
+                    received = await self.websocket.receive()
             except TimeoutError:
                 logger.info("closing a LiveView socket idle for %s s", self.config.idle_timeout)
                 await self._close(1000, "idle")
@@ -167,7 +167,8 @@ class Transport:
             if self.closed:
                 return
             try:
-                await asyncio.wait_for(self.websocket.send_text(text), self.config.send_timeout)
+                async with asyncio.timeout(self.config.send_timeout):
+                    await self.websocket.send_text(text)
             except TimeoutError:
                 logger.warning("closing a LiveView socket that stopped reading")
                 await self._close(POLICY_VIOLATION, "not reading")
