@@ -6,17 +6,28 @@ process connected to the same Redis. Messages cross processes as JSON, so
 both backends refuse, at the ``broadcast`` call, a message JSON cannot carry
 (``NaN``, sets, objects): what works in development works in production.
 Subscribers receive the message decoded from that JSON, on both backends.
+
+Each backend also keeps the presences (``presence.Presence``) where all its
+processes see them: a ``PresenceStore``.
 """
 
 from __future__ import annotations
 
 import abc
 import json
+import logging
 import typing as t
 from dataclasses import dataclass
 
+from ..logs import clip
+
 Handler = t.Callable[[str, str, t.Any], None]
 """Called with ``(topic, event, message)`` for each broadcast; must not block (queue it)."""
+
+Announce = t.Callable[[str, list[str], list[str]], t.Awaitable[None]]
+"""Called by a ``PresenceStore`` with ``(topic, joined, left)`` entries it changed on its own."""
+
+logger = logging.getLogger(__name__)
 
 
 class PubSubError(RuntimeError):
@@ -33,6 +44,8 @@ class Subscription:
 
 def encode(topic: str, event: str, message: t.Any) -> str:
     """A broadcast as JSON; ``TypeError``/``ValueError`` name what JSON cannot carry."""
+    if not isinstance(topic, str) or not isinstance(event, str):
+        raise TypeError(f"a topic and an event are strings, not {clip(topic)} and {clip(event)}")
     try:
         return json.dumps(
             {"topic": topic, "event": event, "message": message},
@@ -40,7 +53,98 @@ def encode(topic: str, event: str, message: t.Any) -> str:
             allow_nan=False,
         )
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"cannot broadcast on {topic!r}: the message is not JSON: {exc}") from exc
+        shown = clip(topic)
+        raise type(exc)(f"cannot broadcast on {shown}: the message is not JSON: {exc}") from exc
+
+
+def decode(data: str | bytes) -> tuple[str, t.Any]:
+    """``(event, message)`` of a broadcast's JSON; ``ValueError`` if it is not one."""
+    envelope = json.loads(data)
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("event"), str):
+        raise ValueError("not an object with an event")
+    return envelope["event"], envelope.get("message")
+
+
+class Topics:
+    """This process's subscriptions, by topic, in the order they were made."""
+
+    def __init__(self) -> None:
+        self._topics: dict[str, dict[Subscription, None]] = {}
+
+    def __contains__(self, topic: object) -> bool:
+        return topic in self._topics
+
+    def __iter__(self) -> t.Iterator[str]:
+        return iter(list(self._topics))
+
+    def count(self, topic: str | None = None) -> int:
+        if topic is not None:
+            return len(self._topics.get(topic, ()))
+        return sum(map(len, self._topics.values()))
+
+    def add(self, topic: str, handler: Handler) -> Subscription:
+        if not isinstance(topic, str):
+            raise TypeError(f"a topic is a string, not {clip(topic)}")
+        subscription = Subscription(topic, handler)
+        self._topics.setdefault(topic, {})[subscription] = None
+        return subscription
+
+    def remove(self, subscription: Subscription) -> bool:
+        """Forget ``subscription``; True if that left its topic without subscribers."""
+        subscriptions = self._topics.get(subscription.topic)
+        if subscriptions is None or subscription not in subscriptions:
+            return False
+        del subscriptions[subscription]
+        if subscriptions:
+            return False
+        del self._topics[subscription.topic]
+        return True
+
+    def clear(self) -> None:
+        self._topics.clear()
+
+    def deliver(self, topic: str, data: str | bytes) -> None:
+        """Call each handler of ``topic`` with its own copy of the message, decoded from ``data``.
+
+        Own copies: a handler that changes its message changes nobody else's.
+        A handler that raises is logged and the others still get the message.
+        ``ValueError`` if ``data`` is not a broadcast.
+        """
+        for subscription in list(self._topics.get(topic, ())):
+            event, message = decode(data)
+            try:
+                subscription.handler(topic, event, message)
+            except Exception as exc:
+                logger.error("a subscriber of %s raised %s", clip(topic), clip(exc))
+
+
+class PresenceStore(abc.ABC):
+    """Where presences live: every process of the backend sees the same ones.
+
+    An entry is JSON text stored under ``(topic, ref)``, owned by the process
+    that put it. When a process dies, its entries go and the processes left
+    announce them as leaves, once.
+    """
+
+    @abc.abstractmethod
+    async def start(self, announce: Announce) -> None:
+        """Begin; ``announce`` is told of the joins and leaves the store makes on its own."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """End: this process's entries go, announced as leaves where others may hear."""
+
+    @abc.abstractmethod
+    async def put(self, topic: str, ref: str, entry: str, replaces: str | None = None) -> bool:
+        """Store ``entry`` under ``ref`` (removing ``replaces`` with it); was ``replaces`` there?"""
+
+    @abc.abstractmethod
+    async def delete(self, topic: str, ref: str) -> bool:
+        """Remove ``ref``'s entry; False if it was already gone (its leave is announced)."""
+
+    @abc.abstractmethod
+    async def entries(self, topic: str) -> list[str]:
+        """Every process's entries on ``topic``."""
 
 
 class PubSub(abc.ABC):
@@ -76,6 +180,15 @@ class PubSub(abc.ABC):
         Raises ``TypeError``/``ValueError`` for a message JSON cannot carry,
         and ``PubSubError`` when the backend is unreachable.
         """
+
+    @abc.abstractmethod
+    def subscribers(self, topic: str | None = None) -> int:
+        """How many subscriptions ``topic`` (or every topic) has in this process (leak checks)."""
+
+    @abc.abstractmethod
+    def presence_store(self, heartbeat: float, ttl: float) -> PresenceStore:
+        """The presences' store; a process silent for ``ttl`` seconds is dead (checked every
+        ``heartbeat`` seconds), where processes can die apart."""
 
 
 def create_pubsub(url: str) -> PubSub:

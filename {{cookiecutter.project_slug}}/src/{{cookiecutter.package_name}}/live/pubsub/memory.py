@@ -1,21 +1,20 @@
-"""Pub/sub inside one process: a dict of topics to handlers."""
+"""Pub/sub and presences inside one process: dicts, and nothing to connect to."""
 
 from __future__ import annotations
 
-import json
-import logging
 import typing as t
 
-from . import Handler, PubSub, Subscription, encode
-
-logger = logging.getLogger(__name__)
+from . import Announce, Handler, PresenceStore, PubSub, Subscription, Topics, encode
 
 
 class MemoryPubSub(PubSub):
-    """Delivers each broadcast to this process's subscribers, decoded from its JSON."""
+    """Delivers each broadcast to this process's subscribers, during the ``broadcast`` call.
+
+    Needs no ``start``: a view's unit test may use one as it is.
+    """
 
     def __init__(self) -> None:
-        self._topics: dict[str, list[Subscription]] = {}
+        self._topics = Topics()
 
     async def start(self) -> None:
         pass
@@ -23,27 +22,47 @@ class MemoryPubSub(PubSub):
     async def stop(self) -> None:
         self._topics.clear()
 
-    def subscribers(self, topic: str) -> int:
-        """How many subscriptions ``topic`` has in this process (for leak checks)."""
-        return len(self._topics.get(topic, ()))
+    def subscribers(self, topic: str | None = None) -> int:
+        return self._topics.count(topic)
 
     async def subscribe(self, topic: str, handler: Handler) -> Subscription:
-        subscription = Subscription(topic, handler)
-        self._topics.setdefault(topic, []).append(subscription)
-        return subscription
+        return self._topics.add(topic, handler)
 
     async def unsubscribe(self, subscription: Subscription) -> None:
-        subscribers = self._topics.get(subscription.topic)
-        if subscribers is not None and subscription in subscribers:
-            subscribers.remove(subscription)
-            if not subscribers:
-                del self._topics[subscription.topic]
+        self._topics.remove(subscription)
 
     async def broadcast(self, topic: str, message: t.Any, event: str | None = None) -> None:
-        text = encode(topic, event or topic, message)
-        for subscription in list(self._topics.get(topic, ())):
-            decoded = json.loads(text)
-            try:
-                subscription.handler(topic, decoded["event"], decoded["message"])
-            except Exception:
-                logger.exception("a subscriber of %r failed", topic)
+        # Through JSON as over Redis: the same errors, the same decoded messages.
+        self._topics.deliver(topic, encode(topic, topic if event is None else event, message))
+
+    def presence_store(self, heartbeat: float, ttl: float) -> PresenceStore:
+        return MemoryPresenceStore()  # one process lives and dies as a whole: nothing expires
+
+
+class MemoryPresenceStore(PresenceStore):
+    """Presences in a dict: topic → ref → entry."""
+
+    def __init__(self) -> None:
+        self._topics: dict[str, dict[str, str]] = {}
+
+    async def start(self, announce: Announce) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self._topics.clear()
+
+    async def put(self, topic: str, ref: str, entry: str, replaces: str | None = None) -> bool:
+        entries = self._topics.setdefault(topic, {})
+        replaced = replaces is not None and entries.pop(replaces, None) is not None
+        entries[ref] = entry
+        return replaced
+
+    async def delete(self, topic: str, ref: str) -> bool:
+        entries = self._topics.get(topic, {})
+        found = entries.pop(ref, None) is not None
+        if not entries:
+            self._topics.pop(topic, None)
+        return found
+
+    async def entries(self, topic: str) -> list[str]:
+        return list(self._topics.get(topic, {}).values())

@@ -1,0 +1,195 @@
+"""Who is on a topic, with what metadata, seen alike by every process: Phoenix's Presence.
+
+``await presence.track(socket, topic, key, meta)`` shows ``meta`` under
+``key`` (a user id, say) for as long as the view lives; a user with three tabs
+has three metas, each with its own ``phx_ref``. ``await presence.list(topic)``
+gives ``{key: [meta, ...]}``. Every change is broadcast on the topic itself
+as a ``presence_diff`` event, in Phoenix's shape:
+``{"joins": {key: {"metas": [...]}}, "leaves": {key: {"metas": [...]}}}``, so
+a view that subscribes to the topic hears it in ``handle_info``.
+
+Presences live where the pub/sub's processes all see them: in a dict with
+``MemoryPubSub``, in Redis with ``RedisPubSub``, where a process that dies
+without a word has its presences leave within ``ttl + heartbeat`` seconds.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import json
+import logging
+import math
+import secrets
+import typing as t
+
+from .logs import clip
+from .pubsub import PubSub, PubSubError
+from .socket import ConnectedLiveViewSocket, LiveViewSocket
+
+DIFF_EVENT = "presence_diff"
+HEARTBEAT = 3.0  # seconds between a process's heartbeats, and its sweeps of dead processes
+TTL = 10.0  # seconds without a heartbeat after which a process is dead
+
+logger = logging.getLogger(__name__)
+Meta = dict[str, t.Any]
+Metas = dict[str, builtins.list[Meta]]
+
+
+class Presence:
+    """The presences of one pub/sub's processes; start it after the pub/sub, stop it before.
+
+    ``async with pubsub, Presence(pubsub) as presence: ...``. ``heartbeat`` and
+    ``ttl`` bound how long a dead process's presences stay (Redis only).
+    """
+
+    def __init__(self, pubsub: PubSub, *, heartbeat: float = HEARTBEAT, ttl: float = TTL) -> None:
+        if not (math.isfinite(ttl) and 0 < heartbeat < ttl):
+            raise ValueError(f"need 0 < heartbeat < ttl, not heartbeat={heartbeat}, ttl={ttl}")
+        self._pubsub = pubsub
+        self._store = pubsub.presence_store(heartbeat, ttl)
+        # Each view's presences: (topic, key) → its meta as stored.
+        self._views: dict[ConnectedLiveViewSocket[t.Any], dict[tuple[str, str], Meta]] = {}
+        self._started = False
+
+    async def __aenter__(self) -> Presence:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """``PubSubError`` if the backend cannot be reached."""
+        await self._store.start(self._announce)
+        self._started = True
+
+    async def stop(self) -> None:
+        """This process's presences leave (announced to other processes)."""
+        self._started = False
+        self._views.clear()
+        await self._store.stop()
+
+    @property
+    def tracked(self) -> int:
+        """How many presences this process's views have (for leak checks)."""
+        return sum(map(len, self._views.values()))
+
+    async def track(
+        self, socket: LiveViewSocket[t.Any], topic: str, key: str, meta: t.Mapping[str, t.Any]
+    ) -> None:
+        """Show ``meta`` under ``key`` on ``topic`` until the view closes or untracks it.
+
+        Does nothing on the HTTP render (the socket is not connected).
+        ``ValueError`` if this view already tracks ``key`` there (``update``
+        it); ``TypeError``/``ValueError`` for a meta JSON cannot carry;
+        ``PubSubError`` if the backend cannot be reached.
+        """
+        if not isinstance(socket, ConnectedLiveViewSocket):  # not is_connected: no one is here yet
+            return
+        self._check(topic, key)
+        views = self._views.get(socket)
+        if views is not None and (topic, key) in views:
+            raise ValueError(f"this view already tracks {clip(key)} on {clip(topic)}: update() it")
+        stored = {**_mapping(meta), "phx_ref": _new_ref()}
+        entry = _entry(topic, key, stored)
+        if views is None:
+            views = self._views[socket] = {}
+            socket.cleanup(functools.partial(self._leave, socket))
+        await self._store.put(topic, stored["phx_ref"], entry)
+        views[(topic, key)] = stored
+        await self._diff(topic, {key: [stored]}, {})
+
+    async def update(
+        self, socket: LiveViewSocket[t.Any], topic: str, key: str, meta: t.Mapping[str, t.Any]
+    ) -> None:
+        """Replace the meta this view tracks under ``key``: the old one leaves, the new one joins.
+
+        ``ValueError`` if the view does not track ``key`` on ``topic``.
+        """
+        if not isinstance(socket, ConnectedLiveViewSocket):
+            return
+        self._check(topic, key)
+        views = self._views.get(socket, {})
+        old = views.get((topic, key))
+        if old is None:
+            raise ValueError(f"this view does not track {clip(key)} on {clip(topic)}: track() it")
+        stored = {**_mapping(meta), "phx_ref": _new_ref(), "phx_ref_prev": old["phx_ref"]}
+        entry = _entry(topic, key, stored)
+        replaced = await self._store.put(topic, stored["phx_ref"], entry, old["phx_ref"])
+        views[(topic, key)] = stored
+        await self._diff(topic, {key: [stored]}, {key: [old]} if replaced else {})
+
+    async def untrack(self, socket: LiveViewSocket[t.Any], topic: str, key: str) -> None:
+        """Stop showing this view under ``key`` on ``topic`` (nothing if it was not): a leave."""
+        if not isinstance(socket, ConnectedLiveViewSocket):
+            return
+        stored = self._views.get(socket, {}).pop((topic, key), None)
+        if stored is not None:
+            await self._remove(topic, key, stored)
+
+    async def list(self, topic: str) -> Metas:
+        """Who is on ``topic``, in every process: key → metas (one per view tracking it)."""
+        self._check(topic)
+        return _group(await self._store.entries(topic))
+
+    def _check(self, topic: str, key: str = "") -> None:
+        if not self._started:
+            raise RuntimeError("start the Presence first: `async with Presence(pubsub)`")
+        if not isinstance(topic, str) or not isinstance(key, str):
+            raise TypeError(f"a topic and a key are strings, not {clip(topic)} and {clip(key)}")
+
+    async def _leave(self, socket: ConnectedLiveViewSocket[t.Any]) -> None:
+        """The view closed: all its presences leave."""
+        for (topic, key), stored in self._views.pop(socket, {}).items():
+            try:
+                await self._remove(topic, key, stored)
+            except PubSubError:
+                pass  # logged; the store removes it, and announces it, once the backend answers
+
+    async def _remove(self, topic: str, key: str, stored: Meta) -> None:
+        if await self._store.delete(topic, stored["phx_ref"]):
+            await self._diff(topic, {}, {key: [stored]})
+
+    async def _announce(
+        self, topic: str, joined: builtins.list[str], left: builtins.list[str]
+    ) -> None:
+        """Broadcast what the store changed on its own (a dead process's leaves, say)."""
+        await self._diff(topic, _group(joined), _group(left))
+
+    async def _diff(self, topic: str, joins: Metas, leaves: Metas) -> None:
+        diff = {
+            "joins": {key: {"metas": metas} for key, metas in joins.items()},
+            "leaves": {key: {"metas": metas} for key, metas in leaves.items()},
+        }
+        await self._pubsub.broadcast(topic, diff, event=DIFF_EVENT)
+
+
+def _new_ref() -> str:
+    """A ref no other meta has, in any process."""
+    return secrets.token_urlsafe(12)
+
+
+def _mapping(meta: t.Mapping[str, t.Any]) -> Meta:
+    if not isinstance(meta, t.Mapping):
+        raise TypeError(f"a presence's meta is a mapping (a dict), not {clip(meta)}")
+    return dict(meta)
+
+
+def _entry(topic: str, key: str, meta: Meta) -> str:
+    """What the store keeps: JSON, so every backend gives back the same metas."""
+    try:
+        return json.dumps({"key": key, "meta": meta}, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"cannot track {clip(key)} on {clip(topic)}: the meta is not JSON: {exc}"
+        ) from exc
+
+
+def _group(entries: builtins.list[str]) -> Metas:
+    """Stored entries as ``{key: [meta, ...]}``."""
+    grouped: Metas = {}
+    for entry in entries:
+        decoded = json.loads(entry)
+        grouped.setdefault(decoded["key"], []).append(decoded["meta"])
+    return grouped

@@ -1,0 +1,325 @@
+"""Presence: who is on a topic, on both backends, and across processes over the real Redis.
+
+The shared tests run in memory and on Redis. Redis's own start other nodes
+(in this process, or as a subprocess that is SIGKILLed) with short heartbeats,
+so a dead node's expiry is seen in about a second instead of 13.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import typing as t
+from collections.abc import AsyncIterator
+from urllib.parse import urlparse
+
+import pytest
+
+import pubsub_support as support
+from {{ cookiecutter.package_name }}.live.presence import Presence
+from {{ cookiecutter.package_name }}.live.pubsub import PubSub, PubSubError
+from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
+from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
+from {{ cookiecutter.package_name }}.live.socket import ConnectedLiveViewSocket, LiveViewSocket
+
+HEARTBEAT = 0.1  # seconds: the nodes of these tests beat and sweep ten times a second
+TTL = 0.5  # a node that stops beating is dead after this; gone within TTL + HEARTBEAT
+FAST = {"timeout": 0.5, "ping_every": 0.2, "max_backoff": 0.2}
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    async with support.namespace() as prefix:
+        yield prefix
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def pubsub(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[PubSub]:
+    url = support.redis_url()
+    backend = MemoryPubSub() if request.param == "memory" else RedisPubSub(url, prefix=prefix)
+    async with backend:
+        yield backend
+
+
+@pytest.fixture
+async def presence(pubsub: PubSub) -> AsyncIterator[Presence]:
+    async with Presence(pubsub, heartbeat=HEARTBEAT, ttl=TTL) as presence:
+        yield presence
+
+
+@pytest.fixture
+async def diffs(pubsub: PubSub) -> support.Inbox:
+    """What a view subscribed to ``room`` hears."""
+    inbox = support.Inbox()
+    await pubsub.subscribe("room", inbox)
+    return inbox
+
+
+async def node(
+    prefix: str, url: str | None = None, ttl: float = TTL
+) -> tuple[RedisPubSub, Presence]:
+    """Another node on the same Redis, started; stop it with ``stop``."""
+    pubsub = RedisPubSub(url or support.redis_url(), prefix=prefix, **FAST)
+    await pubsub.start()
+    presence = Presence(pubsub, heartbeat=HEARTBEAT, ttl=ttl)
+    await presence.start()
+    return pubsub, presence
+
+
+async def stop(pubsub: PubSub, presence: Presence) -> None:
+    await presence.stop()
+    await pubsub.stop()
+
+
+def view() -> ConnectedLiveViewSocket[t.Any]:
+    return ConnectedLiveViewSocket(urlparse("/room"))
+
+
+def without_refs(metas: dict[str, list[dict[str, t.Any]]]) -> dict[str, list[dict[str, t.Any]]]:
+    return {
+        key: [{k: v for k, v in meta.items() if not k.startswith("phx_ref")} for meta in found]
+        for key, found in metas.items()
+    }
+
+
+def diff(
+    joins: dict[str, list[t.Any]] | None = None, leaves: dict[str, list[t.Any]] | None = None
+) -> dict[str, t.Any]:
+    """A ``presence_diff`` message, in Phoenix's shape."""
+    return {
+        "joins": {key: {"metas": metas} for key, metas in (joins or {}).items()},
+        "leaves": {key: {"metas": metas} for key, metas in (leaves or {}).items()},
+    }
+
+
+async def test_track_lists_the_meta_and_announces_a_join(
+    presence: Presence, diffs: support.Inbox
+) -> None:
+    await presence.track(view(), "room", "alice", {"name": "Alice", "tags": ("a", "b")})
+
+    listed = await presence.list("room")
+    assert without_refs(listed) == {"alice": [{"name": "Alice", "tags": ["a", "b"]}]}
+    [(topic, event, message)] = await diffs.wait(1)
+    assert (topic, event) == ("room", "presence_diff")
+    assert message == diff(joins={"alice": listed["alice"]})
+    assert await presence.list("elsewhere") == {}
+
+
+async def test_each_view_of_a_key_has_its_own_meta_and_ref(
+    presence: Presence, diffs: support.Inbox
+) -> None:
+    await presence.track(view(), "room", "alice", {"tab": 1})
+    await presence.track(view(), "room", "alice", {"tab": 2})
+    await presence.track(view(), "room", "bob", {"tab": 1})
+
+    listed = await presence.list("room")
+    assert sorted(meta["tab"] for meta in listed["alice"]) == [1, 2]
+    refs = [meta["phx_ref"] for metas in listed.values() for meta in metas]
+    assert len(set(refs)) == 3 and all(isinstance(ref, str) and ref for ref in refs)
+    assert presence.tracked == 3
+
+
+async def test_update_is_a_leave_of_the_old_meta_and_a_join_of_the_new(
+    presence: Presence, diffs: support.Inbox
+) -> None:
+    socket = view()
+    await presence.track(socket, "room", "alice", {"status": "away"})
+    [old] = (await presence.list("room"))["alice"]
+
+    await presence.update(socket, "room", "alice", {"status": "here"})
+
+    [new] = (await presence.list("room"))["alice"]
+    assert new["status"] == "here" and new["phx_ref"] != old["phx_ref"]
+    assert new["phx_ref_prev"] == old["phx_ref"]
+    assert (await diffs.wait(2))[1][2] == diff(joins={"alice": [new]}, leaves={"alice": [old]})
+
+
+async def test_untrack_announces_a_leave_once(presence: Presence, diffs: support.Inbox) -> None:
+    socket = view()
+    await presence.track(socket, "room", "alice", {})
+    [meta] = (await presence.list("room"))["alice"]
+
+    await presence.untrack(socket, "room", "alice")
+    await presence.untrack(socket, "room", "alice")
+    await presence.untrack(socket, "room", "nobody")
+
+    assert await presence.list("room") == {}
+    await presence.track(view(), "room", "marker", {})
+    messages = [message for _, _, message in await diffs.wait(3)]
+    assert messages[1] == diff(leaves={"alice": [meta]})
+    assert list(messages[2]["joins"]) == ["marker"]
+
+
+async def test_the_http_render_tracks_nothing(presence: Presence, diffs: support.Inbox) -> None:
+    socket: LiveViewSocket[t.Any] = LiveViewSocket(urlparse("/room"))
+
+    await presence.track(socket, "room", "alice", {})
+    await presence.update(socket, "room", "alice", {"ignored": True})
+    await presence.untrack(socket, "room", "alice")
+
+    assert await presence.list("room") == {}
+    await presence.track(view(), "room", "marker", {})
+    assert [list(message["joins"]) for _, _, message in await diffs.wait(1)] == [["marker"]]
+    assert presence.tracked == 1
+
+
+async def test_a_closing_view_untracks_everything(
+    presence: Presence, diffs: support.Inbox
+) -> None:
+    socket = view()
+    await presence.track(socket, "room", "alice", {"tab": 1})
+    await presence.track(socket, "lobby", "alice", {"tab": 1})
+    await presence.track(view(), "room", "bob", {})
+
+    await socket.close()  # what the runtime does when the view ends, however it ends
+
+    assert list(await presence.list("room")) == ["bob"]
+    assert await presence.list("lobby") == {}
+    assert presence.tracked == 1
+    leaves = [m["leaves"] for _, _, m in await diffs.wait(3) if m["leaves"]]
+    assert [list(leave) for leave in leaves] == [["alice"]]
+
+
+async def test_mistakes_are_refused_at_the_call(presence: Presence) -> None:
+    socket = view()
+    await presence.track(socket, "room", "alice", {})
+    with pytest.raises(ValueError, match="already tracks 'alice' on 'room': update"):
+        await presence.track(socket, "room", "alice", {})
+    with pytest.raises(ValueError, match="does not track 'bob' on 'room': track"):
+        await presence.update(socket, "room", "bob", {})
+    with pytest.raises(TypeError, match="the meta is not JSON"):
+        await presence.track(socket, "room", "carol", {"when": object()})
+    with pytest.raises(ValueError, match="the meta is not JSON"):
+        await presence.track(socket, "room", "carol", {"score": float("nan")})
+    with pytest.raises(TypeError, match="a mapping"):
+        await presence.track(socket, "room", "carol", t.cast(dict[str, t.Any], ["meta"]))
+    with pytest.raises(TypeError, match="strings"):
+        await presence.track(socket, "room", t.cast(str, 42), {})
+
+    assert list(await presence.list("room")) == ["alice"]
+    assert presence.tracked == 1
+
+
+async def test_presence_must_be_started_and_bounds_checked(pubsub: PubSub) -> None:
+    presence = Presence(pubsub)
+    with pytest.raises(RuntimeError, match="start the Presence first"):
+        await presence.track(view(), "room", "alice", {})
+    with pytest.raises(RuntimeError, match="start the Presence first"):
+        await presence.list("room")
+    for heartbeat, ttl in ((0, 1), (2, 1), (1, float("inf"))):
+        with pytest.raises(ValueError, match="0 < heartbeat < ttl"):
+            Presence(pubsub, heartbeat=heartbeat, ttl=ttl)
+
+
+# Redis only: nodes.
+
+
+async def test_every_node_lists_what_any_node_tracks(prefix: str) -> None:
+    first, second = await node(prefix), await node(prefix)
+    try:
+        heard = support.Inbox()
+        await second[0].subscribe("room", heard)
+        await first[1].track(view(), "room", "alice", {"node": 1})
+        await second[1].track(view(), "room", "alice", {"node": 2})
+
+        for _, presence in (first, second):
+            listed = await presence.list("room")
+            assert sorted(meta["node"] for meta in listed["alice"]) == [1, 2]
+        assert [list(m["joins"]) for _, _, m in await heard.wait(2)] == [["alice"], ["alice"]]
+    finally:
+        await stop(*second)
+        await stop(*first)
+
+
+async def test_a_killed_node_leaves_within_the_bound_announced_once(prefix: str) -> None:
+    first, second = await node(prefix), await node(prefix)  # two sweepers
+    heard = support.Inbox()
+    await first[0].subscribe("room", heard)
+    killed = support.Node(prefix, "track", str(HEARTBEAT), str(TTL))
+    try:
+        assert (await killed.line()).startswith("ready")
+        [meta] = (await second[1].list("room"))["node"]
+        killed.kill()
+        died = time.monotonic()
+
+        async def gone() -> bool:
+            return await second[1].list("room") == {}
+
+        await support.eventually(gone, "the killed node's presence removed")
+        assert time.monotonic() - died <= TTL + HEARTBEAT + 0.5  # and a few round trips
+        await asyncio.sleep(3 * HEARTBEAT)  # time for a second announcement, if there were one
+        leaves = [m for _, event, m in heard.received if event == "presence_diff" and m["leaves"]]
+        assert leaves == [diff(leaves={"node": [meta]})]
+    finally:
+        killed.kill()
+        await stop(*second)
+        await stop(*first)
+
+
+async def test_a_stopping_node_announces_its_leaves(prefix: str) -> None:
+    first, second = await node(prefix), await node(prefix)
+    try:
+        heard = support.Inbox()
+        await second[0].subscribe("room", heard)
+        await first[1].track(view(), "room", "alice", {})
+        [meta] = (await second[1].list("room"))["alice"]
+
+        await stop(*first)
+
+        assert await second[1].list("room") == {}
+        assert (await heard.wait(2))[1][2] == diff(leaves={"alice": [meta]})
+    finally:
+        await stop(*second)
+
+
+async def test_presences_redis_lost_are_written_back_and_announced(prefix: str) -> None:
+    pubsub, presence = await node(prefix)
+    try:
+        heard = support.Inbox()
+        await pubsub.subscribe("room", heard)
+        await presence.track(view(), "room", "alice", {})
+        listed = await presence.list("room")
+        async with support.admin() as admin:  # as a restart of Redis without persistence would
+            await admin.delete(*[key async for key in admin.scan_iter(match=prefix + "*")])
+
+        async def back() -> bool:
+            return await presence.list("room") == listed
+
+        await support.eventually(back, "the presence written back")
+        assert [m for _, _, m in await heard.wait(2)] == [diff(joins=listed)] * 2
+    finally:
+        await stop(pubsub, presence)
+
+
+async def test_a_leave_that_failed_while_redis_was_away_is_made_when_it_is_back(
+    prefix: str,
+) -> None:
+    proxy = support.Proxy()
+    await proxy.start()
+    # A TTL the outage cannot outlast: the cut-off node stays alive throughout.
+    cut_off, watcher = await node(prefix, proxy.url, ttl=5.0), await node(prefix)
+    try:
+        heard = support.Inbox()
+        await watcher[0].subscribe("room", heard)
+        socket = view()
+        await cut_off[1].track(view(), "room", "stays", {})
+        await cut_off[1].track(socket, "room", "leaves", {})
+        [meta] = (await watcher[1].list("room"))["leaves"]
+        await proxy.stop()
+
+        with pytest.raises(PubSubError):
+            await cut_off[1].untrack(socket, "room", "leaves")
+        assert cut_off[1].tracked == 1
+        await asyncio.sleep(3 * HEARTBEAT)  # heartbeats fail too
+        await proxy.start()
+
+        async def left() -> bool:
+            return list(await watcher[1].list("room")) == ["stays"]
+
+        await support.eventually(left, "the leave made")
+        leaves = [m for _, _, m in heard.received if m["leaves"]]
+        assert leaves == [diff(leaves={"leaves": [meta]})]
+    finally:
+        await stop(*watcher)
+        await stop(*cut_off)
+        await proxy.stop()
