@@ -8,6 +8,8 @@ from .compiler import pure
 from .config import LiveConfig
 from .diff import diff_tree
 from .params import Params
+from .presence import Presence
+from .pubsub import PubSub, PubSubError, create_pubsub
 from .routes import LiveRoutes
 from .socket import (
     ConnectedLiveViewSocket,
@@ -31,8 +33,12 @@ __all__ = [
     "LiveView",
     "LiveViewSocket",
     "Params",
+    "Presence",
+    "PubSub",
+    "PubSubError",
     "UnhandledEvent",
     "UnsafeRedirect",
+    "create_pubsub",
     "diff_tree",
     "is_connected",
     "pure",

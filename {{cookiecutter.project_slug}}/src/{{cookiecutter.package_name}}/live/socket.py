@@ -167,6 +167,7 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         self._max_subscriptions = max_subscriptions
         self._subscriptions: dict[str, Subscription] = {}
         self._cleanups: list[Cleanup] = []
+        self._closed = False
 
     def schedule_info(self, event: InfoEvent, seconds: float) -> Job:
         return self._scheduler.every(event, seconds)
@@ -188,6 +189,8 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
 
     def cleanup(self, callback: Cleanup) -> None:
         """Run ``callback`` when this view closes, before ``disconnect`` (presence uses it)."""
+        if self._closed:
+            raise RuntimeError("this view is closed: nothing would run the cleanup")
         self._cleanups.append(callback)
 
     @property
@@ -204,6 +207,7 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
 
     async def close(self) -> None:
         """The view is closing: stop its jobs, subscriptions and cleanups, in that order."""
+        self._closed = True
         self._scheduler.cancel_all()
         subscriptions, self._subscriptions = list(self._subscriptions.values()), {}
         cleanups, self._cleanups = self._cleanups, []
