@@ -11,11 +11,16 @@ import secrets
 from pathlib import Path
 
 DATABASE = {{ cookiecutter.database | tojson }}
+PUBSUB = {{ cookiecutter.pubsub | tojson }}
 PACKAGE_NAME = {{ cookiecutter.package_name | tojson }}
 
 DATABASE_URLS = {
     "sqlite": "sqlite+aiosqlite:///./app.db",
     "postgresql": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PACKAGE_NAME}",
+}
+PUBSUB_URLS = {
+    "memory": "memory://",
+    "redis": "redis://127.0.0.1:6379/0",
 }
 SECRET_HINT = (
     "# Generate one with: "
@@ -34,6 +39,10 @@ def env_lines(secret_key: str) -> list[str]:
         "PORT=8000",
         "HTTPS=false",
         "ALLOWED_ORIGINS=",
+        f"PUBSUB_URL={PUBSUB_URLS[PUBSUB]}",
+        "# A process that dies without a word: its presences leave within TTL + HEARTBEAT s.",
+        "PRESENCE_HEARTBEAT=3",
+        "PRESENCE_TTL=10",
     ]
 
 

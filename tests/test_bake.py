@@ -7,14 +7,19 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
-from conftest import TEMPLATE, Bake
+import yaml
+from conftest import TEMPLATE, Bake, bake_into
 
 TEMPLATE_PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
 TEMPLATE_PACKAGE = TEMPLATE_PROJECT / "src" / "{{cookiecutter.package_name}}"
 # Directories copied verbatim: they carry Jinja syntax of their own.
 VERBATIM_DIRS = ("live", "static", "templates", "views")
+DATABASES = ("sqlite", "postgresql")
+PUBSUBS = ("memory", "redis")
+PUBSUB_URLS = {"memory": "memory://", "redis": "redis://127.0.0.1:6379/0"}
 COOKIECUTTER_SYNTAX = re.compile(r"\{\{-?\s*cookiecutter\.|\{%-?[^%]*cookiecutter\.")
 
 
@@ -171,9 +176,92 @@ def test_custom_names_and_python_version(bake: Bake, tmp_path: Path) -> None:
     ruff_check(project)
 
 
-@pytest.mark.parametrize("fixture", ["default_project", "postgres_project"])
-def test_bakes_are_lint_clean(fixture: str, request: pytest.FixtureRequest) -> None:
-    ruff_check(request.getfixturevalue(fixture))
+def test_the_options_are_the_ones_tested_here() -> None:
+    options = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    assert (tuple(options["database"]), tuple(options["pubsub"])) == (DATABASES, PUBSUBS)
+
+
+class Pair(NamedTuple):
+    """A project baked with one database and one pub/sub."""
+
+    database: str
+    pubsub: str
+    project: Path
+
+    @property
+    def flags(self) -> str:
+        """The ``uv sync`` flags that install this pair's extras."""
+        extras = [name for name in (self.database, self.pubsub) if name in ("postgresql", "redis")]
+        return "".join(f" --extra {name}" for name in extras)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(database, pubsub) for database in DATABASES for pubsub in PUBSUBS],
+    ids="-".join,
+)
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    """Every pair of database and pub/sub, baked once each."""
+    database, pubsub = request.param
+    output = tmp_path_factory.mktemp(f"{database}-{pubsub}")
+    return Pair(database, pubsub, bake_into(output, database=database, pubsub=pubsub))
+
+
+def test_an_unknown_pubsub_is_refused_before_baking(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", str(TEMPLATE), "--no-input", "-o", str(tmp_path)]
+        + ["pubsub=kafka"],
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode != 0
+    assert "the choices are ['memory', 'redis']" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_pair_bakes_lint_clean(pair: Pair) -> None:
+    ruff_check(pair.project)
+
+
+def test_every_pair_installs_its_extras(pair: Pair) -> None:
+    assert f"EXTRAS :={pair.flags}\n" in (pair.project / "Makefile").read_text()
+    dockerfile = (pair.project / "Dockerfile").read_text()
+    assert dockerfile.startswith("# The JS client")  # the extras' definition left no blank line
+    syncs = [line.removesuffix(" \\") for line in dockerfile.splitlines() if "uv sync" in line]
+    assert len(syncs) == 2 and all(line.endswith(f"--no-cache{pair.flags}") for line in syncs)
+    readme = (pair.project / "README.md").read_text()
+    assert f"uv sync --locked{pair.flags} into .venv" in readme
+
+
+def test_every_pair_sets_its_pubsub_url(pair: Pair) -> None:
+    url = PUBSUB_URLS[pair.pubsub]
+    for name in (".env", ".env.example"):
+        assert read_env(pair.project / name)["PUBSUB_URL"] == url
+    settings = (pair.project / "src/my_live_app/settings.py").read_text()
+    assert f'DEFAULT_PUBSUB_URL = "{url}"\n' in settings
+
+
+def test_every_pair_composes_the_services_it_needs(pair: Pair) -> None:
+    compose = yaml.safe_load((pair.project / "compose.yaml").read_text())
+    services = compose["services"]
+    needs = {"db"} if pair.database == "postgresql" else set()
+    needs |= {"redis"} if pair.pubsub == "redis" else set()
+    assert set(services) == {"app", *needs}
+    app = services["app"]
+    assert set(app.get("depends_on", {})) == needs
+    assert all(app["depends_on"][name] == {"condition": "service_healthy"} for name in needs)
+    assert all(services[name]["healthcheck"]["test"] for name in needs)
+    if pair.pubsub == "redis":
+        assert app["environment"]["PUBSUB_URL"] == "redis://redis:6379/0"
+        assert services["redis"]["image"].startswith("redis:")
+    else:
+        assert "PUBSUB_URL" not in app["environment"]  # the baked default, memory://
+    assert set(compose["volumes"]) == ({"pgdata"} if pair.database == "postgresql" else {"data"})
+
+
+def test_every_pair_has_the_one_lock(pair: Pair, default_project: Path) -> None:
+    assert (pair.project / "uv.lock").read_bytes() == (default_project / "uv.lock").read_bytes()
 
 
 @pytest.mark.parametrize("package_name", ["aaa", "zzz"])

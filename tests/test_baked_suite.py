@@ -1,10 +1,12 @@
 """Baked projects work the way a new user meets them: ``make setup``, ``make run``, ``make test``.
 
 Each bake is set up and tested by its own Makefile, with nothing but the
-machine's ``python3``, ``npm`` and caches: the default bake on SQLite, and the
-PostgreSQL bake against the real server, where ``make setup`` must create the
-database its ``DATABASE_URL`` names and ``make test`` must drop every database
-it made.
+machine's ``python3``, ``npm`` and caches: the default bake (SQLite, pub/sub in
+memory), and the bake with both servers (PostgreSQL and Redis pub/sub) against
+the real ones, where ``make setup`` must create the database its
+``DATABASE_URL`` names and ``make test`` must drop every database it made.
+Every option's code runs in one of these two suites; the other two pairs mix
+the same parts, and ``test_bake`` checks their extras, settings and compose file.
 """
 
 import asyncio
@@ -26,7 +28,13 @@ from conftest import Bake
 
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Subprocesses must not inherit this run's pytest or database settings.
-LEAKY_VARIABLES = ("PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST", "DATABASE_URL", "TEST_DATABASE_URL")
+LEAKY_VARIABLES = (
+    "PYTEST_ADDOPTS",
+    "PYTEST_CURRENT_TEST",
+    "DATABASE_URL",
+    "TEST_DATABASE_URL",
+    "PUBSUB_URL",
+)
 STARTUP_TIMEOUT = 30.0  # seconds `make run` may take to answer
 
 
@@ -37,18 +45,32 @@ def clean_env(**overrides: str) -> dict[str, str]:
 
 
 def run(command: Sequence[str], cwd: Path, env: dict[str, str], timeout: int) -> str:
-    """Run a command, failing the test with its full output if it fails."""
-    result = subprocess.run(
+    """Run a command, failing the test with its full output if it fails or overruns.
+
+    It runs in a process group of its own: on a timeout the whole group is
+    killed (``make``, the suite it runs, and their servers and browsers), not
+    ``make`` alone, and what it printed so far says where it stopped.
+    """
+    process = subprocess.Popen(
         command,
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=timeout,
+        start_new_session=True,
     )
-    assert result.returncode == 0, f"{' '.join(command)} failed in {cwd}:\n{result.stdout}"
-    return result.stdout
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        try:
+            output, _ = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # a process outside the group holds the pipe open
+            output = "(no output: the pipe stayed open)"
+        pytest.fail(f"{' '.join(command)} did not end within {timeout} s in {cwd}:\n{output}")
+    assert process.returncode == 0, f"{' '.join(command)} failed in {cwd}:\n{output}"
+    return output
 
 
 def free_port() -> int:
@@ -146,16 +168,19 @@ def postgres_url() -> Iterator[str]:
             asyncio.run(server_execute(f'DROP DATABASE IF EXISTS "{leftover}" WITH (FORCE)'))
 
 
-def test_postgres_bake_creates_its_database_and_passes_make_test(
+def test_postgres_and_redis_bake_creates_its_database_and_passes_make_test(
     bake: Bake, tmp_path: Path, postgres_url: str
 ) -> None:
-    project = bake(tmp_path, database="postgresql")
+    project = bake(tmp_path, database="postgresql", pubsub="redis")
     name = postgres_url.rsplit("/", 1)[1]
     env = clean_env(DATABASE_URL=postgres_url)
 
     run(["make", "setup"], project, env, timeout=900)
     assert databases_named(name) == [name]
     assert "exists" in run(["make", "createdb"], project, env, timeout=120)
+    port = free_port()
+    with make_run(project, {**env, "PORT": str(port)}, port):
+        assert answers(f"http://127.0.0.1:{port}/dashboard")  # its lifespan reached Redis
 
     run(["make", "test"], project, env, timeout=1200)
     assert databases_named(name) == [name], "make test left databases behind"

@@ -14,12 +14,15 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 WAIT_MS = 5_000  # every wait is bounded
 MAIN = "[data-phx-main]"
+# Whether the "who's here" panel lists the name ``name``.
+HERE = """(name) => [...document.querySelectorAll('#whos-here li')]
+    .some((li) => li.textContent.includes(name))"""
 
 
 async def wait_until(page: Page, predicate: str, arg: t.Any = None) -> None:
@@ -181,3 +184,42 @@ async def test_live_navigation_between_views(page: Page) -> None:
     await wait_until(page, "() => location.pathname === '/' && document.title === 'Home'")
     await assert_sound(page)
     await assert_no_reload(page)
+
+
+# -- server pushes -------------------------------------------------------------
+
+
+async def test_the_dashboard_changes_by_itself(page: Page) -> None:
+    await open_live(page, "/dashboard")
+    before = await page.text_content("#refreshes")
+    # No click, no key: the server's schedule pushes a diff the client applies.
+    await wait_until(
+        page, "(before) => document.querySelector('#refreshes')?.textContent !== before", before
+    )
+    await assert_sound(page)
+    assert await page.text_content("#status") == "Live: refreshed every 1 s."
+
+
+async def test_two_pages_on_the_lobby_see_each_other_arrive_and_leave(
+    page: Page, browser: Browser, live_server: str
+) -> None:
+    await open_live(page, "/lobby")
+    first = await page.text_content("#me")
+    other = await browser.new_context(base_url=live_server)  # another browser: another person
+    try:
+        second_page = await other.new_page()
+        await open_live(second_page, "/lobby")
+        second = await second_page.text_content("#me")
+        assert first and second and first != second
+        await wait_until(second_page, HERE, first)  # listed when it arrived
+        await wait_until(page, HERE, second)  # pushed to the first page as it arrived
+        await assert_sound(page)
+    finally:
+        await other.close()  # the tab goes: its socket closes, the runtime untracks it
+    await wait_until(page, f"(name) => !({HERE})(name)", second)
+    await wait_until(
+        page,
+        "(line) => [...document.querySelectorAll('#feed li')].some(li => li.textContent === line)",
+        f"{second} left",
+    )
+    await assert_sound(page)

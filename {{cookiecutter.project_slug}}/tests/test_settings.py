@@ -7,6 +7,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.settings import (
     DEFAULT_DATABASE_URL,
+    DEFAULT_PUBSUB_URL,
     PROJECT_ROOT,
     Settings,
     SettingsError,
@@ -112,6 +113,80 @@ def test_a_malformed_origin_is_a_clear_error(origin: str) -> None:
         f"ALLOWED_ORIGINS: {origin!r} is not an origin. Write scheme://host[:port], without a "
         "path or a trailing slash, e.g. https://example.com,http://localhost:5173"
     )
+
+
+# -- PUBSUB_URL ------------------------------------------------------------------
+
+
+def test_the_pubsub_url_defaults_to_the_baked_choice() -> None:
+    assert DEFAULT_PUBSUB_URL in ("memory://", "redis://127.0.0.1:6379/0")
+    assert Settings.from_env({"SECRET_KEY": "x", "PUBSUB_URL": ""}, None) == Settings("x")
+    assert Settings(secret_key="x").pubsub_url == DEFAULT_PUBSUB_URL
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "memory://",
+        "redis://127.0.0.1:6379/0",
+        "redis://redis",
+        "redis://cache.internal:6380/15",
+        "rediss://user:secret@cache.example:6380/2",
+    ],
+)
+def test_memory_and_redis_urls_are_accepted(url: str) -> None:
+    assert Settings.from_env({"SECRET_KEY": "x", "PUBSUB_URL": url}, None).pubsub_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("memory", "'memory'"),
+        ("memory://x", "'memory://x'"),
+        ("redis://", "'redis://'"),
+        ("redis://:6379/0", "'redis://:6379/0'"),
+        ("redis://127.0.0.1:70000/0", "'redis://127.0.0.1:70000/0'"),
+        ("redis://127.0.0.1:0/0", "'redis://127.0.0.1:0/0'"),
+        ("redis://127.0.0.1:port/0", "'redis://127.0.0.1:port/0'"),
+        ("redis://127.0.0.1:6379/zero", "'redis://127.0.0.1:6379/zero'"),
+        ("kafka://127.0.0.1:9092", "'kafka://127.0.0.1:9092'"),
+        ("redis://user:hunter2@cache/zero", "'redis://***@cache/zero'"),
+    ],
+)
+def test_a_malformed_pubsub_url_is_a_clear_error(url: str, shown: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"SECRET_KEY": "x", "PUBSUB_URL": url}, None)
+    assert str(error.value) == (
+        f"PUBSUB_URL={shown} is not a pub/sub URL. Use memory:// (one process) or "
+        "redis://host:port/db (every process on the same Redis, e.g. redis://127.0.0.1:6379/0; "
+        "rediss:// over TLS)."
+    )
+
+
+# -- PRESENCE_HEARTBEAT and PRESENCE_TTL -------------------------------------------
+
+
+def test_the_presence_bound_is_read_in_seconds() -> None:
+    settings = Settings.from_env(
+        {"SECRET_KEY": "x", "PRESENCE_HEARTBEAT": "0.2", "PRESENCE_TTL": "1"}, None
+    )
+    assert (settings.presence_heartbeat, settings.presence_ttl) == (0.2, 1.0)
+    assert Settings.from_env({"SECRET_KEY": "x", "PRESENCE_TTL": ""}, None) == Settings("x")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon", "1e400"])
+@pytest.mark.parametrize("name", ["PRESENCE_HEARTBEAT", "PRESENCE_TTL"])
+def test_a_presence_time_must_be_seconds_above_zero(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"SECRET_KEY": "x", name: value}, None)
+    assert str(error.value) == f"{name}={value!r} is not a number of seconds above 0."
+
+
+def test_the_heartbeat_must_be_shorter_than_the_ttl() -> None:
+    environ = {"SECRET_KEY": "x", "PRESENCE_HEARTBEAT": "5", "PRESENCE_TTL": "5"}
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(environ, None)
+    assert str(error.value).startswith("PRESENCE_HEARTBEAT=5 must be shorter than PRESENCE_TTL=5:")
 
 
 def test_the_example_env_file_holds_every_setting_at_its_default() -> None:

@@ -1,4 +1,4 @@
-"""The application: routes, static files, sessions, security headers and the database lifespan."""
+"""The application: routes, static files, sessions, security headers, and the lifespan."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,17 +12,21 @@ from starlette.routing import Mount
 
 from .db import Database
 from .live import LiveConfig, LiveEnvironment, LiveRoutes
+from .live.presence import Presence
+from .live.pubsub import PubSub, create_pubsub
 from .resources import Resources
 from .security import PublicFiles, SecurityHeadersMiddleware
 from .settings import PROJECT_ROOT, Settings, get_settings
 from .views.counter import CounterLive
+from .views.dashboard import DashboardLive
 from .views.index import IndexLive
+from .views.lobby import LobbyLive
 
 APP_NAME = {{cookiecutter.project_name | tojson}}
 NODE_MODULES = PROJECT_ROOT / "assets" / "node_modules"
 
 
-def create_live_routes(settings: Settings) -> LiveRoutes:
+def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     """Every LiveView of the app, by URL."""
     environment = LiveEnvironment(loader=PackageLoader(__package__ or __name__, "templates"))
     environment.globals["app_name"] = APP_NAME
@@ -30,22 +34,31 @@ def create_live_routes(settings: Settings) -> LiveRoutes:
         environment,
         settings.secret_key,
         config=LiveConfig(allowed_origins=settings.allowed_origins),
+        pubsub=pubsub,
     )
     live.add("/", IndexLive, name="index")
     live.add("/counter", CounterLive, name="counter")
+    live.add("/dashboard", DashboardLive, name="dashboard")
+    live.add("/lobby", LobbyLive, name="lobby")
     return live
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app; uvicorn runs it with ``--factory``."""
     settings = settings or get_settings()
-    live = create_live_routes(settings)
+    pubsub = create_pubsub(settings.pubsub_url)  # connects when the lifespan starts it
+    live = create_live_routes(settings, pubsub)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Resources]:
         db = Database.from_settings(settings)
+        presence = Presence(
+            pubsub, heartbeat=settings.presence_heartbeat, ttl=settings.presence_ttl
+        )
         try:
-            yield {"db": db, "settings": settings}  # request.state and socket.state
+            async with pubsub, presence:
+                # request.state and socket.state
+                yield {"db": db, "settings": settings, "pubsub": pubsub, "presence": presence}
         finally:
             await db.dispose()
 

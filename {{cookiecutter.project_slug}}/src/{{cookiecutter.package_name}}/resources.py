@@ -2,7 +2,8 @@
 
 Starlette copies the state the lifespan yields into each request
 (``request.state``), and the LiveView runtime gives the same to live views
-(``socket.state``). ``database(socket)`` is the typed way in.
+(``socket.state``). ``database(socket)``, ``pubsub(request)``… are the typed
+way in.
 """
 
 from typing import Protocol, TypedDict, TypeVar
@@ -10,6 +11,8 @@ from typing import Protocol, TypedDict, TypeVar
 from starlette.datastructures import State
 
 from .db import Database
+from .live.presence import Presence
+from .live.pubsub import PubSub
 from .settings import Settings
 
 T = TypeVar("T")
@@ -20,6 +23,8 @@ class Resources(TypedDict):
 
     db: Database
     settings: Settings
+    pubsub: PubSub
+    presence: Presence
 
 
 class HasState(Protocol):
@@ -37,6 +42,21 @@ def database(holder: HasState) -> Database:
 def settings(holder: HasState) -> Settings:
     """The app's settings."""
     return _resource(holder, "settings", Settings)
+
+
+def pubsub(holder: HasState) -> PubSub:
+    """The app's pub/sub, for ``await pubsub(request).broadcast(topic, message)``.
+
+    The same object ``socket.subscribe`` and ``socket.broadcast`` use: code with
+    no socket (an HTTP endpoint, a background task) reaches every view with it.
+    """
+    # mypy takes no abstract class for type[T] (python/mypy#4717); isinstance does.
+    return _resource(holder, "pubsub", PubSub)  # type: ignore[type-abstract]
+
+
+def presence(holder: HasState) -> Presence:
+    """Who is on which topic, in every process: ``await presence(socket).track(...)``."""
+    return _resource(holder, "presence", Presence)
 
 
 def _resource(holder: HasState, name: str, kind: type[T]) -> T:

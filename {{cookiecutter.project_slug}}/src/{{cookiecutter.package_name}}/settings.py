@@ -5,6 +5,7 @@ value without editing files. Settings are a frozen dataclass so nothing can
 change them behind the app's back after start-up.
 """
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -12,8 +13,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+
+from .live.presence import HEARTBEAT, TTL
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 {%- if cookiecutter.database == "postgresql" %}
@@ -23,6 +27,11 @@ DEFAULT_DATABASE_URL = (
 {%- else %}
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./app.db"
 {%- endif %}
+{%- if cookiecutter.pubsub == "redis" %}
+DEFAULT_PUBSUB_URL = "redis://127.0.0.1:6379/0"
+{%- else %}
+DEFAULT_PUBSUB_URL = "memory://"
+{%- endif %}
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -31,6 +40,9 @@ ORIGIN = re.compile(
     r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>\d{1,5}))?"
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
+REDIS_SCHEMES = ("redis", "rediss")  # rediss: over TLS
+REDIS_DATABASE = re.compile(r"/?\d*")
+URL_CREDENTIALS = re.compile(r"//[^/@]*@")
 
 
 class SettingsError(RuntimeError):
@@ -48,6 +60,10 @@ class Settings:
     port: int = DEFAULT_PORT
     https: bool = False
     allowed_origins: tuple[str, ...] = ()
+    pubsub_url: str = DEFAULT_PUBSUB_URL
+    # A process that dies without a word has its presences removed within ttl + heartbeat.
+    presence_heartbeat: float = HEARTBEAT
+    presence_ttl: float = TTL
 
     @classmethod
     def from_env(
@@ -70,6 +86,13 @@ class Settings:
                 f"{PROJECT_ROOT / '.env'}; generate one with: "
                 "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
+        heartbeat = _parse_seconds("PRESENCE_HEARTBEAT", values, HEARTBEAT)
+        ttl = _parse_seconds("PRESENCE_TTL", values, TTL)
+        if heartbeat >= ttl:
+            raise SettingsError(
+                f"PRESENCE_HEARTBEAT={heartbeat:g} must be shorter than PRESENCE_TTL={ttl:g}: "
+                "a process is taken for dead after PRESENCE_TTL seconds without a heartbeat."
+            )
         return cls(
             secret_key=secret_key,
             database_url=values.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
@@ -78,6 +101,9 @@ class Settings:
             port=_parse_port(values.get("PORT") or str(DEFAULT_PORT)),
             https=_parse_bool("HTTPS", values.get("HTTPS", "")),
             allowed_origins=_parse_origins(values.get("ALLOWED_ORIGINS", "")),
+            pubsub_url=_parse_pubsub_url(values.get("PUBSUB_URL") or DEFAULT_PUBSUB_URL),
+            presence_heartbeat=heartbeat,
+            presence_ttl=ttl,
         )
 
 
@@ -102,6 +128,20 @@ def _parse_port(raw: str) -> int:
     return port
 
 
+def _parse_seconds(name: str, values: Mapping[str, str], default: float) -> float:
+    """A positive, finite number of seconds; unset or empty is ``default``."""
+    raw = values.get(name, "")
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise SettingsError(f"{name}={raw[:200]!r} is not a number of seconds above 0.")
+    return seconds
+
+
 def _parse_origins(raw: str) -> tuple[str, ...]:
     """Comma-separated origins; an empty value allows none besides the site's own."""
     return tuple(_parse_origin(item.strip()) for item in raw.split(",") if item.strip())
@@ -120,6 +160,33 @@ def _parse_origin(item: str) -> str:
     if port is None or port == DEFAULT_PORTS.get(scheme):
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
+
+
+def _parse_pubsub_url(raw: str) -> str:
+    """``memory://`` (one process) or a Redis URL (every process on that Redis)."""
+    if raw != "memory://" and not _is_redis_url(raw):
+        shown = URL_CREDENTIALS.sub("//***@", raw[:200])
+        raise SettingsError(
+            f"PUBSUB_URL={shown!r} is not a pub/sub URL. Use memory:// (one process) or "
+            "redis://host:port/db (every process on the same Redis, e.g. "
+            "redis://127.0.0.1:6379/0; rediss:// over TLS)."
+        )
+    return raw
+
+
+def _is_redis_url(raw: str) -> bool:
+    """``redis://`` or ``rediss://`` with a host, and a valid port and database number if any."""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:  # a port that is not a number in 0-65535
+        return False
+    return (
+        parts.scheme in REDIS_SCHEMES
+        and bool(parts.hostname)
+        and port != 0
+        and REDIS_DATABASE.fullmatch(parts.path) is not None
+    )
 
 
 @cache

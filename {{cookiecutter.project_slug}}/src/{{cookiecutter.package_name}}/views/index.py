@@ -16,6 +16,16 @@ class IndexLive(LiveView[dict[str, Any]]):
                     "name": "Counter",
                     "about": "events, typed URL params, live patches",
                 },
+                {
+                    "path": "/dashboard",
+                    "name": "Dashboard",
+                    "about": "refreshes itself on a schedule (schedule_info, handle_info)",
+                },
+                {
+                    "path": "/lobby",
+                    "name": "Lobby",
+                    "about": "who's here, live in every tab (presence), and a wave (broadcast)",
+                },
             ]
         }
         socket.live_title = "Home"

@@ -1,0 +1,77 @@
+"""A dashboard that keeps itself current: the server's time and the database's figures.
+
+``mount`` schedules a repeating ``refresh`` with ``schedule_info``; each one
+reaches ``handle_info``, which re-reads the figures, and the runtime pushes
+what changed. On the HTTP render nothing is scheduled (the page shows the
+figures once); the schedule starts when the browser connects.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..live import (
+    ConnectedLiveViewSocket,
+    InfoEvent,
+    LiveView,
+    LiveViewSocket,
+    UnhandledEvent,
+    is_connected,
+)
+from ..models import Item
+from ..resources import database
+
+REFRESH = InfoEvent("refresh")
+
+
+@dataclass
+class Dashboard:
+    period: float
+    connected: bool
+    time: str = ""
+    items: int = 0
+    newest: str = ""
+    refreshes: int = 0
+    paused: bool = False
+
+
+class DashboardLive(LiveView[Dashboard]):
+    template_name = "dashboard.html"
+    period = 1.0  # seconds between refreshes
+
+    async def mount(self, socket: LiveViewSocket[Dashboard], session: dict[str, Any]) -> None:
+        socket.context = Dashboard(period=self.period, connected=is_connected(socket))
+        socket.live_title = "Dashboard"
+        await refresh(socket)
+        self.job = socket.schedule_info(REFRESH, self.period)  # does nothing until connected
+
+    async def handle_info(
+        self, event: InfoEvent, socket: ConnectedLiveViewSocket[Dashboard]
+    ) -> None:
+        # A tick already queued when "pause" cancelled the job still arrives: skip it.
+        if event == REFRESH and not socket.context.paused:
+            await refresh(socket)
+            socket.context.refreshes += 1
+
+    async def handle_event(self, event: str, socket: ConnectedLiveViewSocket[Dashboard]) -> None:
+        if event == "pause":
+            self.job.cancel()
+            socket.context.paused = True
+        elif event == "resume":
+            self.job = socket.schedule_info(REFRESH, self.period)
+            socket.context.paused = False
+            await refresh(socket)
+        else:
+            raise UnhandledEvent(event)
+
+
+async def refresh(socket: LiveViewSocket[Dashboard]) -> None:
+    """Read the clock and the ``items`` table into the dashboard."""
+    dashboard = socket.context
+    dashboard.time = datetime.now().astimezone().strftime("%H:%M:%S %Z")
+    async with database(socket).session() as session:
+        dashboard.items = await session.scalar(select(func.count()).select_from(Item)) or 0
+        newest = await session.scalar(select(Item.name).order_by(Item.id.desc()).limit(1))
+    dashboard.newest = newest or ""

@@ -1,0 +1,49 @@
+"""The lobby: who is here right now, in every process, and a wave that reaches them all.
+
+It shows the "who's here" panel (``whos_here``) with a line for each arrival
+and departure, and ``wave`` broadcasts on the lobby's topic with
+``socket.broadcast``: every lobby subscribed to it hears the wave in
+``handle_info``, whichever process serves it.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..live import ConnectedLiveViewSocket, InfoEvent, LiveView, LiveViewSocket, UnhandledEvent
+from .whos_here import WhosHere
+
+TOPIC = "lobby"
+FEED_LINES = 8  # the feed keeps this many lines, newest first
+
+
+@dataclass
+class Lobby:
+    whos_here: WhosHere
+    feed: list[str] = field(default_factory=list)
+
+
+class LobbyLive(LiveView[Lobby]):
+    template_name = "lobby.html"
+
+    async def mount(self, socket: LiveViewSocket[Lobby], session: dict[str, Any]) -> None:
+        socket.context = Lobby(WhosHere(TOPIC))
+        socket.live_title = "Lobby"
+        await socket.context.whos_here.join(socket)
+
+    async def handle_event(self, event: str, socket: ConnectedLiveViewSocket[Lobby]) -> None:
+        me = socket.context.whos_here.me
+        if event != "wave" or me is None:
+            raise UnhandledEvent(event)
+        await socket.broadcast(TOPIC, {"name": me.name})
+
+    async def handle_info(self, event: InfoEvent, socket: ConnectedLiveViewSocket[Lobby]) -> None:
+        lobby = socket.context
+        changes = lobby.whos_here.apply(event)
+        if changes is not None:
+            lines = [f"{visitor.name} joined" for visitor in changes.joined]
+            lines += [f"{visitor.name} left" for visitor in changes.left]
+        elif event.name == TOPIC:
+            lines = [f"{event.payload['name']} waves"]
+        else:
+            return
+        lobby.feed = [*reversed(lines), *lobby.feed][:FEED_LINES]

@@ -1,0 +1,232 @@
+"""Two processes of the app on one Redis, as a deployment runs them: what one does, the other shows.
+
+Each process is the app as ``make run`` and the Docker image serve it
+(``python -m {{ cookiecutter.package_name }}``) on a port of its own, with
+``PUBSUB_URL`` at the test Redis (whatever this bake's default) and a short
+presence bound. Clients speak the LiveView protocol over real WebSockets and
+merge every diff as the browser's client does. Every wait is bounded, and
+every process is killed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import typing as t
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from selectolax.lexbor import LexborHTMLParser
+
+import pubsub_support
+from {{ cookiecutter.package_name }}.live.pubsub import create_pubsub
+from {{ cookiecutter.package_name }}.live.testing import Rendered
+
+from live_client import LiveClient
+
+PACKAGE = "{{ cookiecutter.package_name }}"
+HEARTBEAT = 0.2  # PRESENCE_HEARTBEAT of these processes, in seconds
+TTL = 1.0  # PRESENCE_TTL
+BOUND = TTL + HEARTBEAT  # the documented bound: a dead process's presences leave within it
+DELIVERY = 1.0  # seconds more, for the leave to be broadcast, sent and read on a busy machine
+STARTUP_TIMEOUT = 20.0  # seconds a process may take to answer HTTP
+STOP_TIMEOUT = 10.0
+WAIT = 5.0  # seconds any expected diff may take
+
+
+@dataclass
+class Server:
+    """One process of the app, serving ``url``."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL: the process ends with no chance to clean up (a crash, a power loss)."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(STOP_TIMEOUT)
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serve(tmp_path: Path, name: str, secret_key: str, database_url: str) -> Iterator[Server]:
+    """Start ``python -m <package>`` on a free port; stop it (SIGTERM, then SIGKILL) after."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": database_url,
+        "PUBSUB_URL": pubsub_support.redis_url(),
+        "PRESENCE_HEARTBEAT": str(HEARTBEAT),
+        "PRESENCE_TTL": str(TTL),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DEBUG": "false",
+    }
+    log = tmp_path / f"{name}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", PACKAGE], env=environment, stdout=output, stderr=output
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _wait_until_up(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if server.process.poll() is not None:
+            pytest.fail(f"the app exited during start-up:\n{server.log.read_text()[-3000:]}")
+        try:
+            if httpx.get(server.url + "/", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"the app did not answer in {STARTUP_TIMEOUT} s:\n{server.log.read_text()}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Tab:
+    """A browser tab on one server: its socket, and the page as the client shows it."""
+
+    client: LiveClient
+    rendered: Rendered = field(default_factory=Rendered)
+
+    @property
+    def page(self) -> LexborHTMLParser:
+        return LexborHTMLParser(self.rendered.html)
+
+    @property
+    def me(self) -> str:
+        return self.page.css_first("#me").text()
+
+    def here(self) -> list[str]:
+        """The names in the "who's here" panel."""
+        return [node.text().removesuffix(" (you)") for node in self.page.css("#whos-here li")]
+
+    def feed(self) -> list[str]:
+        return [node.text() for node in self.page.css("#feed li")]
+
+    def merge(self, diff: dict[str, t.Any]) -> None:
+        self.rendered.merge(Rendered.extract(diff).diff)
+
+    async def wait_until(self, shows: Callable[[Tab], bool], what: str) -> float:
+        """Apply the server's pushes until ``shows(self)``; the seconds it took (at most WAIT)."""
+        start = time.monotonic()
+        while not shows(self):
+            if self.client.pushes:
+                frame = self.client.pushes.pop(0)
+            else:
+                left = start + WAIT - time.monotonic()
+                try:
+                    frame = await self.client.receive(max(left, 0.0))
+                except TimeoutError:
+                    pytest.fail(f"not within {WAIT} s: {what}; the page:\n{self.rendered.html}")
+            if frame.event == "diff":
+                self.merge(frame.payload)
+        return time.monotonic() - start
+
+
+@asynccontextmanager
+async def tab(server: Server, path: str = "/lobby") -> AsyncIterator[Tab]:
+    """Load ``path`` on ``server`` and join its view, as a browser tab does; close it after."""
+    async with LiveClient.open(server.url, path) as client:
+        reply = await client.join()
+        assert reply["status"] == "ok", reply
+        opened = Tab(client)
+        opened.merge(reply["response"]["rendered"])
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, app_database_url: str
+) -> Iterator[tuple[Server, Server]]:
+    """Processes A and B of one app: one secret, one database, one Redis."""
+    tmp_path = tmp_path_factory.mktemp("processes")
+    secret_key = os.urandom(24).hex()
+    with (
+        serve(tmp_path, "a", secret_key, app_database_url) as a,
+        serve(tmp_path, "b", secret_key, app_database_url) as b,
+    ):
+        yield a, b
+
+
+async def test_a_wave_on_one_process_reaches_a_tab_on_the_other(
+    servers: tuple[Server, Server],
+) -> None:
+    a, b = servers
+    async with tab(a) as on_a, tab(b) as on_b:
+        waver = on_a.me
+        reply = await on_a.client.click("wave")
+        assert reply["status"] == "ok", reply
+        await on_b.wait_until(lambda page: f"{waver} waves" in page.feed(), f"{waver}'s wave on B")
+
+
+async def test_presence_on_one_process_lists_the_tabs_on_the_other(
+    servers: tuple[Server, Server],
+) -> None:
+    a, b = servers
+    async with tab(b) as watcher:
+        async with tab(a) as on_a:
+            name = on_a.me
+            await watcher.wait_until(lambda page: name in page.here(), f"{name} arriving on B")
+            assert f"{name} joined" in watcher.feed()
+            async with tab(b) as newcomer:  # lists who is here: A's tab too
+                assert name in newcomer.here() and watcher.me in newcomer.here()
+        await watcher.wait_until(lambda page: name not in page.here(), f"{name} leaving B")
+        assert f"{name} left" in watcher.feed()
+
+
+async def test_a_broadcast_from_plain_code_reaches_every_process(
+    servers: tuple[Server, Server],
+) -> None:
+    # What a CLI command or a worker does: no view, no socket, the app's settings' Redis.
+    async with tab(servers[0]) as on_a, tab(servers[1]) as on_b:
+        async with create_pubsub(pubsub_support.redis_url()) as pubsub:
+            await pubsub.broadcast("lobby", {"name": "The operator"})
+        for opened in (on_a, on_b):
+            await opened.wait_until(lambda page: "The operator waves" in page.feed(), "the wave")
+
+
+async def test_a_killed_process_s_presences_leave_within_the_bound(
+    servers: tuple[Server, Server], tmp_path: Path, app_database_url: str
+) -> None:
+    b = servers[1]
+    secret_key = os.urandom(24).hex()
+    with serve(tmp_path, "doomed", secret_key, app_database_url) as doomed:
+        async with tab(b) as watcher, tab(doomed) as victim:
+            name = victim.me
+            await watcher.wait_until(lambda page: name in page.here(), f"{name} arriving on B")
+            doomed.kill()
+            took = await watcher.wait_until(
+                lambda page: name not in page.here(), f"{name} leaving B after SIGKILL"
+            )
+            assert took <= BOUND + DELIVERY, f"{name} left after {took:.2f} s"
+            assert f"{name} left" in watcher.feed()

@@ -1,0 +1,226 @@
+"""The real-time sample views: the dashboard's schedule and the "who's here" presence panel.
+
+Server pushes reach a test as they reach the browser: ``view.wait_for``
+applies them until the page shows what the test waits for (bounded).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import typing as t
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from types import SimpleNamespace
+
+import pytest
+from selectolax.lexbor import LexborHTMLParser
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.db import Database
+from {{ cookiecutter.package_name }}.live import InfoEvent
+from {{ cookiecutter.package_name }}.live.testing import LiveTestError, LiveViewTest, live, run_lifespan
+from {{ cookiecutter.package_name }}.models import Item
+from {{ cookiecutter.package_name }}.resources import presence, pubsub
+from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.views.dashboard import DashboardLive
+from {{ cookiecutter.package_name }}.views.whos_here import (
+    ADJECTIVES,
+    ANIMALS,
+    COLOURS,
+    Visitor,
+    WhosHere,
+)
+
+PERIOD = 0.05  # the dashboard's refresh period in these tests, in seconds
+
+
+@pytest.fixture(scope="module")
+def app(app_database_url: str) -> Starlette:
+    settings = Settings(secret_key=secrets.token_urlsafe(32), database_url=app_database_url)
+    return create_app(settings)
+
+
+@pytest.fixture
+def fast_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(DashboardLive, "period", PERIOD)
+
+
+async def add_item(database_url: str, name: str) -> int:
+    """Insert an item as any other code would; return how many there are now."""
+    database = Database.from_settings(Settings("x", database_url=database_url))
+    try:
+        async with database.session() as session:
+            session.add(Item(name=name))
+        async with database.session() as session:
+            return await session.scalar(select(func.count()).select_from(Item)) or 0
+    finally:
+        await database.dispose()
+
+
+def other_than(text: str) -> re.Pattern[str]:
+    """Any text but ``text``: what a test waits for when a figure should change."""
+    return re.compile(rf"^(?!{re.escape(text)}$)")
+
+
+async def test_the_index_links_to_the_real_time_samples(app: Starlette) -> None:
+    async with live(app, "/") as view:
+        for name, path in (("Dashboard", "/dashboard"), ("Lobby", "/lobby")):
+            assert view.element("a", text=name).attributes["href"] == path
+        await view.click("a", text="Lobby")
+        await view.follow_redirect()  # over the same socket
+        assert view.title == "Lobby" and view.has("#wave")
+
+
+# -- dashboard -----------------------------------------------------------------
+
+
+async def test_the_dashboard_renders_once_then_goes_live(app: Starlette) -> None:
+    async with live(app, "/dashboard") as view:
+        dead = LexborHTMLParser(view.dead_html)
+        status = dead.css_first("#status")
+        assert status is not None and "live updates start when the page connects" in status.text()
+        assert dead.css_first("#pause") is None  # nothing to pause before it is connected
+        assert dead.css_first("#time").text()  # the figures are there without JavaScript
+        assert view.title == "Dashboard"
+        assert view.text("#status") == "Live: refreshed every 1 s."
+        assert view.has("#pause")
+
+
+async def test_the_dashboard_refreshes_by_itself(app: Starlette, fast_dashboard: None) -> None:
+    async with live(app, "/dashboard") as view:
+        assert view.text("#refreshes") == "0"
+        once = (await view.wait_for("#refreshes", text=other_than("0"), timeout=2)).text()
+        await view.wait_for("#refreshes", text=other_than(once), timeout=2)  # and again
+
+
+async def test_the_dashboard_shows_new_rows_at_the_next_refresh(
+    app: Starlette, fast_dashboard: None, app_database_url: str
+) -> None:
+    name = f"Widget {uuid.uuid4().hex[:8]}"
+    async with live(app, "/dashboard") as view:
+        count = await add_item(app_database_url, name)
+        await view.wait_for("#newest", text=name, timeout=2)
+        assert int(view.text("#items")) >= count  # other tests may add more meanwhile
+
+
+async def test_pause_cancels_the_schedule_and_resume_restarts_it(
+    app: Starlette, fast_dashboard: None
+) -> None:
+    async with live(app, "/dashboard") as view:
+        await view.wait_for("#refreshes", text=other_than("0"), timeout=2)
+        await view.click("#pause")
+        assert view.text("#status") == "Paused."
+        assert view.has("#resume") and not view.has("#pause")
+        paused_at = view.text("#refreshes")
+        with pytest.raises(LiveTestError, match="nothing matched"):
+            await view.wait_for("#refreshes", text=other_than(paused_at), timeout=10 * PERIOD)
+        await view.click("#resume")
+        assert view.text("#status") == "Live: refreshed every 0.05 s."
+        await view.wait_for("#refreshes", text=other_than(paused_at), timeout=2)
+
+
+# -- who's here (the lobby) ------------------------------------------------------
+
+
+def served_with(app: ASGIApp, state: dict[str, t.Any]) -> ASGIApp:
+    """``app`` handing ``state`` (a running lifespan's) to every request, as a server does."""
+
+    async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({**scope, "state": dict(state)}, receive, send)
+
+    return with_state
+
+
+@asynccontextmanager
+async def tabs(app: ASGIApp, count: int, path: str = "/lobby") -> AsyncIterator[list[LiveViewTest]]:
+    """``count`` tabs on ``path`` in one running app (one lifespan, so one pub/sub)."""
+    async with run_lifespan(app) as state, AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(live(served_with(app, state), path, lifespan=False))
+            for _ in range(count)
+        ]
+
+
+def names(view: LiveViewTest) -> list[str]:
+    """The names in the view's "who's here" panel, in order."""
+    return [node.text(deep=True).strip() for node in view.find("#whos-here li")]
+
+
+async def test_the_lobby_shows_who_is_here_once_connected(app: Starlette) -> None:
+    async with live(app, "/lobby") as view:
+        dead = LexborHTMLParser(view.dead_html)
+        assert dead.css_first("#whos-here p").text() == "Connecting…"
+        assert dead.css_first("#wave") is None
+        me = view.text("#me")
+        assert f"{me} (you)" in names(view)
+        assert view.element("#me").attributes["class"].startswith("person colour-")
+
+
+async def test_tabs_see_each_other_arrive_and_leave(app: Starlette) -> None:
+    async with tabs(app, 2) as (first, second):
+        newcomer = second.text("#me")
+        assert newcomer != first.text("#me"), "a name nobody here has"
+        assert first.text("#me") in names(second)
+        await first.wait_for("#whos-here li", text=newcomer)
+        first.assert_has("#feed li", text=f"{newcomer} joined")
+        await second.close()
+        await first.wait_for("#feed li", text=f"{newcomer} left")
+        assert newcomer not in names(first)
+
+
+async def test_a_wave_reaches_every_tab(app: Starlette) -> None:
+    async with tabs(app, 2) as (first, second):
+        waver = first.text("#me")
+        await first.click("#wave")
+        await second.wait_for("#feed li", text=f"{waver} waves")
+        await first.wait_for("#feed li", text=f"{waver} waves")
+
+
+async def test_code_without_a_socket_reaches_views_through_the_apps_pubsub(app: Starlette) -> None:
+    holder = SimpleNamespace(state=State())  # a request, a WebSocket or a view's socket
+    for accessor in (pubsub, presence):
+        with pytest.raises(RuntimeError, match="lifespan"):
+            accessor(holder)  # no lifespan has run: a clear error, not an AttributeError
+    async with run_lifespan(app) as state:
+        holder.state = State(state)
+        assert pubsub(holder) is state["pubsub"] and presence(holder) is state["presence"]
+        async with live(served_with(app, state), "/lobby", lifespan=False) as view:
+            await pubsub(holder).broadcast("lobby", {"name": "A cron job"})  # e.g. an endpoint
+            await view.wait_for("#feed li", text="A cron job waves")
+            here = await presence(holder).list("lobby")
+            assert view.text("#me") in [meta["name"] for metas in here.values() for meta in metas]
+
+
+def test_a_diff_applies_joins_then_leaves_and_an_update_is_neither() -> None:
+    here = WhosHere("room", Visitor("me", "Calm Heron", "blue"))
+    here.metas = {"me": [{"name": "Calm Heron", "colour": "blue", "phx_ref": "1"}]}
+
+    def diff(joins: dict[str, t.Any], leaves: dict[str, t.Any]) -> InfoEvent:
+        return InfoEvent("presence_diff", {"joins": joins, "leaves": leaves})
+
+    otter = {"name": "Brave Otter", "colour": "teal", "phx_ref": "2"}
+    changes = here.apply(diff({"o": {"metas": [otter]}}, {}))
+    assert changes is not None and changes.joined == [Visitor("o", "Brave Otter", "teal")]
+    assert here.apply(diff({"o": {"metas": [otter]}}, {})) == type(changes)([], [])  # a repeat
+    renamed = {"name": "Bold Otter", "colour": "not-a-colour", "phx_ref": "3"}
+    changes = here.apply(diff({"o": {"metas": [renamed]}}, {"o": {"metas": [otter]}}))
+    assert changes is not None and (changes.joined, changes.left) == ([], [])
+    assert here.people == [Visitor("o", "Bold Otter", "grey"), Visitor("me", "Calm Heron", "blue")]
+    changes = here.apply(diff({}, {"o": {"metas": [renamed]}}))
+    assert changes is not None and changes.left == [Visitor("o", "Bold Otter", "grey")]
+    assert here.apply(InfoEvent("room", {"name": "Calm Heron"})) is None  # not a presence diff
+
+
+def test_new_visitors_take_names_nobody_has() -> None:
+    every = {f"{adjective} {animal}" for adjective in ADJECTIVES for animal in ANIMALS}
+    for name in sorted(every)[::9]:
+        visitor = Visitor.new(every - {name})
+        assert visitor.name == name and visitor.colour in COLOURS
+    assert Visitor.new(every).name in every  # all taken: names repeat
+    assert Visitor.new(set()).key != Visitor.new(set()).key
