@@ -140,6 +140,8 @@ def test_default_bake_sets_up_serves_and_passes_make_test(bake: Bake, tmp_path: 
         assert not answers(f"http://127.0.0.1:{from_file}/")  # the environment won
 
     run(["make", "test"], project, env, timeout=1200)
+    run(["make", "lint"], project, env, timeout=300)
+    run(["make", "typecheck"], project, env, timeout=600)  # the runtime passes mypy --strict
 
 
 async def server_execute(statement: str) -> list[str]:
@@ -184,3 +186,17 @@ def test_postgres_and_redis_bake_creates_its_database_and_passes_make_test(
 
     run(["make", "test"], project, env, timeout=1200)
     assert databases_named(name) == [name], "make test left databases behind"
+
+
+@pytest.mark.parametrize(
+    ("database", "pubsub"), [("sqlite", "redis"), ("postgresql", "memory")]
+)
+def test_the_other_pairs_pass_make_test(
+    bake: Bake, tmp_path: Path, postgres_url: str, database: str, pubsub: str
+) -> None:
+    # Every database x pubsub pair runs its own suite, as a user of that bake would.
+    project = bake(tmp_path, database=database, pubsub=pubsub)
+    env = clean_env(DATABASE_URL=postgres_url) if database == "postgresql" else clean_env()
+
+    run(["make", "setup"], project, env, timeout=900)
+    run(["make", "test"], project, env, timeout=1200)

@@ -28,7 +28,11 @@ NODE_MODULES = PROJECT_ROOT / "assets" / "node_modules"
 
 def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     """Every LiveView of the app, by URL."""
-    environment = LiveEnvironment(loader=PackageLoader(__package__ or __name__, "templates"))
+    # Templates are re-read when they change in debug mode only: checking the file
+    # at every render costs each view's diff a stat() call.
+    environment = LiveEnvironment(
+        loader=PackageLoader(__package__ or __name__, "templates"), auto_reload=settings.debug
+    )
     environment.globals["app_name"] = APP_NAME
     live = LiveRoutes(
         environment,
