@@ -5,12 +5,14 @@ diffs; everything a view started ends when it closes, before ``disconnect``, onc
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket as sockets
 import subprocess
 import sys
 import typing as t
+import weakref
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -30,6 +32,7 @@ from {{ cookiecutter.package_name }}.live import (
     LiveViewSocket,
     is_connected,
 )
+from {{ cookiecutter.package_name }}.live.presence import Presence
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.scheduler import Job
 from {{ cookiecutter.package_name }}.live.testing import ServerError, live, run_lifespan
@@ -182,6 +185,29 @@ def test_jobs_on_the_http_render_do_nothing() -> None:
     job = socket.schedule_info_once(InfoEvent("x"), 1)
     assert isinstance(job, Job) and not job.active
     job.cancel()  # harmless
+
+
+async def test_nothing_starts_on_a_closed_view() -> None:
+    # A view's own background task, or disconnect(), may outlive the view:
+    # whatever it starts then would never be stopped, so it is refused.
+    pubsub = MemoryPubSub()
+    socket: ConnectedLiveViewSocket[None] = ConnectedLiveViewSocket(urlparse("http://h/"), pubsub)
+    presence = Presence(pubsub)
+    await socket.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        socket.schedule_info(InfoEvent("x"), 1)
+    with pytest.raises(RuntimeError, match="closed"):
+        socket.schedule_info_once(InfoEvent("x"))
+    with pytest.raises(RuntimeError, match="closed"):
+        await socket.subscribe("news")
+    async with presence:
+        with pytest.raises(RuntimeError, match="closed"):
+            await presence.track(socket, "room", "me", {})
+        closed = weakref.ref(socket)
+        del socket
+        gc.collect()
+        assert closed() is None  # nothing holds the closed view: presence kept no reference
+    assert pubsub.subscribers() == 0
 
 
 # -- pub/sub ---------------------------------------------------------------------------

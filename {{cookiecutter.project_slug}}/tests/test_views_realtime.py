@@ -125,6 +125,26 @@ async def test_pause_cancels_the_schedule_and_resume_restarts_it(
         await view.wait_for("#refreshes", text=other_than(paused_at), timeout=2)
 
 
+async def test_resume_sent_again_and_again_keeps_one_schedule(
+    app: Starlette, fast_dashboard: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any client can send "resume" (a crafted frame): it must not pile up jobs.
+    sockets: list[t.Any] = []
+    original = DashboardLive.handle_event
+
+    async def spy(self: DashboardLive, event: str, socket: t.Any) -> None:
+        sockets.append(socket)
+        await original(self, event, socket)
+
+    monkeypatch.setattr(DashboardLive, "handle_event", spy)
+    async with live(app, "/dashboard") as view:
+        for _ in range(5):
+            await view.hook("resume")
+        assert sockets[-1].jobs == 1
+        await view.hook("pause")
+        assert sockets[-1].jobs == 0
+
+
 # -- who's here (the lobby) ------------------------------------------------------
 
 

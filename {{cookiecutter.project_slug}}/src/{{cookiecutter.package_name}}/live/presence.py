@@ -94,8 +94,8 @@ class Presence:
         stored = {**_mapping(meta), "phx_ref": _new_ref()}
         entry = _entry(topic, key, stored)
         if views is None:
+            socket.cleanup(functools.partial(self._leave, socket))  # refused once it closed
             views = self._views[socket] = {}
-            socket.cleanup(functools.partial(self._leave, socket))
         await self._store.put(topic, stored["phx_ref"], entry)
         views[(topic, key)] = stored
         await self._diff(topic, {key: [stored]}, {})

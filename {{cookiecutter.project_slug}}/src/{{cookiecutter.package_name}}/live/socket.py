@@ -170,17 +170,25 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         self._closed = False
 
     def schedule_info(self, event: InfoEvent, seconds: float) -> Job:
+        self._check_open()
         return self._scheduler.every(event, seconds)
 
     def schedule_info_once(self, event: InfoEvent, seconds: float | None = None) -> Job:
+        self._check_open()
         return self._scheduler.once(event, seconds)
 
     async def subscribe(self, topic: str) -> None:
+        self._check_open()
         if topic in self._subscriptions:
             return
         if len(self._subscriptions) >= self._max_subscriptions:
             raise RuntimeError(f"a view may subscribe to at most {self._max_subscriptions} topics")
-        self._subscriptions[topic] = await self._pubsub.subscribe(topic, self._received)
+        subscription = await self._pubsub.subscribe(topic, self._received)
+        if self._closed or topic in self._subscriptions:  # closed, or subscribed, meanwhile
+            await self._pubsub.unsubscribe(subscription)
+            self._check_open()
+            return
+        self._subscriptions[topic] = subscription
 
     async def unsubscribe(self, topic: str) -> None:
         subscription = self._subscriptions.pop(topic, None)
@@ -189,9 +197,13 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
 
     def cleanup(self, callback: Cleanup) -> None:
         """Run ``callback`` when this view closes, before ``disconnect`` (presence uses it)."""
-        if self._closed:
-            raise RuntimeError("this view is closed: nothing would run the cleanup")
+        self._check_open()
         self._cleanups.append(callback)
+
+    def _check_open(self) -> None:
+        """Nothing may start on a closed view: nothing would ever stop it."""
+        if self._closed:
+            raise RuntimeError("this view is closed: jobs, subscriptions and cleanups are refused")
 
     @property
     def jobs(self) -> int:

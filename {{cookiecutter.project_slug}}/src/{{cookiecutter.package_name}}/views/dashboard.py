@@ -60,6 +60,7 @@ class DashboardLive(LiveView[Dashboard]):
             self.job.cancel()
             socket.context.paused = True
         elif event == "resume":
+            self.job.cancel()  # one schedule at a time, however often "resume" is sent
             self.job = socket.schedule_info(REFRESH, self.period)
             socket.context.paused = False
             await refresh(socket)

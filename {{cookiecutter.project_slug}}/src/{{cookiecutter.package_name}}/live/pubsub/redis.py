@@ -117,7 +117,13 @@ class RedisPubSub(PubSub):
     async def subscribe(self, topic: str, handler: Handler) -> Subscription:
         """Also waits (bounded) until Redis has the subscription: a broadcast made next is heard."""
         subscription = self._topics.add(topic, handler)
-        await self._sync(topic)
+        try:
+            await self._sync(topic)
+        except BaseException:
+            # Cancelled (or failed) before the caller got the subscription:
+            # nobody could ever unsubscribe it, so forget it now.
+            self._topics.remove(subscription)
+            raise
         return subscription
 
     async def unsubscribe(self, subscription: Subscription) -> None:
