@@ -213,6 +213,9 @@ async def test_code_without_a_socket_reaches_views_through_the_apps_pubsub(app: 
         async with live(served_with(app, state), "/lobby", lifespan=False) as view:
             await pubsub(holder).broadcast("lobby", {"name": "A cron job"})  # e.g. an endpoint
             await view.wait_for("#feed li", text="A cron job waves")
+            # A broadcast of another shape does not crash the lobbies that hear it.
+            await pubsub(holder).broadcast("lobby", "not a wave")
+            await view.wait_for("#feed li", text="Someone waves")
             here = await presence(holder).list("lobby")
             assert view.text("#me") in [meta["name"] for metas in here.values() for meta in metas]
 

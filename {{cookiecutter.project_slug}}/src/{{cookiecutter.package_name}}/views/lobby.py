@@ -43,7 +43,9 @@ class LobbyLive(LiveView[Lobby]):
             lines = [f"{visitor.name} joined" for visitor in changes.joined]
             lines += [f"{visitor.name} left" for visitor in changes.left]
         elif event.name == TOPIC:
-            lines = [f"{event.payload['name']} waves"]
+            # Anything may broadcast here (a task, another app): read the wave defensively.
+            payload = event.payload if isinstance(event.payload, dict) else {}
+            lines = [f"{payload.get('name') or 'Someone'} waves"]
         else:
             return
         lobby.feed = [*reversed(lines), *lobby.feed][:FEED_LINES]
