@@ -1,8 +1,21 @@
 """The app's tables. Alembic compares these with the database to write migrations."""
 
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 
-from sqlalchemy import DateTime, String, Text, func
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base
@@ -18,4 +31,52 @@ class Item(Base):
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Status(StrEnum):
+    """Where a contact stands with us; stored as its text, checked by the database."""
+
+    LEAD = "lead"
+    CUSTOMER = "customer"
+    PARTNER = "partner"
+
+
+SCORE_MIN = 0
+SCORE_MAX = 100
+_STATUSES = ", ".join(f"'{status}'" for status in Status)
+
+
+class Contact(Base):
+    """A person we deal with: the resource of the CRUD sample.
+
+    A plain string with a CHECK (not a native enum) keeps SQLite and
+    PostgreSQL alike, and adding a status a one-line migration.
+    """
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("email", name="uq_contacts_email"),
+        CheckConstraint(f"status IN ({_STATUSES})", name="ck_contacts_status"),
+        CheckConstraint(f"score BETWEEN {SCORE_MIN} AND {SCORE_MAX}", name="ck_contacts_score"),
+        # What the list view sorts and searches by.
+        Index("ix_contacts_name", "name"),
+        Index("ix_contacts_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    company: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    status: Mapped[str] = mapped_column(
+        String(20), default=Status.LEAD.value, server_default=Status.LEAD.value
+    )
+    score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    since: Mapped[date | None] = mapped_column(Date)
+    vip: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

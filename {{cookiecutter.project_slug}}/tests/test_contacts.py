@@ -1,0 +1,180 @@
+"""The contacts resource: the database enforces its rules, and the seed command fills it."""
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
+from {{ cookiecutter.package_name }}.models import Contact
+from {{ cookiecutter.package_name }}.seed import count_contacts, sample_contacts, seed
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A ``Database`` on a fresh database holding the models' tables."""
+    database = Database(create_engine(database_url))
+    async with database.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+def fields(contact: Contact) -> tuple[object, ...]:
+    """What a sample contact holds, for comparing two runs."""
+    return (
+        contact.name,
+        contact.email,
+        contact.company,
+        contact.status,
+        contact.score,
+        contact.since,
+        contact.vip,
+    )
+
+
+async def test_a_contact_gets_its_defaults(database: Database) -> None:
+    async with database.session() as session:
+        session.add(Contact(name="Ada Lovelace", email="ada@example.com"))
+    async with database.session() as session:
+        contact = (await session.scalars(select(Contact))).one()
+
+    assert (contact.company, contact.status, contact.score, contact.since, contact.vip) == (
+        "",
+        "lead",
+        0,
+        None,
+        False,
+    )
+    assert contact.created_at is not None and contact.updated_at is not None
+
+
+async def test_email_is_unique(database: Database) -> None:
+    async with database.session() as session:
+        session.add(Contact(name="Ada", email="ada@example.com"))
+
+    with pytest.raises(IntegrityError):
+        async with database.session() as session:
+            session.add(Contact(name="Another Ada", email="ada@example.com"))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"status": "boss"}, {"status": ""}, {"score": -1}, {"score": 101}],
+    ids=["unknown status", "empty status", "score below 0", "score above 100"],
+)
+async def test_checks_refuse_bad_values(database: Database, values: dict[str, object]) -> None:
+    with pytest.raises(IntegrityError, match="ck_contacts_|CHECK"):
+        async with database.session() as session:
+            session.add(Contact(name="Ada", email="ada@example.com", **values))
+
+
+async def test_checks_accept_the_bounds(database: Database) -> None:
+    async with database.session() as session:
+        session.add(Contact(name="Low", email="low@example.com", score=0, status="customer"))
+        session.add(Contact(name="High", email="high@example.com", score=100, status="partner"))
+
+    assert await count_contacts(database) == 2
+
+
+async def test_updated_at_changes_on_update(database: Database) -> None:
+    async with database.session() as session:
+        session.add(
+            Contact(name="Ada", email="ada@example.com", created_at=LONG_AGO, updated_at=LONG_AGO)
+        )
+    async with database.session() as session:
+        contact = (await session.scalars(select(Contact))).one()
+        contact.score = 42
+    async with database.session() as session:
+        row = (await session.execute(select(Contact.created_at, Contact.updated_at))).one()
+
+    assert row.created_at.year == 2000
+    assert row.updated_at.year > 2000
+
+
+async def test_updated_at_changes_on_an_update_statement_too(database: Database) -> None:
+    """SQLAlchemy sets it (``onupdate``) on Core UPDATEs as on ORM flushes; raw SQL does not."""
+    async with database.session() as session:
+        session.add(Contact(name="Ada", email="ada@example.com", updated_at=LONG_AGO))
+    async with database.session() as session:
+        await session.execute(update(Contact).values(score=7))
+        updated_at = await session.scalar(select(Contact.updated_at))
+
+    assert updated_at is not None and updated_at.year > 2000
+
+
+def test_samples_are_deterministic_unique_and_valid() -> None:
+    first, again = sample_contacts(300), sample_contacts(300)
+
+    assert [fields(c) for c in first] == [fields(c) for c in again]
+    assert [fields(c) for c in sample_contacts(20)] == [fields(c) for c in first[:20]]
+    assert len({contact.email for contact in first}) == 300
+    assert {contact.status for contact in first} == {"lead", "customer", "partner"}
+    assert all(0 <= contact.score <= 100 for contact in first)
+    assert {contact.vip for contact in first} == {True, False}
+    assert any(contact.since is None for contact in first)
+
+
+async def test_seed_fills_count_rows_once(database: Database) -> None:
+    assert await seed(database, 50) == 50
+    assert await count_contacts(database) == 50
+
+    assert await seed(database, 50) == 0  # nothing duplicated
+    assert await seed(database, 80) == 30  # a larger count extends the same sequence
+    assert await count_contacts(database) == 80
+
+
+async def test_seed_reset_starts_over(database: Database) -> None:
+    async with database.session() as session:
+        session.add(Contact(name="Mine", email="mine@example.com"))
+    await seed(database, 30)
+
+    assert await seed(database, 10, reset=True) == 10
+
+    async with database.session() as session:
+        emails = list(await session.scalars(select(Contact.email).order_by(Contact.id)))
+    assert emails == [contact.email for contact in sample_contacts(10)]
+
+
+def run_seed(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <package>.seed`` against ``database_url``, as ``make seed`` does."""
+    return subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}.seed", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_seed_command(database: Database, database_url: str) -> None:
+    result = run_seed(database_url, "--count", "20")
+
+    assert (result.returncode, result.stdout) == (0, "added 20 contacts, 20 in total\n")
+    assert await count_contacts(database) == 20
+
+
+@pytest.mark.parametrize("count", ["-1", "ten", "100001"])
+def test_seed_command_refuses_a_bad_count(count: str, tmp_path: Path) -> None:
+    result = run_seed(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}", "--count", count)
+
+    assert result.returncode == 2
+    assert "--count" in result.stderr
+    assert not (tmp_path / "unused.db").exists()
+
+
+def test_seed_command_says_to_migrate_first(tmp_path: Path) -> None:
+    result = run_seed(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot seed (run `make migrate` first?)")
