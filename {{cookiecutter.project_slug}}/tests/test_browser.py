@@ -164,7 +164,7 @@ async def test_reset_pushes_a_patch(page: Page) -> None:
 async def test_live_navigation_between_views(page: Page) -> None:
     await open_live(page, "/counter?count=2")
     await set_marker(page)
-    await page.click("header a")
+    await page.click("header a.brand")
     await wait_until(
         page,
         """() => location.pathname === '/' && document.title === 'Home' &&
@@ -173,7 +173,7 @@ async def test_live_navigation_between_views(page: Page) -> None:
     await assert_sound(page)
     await assert_no_reload(page)
 
-    await page.click("ul.samples a")
+    await page.click("ul.samples a[href='/counter']")
     await expect_counter(page, 0, "")
     assert await page.evaluate("location.pathname") == "/counter"
     await assert_no_reload(page)

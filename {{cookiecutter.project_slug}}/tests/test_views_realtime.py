@@ -19,7 +19,7 @@ from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.datastructures import State
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.db import Database
@@ -148,21 +148,12 @@ async def test_resume_sent_again_and_again_keeps_one_schedule(
 # -- who's here (the lobby) ------------------------------------------------------
 
 
-def served_with(app: ASGIApp, state: dict[str, t.Any]) -> ASGIApp:
-    """``app`` handing ``state`` (a running lifespan's) to every request, as a server does."""
-
-    async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
-        await app({**scope, "state": dict(state)}, receive, send)
-
-    return with_state
-
-
 @asynccontextmanager
 async def tabs(app: ASGIApp, count: int, path: str = "/lobby") -> AsyncIterator[list[LiveViewTest]]:
     """``count`` tabs on ``path`` in one running app (one lifespan, so one pub/sub)."""
     async with run_lifespan(app) as state, AsyncExitStack() as stack:
         yield [
-            await stack.enter_async_context(live(served_with(app, state), path, lifespan=False))
+            await stack.enter_async_context(live(app, path, lifespan=state))
             for _ in range(count)
         ]
 
@@ -210,7 +201,7 @@ async def test_code_without_a_socket_reaches_views_through_the_apps_pubsub(app: 
     async with run_lifespan(app) as state:
         holder.state = State(state)
         assert pubsub(holder) is state["pubsub"] and presence(holder) is state["presence"]
-        async with live(served_with(app, state), "/lobby", lifespan=False) as view:
+        async with live(app, "/lobby", lifespan=state) as view:
             await pubsub(holder).broadcast("lobby", {"name": "A cron job"})  # e.g. an endpoint
             await view.wait_for("#feed li", text="A cron job waves")
             # A broadcast of another shape does not crash the lobbies that hear it.

@@ -17,6 +17,9 @@ from .live.pubsub import PubSub, create_pubsub
 from .resources import Resources
 from .security import PublicFiles, SecurityHeadersMiddleware
 from .settings import PROJECT_ROOT, Settings, get_settings
+from .views.contacts.form import ContactFormLive
+from .views.contacts.index import ContactListLive
+from .views.contacts.show import ContactShowLive
 from .views.counter import CounterLive
 from .views.dashboard import DashboardLive
 from .views.index import IndexLive
@@ -44,6 +47,10 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     live.add("/counter", CounterLive, name="counter")
     live.add("/dashboard", DashboardLive, name="dashboard")
     live.add("/lobby", LobbyLive, name="lobby")
+    live.add("/contacts", ContactListLive, name="contacts")
+    live.add("/contacts/new", ContactFormLive, name="contact_new")
+    live.add("/contacts/{id:int}", ContactShowLive, name="contact")
+    live.add("/contacts/{id:int}/edit", ContactFormLive, name="contact_edit")
     return live
 
 
@@ -73,8 +80,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount(
                 "/static", PublicFiles(directory=Path(__file__).parent / "static"), name="static"
             ),
-            _client_files("phoenix"),
-            _client_files("phoenix_live_view"),
+            _assets("phoenix", "phoenix/priv/static"),
+            _assets("phoenix_html", "phoenix_html/priv/static"),
+            _assets("phoenix_live_view", "phoenix_live_view/priv/static"),
+            _assets("pico", "@picocss/pico/css"),
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
@@ -89,10 +98,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
-def _client_files(package: str) -> Mount:
-    """Serve an npm package's built files (``npm ci`` in assets/ installs them)."""
+def _assets(name: str, directory: str) -> Mount:
+    """Serve an npm package's files as /assets/<name>/ (``npm ci`` in assets/ installs them)."""
     return Mount(
-        f"/assets/{package}",
-        PublicFiles(directory=NODE_MODULES / package / "priv" / "static", check_dir=False),
-        name=package,
+        f"/assets/{name}",
+        PublicFiles(directory=NODE_MODULES / directory, check_dir=False),
+        name=name,
     )

@@ -16,6 +16,8 @@ import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import ParseResult, urljoin, urlparse
 
+from starlette.exceptions import HTTPException
+
 from .binding import BindingError
 from .diff import diff_tree
 from .lifecycle import call_handle_event, call_handle_params, mount_view
@@ -317,6 +319,10 @@ class LiveChannel:
             await mount_view(joined.view, joined.socket, session, joined.path_params)
         except BindingError as exc:
             raise error(str(exc)) from exc
+        except HTTPException as exc:
+            # As Phoenix answers a mount that raised a 404: the client loads
+            # the page, whose HTTP render shows the error with its status.
+            raise error("reload", status=exc.status_code) from exc
         patched = await self._follow_patches(joined)
         navigation = self._take_navigation(joined)
         if navigation is not None:
@@ -406,13 +412,14 @@ class LiveChannel:
         url: ParseResult | None = None,
         path_params: dict[str, t.Any] | None = None,
     ) -> None:
-        """``handle_params``, at a new URL when given; a URL whose params fail to bind is undone."""
+        """``handle_params``, at a new URL when given; a URL refused (its params fail to
+        bind, or an ``HTTPException``) is undone."""
         previous = joined.socket.url, joined.path_params
         if url is not None and path_params is not None:
             joined.socket.url, joined.path_params = url, path_params
         try:
             await call_handle_params(joined.view, joined.socket, joined.path_params)
-        except BindingError as exc:
+        except (BindingError, HTTPException) as exc:
             joined.socket.url, joined.path_params = previous
             raise error(str(exc)) from exc
 

@@ -14,6 +14,7 @@ change behind an equal-looking snapshot, so such rows are always rendered.
 from __future__ import annotations
 
 import typing as t
+from datetime import date
 
 from markupsafe import Markup
 
@@ -23,8 +24,9 @@ from .tree import fill
 MEMO_VARIABLE = "__phx_memo"
 # Equal values of one of these types render the same, and never equal a value of another.
 _EXACT = frozenset({str, int, type(None)})
-# Also compared: Markup equals its str (but is not escaped), True equals 1 and 1.0.
-_SCALARS = _EXACT | {float, bool, Markup}
+# Also compared: Markup equals its str (but is not escaped), True equals 1 and 1.0,
+# and a date: immutable, shown by its value.
+_SCALARS = _EXACT | {float, bool, Markup, date}
 
 Snapshot = tuple[t.Any, ...]
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import secrets
 import typing as t
+from http import HTTPStatus
 from urllib.parse import urlparse
 
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -37,7 +39,8 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
     """Render ``view_class`` for a GET request, as Phoenix's dead render does.
 
     A navigation requested during the HTTP render becomes a 302; parameters
-    that do not convert give a 400 page in the app's layout.
+    that do not convert give a 400 page in the app's layout, and an
+    ``HTTPException`` (a record that does not exist: 404) its own status.
     """
     session = user_session(request.session)
     csrf_token(request.session)  # created now: the session token is bound to it
@@ -50,6 +53,9 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
     except BindingError as error:
         logger.info("bad parameters for %s: %s", clip(request.url.path), error)
         return error_page(routes, request, 400, "Bad request", str(error))
+    except HTTPException as error:
+        title = HTTPStatus(error.status_code).phrase
+        return error_page(routes, request, error.status_code, title, error.detail)
     if socket.navigation is not None:
         target = routes.navigation_url(socket.navigation.to, request.scope.get("root_path", ""))
         redirect = RedirectResponse(target, status_code=302)

@@ -12,6 +12,12 @@ class IndexLive(LiveView[dict[str, Any]]):
         socket.context = {
             "samples": [
                 {
+                    "path": "/contacts",
+                    "name": "Contacts",
+                    "about": "a database-backed CRUD: paging, sorting and search in the URL,"
+                    " forms checked as you type, live for every viewer, with presence",
+                },
+                {
                     "path": "/counter",
                     "name": "Counter",
                     "about": "events, typed URL params, live patches",

@@ -39,16 +39,17 @@ class Visitor:
     key: str
     name: str
     colour: str
+    doing: str = "viewing"  # what the tab is there for: "viewing", "editing"…
 
     @classmethod
-    def new(cls, taken: set[str]) -> Visitor:
+    def new(cls, taken: set[str], doing: str = "viewing") -> Visitor:
         """A tab that has just arrived: a fresh key, a random colour and a name not ``taken``.
 
         (Once every name is taken, names repeat.)
         """
         names = [f"{adjective} {animal}" for adjective in ADJECTIVES for animal in ANIMALS]
         name = secrets.choice([name for name in names if name not in taken] or names)
-        return cls(secrets.token_urlsafe(8), name, secrets.choice(COLOURS))
+        return cls(secrets.token_urlsafe(8), name, secrets.choice(COLOURS), doing)
 
 
 @dataclass
@@ -72,7 +73,12 @@ class WhosHere:
         """Everyone here, by name."""
         return _people(self.metas)
 
-    async def join(self, socket: LiveViewSocket[Any]) -> None:
+    def others_doing(self, doing: str) -> list[Visitor]:
+        """Everyone but this tab who is ``doing`` something ("editing"), by name."""
+        me = self.me.key if self.me else None
+        return [visitor for visitor in self.people if visitor.doing == doing and visitor.key != me]
+
+    async def join(self, socket: LiveViewSocket[Any], doing: str = "viewing") -> None:
         """Show this tab on the topic, named as nobody there is, and list who is there.
 
         Subscribing comes first so no diff is missed; one that repeats what
@@ -83,8 +89,9 @@ class WhosHere:
         await socket.subscribe(self.topic)
         here = presence(socket)
         taken = {visitor.name for visitor in _people(await here.list(self.topic))}
-        self.me = me = Visitor.new(taken)
-        await here.track(socket, self.topic, me.key, {"name": me.name, "colour": me.colour})
+        self.me = me = Visitor.new(taken, doing)
+        meta = {"name": me.name, "colour": me.colour, "doing": me.doing}
+        await here.track(socket, self.topic, me.key, meta)
         self.metas = await here.list(self.topic)
 
     def apply(self, event: InfoEvent) -> Changes | None:
@@ -122,4 +129,9 @@ def _people(metas: Metas) -> list[Visitor]:
 def _visitor(key: str, meta: dict[str, Any]) -> Visitor:
     """A tracked meta as the panel shows it; an unknown colour (another app version) is grey."""
     colour = meta.get("colour")
-    return Visitor(key, str(meta.get("name", "Someone")), colour if colour in COLOURS else "grey")
+    return Visitor(
+        key,
+        str(meta.get("name", "Someone")),
+        colour if colour in COLOURS else "grey",
+        str(meta.get("doing", "viewing")),
+    )

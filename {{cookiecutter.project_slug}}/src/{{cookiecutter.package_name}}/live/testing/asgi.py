@@ -17,8 +17,8 @@ from .errors import LiveTestError
 async def run_lifespan(app: ASGIApp) -> AsyncIterator[dict[str, t.Any]]:
     """Run the app's startup and shutdown (the ASGI lifespan), as a server does around requests.
 
-    Yields the lifespan state; ``live(..., lifespan=False)`` inside it shares
-    one startup between several views.
+    Yields the lifespan state; ``live(..., lifespan=state)`` inside it shares
+    one startup (one database, one pub/sub) between several views.
     """
     state: dict[str, t.Any] = {}
     inbox: asyncio.Queue[Message] = asyncio.Queue()
@@ -59,10 +59,12 @@ async def run_lifespan(app: ASGIApp) -> AsyncIterator[dict[str, t.Any]]:
 
 
 @asynccontextmanager
-async def served(app: ASGIApp, *, lifespan: bool) -> AsyncIterator[ASGIApp]:
-    """``app`` as a server runs it: inside its lifespan, unless the caller runs that itself."""
-    if not lifespan:
-        yield _with_state(app, {})
+async def served(
+    app: ASGIApp, *, lifespan: bool | Mapping[str, t.Any]
+) -> AsyncIterator[ASGIApp]:
+    """``app`` as a server runs it: inside its lifespan, or one the caller runs (its state)."""
+    if lifespan is not True:
+        yield _with_state(app, lifespan or {})
         return
     async with run_lifespan(app) as state:
         yield _with_state(app, state)

@@ -758,7 +758,7 @@ async def live(
     app: ASGIApp,
     url: str = "/",
     *,
-    lifespan: bool = True,
+    lifespan: bool | Mapping[str, t.Any] = True,
     client: httpx.AsyncClient | None = None,
     connect_params: Mapping[str, t.Any] | None = None,
     socket_path: str = SOCKET_PATH,
@@ -766,8 +766,9 @@ async def live(
 ) -> AsyncIterator[LiveViewTest]:
     """Load ``url`` as a browser would and yield the joined view.
 
-    Runs the app's lifespan around the view unless ``lifespan=False`` (the
-    caller runs it, e.g. with ``run_lifespan``). ``client`` is an
+    Runs the app's lifespan around the view; ``lifespan=state``, the state
+    ``run_lifespan`` yields, shares one running lifespan between several
+    views instead, and ``lifespan=False`` runs none. ``client`` is an
     ``httpx.AsyncClient`` on the same app to share cookies with (a logged-in
     session); ``connect_params`` are extra ``LiveSocket`` params and
     ``socket_path`` its endpoint (``LiveRoutes(path=...)`` + ``/websocket``). An

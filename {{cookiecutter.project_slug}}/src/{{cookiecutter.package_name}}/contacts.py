@@ -1,0 +1,305 @@
+"""Contacts: the queries, the validation and the change broadcasts behind the CRUD sample.
+
+Views call these functions and never build SQL themselves (Phoenix's
+"context" module): a page is one query with a whitelisted sort and a
+parameterised search, and every write is followed by ``broadcast`` so
+that every open page, in every process, hears about it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Annotated, Any, Literal, TypedDict
+from urllib.parse import urlencode
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .live import InfoEvent, PubSub
+from .models import SCORE_MAX, SCORE_MIN, Contact, Status
+
+TOPIC = "contacts:changes"  # {"action": "created" | "updated" | "deleted", "id": id}
+PATH = "/contacts"
+
+SORTS: dict[str, Any] = {
+    "name": Contact.name,
+    "email": Contact.email,
+    "company": Contact.company,
+    "status": Contact.status,
+    "score": Contact.score,
+    "since": Contact.since,
+}
+PER_PAGE = (10, 20, 50, 100)
+COLUMNS = (  # the list's sortable columns: (sort, heading)
+    ("name", "Name"),
+    ("email", "Email"),
+    ("company", "Company"),
+    ("status", "Status"),
+    ("score", "Score"),
+    ("since", "Since"),
+)
+SEARCH_MAX = 100  # characters of the search box that are used
+NAME_MAX = 200
+EMAIL_MAX = 320
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class ContactRow(TypedDict):
+    """A contact as pages show it: plain values, which the change tracking compares."""
+
+    id: int
+    name: str
+    email: str
+    company: str
+    status: str
+    score: int
+    since: date | None
+    vip: bool
+
+
+def as_row(contact: Contact) -> ContactRow:
+    return ContactRow(
+        id=contact.id,
+        name=contact.name,
+        email=contact.email,
+        company=contact.company,
+        status=contact.status,
+        score=contact.score,
+        since=contact.since,
+        vip=contact.vip,
+    )
+
+
+# -- the list: paging, sorting and search from the URL --------------------------
+
+
+@dataclass
+class PagingParams:
+    """The list's state, bound from its URL (``/contacts?page=2&sort=score&order=desc&q=ada``).
+
+    Anything the URL may say is turned into something sensible by
+    ``clamped``: the database only ever sees whitelisted columns and bounded
+    numbers.
+    """
+
+    page: int = 1
+    per_page: int = 20
+    sort: str = "name"
+    order: str = "asc"
+    q: str = ""
+
+    def clamped(self) -> PagingParams:
+        per_page = min((n for n in PER_PAGE if n >= self.per_page), default=PER_PAGE[-1])
+        return PagingParams(
+            page=max(1, min(self.page, 1_000_000)),
+            per_page=per_page,
+            sort=self.sort if self.sort in SORTS else "name",
+            order="desc" if self.order == "desc" else "asc",
+            q=" ".join(self.q.split())[:SEARCH_MAX],
+        )
+
+    def url(self, **changes: Any) -> str:
+        """This list's URL with ``changes`` (clamped); values at their default are left out."""
+        paging, default = replace(self, **changes).clamped(), PagingParams()
+        query = {
+            name: value
+            for name, value in vars(paging).items()
+            if value != getattr(default, name)
+        }
+        return f"{PATH}?{urlencode(query)}" if query else PATH
+
+    def sorted_by(self, column: str) -> str:
+        """The URL of a column header: sort by it, or flip the order if it is the sort already."""
+        order = "desc" if self.sort == column and self.order == "asc" else "asc"
+        return self.url(sort=column, order=order, page=1)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the list; ``page`` is within ``1..pages`` whatever the URL asked."""
+
+    rows: list[ContactRow] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    pages: int = 1
+
+
+async def list_contacts(session: AsyncSession, paging: PagingParams) -> Page:
+    """The page ``paging`` asks for (clamped to the last page), sorted, with an ``id`` tie-break."""
+    paging = paging.clamped()
+    where = _search(paging.q)
+    total = await session.scalar(select(func.count()).select_from(Contact).where(where)) or 0
+    pages = max(1, math.ceil(total / paging.per_page))
+    page = min(paging.page, pages)
+    column = SORTS[paging.sort]
+    order = [column.desc(), Contact.id.desc()] if paging.order == "desc" else [column, Contact.id]
+    query = (
+        select(Contact)
+        .where(where)
+        .order_by(*order)
+        .offset((page - 1) * paging.per_page)
+        .limit(paging.per_page)
+    )
+    rows = [as_row(contact) for contact in await session.scalars(query)]
+    return Page(rows, total, page, pages)
+
+
+def _search(q: str) -> ColumnElement[bool]:
+    """Name, email or company contains every word of ``q``: bound parameters, % and _ escaped."""
+    return and_(
+        true(),
+        *(
+            or_(
+                Contact.name.icontains(word, autoescape=True),
+                Contact.email.icontains(word, autoescape=True),
+                Contact.company.icontains(word, autoescape=True),
+            )
+            for word in q.split()
+        ),
+    )
+
+
+# -- one contact: validation and writes ----------------------------------------
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must look like name@example.com")
+    return value.lower()
+
+
+class ContactIn(BaseModel):
+    """What a form may save. Field values arrive as the strings the browser sends."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
+
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+    email: Annotated[str, Field(min_length=1, max_length=EMAIL_MAX), AfterValidator(_email)]
+    company: Annotated[str, Field(max_length=NAME_MAX)] = ""
+    status: Status = Status.LEAD
+    score: Annotated[int, Field(ge=SCORE_MIN, le=SCORE_MAX)] = 0
+    since: Annotated[date | None, BeforeValidator(_blank_is_none)] = None
+    vip: bool = False
+
+
+FIELDS = tuple(ContactIn.model_fields)
+Errors = dict[str, str]  # field → what is wrong with it
+
+# Pydantic's messages, said for a form: "can't be blank" rather than "String should have…".
+_MESSAGES = {
+    "string_too_short": "can't be blank",
+    "missing": "can't be blank",
+    "string_too_long": "must be at most {max_length} characters",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "greater_than_equal": f"must be between {SCORE_MIN} and {SCORE_MAX}",
+    "less_than_equal": f"must be between {SCORE_MIN} and {SCORE_MAX}",
+    "enum": "must be one of: " + ", ".join(Status),
+    "date_from_datetime_parsing": "must be a date, like 2024-05-31",
+    "date_parsing": "must be a date, like 2024-05-31",
+    "bool_parsing": "must be yes or no",
+}
+
+
+def validate(values: Mapping[str, Any]) -> tuple[ContactIn | None, Errors]:
+    """A form's values checked: the contact to save, or each field's first error."""
+    try:
+        return ContactIn.model_validate(dict(values)), {}
+    except ValidationError as exc:
+        errors: Errors = {}
+        for problem in exc.errors(include_url=False):
+            name = str(problem["loc"][0]) if problem["loc"] else "form"
+            context = problem.get("ctx", {})
+            if problem["type"] == "value_error":
+                message = str(context.get("error", problem["msg"]))
+            else:
+                message = _MESSAGES.get(problem["type"], problem["msg"]).format(**context)
+            errors.setdefault(name, message)
+        return None, errors
+
+
+def form_values(contact: ContactRow | None = None) -> dict[str, str]:
+    """A form's field values, as the browser sends them: the contact's, or a new one's."""
+    if contact is None:
+        return {name: "" for name in FIELDS} | {"status": Status.LEAD.value, "score": "0"}
+    since = contact["since"]
+    return {
+        "name": contact["name"],
+        "email": contact["email"],
+        "company": contact["company"],
+        "status": contact["status"],
+        "score": str(contact["score"]),
+        "since": since.isoformat() if since else "",
+        "vip": "true" if contact["vip"] else "false",
+    }
+
+
+class ContactGone(LookupError):
+    """The contact was deleted (by someone else) before this write."""
+
+
+class EmailTaken(ValueError):
+    """Another contact has this email: the unique constraint said so."""
+
+
+async def get_contact(session: AsyncSession, contact_id: int) -> Contact | None:
+    return await session.get(Contact, contact_id)
+
+
+async def save_contact(
+    session: AsyncSession, contact: ContactIn, contact_id: int | None = None
+) -> Contact:
+    """Insert, or update ``contact_id``; raises ``ContactGone`` or ``EmailTaken``.
+
+    The database's unique constraint is the judge of a taken email, so two
+    people saving the same address at once cannot both succeed.
+    """
+    if contact_id is None:
+        row = Contact()
+        session.add(row)
+    else:
+        found = await session.get(Contact, contact_id, with_for_update=True)
+        if found is None:
+            raise ContactGone(contact_id)
+        row = found
+    for name, value in contact.model_dump().items():
+        setattr(row, name, value)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if "email" in str(exc.orig):
+            raise EmailTaken(contact.email) from exc
+        raise
+    await session.refresh(row)
+    return row
+
+
+async def delete_contact(session: AsyncSession, contact_id: int) -> bool:
+    """Delete ``contact_id``; False when it was already gone."""
+    result = await session.execute(delete(Contact).where(Contact.id == contact_id))
+    return bool(getattr(result, "rowcount", 0))
+
+
+Action = Literal["created", "updated", "deleted"]
+
+
+async def broadcast(pubsub: PubSub, action: Action, contact_id: int) -> None:
+    """Tell every page, in every process, that a contact changed (after the commit)."""
+    await pubsub.broadcast(TOPIC, {"action": action, "id": contact_id})
+
+
+def change_of(event: InfoEvent) -> dict[str, Any] | None:
+    """A broadcast ``event``'s change, read defensively (anything may publish here); else None."""
+    if event.name != TOPIC:
+        return None
+    return event.payload if isinstance(event.payload, dict) else {}

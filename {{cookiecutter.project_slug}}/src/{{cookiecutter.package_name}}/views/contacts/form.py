@@ -1,0 +1,110 @@
+"""A contact's form, for a new contact (``/contacts/new``) or an existing one (``…/edit``).
+
+Fields are checked as the person types (``phx-change``), and an error shows
+only once its field has been used; saving checks them all, and the
+database has the last word on a taken email. Others see who is editing.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ... import contacts
+from ...contacts import ContactGone, EmailTaken, Errors
+from ...live import ConnectedLiveViewSocket, InfoEvent, LiveView, LiveViewSocket, UnhandledEvent
+from ...models import Status
+from ...resources import database, pubsub
+from ..whos_here import WhosHere
+from .show import load, presence_topic
+
+
+@dataclass
+class ContactForm:
+    contact_id: int | None = None
+    name: str = ""  # as saved: the heading keeps it while the field changes
+    values: dict[str, str] = field(default_factory=contacts.form_values)
+    errors: Errors = field(default_factory=dict)
+    whos_here: WhosHere | None = None
+    notice: str = ""  # what someone else did to this contact meanwhile
+    gone: bool = False
+    statuses: tuple[str, ...] = tuple(Status)
+
+
+class ContactFormLive(LiveView[ContactForm]):
+    template_name = "contacts/form.html"
+
+    async def mount(self, socket: LiveViewSocket[ContactForm], session: dict[str, Any]) -> None:
+        socket.context = ContactForm()
+        socket.live_title = "New contact"
+
+    async def handle_params(
+        self, socket: LiveViewSocket[ContactForm], id: int | None = None
+    ) -> None:
+        form = socket.context
+        if id is None or id == form.contact_id:
+            return
+        contact = await load(socket, id)
+        form.contact_id, form.name = id, contact["name"]
+        form.values = contacts.form_values(contact)
+        socket.live_title = f"Edit {contact['name']}"
+        await socket.subscribe(contacts.TOPIC)
+        form.whos_here = WhosHere(presence_topic(id))
+        await form.whos_here.join(socket, doing="editing")
+
+    async def handle_event(
+        self, event: str, socket: ConnectedLiveViewSocket[ContactForm], payload: dict[str, Any]
+    ) -> None:
+        form = socket.context
+        values = {name: _text(payload.get(name)) for name in contacts.FIELDS}
+        checked, errors = contacts.validate(values)
+        form.values = values
+        if event == "validate":
+            # Only fields the person has used: a fresh form is not a wall of red.
+            form.errors = {
+                name: message
+                for name, message in errors.items()
+                if f"_unused_{name}" not in payload
+            }
+        elif event == "save":
+            form.errors = errors
+            if checked is not None:
+                await self._save(socket, checked)
+        else:
+            raise UnhandledEvent(event)
+
+    async def _save(
+        self, socket: ConnectedLiveViewSocket[ContactForm], checked: contacts.ContactIn
+    ) -> None:
+        form = socket.context
+        try:
+            async with database(socket).session() as session:
+                saved = await contacts.save_contact(session, checked, form.contact_id)
+        except EmailTaken:
+            form.errors = {"email": "is already taken by another contact"}
+            return
+        except ContactGone:
+            form.gone = True
+            form.notice = "Someone else deleted this contact: it can no longer be saved."
+            return
+        action: contacts.Action = "created" if form.contact_id is None else "updated"
+        await contacts.broadcast(pubsub(socket), action, saved.id)
+        socket.put_flash("info", f"{saved.name} was {action}.")
+        await socket.push_navigate(f"{contacts.PATH}/{saved.id}")
+
+    async def handle_info(
+        self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactForm]
+    ) -> None:
+        form, change = socket.context, contacts.change_of(event)
+        if change is None:
+            if form.whos_here is not None:
+                form.whos_here.apply(event)
+        elif change.get("id") == form.contact_id and not form.gone:
+            if change.get("action") == "deleted":
+                form.gone = True
+                form.notice = "Someone else deleted this contact: it can no longer be saved."
+            else:
+                form.notice = "Someone else saved this contact meanwhile: saving overwrites it."
+
+
+def _text(value: Any) -> str:
+    """A field's value; anything but a string (``name[]=…`` sent by hand) is blank."""
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,83 @@
+"""The contact list: paging, sorting and search in the URL, live for every viewer."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ... import contacts
+from ...contacts import Page, PagingParams
+from ...live import (
+    ConnectedLiveViewSocket,
+    InfoEvent,
+    LiveView,
+    LiveViewSocket,
+    UnhandledEvent,
+    is_connected,
+)
+from ...resources import database, pubsub
+from ..whos_here import WhosHere
+
+PRESENCE_TOPIC = "contacts"
+
+
+@dataclass
+class ContactList:
+    whos_here: WhosHere
+    paging: PagingParams = field(default_factory=PagingParams)
+    page: Page = field(default_factory=Page)
+    columns: tuple[tuple[str, str], ...] = contacts.COLUMNS
+    per_page_choices: tuple[int, ...] = contacts.PER_PAGE
+
+
+class ContactListLive(LiveView[ContactList]):
+    template_name = "contacts/index.html"
+
+    async def mount(self, socket: LiveViewSocket[ContactList], session: dict[str, Any]) -> None:
+        socket.context = ContactList(WhosHere(PRESENCE_TOPIC))
+        socket.live_title = "Contacts"
+        if is_connected(socket):
+            await socket.subscribe(contacts.TOPIC)
+        await socket.context.whos_here.join(socket)
+
+    async def handle_params(
+        self, socket: LiveViewSocket[ContactList], paging: PagingParams
+    ) -> None:
+        # Both renders (HTTP and connected) show real rows: no flash of an empty table.
+        socket.context.paging = paging.clamped()
+        await self._load(socket)
+
+    async def handle_event(
+        self,
+        event: str,
+        socket: ConnectedLiveViewSocket[ContactList],
+        q: str = "",
+        id: int | None = None,
+    ) -> None:
+        paging = socket.context.paging
+        if event == "search":
+            # The URL follows the search box; handle_params runs the query.
+            await socket.push_patch(paging.url(q=q, page=1), replace=True)
+        elif event == "delete" and id is not None:
+            async with database(socket).session() as session:
+                deleted = await contacts.delete_contact(session, id)
+            if deleted:
+                await contacts.broadcast(pubsub(socket), "deleted", id)
+                socket.put_flash("info", "Contact deleted.")
+            else:
+                socket.put_flash("error", "That contact was already deleted.")
+            await self._load(socket)
+        else:
+            raise UnhandledEvent(event)
+
+    async def handle_info(
+        self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactList]
+    ) -> None:
+        if contacts.change_of(event) is not None:
+            await self._load(socket)  # the page keeps its sort and its size
+        else:
+            socket.context.whos_here.apply(event)
+
+    async def _load(self, socket: LiveViewSocket[ContactList]) -> None:
+        listing = socket.context
+        async with database(socket).session() as session:
+            listing.page = await contacts.list_contacts(session, listing.paging)
+        listing.paging.page = listing.page.page  # page=99999 shows, and links from, the last page

@@ -1,0 +1,76 @@
+"""One contact: its fields, who else is looking at it or editing it, and delete."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+from ... import contacts
+from ...contacts import ContactRow
+from ...live import ConnectedLiveViewSocket, InfoEvent, LiveView, LiveViewSocket, UnhandledEvent
+from ...resources import database, pubsub
+from ..whos_here import WhosHere
+
+
+def presence_topic(contact_id: int) -> str:
+    """Where the viewers and editors of one contact are tracked (show and form pages)."""
+    return f"contact:{contact_id}"
+
+
+@dataclass
+class ContactPage:
+    contact: ContactRow
+    whos_here: WhosHere
+    gone: bool = False  # deleted by someone else while this page was open
+
+
+async def load(socket: LiveViewSocket[Any], contact_id: int) -> ContactRow:
+    """The contact, or a 404 page (the connected join reloads it, as Phoenix does)."""
+    async with database(socket).session() as session:
+        contact = await contacts.get_contact(session, contact_id)
+    if contact is None:
+        raise HTTPException(404, "There is no such contact: it may have been deleted.")
+    return contacts.as_row(contact)
+
+
+class ContactShowLive(LiveView[ContactPage]):
+    template_name = "contacts/show.html"
+
+    async def mount(self, socket: LiveViewSocket[ContactPage], session: dict[str, Any]) -> None:
+        socket.live_title = "Contact"
+
+    async def handle_params(self, socket: LiveViewSocket[ContactPage], id: int) -> None:
+        if socket.context is not None:
+            # A patch to another contact: a fresh mount tracks presence on its topic.
+            await socket.push_navigate(f"{contacts.PATH}/{id}")
+            return
+        contact = await load(socket, id)
+        socket.context = ContactPage(contact, WhosHere(presence_topic(id)))
+        socket.live_title = contact["name"]
+        await socket.subscribe(contacts.TOPIC)
+        await socket.context.whos_here.join(socket)
+
+    async def handle_event(self, event: str, socket: ConnectedLiveViewSocket[ContactPage]) -> None:
+        if event != "delete":
+            raise UnhandledEvent(event)
+        contact_id = socket.context.contact["id"]
+        async with database(socket).session() as session:
+            deleted = await contacts.delete_contact(session, contact_id)
+        if deleted:
+            await contacts.broadcast(pubsub(socket), "deleted", contact_id)
+        socket.put_flash("info", f"{socket.context.contact['name']} was deleted.")
+        await socket.push_navigate(contacts.PATH)
+
+    async def handle_info(
+        self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactPage]
+    ) -> None:
+        page, change = socket.context, contacts.change_of(event)
+        if change is None:
+            page.whos_here.apply(event)
+        elif change.get("id") == page.contact["id"] and not page.gone:
+            if change.get("action") == "deleted":
+                page.gone = True
+                socket.put_flash("error", "Someone else deleted this contact.")
+            else:
+                page.contact = await load(socket, page.contact["id"])
+                socket.live_title = page.contact["name"]

@@ -1,0 +1,468 @@
+"""The contacts CRUD sample through the test client: the list's URL state, forms, live updates.
+
+The list tests share one module database filled by the seed command's
+deterministic sample, so every expected page is computed from the same
+sample in Python. Tests that write get a fresh database each.
+"""
+
+from __future__ import annotations
+
+import secrets
+import typing as t
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import date
+
+import pytest
+import pytest_asyncio
+from selectolax.lexbor import LexborHTMLParser
+from sqlalchemy import delete, select
+from starlette.applications import Starlette
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX
+from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
+from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
+from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan
+from {{ cookiecutter.package_name }}.models import Contact
+from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
+from {{ cookiecutter.package_name }}.settings import Settings
+
+from conftest import as_string, unused_database
+
+SAMPLE = 45  # rows in the list tests' database: three pages of 20
+
+
+def app_on(database_url: str) -> Starlette:
+    return create_app(Settings(secret_key=secrets.token_urlsafe(32), database_url=database_url))
+
+
+async def make_tables(database_url: str) -> Database:
+    database = Database(create_engine(database_url))
+    async with database.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    return database
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A database holding the seed sample's first ``SAMPLE`` contacts, for reading only."""
+    url = unused_database(tmp_path_factory.mktemp("contacts"))
+    await create_database(url)
+    try:
+        database = await make_tables(as_string(url))
+        await seed(database, SAMPLE)
+        await database.dispose()
+        yield as_string(url)
+    finally:
+        await drop_database(url)
+
+
+@pytest.fixture
+def listing(seeded_url: str) -> Starlette:
+    return app_on(seeded_url)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A fresh, empty database with the tables, for tests that write."""
+    database = await make_tables(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def app(database_url: str, database: Database) -> Starlette:
+    return app_on(database_url)
+
+
+async def add(database: Database, **fields: t.Any) -> int:
+    """Insert a contact; its id."""
+    contact = Contact(**{"name": "Ada Lovelace", "email": "ada@example.com", **fields})
+    async with database.session() as session:
+        session.add(contact)
+    return contact.id
+
+
+async def stored(database: Database, contact_id: int) -> Contact | None:
+    async with database.session() as session:
+        return await session.get(Contact, contact_id)
+
+
+def expected(
+    sort: str = "name", order: str = "asc", q: str = "", count: int = SAMPLE
+) -> list[str]:
+    """The names of the sample sorted (``id`` breaks ties) and searched as the list does."""
+    rows = [(index + 1, contact) for index, contact in enumerate(sample_contacts(count))]
+    words = q.lower().split()
+    rows = [
+        (id_, c)
+        for id_, c in rows
+        if all(any(w in f.lower() for f in (c.name, c.email, c.company)) for w in words)
+    ]
+
+    def key(row: tuple[int, Contact]) -> tuple[t.Any, ...]:
+        value = getattr(row[1], sort)
+        return (value is not None, value or 0, row[0]) if sort == "since" else (value, row[0])
+
+    rows.sort(key=key, reverse=order == "desc")
+    return [contact.name for _, contact in rows]
+
+
+def names(view: LiveViewTest) -> list[str]:
+    return [node.text() for node in view.find("#contact-rows td.col-name a")]
+
+
+# -- the list: URL state -------------------------------------------------------
+
+
+async def test_the_list_shows_the_first_page_by_name(listing: Starlette) -> None:
+    async with live(listing, "/contacts") as view:
+        assert names(view) == expected()[:20]
+        assert view.text("#total") == f"{SAMPLE} contacts"
+        assert view.text("#page-of") == "Page 1 of 3"
+        assert view.title == "Contacts"
+
+
+async def test_the_http_render_already_shows_the_rows(listing: Starlette) -> None:
+    """No flash of an empty table: the page is whole before the socket connects."""
+    async with live(listing, "/contacts?per_page=10") as view:
+        dead = LexborHTMLParser(view.dead_html)
+    assert [node.text() for node in dead.css("#contact-rows td.col-name a")] == expected()[:10]
+
+
+@pytest.mark.parametrize(
+    ("query", "sort", "order", "page", "per_page"),
+    [
+        ("page=2", "name", "asc", 2, 20),
+        ("sort=score&order=desc&per_page=10&page=3", "score", "desc", 3, 10),
+        ("sort=email&order=asc&per_page=50", "email", "asc", 1, 50),
+        ("sort=since&order=desc", "since", "desc", 1, 20),
+        ("sort=status&page=2&per_page=10", "status", "asc", 2, 10),
+    ],
+)
+async def test_paging_params_bind_from_the_url(
+    listing: Starlette, query: str, sort: str, order: str, page: int, per_page: int
+) -> None:
+    async with live(listing, f"/contacts?{query}") as view:
+        start = (page - 1) * per_page
+        assert names(view) == expected(sort, order)[start : start + per_page]
+        pages = -(-SAMPLE // per_page)
+        assert view.text("#page-of") == f"Page {page} of {pages}"
+
+
+async def test_next_and_previous_are_patches(listing: Starlette) -> None:
+    async with live(listing, "/contacts?per_page=10") as view:
+        await view.click("#next")
+        assert view.path == "/contacts?page=2&per_page=10"
+        assert names(view) == expected()[10:20]
+        await view.click("#next")
+        await view.click("#previous")
+        assert view.path == "/contacts?page=2&per_page=10"
+        assert names(view) == expected()[10:20]
+
+
+async def test_a_column_header_sorts_and_flips_the_order(listing: Starlette) -> None:
+    async with live(listing, "/contacts?page=2") as view:
+        await view.click("th a", text="Score")
+        assert view.path == "/contacts?sort=score"  # back to the first page
+        assert names(view) == expected("score")[:20]
+        assert view.text("th.col-score") == "Score ▲"
+        await view.click("th a", text="Score ▲")
+        assert view.path == "/contacts?sort=score&order=desc"
+        assert names(view) == expected("score", "desc")[:20]
+
+
+async def test_the_page_size_links(listing: Starlette) -> None:
+    async with live(listing, "/contacts?page=3") as view:
+        await view.click(".per-page a", text="50")
+        assert view.path == "/contacts?per_page=50"
+        assert len(names(view)) == SAMPLE
+        assert not view.has("#next")
+
+
+async def test_searching_filters_and_the_url_follows(listing: Starlette) -> None:
+    word = sample_contacts(1)[0].name.split()[0]
+    async with live(listing, "/contacts?page=2") as view:
+        await view.change("#search", {"q": f"  {word.upper()} "})
+        assert view.path == f"/contacts?q={word.upper()}"
+        assert names(view) == expected(q=word)[:20]
+        assert view.text("#total").endswith(f"matching “{word.upper()}”")
+        await view.change("#search", {"q": ""})
+        assert view.path == "/contacts"
+        assert len(names(view)) == 20
+
+
+@pytest.mark.parametrize("q", ["%", "_", "\\", "' OR 1=1 --", "%%__"])
+async def test_search_is_literal(listing: Starlette, q: str) -> None:
+    """Wildcards and quotes are searched for as text: no sample contact contains them."""
+    async with live(listing, "/contacts") as view:
+        await view.change("#search", {"q": q})
+        assert names(view) == []
+        assert view.text("#empty") == "No contact matches your search."
+
+
+@pytest.mark.parametrize(
+    ("query", "shows"),
+    [
+        ("sort=nope", "Page 1 of 3"),
+        ("sort=name%3B%20DROP%20TABLE%20contacts", "Page 1 of 3"),
+        ("order=asc--", "Page 1 of 3"),
+        ("page=-1", "Page 1 of 3"),
+        ("page=0", "Page 1 of 3"),
+        ("page=99999", "Page 3 of 3"),
+        ("page=" + "9" * 40, "Page 3 of 3"),
+        ("per_page=1000000000", "Page 1 of 1"),
+        ("per_page=0", "Page 1 of 5"),
+        ("per_page=-7&page=2", "Page 2 of 5"),
+        ("q=" + "x" * 10_000, "Page 1 of 1"),
+    ],
+)
+async def test_hostile_params_are_clamped(listing: Starlette, query: str, shows: str) -> None:
+    async with live(listing, f"/contacts?{query}") as view:
+        assert view.text("#page-of") == shows
+        assert len(names(view)) <= 100
+    async with live(listing, "/contacts") as view:
+        assert len(names(view)) == 20  # the table is still there
+
+
+async def test_a_long_search_is_cut_to_its_limit(listing: Starlette) -> None:
+    async with live(listing, "/contacts?q=" + "a" * 10_000) as view:
+        assert view.element("#search input").attributes["value"] == "a" * SEARCH_MAX
+
+
+async def test_a_page_that_is_not_a_number_is_a_400_page(listing: Starlette) -> None:
+    with pytest.raises(HTTPError) as raised:
+        async with live(listing, "/contacts?page=abc"):
+            pass
+    assert raised.value.status_code == 400
+    page = LexborHTMLParser(raised.value.text)
+    assert "page" in page.css_first(".error").text()
+    assert page.css_first("header nav") is not None  # in the app's layout
+
+
+# -- one contact ---------------------------------------------------------------
+
+
+async def test_a_contact_that_does_not_exist_is_a_404_page(app: Starlette) -> None:
+    with pytest.raises(HTTPError) as raised:
+        async with live(app, "/contacts/4242"):
+            pass
+    assert raised.value.status_code == 404
+    assert "no such contact" in LexborHTMLParser(raised.value.text).css_first(".error").text()
+
+
+async def test_the_contact_page_shows_its_fields(app: Starlette, database: Database) -> None:
+    contact_id = await add(
+        database, company="Analytical Engines", score=97, since=date(1843, 9, 1), vip=True
+    )
+    async with live(app, f"/contacts/{contact_id}") as view:
+        assert view.text("#contact-name") == "Ada Lovelace VIP"
+        assert view.text("#contact-email") == "ada@example.com"
+        assert view.text("#contact-score") == "97"
+        assert view.text("#contact-since") == "1843-09-01"
+        assert view.title == "Ada Lovelace"
+
+
+# -- forms -----------------------------------------------------------------------
+
+
+async def test_a_new_form_shows_no_errors_before_it_is_used(app: Starlette) -> None:
+    async with live(app, "/contacts/new") as view:
+        assert not view.has(".field-error")
+        await view.change("#contact-email", {"email": "ada"})
+        # Only the field in use: the blank name is not complained about yet.
+        assert view.text("#email-error") == "must look like name@example.com"
+        assert not view.has("#name-error")
+        assert view.element("#contact-email").attributes["aria-invalid"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"name": "   "}, "name", "can't be blank"),
+        ({"name": "x" * 201}, "name", "must be at most 200 characters"),
+        ({"score": "101"}, "score", "must be between 0 and 100"),
+        ({"score": "-1"}, "score", "must be between 0 and 100"),
+        ({"score": "2.5"}, "score", "must be a whole number"),
+        ({"since": "31/05/2024"}, "since", "must be a date, like 2024-05-31"),
+        ({"email": "a@b"}, "email", "must look like name@example.com"),
+    ],
+)
+async def test_each_field_is_checked_as_it_is_typed(
+    app: Starlette, fields: dict[str, str], field: str, message: str
+) -> None:
+    async with live(app, "/contacts/new") as view:
+        await view.change(f"#contact-{field}", fields)
+        assert view.text(f"#{field}-error") == message
+
+
+async def test_values_no_browser_sends_are_refused(app: Starlette, database: Database) -> None:
+    """A hand-made frame: a status the select does not offer, text in a number, a list."""
+    async with live(app, "/contacts/new") as view:
+        await view.hook(
+            "save",
+            {"name": ["Ada"], "email": "ada@example.com", "status": "boss", "score": "lots"},
+        )
+        assert view.text("#status-error") == "must be one of: lead, customer, partner"
+        assert view.text("#score-error") == "must be a whole number"
+        assert view.text("#name-error") == "can't be blank"
+    async with database.session() as session:
+        assert (await session.scalars(select(Contact))).all() == []
+
+
+async def test_submitting_shows_every_error_and_keeps_what_was_typed(app: Starlette) -> None:
+    async with live(app, "/contacts/new") as view:
+        assert await view.submit("#contact-form", {"company": "Babbage & Co"}) is None
+        assert view.text("#name-error") == "can't be blank"
+        assert view.text("#email-error") == "can't be blank"
+        assert view.element("#contact-company").attributes["value"] == "Babbage & Co"
+        assert "disabled" not in view.element("#save").attributes
+
+
+async def test_creating_saves_and_shows_the_contact(app: Starlette, database: Database) -> None:
+    async with live(app, "/contacts/new") as view:
+        redirect = await view.submit(
+            "#contact-form",
+            {
+                "name": " Grace Hopper ",
+                "email": "Grace@Navy.mil",
+                "company": "US Navy",
+                "status": "partner",
+                "score": "88",
+                "since": "1943-12-01",
+                "vip": True,
+            },
+        )
+        assert redirect is not None
+        await view.follow_redirect()
+        assert view.text("#flash-info") == "Grace Hopper was created."
+        contact_id = int(view.path.rsplit("/", 1)[1])
+    contact = await stored(database, contact_id)
+    assert contact is not None
+    assert (contact.name, contact.email, contact.company, contact.status) == (
+        "Grace Hopper",
+        "grace@navy.mil",
+        "US Navy",
+        "partner",
+    )
+    assert (contact.score, contact.since, contact.vip) == (88, date(1943, 12, 1), True)
+
+
+async def test_editing_saves_the_changes(app: Starlette, database: Database) -> None:
+    contact_id = await add(database, vip=True, since=date(1843, 9, 1))
+    async with live(app, f"/contacts/{contact_id}/edit") as view:
+        assert view.title == "Edit Ada Lovelace"
+        assert view.element("#contact-since").attributes["value"] == "1843-09-01"
+        await view.submit("#contact-form", {"name": "Ada King", "vip": False, "since": ""})
+        await view.follow_redirect()
+        assert view.text("#contact-name") == "Ada King"
+    contact = await stored(database, contact_id)
+    assert contact is not None
+    assert (contact.name, contact.vip, contact.since) == ("Ada King", False, None)
+
+
+async def test_a_taken_email_shows_on_its_field(app: Starlette, database: Database) -> None:
+    await add(database, email="ada@example.com")
+    async with live(app, "/contacts/new") as view:
+        await view.submit("#contact-form", {"name": "Another Ada", "email": "ADA@example.com"})
+        assert view.text("#email-error") == "is already taken by another contact"
+        assert view.redirect is None
+
+
+async def test_saving_a_contact_deleted_meanwhile_says_so(
+    app: Starlette, database: Database
+) -> None:
+    contact_id = await add(database)
+    async with live(app, f"/contacts/{contact_id}/edit") as view:
+        async with database.session() as session:  # someone else, with no broadcast
+            await session.execute(delete(Contact).where(Contact.id == contact_id))
+        await view.submit("#contact-form", {"name": "Ada King"})
+        assert view.text("#notice").startswith("Someone else deleted this contact")
+        assert "disabled" in view.element("#save").attributes
+    assert await stored(database, contact_id) is None
+
+
+# -- delete ----------------------------------------------------------------------
+
+
+async def test_deleting_from_the_list(app: Starlette, database: Database) -> None:
+    keep = await add(database, name="Keep Me", email="keep@example.com")
+    doomed = await add(database)
+    async with live(app, "/contacts") as view:
+        link = view.element(f"#contact-{doomed} a.delete")
+        assert link.attributes["data-confirm"] == "Delete Ada Lovelace?"
+        await view.click(f"#contact-{doomed} a.delete")
+        assert not view.has(f"#contact-{doomed}")
+        assert view.has(f"#contact-{keep}")
+        assert view.text("#flash-info") == "Contact deleted."
+    assert await stored(database, doomed) is None
+
+
+async def test_deleting_from_the_contact_page(app: Starlette, database: Database) -> None:
+    contact_id = await add(database)
+    async with live(app, f"/contacts/{contact_id}") as view:
+        await view.click("#delete")
+        await view.follow_redirect()
+        assert view.path == "/contacts"
+        assert view.text("#flash-info") == "Ada Lovelace was deleted."
+    assert await stored(database, contact_id) is None
+
+
+# -- live across viewers ---------------------------------------------------------
+
+
+@asynccontextmanager
+async def pages(app: Starlette, *paths: str) -> AsyncIterator[list[LiveViewTest]]:
+    """Several tabs in one running app (one lifespan: one pub/sub, one presence)."""
+    async with run_lifespan(app) as state, AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(live(app, path, lifespan=state)) for path in paths]
+
+
+async def test_a_save_updates_the_other_pages(app: Starlette, database: Database) -> None:
+    contact_id = await add(database)
+    paths = ["/contacts", f"/contacts/{contact_id}", f"/contacts/{contact_id}/edit"]
+    async with pages(app, *paths) as (listing, shown, form):
+        await form.submit("#contact-form", {"score": "77"})
+        await listing.wait_for(f"#contact-{contact_id} td.col-score", text="77")
+        await shown.wait_for("#contact-score", text="77")
+
+
+async def test_an_insert_keeps_the_page_size_and_the_sort(
+    app: Starlette, database: Database
+) -> None:
+    for n in range(10):
+        await add(database, name=f"Person {n:02}", email=f"p{n}@example.com")
+    async with pages(app, "/contacts?per_page=10", "/contacts/new") as (listing, form):
+        assert names(listing)[-1] == "Person 09"
+        await form.submit("#contact-form", {"name": "Aaron First", "email": "aaron@example.com"})
+        await listing.wait_for("#contact-rows td.col-name a", text="Aaron First")
+        assert names(listing) == ["Aaron First", *(f"Person {n:02}" for n in range(9))]
+        assert listing.text("#page-of") == "Page 1 of 2"
+
+
+async def test_a_delete_removes_the_row_everywhere(app: Starlette, database: Database) -> None:
+    contact_id = await add(database)
+    async with pages(
+        app, "/contacts", "/contacts", f"/contacts/{contact_id}", f"/contacts/{contact_id}/edit"
+    ) as (deleting, other, shown, form):
+        await deleting.click(f"#contact-{contact_id} a.delete")
+        await other.wait_for("#empty")
+        await shown.wait_for("#gone")
+        assert shown.text("#flash-error") == "Someone else deleted this contact."
+        await form.wait_for("#notice", text="Someone else deleted this contact")
+        assert "disabled" in form.element("#save").attributes
+
+
+async def test_presence_shows_who_views_and_who_edits(app: Starlette, database: Database) -> None:
+    contact_id = await add(database)
+    async with run_lifespan(app) as state:
+        async with live(app, f"/contacts/{contact_id}", lifespan=state) as viewer:
+            async with live(app, f"/contacts/{contact_id}/edit", lifespan=state) as editor:
+                editor_name = editor.text("#whos-here li small")
+                assert editor_name == "editing"
+                note = await viewer.wait_for(".editing")
+                assert note.text().endswith("is editing this record.")
+                assert len(viewer.find("#whos-here li")) == 2
+            await viewer.wait_for("#whos-here li:only-child")
+            assert not viewer.has(".editing")
