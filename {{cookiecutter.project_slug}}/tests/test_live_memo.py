@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import typing as t
+from datetime import UTC, date, datetime
 
 import jinja2
 import pytest
@@ -248,6 +249,10 @@ def test_the_type_of_every_value_is_part_of_a_row() -> None:
     assert snapshot((Markup(text), True)) != snapshot((text, True))
     assert snapshot({"v": text}) == snapshot({"v": "<b>x</b>"})
     assert snapshot((1.5, True)) == snapshot((1.5, True))
+    # A date is a value; a datetime (which may carry a time zone) is not compared.
+    assert snapshot({"d": date(2024, 5, 31)}) == snapshot({"d": date(2024, 5, 31)})
+    assert snapshot({"d": date(2024, 5, 31)}) != snapshot({"d": date(2024, 6, 1)})
+    assert snapshot({"d": datetime(2024, 5, 31, tzinfo=UTC)}) is None
 
 
 def test_a_dict_and_a_tuple_row_of_the_same_items_are_different_rows() -> None:
@@ -260,7 +265,9 @@ def test_a_dict_and_a_tuple_row_of_the_same_items_are_different_rows() -> None:
 
 def test_a_row_of_every_kind_of_scalar_is_reused() -> None:
     row = {"s": "<b>", "i": 1, "n": None, "f": -0.0, "b": True, "m": Markup("<b>")}
-    source = "{% for r in rows %}<i>{{ r.s }}{{ r.i }}{{ r.n }}{{ r.f }}{{ r.b }}{{ r.m }}</i>"
+    row["d"] = date.max
+    source = "{% for r in rows %}<i>{{ r.s }}{{ r.i }}{{ r.n }}{{ r.f }}{{ r.b }}{{ r.m }}"
+    source += "{{ r.d }}</i>"
     source += "{% endfor %}"
     first, second = renders({"main.html": source}, [{"rows": [row]}, {"rows": [dict(row)]}])
     assert entries(second)[0] is entries(first)[0]

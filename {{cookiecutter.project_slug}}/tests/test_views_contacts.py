@@ -92,7 +92,7 @@ async def stored(database: Database, contact_id: int) -> Contact | None:
 def expected(
     sort: str = "name", order: str = "asc", q: str = "", count: int = SAMPLE
 ) -> list[str]:
-    """The names of the sample sorted (``id`` breaks ties) and searched as the list does."""
+    """The sample's names, searched and sorted as the list does (``id`` breaks ties)."""
     rows = [(index + 1, contact) for index, contact in enumerate(sample_contacts(count))]
     words = q.lower().split()
     rows = [
@@ -101,12 +101,12 @@ def expected(
         if all(any(w in f.lower() for f in (c.name, c.email, c.company)) for w in words)
     ]
 
-    def key(row: tuple[int, Contact]) -> tuple[t.Any, ...]:
-        value = getattr(row[1], sort)
-        return (value is not None, value or 0, row[0]) if sort == "since" else (value, row[0])
+    def key(row: tuple[int, Contact]) -> tuple[t.Any, int]:
+        return getattr(row[1], sort), row[0]
 
-    rows.sort(key=key, reverse=order == "desc")
-    return [contact.name for _, contact in rows]
+    empty = [row for row in rows if getattr(row[1], sort) is None]  # last, either way
+    rows = sorted((row for row in rows if row not in empty), key=key, reverse=order == "desc")
+    return [contact.name for _, contact in rows + sorted(empty, key=key, reverse=order == "desc")]
 
 
 def names(view: LiveViewTest) -> list[str]:

@@ -131,14 +131,18 @@ class Page:
 
 
 async def list_contacts(session: AsyncSession, paging: PagingParams) -> Page:
-    """The page ``paging`` asks for (clamped to the last page), sorted, with an ``id`` tie-break."""
+    """The page ``paging`` asks for (clamped to the last page), sorted, ``id`` breaking ties."""
     paging = paging.clamped()
     where = _search(paging.q)
     total = await session.scalar(select(func.count()).select_from(Contact).where(where)) or 0
     pages = max(1, math.ceil(total / paging.per_page))
     page = min(paging.page, pages)
     column = SORTS[paging.sort]
-    order = [column.desc(), Contact.id.desc()] if paging.order == "desc" else [column, Contact.id]
+    # Empty values last either way, as PostgreSQL and SQLite would not agree on their own.
+    if paging.order == "desc":
+        order = [column.desc().nulls_last(), Contact.id.desc()]
+    else:
+        order = [column.asc().nulls_last(), Contact.id]
     query = (
         select(Contact)
         .where(where)

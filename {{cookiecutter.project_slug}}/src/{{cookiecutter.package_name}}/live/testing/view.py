@@ -432,8 +432,12 @@ class LiveViewTest:
             self._navigated(_redirect(response["redirect"], "redirect"))
         elif response.get("live_redirect"):
             self._navigated(_redirect(response["live_redirect"], "live_redirect"))
-        elif navigation and response.get("reason") in ("unauthorized", "stale"):
-            await self._load(self.url)  # not a LiveView here: the client falls back to a page load
+        elif response.get("reason") == "reload" or (
+            navigation and response.get("reason") in ("unauthorized", "stale")
+        ):
+            # A mount that raised an HTTP error, or not a LiveView here: the client loads
+            # the page (which shows the error with its status).
+            await self._load(self.url)
         else:
             raise ServerError(f"joining {self.path}", response)
 
