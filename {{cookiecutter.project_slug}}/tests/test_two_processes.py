@@ -1,7 +1,7 @@
 """Two processes of the app on one Redis, as a deployment runs them: what one does, the other shows.
 
 Each process is the app as ``make run`` and the Docker image serve it
-(``python -m {{ cookiecutter.package_name }}``) on a port of its own, with
+(``python -m my_live_app``) on a port of its own, with
 ``PUBSUB_URL`` at the test Redis (whatever this bake's default) and a short
 presence bound. Clients speak the LiveView protocol over real WebSockets and
 merge every diff as the browser's client does. Every wait is bounded, and
@@ -21,18 +21,21 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 import pubsub_support
-from {{ cookiecutter.package_name }}.live.pubsub import create_pubsub
-from {{ cookiecutter.package_name }}.live.testing import Rendered
+from my_live_app.db import Database, create_engine
+from my_live_app.live.pubsub import create_pubsub
+from my_live_app.live.testing import Rendered
+from my_live_app.models import Contact
 
 from live_client import LiveClient
 
-PACKAGE = "{{ cookiecutter.package_name }}"
+PACKAGE = "my_live_app"
 HEARTBEAT = 0.2  # PRESENCE_HEARTBEAT of these processes, in seconds
 TTL = 1.0  # PRESENCE_TTL
 BOUND = TTL + HEARTBEAT  # the documented bound: a dead process's presences leave within it
@@ -230,3 +233,54 @@ async def test_a_killed_process_s_presences_leave_within_the_bound(
             )
             assert took <= BOUND + DELIVERY, f"{name} left after {took:.2f} s"
             assert f"{name} left" in watcher.feed()
+
+
+async def add_contact(database_url: str, name: str) -> int:
+    """A contact in the processes' database, with a unique email; its id."""
+    database = Database(create_engine(database_url))
+    try:
+        contact = Contact(name=name, email=f"{os.urandom(6).hex()}@example.com")
+        async with database.session() as session:
+            session.add(contact)
+        return contact.id
+    finally:
+        await database.dispose()
+
+
+def texts(page: Tab, selector: str) -> list[str]:
+    return [node.text(deep=True).strip() for node in page.page.css(selector)]
+
+
+async def test_contacts_saved_on_one_process_update_the_pages_on_the_other(
+    servers: tuple[Server, Server], app_database_url: str
+) -> None:
+    a, b = servers
+    tag = os.urandom(4).hex()
+    contact_id = await add_contact(app_database_url, f"Ada {tag}")
+    async with (
+        tab(b, f"/contacts?q={tag}") as listing,
+        tab(b, f"/contacts/{contact_id}") as shown,
+        tab(a, f"/contacts/{contact_id}/edit") as editor,
+    ):
+        # Presence crosses too: B's page says that A's tab is editing.
+        await shown.wait_until(
+            lambda page: any("is editing this record" in text for text in texts(page, ".editing")),
+            "A's editor shown on B",
+        )
+        form = {"name": f"Ada {tag}", "email": f"ada-{tag}@example.com", "status": "lead"}
+        form["score"] = "64"
+        reply = await editor.client.push(
+            "event", {"type": "form", "event": "save", "value": urlencode(form)}
+        )
+        assert reply["status"] == "ok" and "live_redirect" in reply["response"], reply
+        await shown.wait_until(
+            lambda page: texts(page, "#contact-score") == ["64"], "the new score on B"
+        )
+        await listing.wait_until(
+            lambda page: texts(page, ".col-score")[1:] == ["64"], "the list's row on B"
+        )
+        async with tab(a, f"/contacts?q={tag}") as deleter:
+            reply = await deleter.client.click("delete", {"id": str(contact_id)})
+            assert reply["status"] == "ok", reply
+        await listing.wait_until(lambda page: bool(page.page.css("#empty")), "the row gone on B")
+        await shown.wait_until(lambda page: bool(page.page.css("#gone")), "the contact gone on B")

@@ -302,11 +302,13 @@ async def test_values_no_browser_sends_are_refused(app: Starlette, database: Dat
     async with live(app, "/contacts/new") as view:
         await view.hook(
             "save",
-            {"name": ["Ada"], "email": "ada@example.com", "status": "boss", "score": "lots"},
+            {"name": ["Ada"], "email": "ada@example.com", "status": "boss", "score": "lots"}
+            | {"vip": "maybe"},
         )
         assert view.text("#status-error") == "must be one of: lead, customer, partner"
         assert view.text("#score-error") == "must be a whole number"
         assert view.text("#name-error") == "can't be blank"
+        assert view.text("#vip-error") == "must be yes or no"
     async with database.session() as session:
         assert (await session.scalars(select(Contact))).all() == []
 
@@ -347,6 +349,16 @@ async def test_creating_saves_and_shows_the_contact(app: Starlette, database: Da
         "partner",
     )
     assert (contact.score, contact.since, contact.vip) == (88, date(1943, 12, 1), True)
+
+
+async def test_fields_left_out_take_their_defaults(app: Starlette, database: Database) -> None:
+    """Only name and email are needed: a frame without the rest saves a lead with score 0."""
+    async with live(app, "/contacts/new") as view:
+        await view.hook("save", {"name": "Ada", "email": "ada@example.com"})
+        assert view.redirect is not None
+    async with database.session() as session:
+        contact = (await session.scalars(select(Contact))).one()
+    assert (contact.status, contact.score, contact.since, contact.vip) == ("lead", 0, None, False)
 
 
 async def test_editing_saves_the_changes(app: Starlette, database: Database) -> None:

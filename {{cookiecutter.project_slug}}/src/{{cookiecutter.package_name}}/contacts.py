@@ -176,6 +176,11 @@ def _blank_is_none(value: Any) -> Any:
     return None if value == "" else value
 
 
+def _blank_is_false(value: Any) -> Any:
+    """An unchecked box: browsers send nothing for it, or the hidden field's "false"."""
+    return False if value == "" else value
+
+
 def _email(value: str) -> str:
     if not _EMAIL.fullmatch(value):
         raise ValueError("must look like name@example.com")
@@ -193,7 +198,7 @@ class ContactIn(BaseModel):
     status: Status = Status.LEAD
     score: Annotated[int, Field(ge=SCORE_MIN, le=SCORE_MAX)] = 0
     since: Annotated[date | None, BeforeValidator(_blank_is_none)] = None
-    vip: bool = False
+    vip: Annotated[bool, BeforeValidator(_blank_is_false)] = False
 
 
 FIELDS = tuple(ContactIn.model_fields)

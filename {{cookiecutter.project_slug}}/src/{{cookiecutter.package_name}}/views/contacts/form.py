@@ -54,9 +54,9 @@ class ContactFormLive(LiveView[ContactForm]):
         self, event: str, socket: ConnectedLiveViewSocket[ContactForm], payload: dict[str, Any]
     ) -> None:
         form = socket.context
-        values = {name: _text(payload.get(name)) for name in contacts.FIELDS}
-        checked, errors = contacts.validate(values)
-        form.values = values
+        values = {name: _text(payload[name]) for name in contacts.FIELDS if name in payload}
+        checked, errors = contacts.validate(values)  # a field left out takes its default
+        form.values = {**form.values, **values}
         if event == "validate":
             # Only fields the person has used: a fresh form is not a wall of red.
             form.errors = {
