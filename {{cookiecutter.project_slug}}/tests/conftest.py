@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from dotenv import dotenv_values
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from sqlalchemy.engine import URL, make_url
 
@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.createdb import create_database, drop_datab
 from {{ cookiecutter.package_name }}.db import Base, create_engine
 from {{ cookiecutter.package_name }}.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, Settings
 
+from browsing import watched
 from chromium import HOW_TO_GET_ONE, ChromiumNotFound, find_chromium
 
 STARTUP_TIMEOUT = 10.0  # seconds until the live server must answer
@@ -185,28 +186,6 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(browser: Browser, live_server: str) -> AsyncIterator[Page]:
-    """A fresh browser context and page; the test fails on any console or page error.
-
-    The only tolerated console error is the 404 of ``/favicon.ico``, which
-    Chromium asks for on its own.
-    """
-    context = await browser.new_context(base_url=live_server)
-    context.set_default_timeout(5_000)
-    page = await context.new_page()
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        if message.location.get("url", "").endswith("/favicon.ico") and "404" in message.text:
-            return
-        problems.append(f"console error: {message.text} ({message.location})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    try:
-        yield page
-    finally:
-        await context.close()
-    if problems:
-        pytest.fail("the browser reported errors:\n" + "\n".join(problems))
+    """A page in a fresh browser context; the test fails on any console or page error."""
+    async with watched(browser, live_server) as context:
+        yield await context.new_page()

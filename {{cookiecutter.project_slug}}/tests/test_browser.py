@@ -11,41 +11,22 @@ slot that a diff left out.
 
 from __future__ import annotations
 
-import typing as t
-
 import pytest
 from playwright.async_api import Browser, Page
 
+from browsing import (
+    HERE,
+    MAIN,
+    WAIT_MS,
+    assert_no_reload,
+    assert_sound,
+    open_live,
+    set_marker,
+    wait_until,
+    watched,
+)
+
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
-
-WAIT_MS = 5_000  # every wait is bounded
-MAIN = "[data-phx-main]"
-# Whether the "who's here" panel lists the name ``name``.
-HERE = """(name) => [...document.querySelectorAll('#whos-here li')]
-    .some((li) => li.textContent.includes(name))"""
-
-
-async def wait_until(page: Page, predicate: str, arg: t.Any = None) -> None:
-    """Poll ``predicate`` (a JS function of ``arg``) in the page until it is true, at most 5 s."""
-    await page.wait_for_function(predicate, arg=arg, timeout=WAIT_MS)
-
-
-async def assert_sound(page: Page) -> None:
-    """One main container, connected, with no slot rendered as ``undefined``."""
-    assert await page.locator(MAIN).count() == 1
-    assert "phx-connected" in (await page.get_attribute(MAIN, "class") or "")
-    html = await page.inner_html(MAIN)
-    assert "undefined" not in html, html
-
-
-async def open_live(page: Page, path: str) -> None:
-    """Load ``path`` and wait until its LiveView has joined over the WebSocket."""
-    await page.goto(path)
-    await wait_until(
-        page, "(sel) => document.querySelector(sel)?.classList.contains('phx-connected')", MAIN
-    )
-    await assert_sound(page)
-
 
 async def expect_counter(page: Page, count: int, search: str | None = None) -> None:
     """The counter and the title show ``count``; the URL's query is ``search`` if given."""
@@ -65,14 +46,6 @@ async def expect_step(page: Page, step: int) -> None:
         page, "(label) => document.querySelector('#increment')?.textContent === label", f"+ {step}"
     )
     await assert_sound(page)
-
-
-async def set_marker(page: Page) -> None:
-    await page.evaluate("window.__marker = 1")
-
-
-async def assert_no_reload(page: Page) -> None:
-    assert await page.evaluate("window.__marker") == 1, "the page was reloaded"
 
 
 async def test_page_connects(page: Page) -> None:
@@ -205,8 +178,7 @@ async def test_two_pages_on_the_lobby_see_each_other_arrive_and_leave(
 ) -> None:
     await open_live(page, "/lobby")
     first = await page.text_content("#me")
-    other = await browser.new_context(base_url=live_server)  # another browser: another person
-    try:
+    async with watched(browser, live_server) as other:  # another browser: another person
         second_page = await other.new_page()
         await open_live(second_page, "/lobby")
         second = await second_page.text_content("#me")
@@ -214,8 +186,7 @@ async def test_two_pages_on_the_lobby_see_each_other_arrive_and_leave(
         await wait_until(second_page, HERE, first)  # listed when it arrived
         await wait_until(page, HERE, second)  # pushed to the first page as it arrived
         await assert_sound(page)
-    finally:
-        await other.close()  # the tab goes: its socket closes, the runtime untracks it
+    # The tab has gone: its socket closed, and the runtime untracked it.
     await wait_until(page, f"(name) => !({HERE})(name)", second)
     await wait_until(
         page,

@@ -21,23 +21,29 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, WebSocket
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocket
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import func, select
 
 from {{ cookiecutter.package_name }}.db import Database, create_engine
 from {{ cookiecutter.package_name }}.models import Contact
 
+from browsing import (
+    HERE,
+    WAIT_MS,
+    assert_no_reload,
+    assert_sound,
+    open_live,
+    set_marker,
+    wait_until,
+    watched,
+)
+
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-WAIT_MS = 5_000  # every wait is bounded
-MAIN = "[data-phx-main]"
 # The names in the list, top to bottom.
 ROW_NAMES = """() => [...document.querySelectorAll('#contact-rows td.col-name a')]
     .map((a) => a.textContent)"""
-# Whether the "who's here" panel lists the name ``name``.
-HERE = """(name) => [...document.querySelectorAll('#whos-here li')]
-    .some((li) => li.textContent.includes(name))"""
 
 
 # -- fixtures --------------------------------------------------------------------
@@ -56,25 +62,8 @@ async def database(app_database_url: str) -> AsyncIterator[Database]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def other(browser: Browser, live_server: str) -> AsyncIterator[BrowserContext]:
     """Another browser (another person); like ``page``, any console or page error fails the test."""
-    context = await browser.new_context(base_url=live_server)
-    context.set_default_timeout(WAIT_MS)
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        if message.location.get("url", "").endswith("/favicon.ico") and "404" in message.text:
-            return
-        problems.append(f"console error: {message.text} ({message.location})")
-
-    context.on("console", on_console)
-    context.on("weberror", lambda error: problems.append(f"page error: {error.error}"))
-    try:
+    async with watched(browser, live_server) as context:
         yield context
-    finally:
-        await context.close()
-    if problems:
-        pytest.fail("the other browser reported errors:\n" + "\n".join(problems))
 
 
 @pytest.fixture
@@ -84,36 +73,6 @@ def tag() -> str:
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-async def wait_until(page: Page, predicate: str, arg: t.Any = None) -> None:
-    """Poll ``predicate`` (a JS function of ``arg``) in the page until it is true, at most 5 s."""
-    await page.wait_for_function(predicate, arg=arg, timeout=WAIT_MS)
-
-
-async def assert_sound(page: Page) -> None:
-    """One main container, connected, with no slot rendered as ``undefined``."""
-    assert await page.locator(MAIN).count() == 1
-    assert "phx-connected" in (await page.get_attribute(MAIN, "class") or "")
-    html = await page.inner_html(MAIN)
-    assert "undefined" not in html, html
-
-
-async def open_live(page: Page, path: str) -> None:
-    """Load ``path`` and wait until its LiveView has joined over the WebSocket."""
-    await page.goto(path)
-    await wait_until(
-        page, "(sel) => document.querySelector(sel)?.classList.contains('phx-connected')", MAIN
-    )
-    await assert_sound(page)
-
-
-async def set_marker(page: Page) -> None:
-    await page.evaluate("window.__marker = 1")
-
-
-async def assert_no_reload(page: Page) -> None:
-    assert await page.evaluate("window.__marker") == 1, "the page was reloaded"
 
 
 async def add_contacts(database: Database, *contacts: Contact) -> list[int]:
