@@ -440,6 +440,18 @@ async def test_a_save_updates_the_other_pages(app: Starlette, database: Database
         await shown.wait_for("#contact-score", text="77")
 
 
+async def test_an_editor_hears_when_someone_else_saves(
+    app: Starlette, database: Database
+) -> None:
+    contact_id = await add(database)
+    edit = f"/contacts/{contact_id}/edit"
+    async with pages(app, edit, edit) as (saver, other):
+        await saver.submit("#contact-form", {"score": "12"})
+        notice = await other.wait_for("#notice")
+        assert notice.text() == "Someone else saved this contact meanwhile: saving overwrites it."
+        assert "disabled" not in other.element("#save").attributes
+
+
 async def test_an_insert_keeps_the_page_size_and_the_sort(
     app: Starlette, database: Database
 ) -> None:

@@ -302,9 +302,13 @@ async def delete_contact(session: AsyncSession, contact_id: int) -> bool:
 Action = Literal["created", "updated", "deleted"]
 
 
-async def broadcast(pubsub: PubSub, action: Action, contact_id: int) -> None:
-    """Tell every page, in every process, that a contact changed (after the commit)."""
-    await pubsub.broadcast(TOPIC, {"action": action, "id": contact_id})
+async def broadcast(pubsub: PubSub, action: Action, contact_id: int, by: str = "") -> None:
+    """Tell every page, in every process, that a contact changed (after the commit).
+
+    ``by`` names the page that made the change, so that it can tell its own
+    changes from everyone else's.
+    """
+    await pubsub.broadcast(TOPIC, {"action": action, "id": contact_id, "by": by})
 
 
 def change_of(event: InfoEvent) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ only once its field has been used; saving checks them all, and the
 database has the last word on a taken email. Others see who is editing.
 """
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class ContactForm:
     notice: str = ""  # what someone else did to this contact meanwhile
     gone: bool = False
     statuses: tuple[str, ...] = tuple(Status)
+    page_key: str = field(default_factory=lambda: secrets.token_urlsafe(8))  # "by" in broadcasts
 
 
 class ContactFormLive(LiveView[ContactForm]):
@@ -86,7 +88,7 @@ class ContactFormLive(LiveView[ContactForm]):
             form.notice = "Someone else deleted this contact: it can no longer be saved."
             return
         action: contacts.Action = "created" if form.contact_id is None else "updated"
-        await contacts.broadcast(pubsub(socket), action, saved.id)
+        await contacts.broadcast(pubsub(socket), action, saved.id, by=form.page_key)
         socket.put_flash("info", f"{saved.name} was {action}.")
         await socket.push_navigate(f"{contacts.PATH}/{saved.id}")
 
@@ -97,11 +99,11 @@ class ContactFormLive(LiveView[ContactForm]):
         if change is None:
             if form.whos_here is not None:
                 form.whos_here.apply(event)
-        elif change.get("id") == form.contact_id and not form.gone:
+        elif change.get("id") == form.contact_id and change.get("by") != form.page_key:
             if change.get("action") == "deleted":
                 form.gone = True
                 form.notice = "Someone else deleted this contact: it can no longer be saved."
-            else:
+            elif not form.gone:
                 form.notice = "Someone else saved this contact meanwhile: saving overwrites it."
 
 
