@@ -264,6 +264,22 @@ async def test_the_contact_page_shows_its_fields(app: Starlette, database: Datab
         assert view.title == "Ada Lovelace"
 
 
+@pytest.mark.parametrize("path", ["/contacts/{}", "/contacts/{}/edit"])
+async def test_a_patch_to_another_contact_is_a_fresh_page(
+    app: Starlette, database: Database, path: str
+) -> None:
+    """Its presence is tracked on the other contact's topic, not on both."""
+    first = await add(database)
+    second = await add(database, name="Grace Hopper", email="grace@example.com")
+    async with live(app, path.format(first)) as view:
+        redirect = await view.patch(path.format(second))
+        assert redirect is not None
+        assert (redirect.to, redirect.kind) == (path.format(second), "live_redirect")
+        await view.follow_redirect()
+        assert view.title.endswith("Grace Hopper")
+        assert len(view.find("#whos-here li")) == 1
+
+
 # -- forms -----------------------------------------------------------------------
 
 

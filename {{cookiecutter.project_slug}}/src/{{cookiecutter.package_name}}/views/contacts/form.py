@@ -11,7 +11,14 @@ from typing import Any
 
 from ... import contacts
 from ...contacts import ContactGone, EmailTaken, Errors
-from ...live import ConnectedLiveViewSocket, InfoEvent, LiveView, LiveViewSocket, UnhandledEvent
+from ...live import (
+    ConnectedLiveViewSocket,
+    InfoEvent,
+    LiveView,
+    LiveViewSocket,
+    UnhandledEvent,
+    is_connected,
+)
 from ...models import Status
 from ...resources import database, pubsub
 from ..whos_here import WhosHere
@@ -44,11 +51,16 @@ class ContactFormLive(LiveView[ContactForm]):
         form = socket.context
         if id is None or id == form.contact_id:
             return
+        if form.contact_id is not None:
+            # A patch to another contact's form: a fresh mount tracks presence on its topic.
+            await socket.push_navigate(f"{contacts.PATH}/{id}/edit")
+            return
         contact = await load(socket, id)
         form.contact_id, form.name = id, contact["name"]
         form.values = contacts.form_values(contact)
         socket.live_title = f"Edit {contact['name']}"
-        await socket.subscribe(contacts.TOPIC)
+        if is_connected(socket):
+            await socket.subscribe(contacts.TOPIC)
         form.whos_here = WhosHere(presence_topic(id))
         await form.whos_here.join(socket, doing="editing")
 

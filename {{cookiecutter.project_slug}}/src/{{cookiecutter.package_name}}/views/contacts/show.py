@@ -7,7 +7,14 @@ from starlette.exceptions import HTTPException
 
 from ... import contacts
 from ...contacts import ContactRow
-from ...live import ConnectedLiveViewSocket, InfoEvent, LiveView, LiveViewSocket, UnhandledEvent
+from ...live import (
+    ConnectedLiveViewSocket,
+    InfoEvent,
+    LiveView,
+    LiveViewSocket,
+    UnhandledEvent,
+    is_connected,
+)
 from ...resources import database, pubsub
 from ..whos_here import WhosHere
 
@@ -41,13 +48,15 @@ class ContactShowLive(LiveView[ContactPage]):
 
     async def handle_params(self, socket: LiveViewSocket[ContactPage], id: int) -> None:
         if socket.context is not None:
-            # A patch to another contact: a fresh mount tracks presence on its topic.
-            await socket.push_navigate(f"{contacts.PATH}/{id}")
+            if id != socket.context.contact["id"]:
+                # A patch to another contact: a fresh mount tracks presence on its topic.
+                await socket.push_navigate(f"{contacts.PATH}/{id}")
             return
         contact = await load(socket, id)
         socket.context = ContactPage(contact, WhosHere(presence_topic(id)))
         socket.live_title = contact["name"]
-        await socket.subscribe(contacts.TOPIC)
+        if is_connected(socket):
+            await socket.subscribe(contacts.TOPIC)
         await socket.context.whos_here.join(socket)
 
     async def handle_event(self, event: str, socket: ConnectedLiveViewSocket[ContactPage]) -> None:
