@@ -1,7 +1,7 @@
 """Two processes of the app on one Redis, as a deployment runs them: what one does, the other shows.
 
 Each process is the app as ``make run`` and the Docker image serve it
-(``python -m my_live_app``) on a port of its own, with
+(``python -m {{ cookiecutter.package_name }}``) on a port of its own, with
 ``PUBSUB_URL`` at the test Redis (whatever this bake's default) and a short
 presence bound. Clients speak the LiveView protocol over real WebSockets and
 merge every diff as the browser's client does. Every wait is bounded, and
@@ -28,14 +28,14 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 import pubsub_support
-from my_live_app.db import Database, create_engine
-from my_live_app.live.pubsub import create_pubsub
-from my_live_app.live.testing import Rendered
-from my_live_app.models import Contact
+from {{ cookiecutter.package_name }}.db import Database, create_engine
+from {{ cookiecutter.package_name }}.live.pubsub import create_pubsub
+from {{ cookiecutter.package_name }}.live.testing import Rendered
+from {{ cookiecutter.package_name }}.models import Contact
 
 from live_client import LiveClient
 
-PACKAGE = "my_live_app"
+PACKAGE = "{{ cookiecutter.package_name }}"
 HEARTBEAT = 0.2  # PRESENCE_HEARTBEAT of these processes, in seconds
 TTL = 1.0  # PRESENCE_TTL
 BOUND = TTL + HEARTBEAT  # the documented bound: a dead process's presences leave within it
