@@ -24,8 +24,9 @@ from {{ cookiecutter.package_name }}.live import (
     LiveRoutes,
     LiveView,
     LiveViewSocket,
+    is_connected,
 )
-from {{ cookiecutter.package_name }}.live.testing import HTTPError, Redirect, live
+from {{ cookiecutter.package_name }}.live.testing import HTTPError, Redirect, ServerError, live
 {%- raw %}
 
 SECRET = "test-secret-for-http-errors"
@@ -40,6 +41,8 @@ TEMPLATES = {
     ),
 }
 MISSING = {3}  # the things that do not exist
+GONE_WHEN_CONNECTED = {5}  # found by the HTTP render, not by the connected mount
+UNNAMED = {7}  # raise a status HTTP has no name for
 
 
 Thing = dict[str, int]
@@ -52,8 +55,10 @@ class ThingLive(LiveView[Thing]):
         socket.context = {"id": 0}
 
     async def handle_params(self, socket: LiveViewSocket[Thing], id: int) -> None:
-        if id in MISSING:
+        if id in MISSING or id in GONE_WHEN_CONNECTED and is_connected(socket):
             raise HTTPException(404, f"There is no thing {id}.")
+        if id in UNNAMED:
+            raise HTTPException(499, "The client went away.")
         socket.context["id"] = id
 
     async def handle_event(
@@ -99,4 +104,22 @@ async def test_a_live_patch_to_it_is_a_page_load(app: Starlette) -> None:
         with pytest.raises(HTTPError) as raised:
             await view.follow_redirect()
     assert raised.value.status_code == 404
+
+
+async def test_a_status_http_does_not_name_is_an_error_page(app: Starlette) -> None:
+    with pytest.raises(HTTPError) as raised:
+        async with live(app, "/things/7", lifespan=False):
+            pass
+    assert raised.value.status_code == 499
+    assert "<h1>Error</h1>" in raised.value.text
+
+
+async def test_a_page_whose_connected_mount_keeps_failing_is_reloaded_once(
+    app: Starlette,
+) -> None:
+    """The page renders, its join says reload, the reloaded page's join says it again: stop."""
+    with pytest.raises(ServerError) as raised:
+        async with live(app, "/things/5", lifespan=False):
+            pass
+    assert raised.value.reason == "reload"
 {%- endraw %}

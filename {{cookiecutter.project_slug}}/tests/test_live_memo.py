@@ -132,6 +132,27 @@ def test_loops_reading_more_than_their_row_are_always_rendered(body: str) -> Non
         ).render(contexts[1])
 
 
+def test_a_body_reading_values_around_the_loop_is_reused_while_they_are_equal() -> None:
+    source = (
+        '{% for r in rows %}<a href="{{ root }}/{{ r }}"'
+        '{% if r == selected %} class="on"{% endif %}>{{ r }}</a>{% endfor %}'
+    )
+    life = [
+        {"rows": ["a", "b"], "root": "/crm", "selected": "a"},
+        {"rows": ["a", "b"], "root": "/crm", "selected": "a"},
+        {"rows": ["a", "b"], "root": "/crm", "selected": "b"},
+        {"rows": ["a", "b"], "root": ["/crm"], "selected": "b"},  # a list: never compared
+        {"rows": ["a", "b"], "root": ["/crm"], "selected": "b"},
+    ]
+    first, second, third, fourth, fifth = renders({"main.html": source}, life)
+    assert entries(second) == entries(first)
+    assert all(a is b for a, b in zip(entries(first), entries(second), strict=True))
+    assert not any(a is b for a, b in zip(entries(second), entries(third), strict=True))
+    on = {"s": [' class="on"']}
+    assert diff_tree(second, third) == {"0": {"k": {"0": {"2": ""}, "1": {"2": on}, "kc": 2}}}
+    assert not any(a is b for a, b in zip(entries(fourth), entries(fifth), strict=True))
+
+
 def test_rows_that_cannot_be_compared_are_always_rendered() -> None:
     class Row:
         def __init__(self, name: str) -> None:

@@ -18,9 +18,10 @@ import pytest_asyncio
 from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import delete, select
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX
+from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, broadcast
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
 from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
 from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan
@@ -216,6 +217,8 @@ async def test_search_is_literal(listing: Starlette, q: str) -> None:
         ("per_page=0", "Page 1 of 5"),
         ("per_page=-7&page=2", "Page 2 of 5"),
         ("q=" + "x" * 10_000, "Page 1 of 1"),
+        ("q=%00", "Page 1 of 3"),  # PostgreSQL refuses NUL in text: it never gets there
+        ("q=%00%01%7F", "Page 1 of 3"),
     ],
 )
 async def test_hostile_params_are_clamped(listing: Starlette, query: str, shows: str) -> None:
@@ -226,9 +229,39 @@ async def test_hostile_params_are_clamped(listing: Starlette, query: str, shows:
         assert len(names(view)) == 20  # the table is still there
 
 
+async def test_control_characters_are_not_searched_for(listing: Starlette) -> None:
+    word = sample_contacts(1)[0].name.split()[0]
+    async with live(listing, "/contacts") as view:
+        await view.hook("search", {"q": f"{word[:2]}\x00{word[2:]}"})
+        assert names(view) == expected(q=word)[:20]
+
+
 async def test_a_long_search_is_cut_to_its_limit(listing: Starlette) -> None:
     async with live(listing, "/contacts?q=" + "a" * 10_000) as view:
         assert view.element("#search input").attributes["value"] == "a" * SEARCH_MAX
+
+
+async def test_the_list_works_under_a_path_prefix(listing: Starlette) -> None:
+    """Mounted at /crm, every link and patch stays inside the app."""
+    outer = Starlette(routes=[Mount("/crm", app=listing)])
+    async with run_lifespan(listing) as state:
+        async with live(
+            outer, "/crm/contacts?per_page=10", lifespan=state, socket_path="/crm/live/websocket"
+        ) as view:
+            links = [node.attributes["href"] or "" for node in view.find("#contacts a")]
+            links = [link for link in links if link != "#"]  # delete is a phx-click
+            assert links and all(link.startswith("/crm/") for link in links), links
+            await view.click("#next")
+            assert view.path == "/crm/contacts?page=2&per_page=10"
+            assert names(view) == expected()[10:20]
+            await view.click("th a", text="Score")
+            assert view.path == "/crm/contacts?per_page=10&sort=score"
+            await view.change("#search", {"q": "ada"})
+            assert view.path == "/crm/contacts?per_page=10&sort=score&q=ada"
+            await view.click("#contact-rows td.col-name a")
+            await view.follow_redirect()
+            assert view.path.startswith("/crm/contacts/")
+            assert view.element("#edit").attributes["href"] == view.path + "/edit"
 
 
 async def test_a_page_that_is_not_a_number_is_a_400_page(listing: Starlette) -> None:
@@ -252,6 +285,38 @@ async def test_a_contact_that_does_not_exist_is_a_404_page(app: Starlette) -> No
     assert "no such contact" in LexborHTMLParser(raised.value.text).css_first(".error").text()
 
 
+@pytest.mark.parametrize("contact_id", ["0", "2147483648", "9" * 30])
+@pytest.mark.parametrize("suffix", ["", "/edit"])
+async def test_an_id_no_contact_can_have_is_a_404_page(
+    app: Starlette, contact_id: str, suffix: str
+) -> None:
+    with pytest.raises(HTTPError) as raised:
+        async with live(app, f"/contacts/{contact_id}{suffix}"):
+            pass
+    assert raised.value.status_code == 404
+
+
+@pytest.mark.parametrize("contact_id", ["2147483648", "9" * 30, "-1"])
+async def test_deleting_an_id_no_contact_can_have_says_it_is_gone(
+    app: Starlette, database: Database, contact_id: str
+) -> None:
+    await add(database)
+    async with live(app, "/contacts") as view:
+        await view.hook("delete", {"id": contact_id})
+        assert view.text("#flash-error") == "That contact was already deleted."
+        assert len(names(view)) == 1
+
+
+async def test_a_deleted_contact_s_id_is_never_given_again(
+    app: Starlette, database: Database
+) -> None:
+    """An old link to a deleted contact must not show someone else (SQLite's AUTOINCREMENT)."""
+    first = await add(database)
+    async with database.session() as session:
+        await session.execute(delete(Contact).where(Contact.id == first))
+    assert await add(database) != first
+
+
 async def test_the_contact_page_shows_its_fields(app: Starlette, database: Database) -> None:
     contact_id = await add(
         database, company="Analytical Engines", score=97, since=date(1843, 9, 1), vip=True
@@ -262,6 +327,19 @@ async def test_the_contact_page_shows_its_fields(app: Starlette, database: Datab
         assert view.text("#contact-score") == "97"
         assert view.text("#contact-since") == "1843-09-01"
         assert view.title == "Ada Lovelace"
+
+
+async def test_a_patch_from_an_edit_form_to_a_new_one_is_a_fresh_form(
+    app: Starlette, database: Database
+) -> None:
+    """Nothing of the contact being edited is left to save over."""
+    contact_id = await add(database)
+    async with live(app, f"/contacts/{contact_id}/edit") as view:
+        redirect = await view.patch("/contacts/new")
+        assert redirect is not None and redirect.to == "/contacts/new"
+        await view.follow_redirect()
+        assert view.title == "New contact"
+        assert view.element("#contact-name").attributes["value"] == ""
 
 
 @pytest.mark.parametrize("path", ["/contacts/{}", "/contacts/{}/edit"])
@@ -303,6 +381,9 @@ async def test_a_new_form_shows_no_errors_before_it_is_used(app: Starlette) -> N
         ({"score": "2.5"}, "score", "must be a whole number"),
         ({"since": "31/05/2024"}, "since", "must be a date, like 2024-05-31"),
         ({"email": "a@b"}, "email", "must look like name@example.com"),
+        ({"email": "İ" * 300 + "@example.com"}, "email", "must be at most 320 characters"),
+        ({"name": "Ada\x00"}, "name", "must not contain control characters"),
+        ({"company": "Tab\tCo"}, "company", "must not contain control characters"),
     ],
 )
 async def test_each_field_is_checked_as_it_is_typed(
@@ -325,6 +406,8 @@ async def test_values_no_browser_sends_are_refused(app: Starlette, database: Dat
         assert view.text("#score-error") == "must be a whole number"
         assert view.text("#name-error") == "can't be blank"
         assert view.text("#vip-error") == "must be yes or no"
+        await view.hook("save", {"name": "Ada", "email": "ada@example.com", "since": "0"})
+        assert view.text("#since-error") == "must be a date, like 2024-05-31"  # no timestamps
     async with database.session() as session:
         assert (await session.scalars(select(Contact))).all() == []
 
@@ -492,6 +575,37 @@ async def test_a_delete_removes_the_row_everywhere(app: Starlette, database: Dat
         assert shown.text("#flash-error") == "Someone else deleted this contact."
         await form.wait_for("#notice", text="Someone else deleted this contact")
         assert "disabled" in form.element("#save").attributes
+
+
+async def test_an_update_heard_after_the_delete_says_deleted(
+    app: Starlette, database: Database
+) -> None:
+    """Across processes the two broadcasts may come late: the page reads what is there now."""
+    contact_id = await add(database)
+    async with run_lifespan(app) as state:
+        async with live(app, f"/contacts/{contact_id}", lifespan=state) as shown:
+            async with database.session() as session:
+                await session.execute(delete(Contact).where(Contact.id == contact_id))
+            await broadcast(state["pubsub"], "updated", contact_id)
+            await shown.wait_for("#gone")
+            assert shown.text("#flash-error") == "Someone else deleted this contact."
+
+
+async def test_the_page_shown_follows_the_url_as_rows_come_and_go(
+    app: Starlette, database: Database
+) -> None:
+    ids = [await add(database, email=f"p{n}@example.com") for n in range(25)]
+    async with run_lifespan(app) as state:
+        async with live(app, "/contacts?page=3&per_page=10", lifespan=state) as listing:
+            assert listing.text("#page-of") == "Page 3 of 3"
+            async with database.session() as session:  # 19 left: two pages
+                await session.execute(delete(Contact).where(Contact.id.in_(ids[:6])))
+            await broadcast(state["pubsub"], "deleted", ids[0])
+            await listing.wait_for("#page-of", text="Page 2 of 2")
+            new = [await add(database, email=f"back{n}@example.com") for n in range(2)]
+            await broadcast(state["pubsub"], "created", new[-1])  # 21: three pages again
+            await listing.wait_for("#page-of", text="Page 3 of 3")
+            assert listing.path == "/contacts?page=3&per_page=10"
 
 
 async def test_presence_shows_who_views_and_who_edits(app: Starlette, database: Database) -> None:

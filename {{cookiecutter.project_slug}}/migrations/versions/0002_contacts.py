@@ -44,6 +44,8 @@ def upgrade() -> None:
             "status IN ('lead', 'customer', 'partner')", name="ck_contacts_status"
         ),
         sa.CheckConstraint("score BETWEEN 0 AND 100", name="ck_contacts_score"),
+        # SQLite would reuse a deleted contact's id: its old links would show another person.
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_contacts_name", "contacts", ["name"])
     op.create_index("ix_contacts_created_at", "contacts", ["created_at"])

@@ -45,6 +45,7 @@ COLUMNS = (  # the list's sortable columns: (sort, heading)
     ("since", "Since"),
 )
 SEARCH_MAX = 100  # characters of the search box that are used
+ID_MAX = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL
 NAME_MAX = 200
 EMAIL_MAX = 320
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -101,7 +102,7 @@ class PagingParams:
             per_page=per_page,
             sort=self.sort if self.sort in SORTS else "name",
             order="desc" if self.order == "desc" else "asc",
-            q=" ".join(self.q.split())[:SEARCH_MAX],
+            q=" ".join("".join(c for c in self.q if c.isprintable()).split())[:SEARCH_MAX],
         )
 
     def url(self, **changes: Any) -> str:
@@ -172,19 +173,44 @@ def _search(q: str) -> ColumnElement[bool]:
 # -- one contact: validation and writes ----------------------------------------
 
 
-def _blank_is_none(value: Any) -> Any:
-    return None if value == "" else value
-
-
 def _blank_is_false(value: Any) -> Any:
     """An unchecked box: browsers send nothing for it, or the hidden field's "false"."""
     return False if value == "" else value
 
 
+def _iso_date(value: Any) -> date | None:
+    """A date input's value, ``YYYY-MM-DD`` or blank (not a timestamp, as pydantic would take)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("must be a date, like 2024-05-31")
+
+
+def _lower(value: Any) -> Any:
+    """Emails are stored lowercased, and their length checked as stored."""
+    return value.lower() if isinstance(value, str) else value
+
+
+def _plain(value: str) -> str:
+    """No control characters: PostgreSQL refuses NUL, and none belongs in a name."""
+    if not value.isprintable():
+        raise ValueError("must not contain control characters")
+    return value
+
+
 def _email(value: str) -> str:
     if not _EMAIL.fullmatch(value):
         raise ValueError("must look like name@example.com")
-    return value.lower()
+    return value
+
+
+PLAIN = AfterValidator(_plain)
 
 
 class ContactIn(BaseModel):
@@ -192,12 +218,18 @@ class ContactIn(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
 
-    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
-    email: Annotated[str, Field(min_length=1, max_length=EMAIL_MAX), AfterValidator(_email)]
-    company: Annotated[str, Field(max_length=NAME_MAX)] = ""
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX), PLAIN]
+    email: Annotated[
+        str,
+        Field(min_length=1, max_length=EMAIL_MAX),
+        BeforeValidator(_lower),  # runs first: the length is checked as stored
+        PLAIN,
+        AfterValidator(_email),
+    ]
+    company: Annotated[str, Field(max_length=NAME_MAX), PLAIN] = ""
     status: Status = Status.LEAD
     score: Annotated[int, Field(ge=SCORE_MIN, le=SCORE_MAX)] = 0
-    since: Annotated[date | None, BeforeValidator(_blank_is_none)] = None
+    since: Annotated[date | None, BeforeValidator(_iso_date)] = None
     vip: Annotated[bool, BeforeValidator(_blank_is_false)] = False
 
 
@@ -214,8 +246,6 @@ _MESSAGES = {
     "greater_than_equal": f"must be between {SCORE_MIN} and {SCORE_MAX}",
     "less_than_equal": f"must be between {SCORE_MIN} and {SCORE_MAX}",
     "enum": "must be one of: " + ", ".join(Status),
-    "date_from_datetime_parsing": "must be a date, like 2024-05-31",
-    "date_parsing": "must be a date, like 2024-05-31",
     "bool_parsing": "must be yes or no",
 }
 
@@ -261,8 +291,13 @@ class EmailTaken(ValueError):
     """Another contact has this email: the unique constraint said so."""
 
 
+def _storable(contact_id: int) -> bool:
+    """An id the database can hold (a URL may say any number): others name no contact."""
+    return 0 < contact_id <= ID_MAX
+
+
 async def get_contact(session: AsyncSession, contact_id: int) -> Contact | None:
-    return await session.get(Contact, contact_id)
+    return await session.get(Contact, contact_id) if _storable(contact_id) else None
 
 
 async def save_contact(
@@ -277,7 +312,9 @@ async def save_contact(
         row = Contact()
         session.add(row)
     else:
-        found = await session.get(Contact, contact_id, with_for_update=True)
+        found = None
+        if _storable(contact_id):
+            found = await session.get(Contact, contact_id, with_for_update=True)
         if found is None:
             raise ContactGone(contact_id)
         row = found
@@ -286,7 +323,8 @@ async def save_contact(
     try:
         await session.flush()
     except IntegrityError as exc:
-        if "email" in str(exc.orig):
+        message = str(exc.orig)  # PostgreSQL names the constraint, SQLite the column
+        if "uq_contacts_email" in message or "contacts.email" in message:
             raise EmailTaken(contact.email) from exc
         raise
     await session.refresh(row)
@@ -295,6 +333,8 @@ async def save_contact(
 
 async def delete_contact(session: AsyncSession, contact_id: int) -> bool:
     """Delete ``contact_id``; False when it was already gone."""
+    if not _storable(contact_id):
+        return False
     result = await session.execute(delete(Contact).where(Contact.id == contact_id))
     return bool(getattr(result, "rowcount", 0))
 

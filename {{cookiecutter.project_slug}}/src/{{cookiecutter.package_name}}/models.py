@@ -62,6 +62,8 @@ class Contact(Base):
         # What the list view sorts and searches by.
         Index("ix_contacts_name", "name"),
         Index("ix_contacts_created_at", "created_at"),
+        # SQLite would reuse a deleted contact's id: its old links would show another person.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -284,6 +284,7 @@ class LiveChannel:
             max_subscriptions=config.max_subscriptions,
         )
         socket.state = websocket.state
+        socket.root_path = self.transport.root_path
         if not navigating and params.get("_mounts") == 0:
             socket.flash.update(live_session.flash)  # the page's flash, on its first join only
         socket.flash.update(self.routes.flash_signer.loads(payload.get("flash")) or {})
@@ -419,9 +420,12 @@ class LiveChannel:
             joined.socket.url, joined.path_params = url, path_params
         try:
             await call_handle_params(joined.view, joined.socket, joined.path_params)
-        except (BindingError, HTTPException) as exc:
+        except BindingError as exc:
             joined.socket.url, joined.path_params = previous
             raise error(str(exc)) from exc
+        except HTTPException as exc:
+            joined.socket.url, joined.path_params = previous
+            raise error("reload", status=exc.status_code) from exc
 
     async def _follow_patches(self, joined: JoinedView) -> dict[str, str] | None:
         """Run ``handle_params`` for each ``push_patch`` to this same view; report the last."""

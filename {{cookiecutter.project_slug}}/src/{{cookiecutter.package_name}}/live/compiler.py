@@ -240,8 +240,8 @@ def _row_reads(loop: nodes.For, environment: t.Any) -> list[str] | None:
 
     Change tracking (see ``memo``) needs a body that renders the same entry
     for an equal row: it reads its row, pure filters and tests, and names
-    whose values must be pure functions (checked at render time: the
-    context may supply any value under a global's name).
+    whose values must be pure functions or comparable values (checked at
+    render time: the context may supply any value under a global's name).
     """
     if not isinstance(loop.target, nodes.Name) or loop.recursive:
         return None
@@ -372,7 +372,7 @@ class LiveCodeGenerator(CodeGenerator):
         self.writeline(
             f"from {__name__} import Static as _phx_Static, Open as _phx_Open, "
             "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item, "
-            "escape_value as _phx_escape, ThenClose as _phx_ThenClose, is_pure as _phx_pure",
+            "escape_value as _phx_escape, ThenClose as _phx_ThenClose",
             extra=1,
         )
         self.writeline(f"from {_MEMO_MODULE} import loop_memo as _phx_loop_memo")
@@ -563,11 +563,11 @@ class LiveCodeGenerator(CodeGenerator):
             self.writeline(f"yield _phx_item({row})")
         else:
             item = self.temporary_identifier()
-            tracked = f"{memo} is not None"
-            if reads:
-                values = ", ".join(self._value_code(name, frame) for name in reads)
-                tracked += f" and _phx_pure({values})"
-            self.writeline(f"{item} = {memo}.item({row}) if {tracked} else _phx_item({row})")
+            values = "".join(f"{self._value_code(name, frame)}, " for name in reads)
+            self.writeline(
+                f"{item} = {memo}.item({row}, ({values})) if {memo} is not None"
+                f" else _phx_item({row})"
+            )
             self.writeline(f"yield {item}")
         if ran:
             self.writeline(f"{ran} = 1")

@@ -1,10 +1,11 @@
 """Change tracking for loops: reuse the entry of a row that did not change.
 
 Most events change a row or two of a long list, yet every render evaluates
-the whole loop. A loop whose body reads nothing but its own row, through pure
-filters, tests and functions (see ``compiler.pure``), renders the same entry
-for an equal row, so the entry built last time is reused, and the differ
-skips it by identity.
+the whole loop. A loop whose body reads nothing but its own row and values
+from around the loop (``root_path``, a selected id), through pure filters,
+tests and functions (see ``compiler.pure``), renders the same entry for an
+equal row among equal values, so the entry built last time is reused, and
+the differ skips it by identity.
 
 Only rows that can be compared safely are reused: scalars, and dicts or
 tuples of scalars. Anything mutable inside (a list, an ORM object) could
@@ -18,7 +19,7 @@ from datetime import date
 
 from markupsafe import Markup
 
-from .compiler import ForOpen, Item, loop_item, loop_key
+from .compiler import ForOpen, Item, is_pure, loop_item, loop_key
 from .tree import fill
 
 MEMO_VARIABLE = "__phx_memo"
@@ -62,6 +63,20 @@ def snapshot(row: t.Any) -> Snapshot | None:
     return (kind, items, kinds)
 
 
+_PURE = ("pure",)  # what a pure function read by a loop body stands for
+
+
+def _snapshot_reads(values: tuple[t.Any, ...]) -> Snapshot | None:
+    """A stand-in for the values around a row, or None when one cannot be compared."""
+    out = []
+    for value in values:
+        state = _PURE if is_pure(value) else snapshot(value)
+        if state is None:
+            return None
+        out.append(state)
+    return tuple(out)
+
+
 class LoopMemo:
     """One loop's row markers: from the previous render, and for this one."""
 
@@ -72,11 +87,20 @@ class LoopMemo:
         self._previous = previous
         self._current = current
 
-    def item(self, row: t.Any) -> Item:
-        """The marker of ``row``: one reusing its entry when an equal row rendered last time."""
+    def item(self, row: t.Any, reads: tuple[t.Any, ...] = ()) -> Item:
+        """The marker of ``row``: one reusing its entry when an equal row rendered last time.
+
+        ``reads`` are the values of the other names the loop body reads: the
+        entry is reused only when they are equal too (a pure function always is).
+        """
         state = snapshot(row)
         if state is None:
             return loop_item(row)
+        if reads:
+            around = _snapshot_reads(reads)
+            if around is None:
+                return loop_item(row)
+            state = (state, around)
         marker = self._previous.get(state)
         if marker is None or marker.built is None:
             marker = Item(loop_key(row))  # rendered afresh; the builder fills ``built``

@@ -46,6 +46,7 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
     csrf_token(request.session)  # created now: the session token is bound to it
     socket: LiveViewSocket[t.Any] = LiveViewSocket(urlparse(str(request.url)), routes.pubsub)
     socket.state = request.state
+    socket.root_path = request.scope.get("root_path", "")
     socket.flash.update(routes.flash_signer.loads(request.cookies.get(FLASH_COOKIE)) or {})
     view = view_class()
     try:
@@ -54,8 +55,8 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
         logger.info("bad parameters for %s: %s", clip(request.url.path), error)
         return error_page(routes, request, 400, "Bad request", str(error))
     except HTTPException as error:
-        title = HTTPStatus(error.status_code).phrase
-        return error_page(routes, request, error.status_code, title, error.detail)
+        status = error.status_code
+        return error_page(routes, request, status, _phrase(status), error.detail)
     if socket.navigation is not None:
         target = routes.navigation_url(socket.navigation.to, request.scope.get("root_path", ""))
         redirect = RedirectResponse(target, status_code=302)
@@ -113,3 +114,11 @@ def layout_response(
         root_path=request.scope.get("root_path", ""),
     )
     return HTMLResponse(page, status_code=status)
+
+
+def _phrase(status: int) -> str:
+    """``Not Found`` for 404; a status HTTP does not name is just an error."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -67,6 +67,8 @@ class LiveViewSocket(t.Generic[Context]):
         self.navigation: Navigation | None = None
         self.pushed_events: list[list[t.Any]] = []
         self.flash: dict[str, str] = {}
+        # Where the app is mounted ("" at the root); templates see it as ``root_path``.
+        self.root_path = ""
         # The app's lifespan state (``request.state``): its database, settings, pub/sub.
         self.state = State()
         self._pubsub = pubsub

@@ -54,7 +54,8 @@ class LiveView(t.Generic[Context]):
         """Custom cleanup when the connection closes or the view is left."""
 
     def template_context(self, socket: LiveViewSocket[Context]) -> dict[str, t.Any]:
-        """Template variables: the context's keys (or dataclass fields), ``context``, ``flash``."""
+        """Template variables: the context's keys (or dataclass fields), ``context``, ``flash``
+        and ``root_path`` (for links: ``href="{{ root_path }}/items"``)."""
         context = socket.context
         if isinstance(context, t.Mapping):
             variables = dict(context)
@@ -66,4 +67,5 @@ class LiveView(t.Generic[Context]):
             variables = {}
         variables.setdefault("context", context)
         variables.setdefault("flash", socket.flash)
+        variables.setdefault("root_path", socket.root_path)
         return variables

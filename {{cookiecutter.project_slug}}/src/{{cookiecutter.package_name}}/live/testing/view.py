@@ -79,6 +79,7 @@ class LiveViewTest:
         self._channel: Channel | None = None
         self._page = _NO_PAGE
         self._joins = 0  # successful joins since the page load: the client's _mounts
+        self._reloading = False
         self._joined = False
         self._crashed = False
         self._rendered = Rendered()
@@ -432,12 +433,16 @@ class LiveViewTest:
             self._navigated(_redirect(response["redirect"], "redirect"))
         elif response.get("live_redirect"):
             self._navigated(_redirect(response["live_redirect"], "live_redirect"))
-        elif response.get("reason") == "reload" or (
-            navigation and response.get("reason") in ("unauthorized", "stale")
-        ):
-            # A mount that raised an HTTP error, or not a LiveView here: the client loads
-            # the page (which shows the error with its status).
-            await self._load(self.url)
+        elif response.get("reason") == "reload" and not self._reloading:
+            # A mount that raised an HTTP error: the client loads the page, which shows the
+            # error with its status (once: a page whose join fails again is a server error).
+            self._reloading = True
+            try:
+                await self._load(self.url)
+            finally:
+                self._reloading = False
+        elif navigation and response.get("reason") in ("unauthorized", "stale"):
+            await self._load(self.url)  # not a LiveView here: the client falls back to a page load
         else:
             raise ServerError(f"joining {self.path}", response)
 

@@ -49,18 +49,20 @@ class ContactFormLive(LiveView[ContactForm]):
         self, socket: LiveViewSocket[ContactForm], id: int | None = None
     ) -> None:
         form = socket.context
-        if id is None or id == form.contact_id:
+        if id == form.contact_id:
             return
-        if form.contact_id is not None:
-            # A patch to another contact's form: a fresh mount tracks presence on its topic.
-            await socket.push_navigate(f"{contacts.PATH}/{id}/edit")
+        if form.contact_id is not None or id is None:
+            # A patch to another contact's form, or to a new one's: a fresh mount, with
+            # presence on the right topic and nothing of this contact left to save over.
+            path = f"{contacts.PATH}/new" if id is None else f"{contacts.PATH}/{id}/edit"
+            await socket.push_navigate(path)
             return
+        if is_connected(socket):
+            await socket.subscribe(contacts.TOPIC)  # first: no change is missed after the load
         contact = await load(socket, id)
         form.contact_id, form.name = id, contact["name"]
         form.values = contacts.form_values(contact)
         socket.live_title = f"Edit {contact['name']}"
-        if is_connected(socket):
-            await socket.subscribe(contacts.TOPIC)
         form.whos_here = WhosHere(presence_topic(id))
         await form.whos_here.join(socket, doing="editing")
 

@@ -77,7 +77,8 @@ class ContactListLive(LiveView[ContactList]):
             socket.context.whos_here.apply(event)
 
     async def _load(self, socket: LiveViewSocket[ContactList]) -> None:
+        # The page shown may be before the one asked for (page=99999: the last one); the
+        # paging keeps asking for the URL's, so the view and its URL agree as rows come and go.
         listing = socket.context
         async with database(socket).session() as session:
             listing.page = await contacts.list_contacts(session, listing.paging)
-        listing.paging.page = listing.page.page  # page=99999 shows, and links from, the last page

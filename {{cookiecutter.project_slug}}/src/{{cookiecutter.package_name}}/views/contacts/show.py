@@ -31,13 +31,18 @@ class ContactPage:
     gone: bool = False  # deleted by someone else while this page was open
 
 
-async def load(socket: LiveViewSocket[Any], contact_id: int) -> ContactRow:
-    """The contact, or a 404 page (the connected join reloads it, as Phoenix does)."""
+async def find(socket: LiveViewSocket[Any], contact_id: int) -> ContactRow | None:
     async with database(socket).session() as session:
         contact = await contacts.get_contact(session, contact_id)
+    return None if contact is None else contacts.as_row(contact)
+
+
+async def load(socket: LiveViewSocket[Any], contact_id: int) -> ContactRow:
+    """The contact, or a 404 page (the connected join reloads it, as Phoenix does)."""
+    contact = await find(socket, contact_id)
     if contact is None:
         raise HTTPException(404, "There is no such contact: it may have been deleted.")
-    return contacts.as_row(contact)
+    return contact
 
 
 class ContactShowLive(LiveView[ContactPage]):
@@ -52,11 +57,11 @@ class ContactShowLive(LiveView[ContactPage]):
                 # A patch to another contact: a fresh mount tracks presence on its topic.
                 await socket.push_navigate(f"{contacts.PATH}/{id}")
             return
+        if is_connected(socket):
+            await socket.subscribe(contacts.TOPIC)  # first: no change is missed after the load
         contact = await load(socket, id)
         socket.context = ContactPage(contact, WhosHere(presence_topic(id)))
         socket.live_title = contact["name"]
-        if is_connected(socket):
-            await socket.subscribe(contacts.TOPIC)
         await socket.context.whos_here.join(socket)
 
     async def handle_event(self, event: str, socket: ConnectedLiveViewSocket[ContactPage]) -> None:
@@ -65,9 +70,12 @@ class ContactShowLive(LiveView[ContactPage]):
         contact_id = socket.context.contact["id"]
         async with database(socket).session() as session:
             deleted = await contacts.delete_contact(session, contact_id)
+        name = socket.context.contact["name"]
         if deleted:
             await contacts.broadcast(pubsub(socket), "deleted", contact_id)
-        socket.put_flash("info", f"{socket.context.contact['name']} was deleted.")
+            socket.put_flash("info", f"{name} was deleted.")
+        else:
+            socket.put_flash("error", f"{name} had already been deleted by someone else.")
         await socket.push_navigate(contacts.PATH)
 
     async def handle_info(
@@ -77,9 +85,13 @@ class ContactShowLive(LiveView[ContactPage]):
         if change is None:
             page.whos_here.apply(event)
         elif change.get("id") == page.contact["id"] and not page.gone:
-            if change.get("action") == "deleted":
+            # An update may arrive after a delete that followed it: read what is there now.
+            found = None
+            if change.get("action") != "deleted":
+                found = await find(socket, page.contact["id"])
+            if found is None:
                 page.gone = True
                 socket.put_flash("error", "Someone else deleted this contact.")
             else:
-                page.contact = await load(socket, page.contact["id"])
-                socket.live_title = page.contact["name"]
+                page.contact = found
+                socket.live_title = found["name"]
