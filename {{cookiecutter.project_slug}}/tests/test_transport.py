@@ -205,13 +205,20 @@ async def test_a_frame_that_is_not_strict_json_closes_only_its_socket(
     assert "\n" not in line and len(line) < 200 and record.exc_info is None, line
 
 
+OFF_UPLOADS = "a binary frame off an upload topic"
+NOT_UTF8 = "a binary frame's header is not UTF-8"
+
+
 @pytest.mark.parametrize(
     ("frame", "code", "reason"),
     [
         ("not json", 1007, "frame is not JSON"),
         ("[" * 100_000 + "]" * 100_000, 1007, "frame is nested too deeply"),
         (BAD_FRAMES["lone surrogate in a topic"], 1007, "frame has a lone UTF-16 surrogate"),
-        (b"[]", 1003, "binary frames are not supported"),
+        (b"[]", 1003, "a binary frame that is not a push"),
+        (b"\x00\x00\x01\x07\x05" + b"1lv:abcchunk" + b"data", 1003, OFF_UPLOADS),
+        (b"\x00\x00\x01\x09\x05" + b"1lvu:0\xff\xfe\xfdchunk", 1003, NOT_UTF8),
+        (b"\x00\x00\x01\xff\x05" + b"1lvu:0", 1003, "a binary frame shorter than its header says"),
     ],
 )
 async def test_the_close_frame_says_why(

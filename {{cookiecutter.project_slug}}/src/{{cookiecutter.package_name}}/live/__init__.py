@@ -20,6 +20,7 @@ from .socket import (
 )
 from .template import LiveEnvironment, LiveUndefined, render_template, render_tree
 from .tree import to_html
+from .uploads import UploadConfig, UploadEntry, UploadError
 from .view import LiveView, UnhandledEvent
 
 __all__ = [
@@ -38,6 +39,9 @@ __all__ = [
     "PubSubError",
     "UnhandledEvent",
     "UnsafeRedirect",
+    "UploadConfig",
+    "UploadEntry",
+    "UploadError",
     "create_pubsub",
     "diff_tree",
     "is_connected",

@@ -30,6 +30,7 @@ from .shared_statics import share_statics
 from .socket import ConnectedLiveViewSocket, InfoEvent, Navigation
 from .template import render_template
 from .tree import Tree
+from .uploads.config import UploadConfig, UploadEntry
 from .view import LiveView, UnhandledEvent
 
 if t.TYPE_CHECKING:
@@ -38,6 +39,9 @@ if t.TYPE_CHECKING:
 LIVEVIEW_VERSION = "1.2.12"
 CLEAR_FLASH = "lv:clear-flash"  # handled here, as Phoenix does: phx-value-key names the flash
 MAX_PATCHES = 10  # push_patch from handle_params may chain; a loop is a bug
+MAX_UPLOADS_PER_EVENT = 10  # file inputs of one form, at most, that a change reports
+# Queued by an upload channel when an entry changed (failed, timed out): render, no handle_info.
+REFRESH = InfoEvent("phx:upload-changed")
 logger = logging.getLogger(__name__)
 
 
@@ -190,7 +194,8 @@ class LiveChannel:
     async def _info(self, joined: JoinedView, event: InfoEvent) -> None:
         """``handle_info``, then push what changed: navigation first, then the diff."""
         try:
-            await joined.view.handle_info(event, joined.socket)
+            if event is not REFRESH:
+                await joined.view.handle_info(event, joined.socket)
             response = await self._update(joined)
             for kind in ("live_patch", "redirect", "live_redirect", "diff"):
                 if kind in response:
@@ -342,6 +347,12 @@ class LiveChannel:
             key = value.get("key") if isinstance(value, dict) else None
             joined.socket.clear_flash(key if isinstance(key, str) else None)
             return await self._update(joined)
+        uploads = payload.get("uploads")
+        if isinstance(uploads, dict):  # a form change lists the files chosen in it
+            for ref, entries in list(uploads.items())[:MAX_UPLOADS_PER_EVENT]:
+                config = self._upload_config(joined, ref)
+                if config is not None:
+                    config.put_entries(entries)
         try:
             await call_handle_event(joined.view, joined.socket, event, payload)
         except BindingError as exc:
@@ -352,9 +363,7 @@ class LiveChannel:
             raise error(f"unhandled event {clip(event, 100)}") from exc
         return await self._update(joined)
 
-    async def _live_patch(
-        self, joined: JoinedView, payload: dict[str, t.Any]
-    ) -> dict[str, t.Any]:
+    async def _live_patch(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
         url = payload.get("url")
         if not isinstance(url, str):
             raise error("malformed payload")
@@ -369,6 +378,50 @@ class LiveChannel:
             logger.info("live_patch to %s: %s", clip(url), refused.response.get("reason"))
             return {"redirect": {"to": url}}
         return await self._update(joined)
+
+    async def _allow_upload(
+        self, joined: JoinedView, payload: dict[str, t.Any]
+    ) -> dict[str, t.Any]:
+        """The preflight: a token per entry that may upload now, or why none may."""
+        config = self._upload_config(joined, payload.get("ref"))
+        entries = payload.get("entries")
+        if config is None or not isinstance(entries, list):
+            raise error("no such upload")
+        checked = config.preflight(entries[: config.max_entries + 1])
+        response: dict[str, t.Any] = {"ref": config.ref}
+        if "error" in checked:
+            response["error"] = checked["error"]
+        else:
+            response["config"] = config.client_config()
+            response["entries"] = {
+                entry.ref: self.routes.upload_tokens.dumps(
+                    {"v": self.topic, "u": config.ref, "e": entry.ref}
+                )
+                for entry in checked["entries"]
+            }
+        return {**await self._update(joined), **response}
+
+    async def _progress(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
+        config = self._upload_config(joined, payload.get("ref"))
+        if config is not None:
+            config.progress(payload.get("entry_ref"), payload.get("progress"))
+        return await self._update(joined)
+
+    @staticmethod
+    def _upload_config(joined: JoinedView, ref: t.Any) -> UploadConfig | None:
+        return next((c for c in joined.socket.uploads.values() if c.ref == ref), None)
+
+    def upload_entry(
+        self, upload_ref: t.Any, entry_ref: t.Any
+    ) -> tuple[UploadConfig, UploadEntry, t.Callable[[], None]] | None:
+        """For the upload channel: an entry of this view, and how to show its changes."""
+        joined = self.joined
+        config = None if joined is None else self._upload_config(joined, upload_ref)
+        entry = None if config is None else config.entry(entry_ref)
+        if joined is None or config is None or entry is None:
+            return None
+        socket = joined.socket
+        return config, entry, lambda: self.deliver_info(socket, REFRESH, REFRESH.name)
 
     async def _leave(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
         await self._drop()
@@ -506,4 +559,6 @@ _HANDLERS: dict[str, Handler] = {
     "phx_leave": LiveChannel._leave,
     "cids_will_destroy": LiveChannel._cids_will_destroy,
     "cids_destroyed": LiveChannel._cids_destroyed,
+    "allow_upload": LiveChannel._allow_upload,
+    "progress": LiveChannel._progress,
 }

@@ -49,3 +49,9 @@ class LiveConfig:
 
     warnings_per_minute: int = 10
     """Warnings logged per socket per minute; the rest are counted, then summarised."""
+
+    upload_dir: str | None = None
+    """Where uploads in progress are written; None: ``live-uploads`` in the system's temp folder."""
+
+    upload_token_max_age: int = 3600
+    """Seconds an upload entry's token may start its upload after the preflight."""

@@ -15,6 +15,8 @@ import typing as t
 from dataclasses import dataclass
 
 PHX_REPLY = "phx_reply"
+_BINARY_PUSH = 0  # the kind byte of a binary frame the client pushes
+_BINARY_HEADER = 5  # kind, then the sizes of join_ref, ref, topic and event
 _FRAME_BYTES = 512  # the message, its frame list and their strings' headers
 _CONTAINER_BYTES = 80  # a parsed empty dict or list, with its reference
 _STRING_BYTES = 32  # half a parsed short string: each string has two quotes
@@ -40,7 +42,7 @@ class Message:
     ref: str | None
     topic: str
     event: str
-    payload: t.Any
+    payload: t.Any  # parsed JSON; the raw bytes of a binary push
     size: int  # what the parsed frame costs in memory, about: see ``parsed_size``
 
 
@@ -80,6 +82,28 @@ def parse_frame(text: str) -> Message:
     if not isinstance(topic, str) or not isinstance(event, str):
         raise ProtocolError("topic and event must be strings")
     return Message(join_ref, ref, topic, event, payload, parsed_size(text))
+
+
+def parse_binary_frame(data: bytes) -> Message:
+    """Decode one binary push (an upload's chunk), or raise ``ProtocolError``.
+
+    Phoenix's binary push: kind ``0``, the sizes of join_ref, ref, topic and
+    event (a byte each), those four as UTF-8, then the payload's raw bytes.
+    """
+    if len(data) < _BINARY_HEADER or data[0] != _BINARY_PUSH:
+        raise ProtocolError("a binary frame that is not a push", 1003)
+    offset, fields = _BINARY_HEADER, []
+    for size in data[1:_BINARY_HEADER]:
+        try:
+            fields.append(data[offset : offset + size].decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("a binary frame's header is not UTF-8", 1003) from exc
+        offset += size
+    if offset > len(data):
+        raise ProtocolError("a binary frame shorter than its header says", 1003)
+    join_ref, ref, topic, event = fields
+    payload = data[offset:]
+    return Message(join_ref or None, ref or None, topic, event, payload, _FRAME_BYTES + len(data))
 
 
 def parsed_size(text: str) -> int:

@@ -23,7 +23,7 @@ from .page import render_page
 from .pubsub import PubSub
 from .pubsub.memory import MemoryPubSub
 from .router import LiveMatch, LiveRouter, ViewClass
-from .session import SessionTokens, flash_signer
+from .session import SessionTokens, Signer, flash_signer
 from .template import LiveEnvironment
 from .transport import Transport
 from .view import LiveView
@@ -56,6 +56,7 @@ class LiveRoutes:
         self.pubsub = pubsub or MemoryPubSub()  # what socket.subscribe/broadcast use
         self.tokens = SessionTokens(secret_key, self.config.session_max_age)
         self.flash_signer = flash_signer(secret_key)
+        self.upload_tokens = Signer(secret_key, "live-upload", self.config.upload_token_max_age)
         self.layout = layout
         self.error_template = error_template
         self.socket_path = path

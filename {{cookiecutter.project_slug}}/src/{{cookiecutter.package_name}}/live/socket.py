@@ -8,6 +8,7 @@ started ends when the view closes, before ``disconnect`` runs.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import re
 import typing as t
@@ -19,6 +20,15 @@ from starlette.datastructures import State
 from .pubsub import PubSub, Subscription
 from .pubsub.memory import MemoryPubSub
 from .scheduler import Deliver, Job, Scheduler
+from .uploads.config import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CHUNK_TIMEOUT,
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_FILE_SIZE,
+    UploadConfig,
+    UploadEntry,
+    UploadError,
+)
 
 Context = t.TypeVar("Context")
 SHOWN_CHARS = 200  # of a refused URL, in the exception's message
@@ -69,6 +79,7 @@ class LiveViewSocket(t.Generic[Context]):
         self.flash: dict[str, str] = {}
         # Where the app is mounted ("" at the root); templates see it as ``root_path``.
         self.root_path = ""
+        self.uploads: dict[str, UploadConfig] = {}  # templates see it as ``uploads``
         # The app's lifespan state (``request.state``): its database, settings, pub/sub.
         self.state = State()
         self._pubsub = pubsub
@@ -107,6 +118,75 @@ class LiveViewSocket(t.Generic[Context]):
             self.flash.clear()
         else:
             self.flash.pop(kind, None)
+
+    def allow_upload(
+        self,
+        name: str,
+        *,
+        accept: t.Sequence[str] = (),
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT,
+        auto_upload: bool = False,
+    ) -> UploadConfig:
+        """Accept files for ``name`` (``live_file_input(uploads.name)`` in the template).
+
+        ``accept`` lists extensions (``".pdf"``) and types (``"image/*"``);
+        sizes are bytes and ``chunk_timeout`` seconds. The server enforces
+        every limit as the bytes arrive, whatever the browser declares.
+        """
+        if name in self.uploads:
+            raise UploadError(f"allow_upload({name!r}) was called already for this view")
+        config = UploadConfig(
+            name,
+            tuple(item.lower() for item in accept),
+            max_entries,
+            max_file_size,
+            chunk_size,
+            chunk_timeout,
+            auto_upload,
+        )
+        self.uploads[name] = config
+        return config
+
+    def cancel_upload(self, name: str, entry_ref: str) -> None:
+        """Drop one chosen file (a cancel button's ``phx-value-ref``) and its bytes."""
+        self._upload(name).cancel(entry_ref)
+
+    def uploaded_entries(self, name: str) -> tuple[list[UploadEntry], list[UploadEntry]]:
+        """The entries of ``name`` whose bytes have all arrived, and those still on their way."""
+        entries = self._upload(name).entries
+        return [e for e in entries if e.done], [e for e in entries if not e.done]
+
+    async def consume_uploaded_entries(
+        self, name: str, consume: t.Callable[[str, UploadEntry], t.Any]
+    ) -> list[t.Any]:
+        """Hand each complete file to ``consume(path, entry)`` (sync or async), then remove it.
+
+        ``path`` is the temporary file: move or copy it somewhere lasting
+        (``shutil.move``) inside ``consume``; whatever is left there after
+        it returns is deleted. Returns what ``consume`` returned, in order.
+        """
+        config = self._upload(name)
+        results = []
+        for entry in config.done_entries:
+            path = entry.path
+            assert path is not None
+            try:
+                result = consume(path, entry)
+                if inspect.isawaitable(result):
+                    result = await result
+                results.append(result)
+            finally:
+                config.cancel(entry.ref)  # its bytes go, whatever consume did
+        return results
+
+    def _upload(self, name: str) -> UploadConfig:
+        try:
+            return self.uploads[name]
+        except KeyError:
+            raise UploadError(f"no upload named {name!r}: call socket.allow_upload first") from None
 
     def push_event(self, event: str, payload: t.Any = None) -> t.Awaitable[None]:
         """Send ``phx:<event>`` to the browser (window event and hooks' ``handleEvent``).
@@ -220,9 +300,11 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         self._deliver(InfoEvent(event, message), None)
 
     async def close(self) -> None:
-        """The view is closing: stop its jobs, subscriptions and cleanups, in that order."""
+        """The view is closing: stop its jobs, uploads, subscriptions and cleanups, in order."""
         self._closed = True
         self._scheduler.cancel_all()
+        for config in self.uploads.values():
+            config.close()
         subscriptions, self._subscriptions = list(self._subscriptions.values()), {}
         cleanups, self._cleanups = self._cleanups, []
         for subscription in subscriptions:

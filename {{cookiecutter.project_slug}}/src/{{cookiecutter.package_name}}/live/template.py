@@ -12,6 +12,7 @@ import jinja2
 from .compiler import LiveCodeGenerator
 from .memo import MEMO_VARIABLE, Memo
 from .tree import Tree, build_tree
+from .uploads.markup import GLOBALS as UPLOAD_GLOBALS
 
 
 class LiveUndefined(jinja2.StrictUndefined):
@@ -57,6 +58,7 @@ class LiveEnvironment(jinja2.Environment):
         options.setdefault("autoescape", True)
         options.setdefault("undefined", LiveUndefined)
         super().__init__(**options)
+        self.globals.update(UPLOAD_GLOBALS)  # live_file_input, live_img_preview, upload_errors
         self._refuse_unsupported()
 
     def overlay(self, *args: t.Any, **options: t.Any) -> t.Self:

@@ -3,7 +3,8 @@
 Phoenix's ``Phoenix.Socket`` in Python. The socket is accepted only from the
 page's own origin (or ``LiveConfig.allowed_origins``). Heartbeats are answered
 as they arrive; every other frame goes to the channel of its topic, looked up
-by the topic's kind (``lv:`` today). Everything a client can grow is bounded
+by the topic's kind (``lv:`` views, ``lvu:`` uploads; binary frames are upload
+chunks and nothing else). Everything a client can grow is bounded
 (see ``LiveConfig``): a full mailbox stops reading the socket (TCP
 backpressure), a client that stops reading or goes silent is closed, and a
 frame that is not valid JSON closes that socket alone with 1007.
@@ -20,15 +21,28 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .channel import LiveChannel
 from .logs import ClientLog, clip
-from .protocol import Message, ProtocolError, parse_frame, reply_frame
+from .protocol import Message, ProtocolError, parse_binary_frame, parse_frame, reply_frame
+from .uploads.channel import UploadChannel
 
 if t.TYPE_CHECKING:
     from .routes import LiveRoutes
 
 logger = logging.getLogger(__name__)
 
-ChannelKind = t.Callable[["Transport", str], LiveChannel]
-CHANNEL_KINDS: dict[str, ChannelKind] = {"lv": LiveChannel}
+
+class Channel(t.Protocol):
+    """What the socket needs of a channel: its topic, taking messages, closing."""
+
+    topic: str
+    finished: bool
+
+    async def deliver(self, message: Message) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+ChannelKind = t.Callable[["Transport", str], Channel]
+CHANNEL_KINDS: dict[str, ChannelKind] = {"lv": LiveChannel, "lvu": UploadChannel}
 """Topic prefix (before the first ``:``) → the channel class serving such topics."""
 
 # Close codes (RFC 6455); a frame that is not valid JSON closes with ProtocolError's 1007.
@@ -44,7 +58,7 @@ class Transport:
         self.routes = routes
         self.config = routes.config
         self.root_path: str = websocket.scope.get("root_path", "")
-        self.channels: dict[str, LiveChannel] = {}
+        self.channels: dict[str, Channel] = {}
         self.closed = False
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
         self._send_lock = asyncio.Lock()
@@ -102,12 +116,13 @@ class Transport:
             if received["type"] == "websocket.disconnect":
                 return
             text = received.get("text")
-            if text is None:
-                self.log.warning("closing a LiveView socket: %s", "a binary frame")
-                await self._close(UNSUPPORTED_DATA, "binary frames are not supported")
-                return
             try:
-                message = parse_frame(text)
+                if text is not None:
+                    message = parse_frame(text)
+                else:  # an upload's chunk; nothing else is binary
+                    message = parse_binary_frame(received.get("bytes") or b"")
+                    if not message.topic.startswith("lvu:"):
+                        raise ProtocolError("a binary frame off an upload topic", UNSUPPORTED_DATA)
             except ProtocolError as exc:
                 self.log.warning("closing a LiveView socket: %s", str(exc))
                 await self._close(exc.code, str(exc))
@@ -154,7 +169,7 @@ class Transport:
         self.log.warning("%s on %s: %s", message.event, message.topic, reason)
         await self.send(reply_frame(message, "error", {"reason": reason}))
 
-    def forget(self, channel: LiveChannel) -> None:
+    def forget(self, channel: Channel) -> None:
         """A channel with no view and nothing queued leaves the socket."""
         if self.channels.get(channel.topic) is channel:
             del self.channels[channel.topic]

@@ -54,8 +54,8 @@ class LiveView(t.Generic[Context]):
         """Custom cleanup when the connection closes or the view is left."""
 
     def template_context(self, socket: LiveViewSocket[Context]) -> dict[str, t.Any]:
-        """Template variables: the context's keys (or dataclass fields), ``context``, ``flash``
-        and ``root_path`` (for links: ``href="{{ root_path }}/items"``)."""
+        """Template variables: the context's keys (or dataclass fields), ``context``, ``flash``,
+        ``root_path`` (for links: ``href="{{ root_path }}/items"``) and ``uploads``."""
         context = socket.context
         if isinstance(context, t.Mapping):
             variables = dict(context)
@@ -68,4 +68,5 @@ class LiveView(t.Generic[Context]):
         variables.setdefault("context", context)
         variables.setdefault("flash", socket.flash)
         variables.setdefault("root_path", socket.root_path)
+        variables.setdefault("uploads", socket.uploads)
         return variables

@@ -34,12 +34,14 @@ import typing as t
 from .asgi import run_lifespan
 from .errors import DiffError, HTTPError, LiveTestError, ServerError
 from .rendered import Rendered
+from .uploads import FileInput, UploadFile
 
 if t.TYPE_CHECKING:
     from .view import LiveViewTest, PushedEvent, Redirect, live
 
 __all__ = [
     "DiffError",
+    "FileInput",
     "HTTPError",
     "LiveTestError",
     "LiveViewTest",
@@ -47,6 +49,7 @@ __all__ = [
     "Redirect",
     "Rendered",
     "ServerError",
+    "UploadFile",
     "live",
     "run_lifespan",
 ]

@@ -138,6 +138,11 @@ class WebSocket:
             raise LiveTestError(f"the server closed the WebSocket: {self.closed}")
         self._inbox.put_nowait({"type": "websocket.receive", "text": text})
 
+    def send_bytes(self, data: bytes) -> None:
+        if self.closed is not None:
+            raise LiveTestError(f"the server closed the WebSocket: {self.closed}")
+        self._inbox.put_nowait({"type": "websocket.receive", "bytes": data})
+
     def next_nowait(self) -> Message | None:
         """A message that already arrived, if any (an ended handler is left for ``receive``)."""
         if self.closed is not None or self._outbox.empty():

@@ -30,6 +30,7 @@ class Channel:
         topic: str,
         timeout: float,
         on_push: Callable[[str, t.Any], None],
+        others: Callable[[list[t.Any]], None] | None = None,
     ) -> None:
         self.socket = socket
         self.topic = topic
@@ -37,6 +38,7 @@ class Channel:
         self._ref = 0
         self._timeout = timeout
         self._on_push = on_push
+        self._others = others  # frames of other topics on the socket (an upload's view)
 
     def push(self, event: str, payload: t.Any, *, join: bool = False) -> str:
         """Send a message without waiting; returns its ref (a join's ref becomes the join_ref)."""
@@ -48,11 +50,24 @@ class Channel:
         self.socket.send_text(json.dumps(frame, separators=(",", ":")))
         return ref
 
+    def push_binary(self, event: str, data: bytes) -> str:
+        """Send ``data`` as Phoenix's binary push (an upload's chunk); returns its ref."""
+        self._ref += 1
+        ref = str(self._ref)
+        fields = [part.encode() for part in (self.join_ref or "", ref, self.topic, event)]
+        header = bytes([0, *map(len, fields)]) + b"".join(fields)
+        self.socket.send_bytes(header + data)
+        return ref
+
     async def request(
         self, event: str, payload: t.Any, *, join: bool = False
     ) -> tuple[str, dict[str, t.Any]]:
         """Push and wait for the reply's status and response, applying pushes that come first."""
         ref = self.push(event, payload, join=join)
+        return await self.reply_to(ref, event)
+
+    async def reply_to(self, ref: str, event: str) -> tuple[str, dict[str, t.Any]]:
+        """Wait for the reply to the push ``ref``, applying pushes that come first."""
         while True:
             try:
                 message = await self.socket.receive(self._timeout)
@@ -84,8 +99,15 @@ class Channel:
 
     def _dispatch(self, frame: list[t.Any]) -> None:
         join_ref, _, topic, event, payload = frame
-        if topic == self.topic and (join_ref is None or join_ref == self.join_ref):
+        if topic != self.topic:
+            if self._others is not None:
+                self._others(frame)
+        elif join_ref is None or join_ref == self.join_ref:
             self._on_push(event, payload)
+
+    def dispatch(self, frame: list[t.Any]) -> None:
+        """A frame another channel on the socket received while it waited."""
+        self._dispatch(frame)
 
 
 def _decode(message: Message) -> list[t.Any] | None:

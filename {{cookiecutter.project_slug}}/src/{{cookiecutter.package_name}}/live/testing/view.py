@@ -21,6 +21,8 @@ from .errors import DiffError, HTTPError, LiveTestError, ServerError, snippet
 from .forms import CONTROLS, Control, Form, element_value, form_owner
 from .page import Page, read_page
 from .rendered import Extracted, Rendered
+from .uploads import FileInput, UploadFile
+from .uploads import upload as run_upload
 
 BASE_URL = "http://testserver"
 SOCKET_PATH = "/live/websocket"
@@ -80,6 +82,7 @@ class LiveViewTest:
         self._page = _NO_PAGE
         self._joins = 0  # successful joins since the page load: the client's _mounts
         self._reloading = False
+        self._upload_configs: dict[str, dict[str, t.Any]] = {}  # upload ref → its preflight config
         self._joined = False
         self._crashed = False
         self._rendered = Rendered()
@@ -284,6 +287,30 @@ class LiveViewTest:
         """Change the URL as a ``patch`` link does: ``handle_params`` runs, ``mount`` does not."""
         await self._ready()
         return await self._patch(url)
+
+    def file_input(self, selector: str, files: t.Sequence[UploadFile]) -> FileInput:
+        """Choose ``files`` in the live file input ``selector``; ``upload`` sends them."""
+        node = self.element(selector)
+        if attr(node, "type") != "file" or not attr(node, "data-phx-upload-ref"):
+            raise LiveTestError(
+                f"{selector!r} is not a live file input (render it with live_file_input)"
+                f"\n{snippet(node.html)}"
+            )
+        if any(not file.content for file in files):
+            raise LiveTestError("the client never uploads an empty file")
+        return FileInput.choose(selector, files)
+
+    async def upload(self, files: FileInput, percent: int = 100) -> None:
+        """Send chosen files as the browser does, up to ``percent`` of each (see ``uploads``).
+
+        The first call sends the form's change with the files' list; then
+        the preflight, and each file in chunks with its progress. Refusals
+        are left where the browser leaves them: in the page's errors, and in
+        ``files.errors`` (entry ref → the upload channel's reason).
+        """
+        await self._ready()
+        await run_upload(self, files, percent)
+        self._check_here()
 
     async def wait_for(
         self, selector: str, *, text: Text = None, timeout: float = 1.0
@@ -546,6 +573,49 @@ class LiveViewTest:
                 "assert on view.redirect, or `await view.follow_redirect()`"
             )
         self._live_channel()  # raises once the view is closed
+
+    async def _announce_files(self, files: FileInput) -> None:
+        """The change event the client sends when files are chosen: the form, and ``uploads``."""
+        node = self.element(files.selector)
+        form_node, _ = self._form_and_control(node, files.selector)
+        binding = attr(form_node, "phx-change")
+        if not binding:
+            raise LiveTestError(
+                f"the form of {files.selector!r} has no phx-change: the client sends the "
+                "chosen files with it, so a live file input needs one"
+            )
+        form = self._form(form_node, files.selector)
+        name = attr(node, "name") or ""
+        payload = {
+            "type": "form",
+            "event": binding,
+            "value": form.serialize(self._used.get(form.label, set())),
+            "meta": {"_target": name},
+            "uploads": {attr(node, "data-phx-upload-ref"): [e.payload() for e in files.entries]},
+        }
+        await self._event(payload)
+
+    async def _preflight(self, upload_ref: str, entries: list[dict[str, t.Any]]) -> t.Any:
+        payload = {"ref": upload_ref, "entries": entries}
+        status, response = await self._live_channel().request("allow_upload", payload)
+        if status != "ok":
+            raise ServerError("allow_upload", response)
+        self._reply(response)
+        if isinstance(response.get("config"), dict):
+            self._upload_configs[upload_ref] = response["config"]
+        return response
+
+    async def _progress(self, upload_ref: str, entry_ref: str, progress: t.Any) -> None:
+        payload = {"event": None, "ref": upload_ref, "entry_ref": entry_ref, "progress": progress}
+        status, response = await self._live_channel().request("progress", payload)
+        if status != "ok":
+            raise ServerError("progress", response)
+        self._reply(response)
+
+    def _upload_channel(self, topic: str) -> Channel:
+        """An upload's channel on the view's socket; the view's pushes still reach the view."""
+        main = self._live_channel()
+        return Channel(main.socket, topic, self._timeout, lambda _e, _p: None, main.dispatch)
 
     def _live_channel(self) -> Channel:
         if self._channel is None:

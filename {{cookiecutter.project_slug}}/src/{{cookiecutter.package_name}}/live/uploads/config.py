@@ -1,0 +1,257 @@
+"""An upload a view allows (``socket.allow_upload``) and the files chosen for it.
+
+The client says what it is about to send (name, type, size); everything it
+says is checked here before a byte arrives (size, type, how many), and
+again by the upload channel as the bytes come (``channel.py``): the declared
+size is only a first filter, never trusted.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import secrets
+import typing as t
+from dataclasses import dataclass, field
+
+from .writer import TempFile
+
+DEFAULT_MAX_ENTRIES = 1
+DEFAULT_MAX_FILE_SIZE = 8_000_000
+DEFAULT_CHUNK_SIZE = 64_000
+DEFAULT_CHUNK_TIMEOUT = 10.0  # seconds; the client is told milliseconds
+MAX_CHUNK_SIZE = 512 * 1024  # a chunk and its frame fit the socket's 1 MiB message limit
+NAME_CHARS = 255  # a client's file name is kept (for display) to this many characters
+TYPE_CHARS = 100
+
+# Why an entry (or the whole upload) is refused, as Phoenix names it, and how to say it.
+MESSAGES = {
+    "too_large": "The file is too large.",
+    "not_accepted": "This type of file is not accepted.",
+    "too_many_files": "Too many files.",
+    "timeout": "The upload stopped: nothing arrived for too long.",
+    "incomplete": "The upload ended before the whole file arrived.",
+    "writer_error": "The file could not be saved.",
+    "external_client_failure": "The browser could not send the file.",
+}
+
+
+class UploadError(ValueError):
+    """A misuse of the upload API by the app (not by a client): a bad option, an unknown name."""
+
+
+@dataclass(eq=False)
+class UploadEntry:
+    """One chosen file. ``client_*`` is what the browser said; the rest is what the server saw."""
+
+    ref: str
+    upload_ref: str
+    client_name: str
+    client_size: int
+    client_type: str
+    client_last_modified: int | None = None
+    valid: bool = True
+    preflighted: bool = False
+    done: bool = False
+    cancelled: bool = False
+    progress: int = 0  # percent of ``client_size`` the server has received
+    received: int = 0  # bytes written to ``file``
+    file: TempFile | None = None
+    registered: bool = False  # its upload channel joined: a token joins once
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> str | None:
+        """Where the received bytes are, once the file is complete."""
+        return self.file.path if self.done and self.file is not None else None
+
+    @property
+    def extension(self) -> str:
+        """The client's file extension, lowercased (``".png"``); never part of a path."""
+        return posixpath.splitext(self.client_name)[1].lower()[:16]
+
+    def discard(self) -> None:
+        """Remove the temporary file, whatever state the entry is in."""
+        if self.file is not None:
+            self.file.discard()
+            self.file = None
+
+
+@dataclass(eq=False)
+class UploadConfig:
+    """What ``allow_upload`` set for one name, and the entries chosen for it."""
+
+    name: str
+    accept: tuple[str, ...] = ()  # ".png", "image/*", "application/pdf"; empty: anything
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
+    auto_upload: bool = False
+    ref: str = field(default_factory=lambda: f"phx-{secrets.token_urlsafe(12)}")
+    entries: list[UploadEntry] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (entry or config ref, reason)
+
+    def __post_init__(self) -> None:
+        for option in ("max_entries", "max_file_size", "chunk_size"):
+            value = getattr(self, option)
+            if type(value) is not int or value < 1:
+                raise UploadError(f"allow_upload({self.name!r}): {option} must be an int >= 1")
+        if self.chunk_size > MAX_CHUNK_SIZE:
+            raise UploadError(
+                f"allow_upload({self.name!r}): chunk_size is at most {MAX_CHUNK_SIZE}"
+            )
+        if not self.chunk_timeout > 0:
+            raise UploadError(f"allow_upload({self.name!r}): chunk_timeout must be > 0 seconds")
+        for item in self.accept:
+            if not (item.startswith(".") or "/" in item):
+                raise UploadError(
+                    f"allow_upload({self.name!r}): accept {item!r} is neither "
+                    "an extension ('.png') nor a type ('image/png', 'image/*')"
+                )
+
+    # -- what templates read -------------------------------------------------
+
+    def entry_errors(self, entry: UploadEntry | None = None) -> list[str]:
+        """Messages for ``entry``'s errors, or for the upload's own (too many files)."""
+        ref = self.ref if entry is None else entry.ref
+        return [MESSAGES.get(reason, reason) for key, reason in self.errors if key == ref]
+
+    @property
+    def done_entries(self) -> list[UploadEntry]:
+        return [entry for entry in self.entries if entry.done]
+
+    # -- what the client says ----------------------------------------------------
+
+    def put_entries(self, client_entries: t.Any) -> None:
+        """Add the files the client chose (those not known yet), checking each."""
+        if not isinstance(client_entries, list):
+            return
+        fresh = [
+            item
+            for item in client_entries[: self.max_entries + 1]
+            if isinstance(item, dict) and self.entry(str(item.get("ref"))) is None
+        ]
+        if self.max_entries == 1 and len(fresh) == 1:
+            for entry in list(self.entries):  # a single file input: a new file replaces the old
+                self.cancel(entry.ref)
+        for item in fresh:
+            self._add(item)
+        self._count()
+
+    def _add(self, item: dict[str, t.Any]) -> None:
+        size = item.get("size")
+        entry = UploadEntry(
+            ref=str(item.get("ref"))[:20],
+            upload_ref=self.ref,
+            client_name=str(item.get("name") or "")[:NAME_CHARS],
+            client_size=size if type(size) is int and size >= 0 else -1,
+            client_type=str(item.get("type") or "")[:TYPE_CHARS],
+            client_last_modified=_integer(item.get("last_modified")),
+        )
+        if not 0 <= entry.client_size <= self.max_file_size:
+            self._refuse(entry, "too_large")
+        elif not self.accepts(entry):
+            self._refuse(entry, "not_accepted")
+        self.entries.append(entry)
+
+    def accepts(self, entry: UploadEntry) -> bool:
+        """By declared type (``image/*`` too) or by extension, as the file input's ``accept``."""
+        if not self.accept:
+            return True
+        kind = entry.client_type.lower()
+        family = kind.partition("/")[0] + "/*"
+        return any(item in (kind, family, entry.extension) for item in self.accept)
+
+    def _refuse(self, entry: UploadEntry, reason: str) -> None:
+        entry.valid = False
+        self.errors.append((entry.ref, reason))
+
+    def _count(self) -> None:
+        """Too many entries is an error of the whole upload, until some are cancelled."""
+        self.errors = [(ref, reason) for ref, reason in self.errors if reason != "too_many_files"]
+        if len(self.entries) > self.max_entries:
+            self.errors.append((self.ref, "too_many_files"))
+
+    def preflight(self, client_entries: t.Any) -> dict[str, t.Any]:
+        """Mark the valid entries preflighted; ``{"entries": [...]}`` or ``{"error": [...]}``.
+
+        Nothing is preflighted while there are too many files, or, for a
+        manual upload, while any entry is invalid (the form cannot be sent).
+        """
+        self.put_entries(client_entries)
+        refs = [str(item.get("ref")) for item in client_entries if isinstance(item, dict)]
+        problems = [[ref, reason] for ref, reason in self.errors if ref in refs or ref == self.ref]
+        if self.max_entries < len(self.entries) or problems and not self.auto_upload:
+            return {"error": problems}
+        ready = [
+            entry
+            for entry in self.entries
+            if entry.ref in refs and entry.valid and not entry.preflighted and not entry.done
+        ]
+        for entry in ready:
+            entry.preflighted = True
+        return {"entries": ready}
+
+    def progress(self, entry_ref: t.Any, progress: t.Any) -> None:
+        """The client's word on an entry: an error it hit, or how far it got.
+
+        How far is the server's own count; the client's ``100`` is believed
+        only when every declared byte arrived.
+        """
+        entry = self.entry(entry_ref)
+        if entry is None or entry.done or not entry.valid:
+            return
+        if isinstance(progress, dict):
+            self.fail(entry, "external_client_failure")
+        elif progress == 100 and entry.received < entry.client_size:
+            self.fail(entry, "incomplete")
+
+    def received(self, entry: UploadEntry, size: int) -> None:
+        """The upload channel wrote ``size`` more bytes of ``entry``."""
+        entry.received += size
+        total = max(entry.client_size, 1)
+        entry.progress = min(100, math.floor(entry.received * 100 / total))
+        if entry.received == entry.client_size and entry.file is not None:
+            entry.file.close()
+            entry.done = True
+            entry.progress = 100
+
+    def fail(self, entry: UploadEntry, reason: str) -> None:
+        """``entry`` cannot finish: its bytes are dropped, and the reason shown."""
+        entry.discard()
+        if entry.valid:
+            self._refuse(entry, reason)
+        entry.preflighted = entry.done = False
+
+    def cancel(self, entry_ref: t.Any) -> UploadEntry | None:
+        """Forget an entry and its bytes (a cancel button, or a replaced single file)."""
+        entry = self.entry(entry_ref)
+        if entry is not None:
+            entry.cancelled = True
+            entry.discard()
+            self.entries.remove(entry)
+            self.errors = [(ref, reason) for ref, reason in self.errors if ref != entry.ref]
+            self._count()
+        return entry
+
+    def entry(self, entry_ref: t.Any) -> UploadEntry | None:
+        return next((entry for entry in self.entries if entry.ref == entry_ref), None)
+
+    def client_config(self) -> dict[str, t.Any]:
+        """The limits the client obeys (it is checked against them all the same)."""
+        return {
+            "max_file_size": self.max_file_size,
+            "max_entries": self.max_entries,
+            "chunk_size": self.chunk_size,
+            "chunk_timeout": int(self.chunk_timeout * 1000),
+        }
+
+    def close(self) -> None:
+        """The view is gone: every temporary file goes with it."""
+        for entry in self.entries:
+            entry.discard()
+
+
+def _integer(value: t.Any) -> int | None:
+    return value if type(value) is int else None
