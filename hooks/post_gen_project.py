@@ -43,6 +43,8 @@ def env_lines(secret_key: str) -> list[str]:
         "# A process that dies without a word: its presences leave within TTL + HEARTBEAT s.",
         "PRESENCE_HEARTBEAT=3",
         "PRESENCE_TTL=10",
+        "# Where uploaded files are kept (relative to the project).",
+        "MEDIA_DIR=media",
     ]
 
 

@@ -105,7 +105,13 @@ async def app_database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
 
 
 @pytest.fixture(scope="session")
-def live_server(app_database_url: str) -> Iterator[str]:
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The live server's media folder (kept files, and uploads in progress in .uploads/)."""
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def live_server(app_database_url: str, media_dir: Path) -> Iterator[str]:
     """The real app under uvicorn, as ``make run`` serves it, on a free port; yields its URL.
 
     It runs in a thread with its own event loop, so both sync tests and every
@@ -114,7 +120,10 @@ def live_server(app_database_url: str) -> Iterator[str]:
     the port between choosing and using it.
     """
     settings = Settings(
-        secret_key=secrets.token_urlsafe(32), database_url=app_database_url, debug=False
+        secret_key=secrets.token_urlsafe(32),
+        database_url=app_database_url,
+        debug=False,
+        media_dir=media_dir,
     )
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

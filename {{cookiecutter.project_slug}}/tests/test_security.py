@@ -33,7 +33,7 @@ from {{ cookiecutter.package_name }}.settings import PROJECT_ROOT, Settings
 {%- raw %}
 
 CSP = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 HEADERS = {

@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
 
+from . import media
 from .db import Database
 from .live import LiveConfig, LiveEnvironment, LiveRoutes
 from .live.presence import Presence
@@ -37,12 +38,12 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
         loader=PackageLoader(__package__ or __name__, "templates"), auto_reload=settings.debug
     )
     environment.globals["app_name"] = APP_NAME
-    live = LiveRoutes(
-        environment,
-        settings.secret_key,
-        config=LiveConfig(allowed_origins=settings.allowed_origins),
-        pubsub=pubsub,
+    # Uploads in progress are written beside the kept files: saving one is a rename.
+    config = LiveConfig(
+        allowed_origins=settings.allowed_origins,
+        upload_dir=str(settings.media_dir / ".uploads"),
     )
+    live = LiveRoutes(environment, settings.secret_key, config=config, pubsub=pubsub)
     live.add("/", IndexLive, name="index")
     live.add("/counter", CounterLive, name="counter")
     live.add("/dashboard", DashboardLive, name="dashboard")
@@ -79,6 +80,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *live.routes,
             Mount(
                 "/static", PublicFiles(directory=Path(__file__).parent / "static"), name="static"
+            ),
+            # Uploaded files, named by the server; .uploads/ (a dotfile) is never served.
+            Mount(
+                media.URL, PublicFiles(directory=settings.media_dir, check_dir=False), name="media"
             ),
             _assets("phoenix", "phoenix/priv/static"),
             _assets("phoenix_html", "phoenix_html/priv/static"),

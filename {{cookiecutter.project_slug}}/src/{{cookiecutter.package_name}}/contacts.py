@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .live import InfoEvent, PubSub
-from .models import SCORE_MAX, SCORE_MIN, Contact, Status
+from .models import SCORE_MAX, SCORE_MIN, Attachment, Contact, Status
 
 TOPIC = "contacts:changes"  # {"action": "created" | "updated" | "deleted", "id": id}
 PATH = "/contacts"
@@ -331,12 +331,93 @@ async def save_contact(
     return row
 
 
-async def delete_contact(session: AsyncSession, contact_id: int) -> bool:
-    """Delete ``contact_id``; False when it was already gone."""
+async def delete_contact(session: AsyncSession, contact_id: int) -> list[str] | None:
+    """Delete ``contact_id`` and its attachments; None when it was already gone.
+
+    Returns the stored names of its files, for the caller to remove once
+    the transaction has committed (``media.remove``).
+    """
     if not _storable(contact_id):
-        return False
+        return None
+    names = await stored_names(session, contact_id)
     result = await session.execute(delete(Contact).where(Contact.id == contact_id))
-    return bool(getattr(result, "rowcount", 0))
+    return names if getattr(result, "rowcount", 0) else None
+
+
+# -- a contact's files -------------------------------------------------------------
+
+
+class AttachmentRow(TypedDict):
+    """An attached file as pages show it."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    stored_name: str
+
+
+async def list_attachments(session: AsyncSession, contact_id: int) -> list[AttachmentRow]:
+    query = (
+        select(Attachment)
+        .where(Attachment.contact_id == contact_id)
+        .order_by(Attachment.created_at, Attachment.id)
+    )
+    return [
+        AttachmentRow(
+            id=row.id,
+            filename=row.filename,
+            content_type=row.content_type,
+            size=row.size,
+            stored_name=row.stored_name,
+        )
+        for row in await session.scalars(query)
+    ]
+
+
+async def add_attachment(
+    session: AsyncSession,
+    contact_id: int,
+    *,
+    filename: str,
+    content_type: str,
+    size: int,
+    stored_name: str,
+) -> None:
+    """Record a stored file as ``contact_id``'s; ``ContactGone`` if the contact was deleted."""
+    if await get_contact(session, contact_id) is None:
+        raise ContactGone(contact_id)
+    session.add(
+        Attachment(
+            contact_id=contact_id,
+            filename=filename[:255],
+            content_type=content_type[:100],
+            size=size,
+            stored_name=stored_name,
+        )
+    )
+    await session.flush()
+
+
+async def delete_attachment(
+    session: AsyncSession, contact_id: int, attachment_id: int
+) -> str | None:
+    """Delete one of ``contact_id``'s files; its stored name, to remove, or None if gone."""
+    if not _storable(attachment_id):
+        return None
+    found = await session.get(Attachment, attachment_id)
+    if found is None or found.contact_id != contact_id:
+        return None
+    await session.delete(found)
+    return found.stored_name
+
+
+async def stored_names(session: AsyncSession, contact_id: int) -> list[str]:
+    """The stored files of ``contact_id``: to remove after deleting the contact."""
+    if not _storable(contact_id):
+        return []
+    query = select(Attachment.stored_name).where(Attachment.contact_id == contact_id)
+    return list(await session.scalars(query))
 
 
 Action = Literal["created", "updated", "deleted"]

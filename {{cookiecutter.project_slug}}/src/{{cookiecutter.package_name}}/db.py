@@ -7,8 +7,9 @@ serves SQLite (aiosqlite) and PostgreSQL (asyncpg): only the URL differs.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Self
+from typing import Any, Self
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,8 +26,18 @@ class Base(DeclarativeBase):
 
 
 def create_engine(database_url: str, echo: bool = False) -> AsyncEngine:
-    """Return an async engine for ``database_url``."""
-    return create_async_engine(database_url, echo=echo, pool_pre_ping=True)
+    """Return an async engine for ``database_url``; SQLite enforces foreign keys too."""
+    engine = create_async_engine(database_url, echo=echo, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _enforce_foreign_keys)
+    return engine
+
+
+def _enforce_foreign_keys(connection: Any, record: Any) -> None:
+    """SQLite ignores foreign keys (``ON DELETE CASCADE`` too) unless asked, per connection."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
 
 
 def create_engine_from_settings(settings: Settings) -> AsyncEngine:

@@ -21,7 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        "img-src 'self' data:",  # the layout's empty favicon is a data: URL
+        # data: the layout's empty favicon; blob: previews of images chosen for upload.
+        "img-src 'self' data: blob:",
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",

@@ -64,6 +64,8 @@ class Settings:
     # A process that dies without a word has its presences removed within ttl + heartbeat.
     presence_heartbeat: float = HEARTBEAT
     presence_ttl: float = TTL
+    # Uploaded files, kept; uploads in progress are written beside them, in .uploads/.
+    media_dir: Path = PROJECT_ROOT / "media"
 
     @classmethod
     def from_env(
@@ -104,6 +106,7 @@ class Settings:
             pubsub_url=_parse_pubsub_url(values.get("PUBSUB_URL") or DEFAULT_PUBSUB_URL),
             presence_heartbeat=heartbeat,
             presence_ttl=ttl,
+            media_dir=PROJECT_ROOT / (values.get("MEDIA_DIR") or "media"),
         )
 
 

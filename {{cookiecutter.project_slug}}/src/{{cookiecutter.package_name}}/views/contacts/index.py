@@ -13,8 +13,9 @@ from ...live import (
     UnhandledEvent,
     is_connected,
 )
-from ...resources import database, pubsub
+from ...resources import database
 from ..whos_here import WhosHere
+from .show import delete
 
 PRESENCE_TOPIC = "contacts"
 
@@ -57,10 +58,7 @@ class ContactListLive(LiveView[ContactList]):
             # The URL follows the search box; handle_params runs the query.
             await socket.push_patch(paging.url(q=q, page=1), replace=True)
         elif event == "delete" and id is not None:
-            async with database(socket).session() as session:
-                deleted = await contacts.delete_contact(session, id)
-            if deleted:
-                await contacts.broadcast(pubsub(socket), "deleted", id)
+            if await delete(socket, id):
                 socket.put_flash("info", "Contact deleted.")
             else:
                 socket.put_flash("error", "That contact was already deleted.")

@@ -1,21 +1,26 @@
-"""One contact: its fields, who else is looking at it or editing it, and delete."""
+"""One contact: its fields and files, who else is looking at it or editing it, and delete.
 
-from dataclasses import dataclass
+Files are uploaded as soon as they are chosen (``auto_upload``), each with
+its progress, preview and errors, and kept when the person saves them.
+"""
+
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from ... import contacts
-from ...contacts import ContactRow
+from ... import contacts, media
+from ...contacts import AttachmentRow, ContactGone, ContactRow
 from ...live import (
     ConnectedLiveViewSocket,
     InfoEvent,
     LiveView,
     LiveViewSocket,
     UnhandledEvent,
+    UploadEntry,
     is_connected,
 )
-from ...resources import database, pubsub
+from ...resources import database, pubsub, settings
 from ..whos_here import WhosHere
 
 
@@ -24,10 +29,15 @@ def presence_topic(contact_id: int) -> str:
     return f"contact:{contact_id}"
 
 
+MAX_FILES = 5  # chosen at once
+MAX_FILE_SIZE = 10_000_000  # bytes
+
+
 @dataclass
 class ContactPage:
     contact: ContactRow
     whos_here: WhosHere
+    files: list[AttachmentRow] = field(default_factory=list)
     gone: bool = False  # deleted by someone else while this page was open
 
 
@@ -45,11 +55,29 @@ async def load(socket: LiveViewSocket[Any], contact_id: int) -> ContactRow:
     return contact
 
 
+async def delete(socket: LiveViewSocket[Any], contact_id: int) -> bool:
+    """Delete a contact, its files, and tell everyone; False when it was already gone."""
+    async with database(socket).session() as session:
+        names = await contacts.delete_contact(session, contact_id)
+    if names is None:
+        return False
+    media.remove(names, settings(socket).media_dir)  # after the commit: never a row without file
+    await contacts.broadcast(pubsub(socket), "deleted", contact_id)
+    return True
+
+
 class ContactShowLive(LiveView[ContactPage]):
     template_name = "contacts/show.html"
 
     async def mount(self, socket: LiveViewSocket[ContactPage], session: dict[str, Any]) -> None:
         socket.live_title = "Contact"
+        socket.allow_upload(
+            "files",
+            accept=media.ACCEPT,
+            max_entries=MAX_FILES,
+            max_file_size=MAX_FILE_SIZE,
+            auto_upload=True,
+        )
 
     async def handle_params(self, socket: LiveViewSocket[ContactPage], id: int) -> None:
         if socket.context is not None:
@@ -62,21 +90,75 @@ class ContactShowLive(LiveView[ContactPage]):
         contact = await load(socket, id)
         socket.context = ContactPage(contact, WhosHere(presence_topic(id)))
         socket.live_title = contact["name"]
+        await self._load_files(socket)
         await socket.context.whos_here.join(socket)
 
-    async def handle_event(self, event: str, socket: ConnectedLiveViewSocket[ContactPage]) -> None:
-        if event != "delete":
-            raise UnhandledEvent(event)
-        contact_id = socket.context.contact["id"]
-        async with database(socket).session() as session:
-            deleted = await contacts.delete_contact(session, contact_id)
-        name = socket.context.contact["name"]
-        if deleted:
-            await contacts.broadcast(pubsub(socket), "deleted", contact_id)
-            socket.put_flash("info", f"{name} was deleted.")
+    async def handle_event(
+        self,
+        event: str,
+        socket: ConnectedLiveViewSocket[ContactPage],
+        ref: str = "",
+        id: int | None = None,
+    ) -> None:
+        page = socket.context
+        contact_id, name = page.contact["id"], page.contact["name"]
+        if event == "delete":
+            if await delete(socket, contact_id):
+                socket.put_flash("info", f"{name} was deleted.")
+            else:
+                socket.put_flash("error", f"{name} had already been deleted by someone else.")
+            await socket.push_navigate(contacts.PATH)
+        elif event == "validate_files":
+            pass  # the runtime has checked the chosen files; the page shows what it found
+        elif event == "cancel_file":
+            socket.cancel_upload("files", ref)
+        elif event == "save_files":
+            await self._save_files(socket)
+        elif event == "delete_file" and id is not None:
+            async with database(socket).session() as session:
+                stored = await contacts.delete_attachment(session, contact_id, id)
+            if stored is not None:
+                media.remove([stored], settings(socket).media_dir)
+                await contacts.broadcast(pubsub(socket), "updated", contact_id)
+            await self._load_files(socket)
         else:
-            socket.put_flash("error", f"{name} had already been deleted by someone else.")
-        await socket.push_navigate(contacts.PATH)
+            raise UnhandledEvent(event)
+
+    async def _save_files(self, socket: ConnectedLiveViewSocket[ContactPage]) -> None:
+        """Move each complete upload into the media folder, and record them in one transaction."""
+        media_dir = settings(socket).media_dir
+
+        def keep(path: str, entry: UploadEntry) -> dict[str, Any]:
+            stored = media.store(path, entry, media_dir)
+            return {
+                "filename": entry.client_name,
+                "content_type": entry.client_type,
+                "size": entry.received,
+                "stored_name": stored,
+            }
+
+        kept = await socket.consume_uploaded_entries("files", keep)
+        contact_id = socket.context.contact["id"]
+        try:
+            async with database(socket).session() as session:
+                for file in kept:
+                    await contacts.add_attachment(session, contact_id, **file)
+        except BaseException as exc:
+            media.remove([file["stored_name"] for file in kept], media_dir)  # no file without a row
+            if not isinstance(exc, ContactGone):
+                raise
+            socket.context.gone = True
+            socket.put_flash("error", "Someone else deleted this contact: the files were not kept.")
+            return
+        socket.put_flash("info", f"{len(kept)} file{'' if len(kept) == 1 else 's'} saved.")
+        await contacts.broadcast(pubsub(socket), "updated", contact_id)
+        await self._load_files(socket)
+
+    async def _load_files(self, socket: LiveViewSocket[ContactPage]) -> None:
+        async with database(socket).session() as session:
+            socket.context.files = await contacts.list_attachments(
+                session, socket.context.contact["id"]
+            )
 
     async def handle_info(
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactPage]
@@ -95,3 +177,4 @@ class ContactShowLive(LiveView[ContactPage]):
             else:
                 page.contact = found
                 socket.live_title = found["name"]
+                await self._load_files(socket)
