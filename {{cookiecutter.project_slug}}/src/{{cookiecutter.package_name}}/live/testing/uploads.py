@@ -109,7 +109,7 @@ async def _send(
         if status != "ok":
             entry.error = files.errors[entry.ref] = str(response.get("reason"))
             return
-    goal = size if percent >= 100 else math.floor(size * percent / 100)
+    goal = min(size, math.ceil(size * percent / 100))  # at least ``percent``
     while entry.sent < goal:
         chunk = entry.file.content[entry.sent : min(entry.sent + chunk_size, goal)]
         ref = entry.channel.push_binary("chunk", chunk)

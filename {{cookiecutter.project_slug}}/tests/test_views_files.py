@@ -1,0 +1,228 @@
+"""Files on the contact page, through the test client: chosen, checked, uploaded, kept.
+
+``view.file_input`` and ``view.upload`` do what the browser does (the change
+event listing the files, the preflight, binary chunks, progress); see
+``live/testing/uploads.py``. Each test has its own database and media folder.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from starlette.applications import Starlette
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
+from {{ cookiecutter.package_name }}.live.testing import UploadFile, live, run_lifespan
+from {{ cookiecutter.package_name }}.models import Attachment, Contact
+from {{ cookiecutter.package_name }}.settings import Settings
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # ~10 KB: several chunks
+PDF = b"%PDF-1.4\n" + b"0123456789" * 20_000  # ~200 KB
+PDF_TYPE = "application/pdf"
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    database = Database(create_engine(database_url))
+    async with database.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def app(database_url: str, database: Database, media: Path) -> Starlette:
+    settings = Settings(
+        secret_key=secrets.token_urlsafe(32), database_url=database_url, media_dir=media
+    )
+    return create_app(settings)
+
+
+@pytest.fixture
+async def contact_id(database: Database) -> int:
+    contact = Contact(name="Ada Lovelace", email="ada@example.com")
+    async with database.session() as session:
+        session.add(contact)
+    return contact.id
+
+
+def kept(media: Path) -> list[bytes]:
+    """The contents of the files kept in the media folder, sorted."""
+    return sorted(path.read_bytes() for path in media.glob("*") if path.is_file())
+
+
+def in_progress(media: Path) -> list[Path]:
+    uploads = media / ".uploads"
+    return list(uploads.iterdir()) if uploads.is_dir() else []
+
+
+async def attachments(database: Database) -> list[tuple[str, str, int]]:
+    async with database.session() as session:
+        rows = await session.scalars(select(Attachment).order_by(Attachment.id))
+        return [(row.filename, row.content_type, row.size) for row in rows]
+
+
+async def test_files_are_uploaded_and_kept(
+    app: Starlette, database: Database, media: Path, contact_id: int
+) -> None:
+    async with run_lifespan(app) as state:
+        path = f"/contacts/{contact_id}"
+        async with (
+            live(app, path, lifespan=state) as view,
+            live(app, path, lifespan=state) as other,
+        ):
+            assert view.text("#no-files") == "No files yet."
+            files = view.file_input(
+                "#upload-form input",
+                [UploadFile("photo.png", PNG, "image/png"), UploadFile("cv.pdf", PDF, PDF_TYPE)],
+            )
+            await view.upload(files)
+            assert [node.attributes["value"] for node in view.find("progress")] == ["100", "100"]
+            assert view.has("img[data-phx-hook='Phoenix.LiveImgPreview'][data-phx-entry-ref]")
+            assert len(in_progress(media)) == 2  # complete, waiting to be saved
+            await view.submit("#upload-form")
+            assert view.text("#flash-info") == "2 files saved."
+            names = [node.text() for node in view.find("#files .file-list li a[target]")]
+            assert names == ["photo.png", "cv.pdf"]
+            assert not view.has(".upload-entry")
+            await other.wait_for("#files .file-list li", text=re.compile("cv.pdf"))
+    assert kept(media) == sorted([PNG, PDF])
+    assert in_progress(media) == []
+    assert await attachments(database) == [
+        ("photo.png", "image/png", len(PNG)),
+        ("cv.pdf", PDF_TYPE, len(PDF)),
+    ]
+
+
+async def test_the_kept_files_are_served_and_uploads_in_progress_are_not(
+    app: Starlette, media: Path, contact_id: int
+) -> None:
+    async with run_lifespan(app) as state:
+        async with live(app, f"/contacts/{contact_id}", lifespan=state) as view:
+            files = view.file_input("#upload-form input", [UploadFile("a.png", PNG, "image/png")])
+            await view.upload(files)
+            await view.submit("#upload-form")
+            link = view.element("#files .file-list li a[target]").attributes["href"] or ""
+            pending = view.file_input("#upload-form input", [UploadFile("b.png", PNG, "image/png")])
+            await view.upload(pending)
+        (partial,) = in_progress(media) or [None]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            served = await client.get(link)
+            hidden = await client.get(f"/media/.uploads/{partial.name if partial else 'x'}")
+    assert served.status_code == 200 and served.content == PNG
+    assert served.headers["content-type"] == "image/png"
+    assert hidden.status_code == 404
+
+
+async def test_a_client_s_file_name_never_becomes_a_path(
+    app: Starlette, database: Database, media: Path, contact_id: int
+) -> None:
+    name = "../../<b>evil</b>.html"
+    async with live(app, f"/contacts/{contact_id}") as view:
+        files = view.file_input("#upload-form input", [UploadFile(name, PNG, "image/png")])
+        await view.upload(files)
+        await view.submit("#upload-form")
+        assert view.text("#files .file-list li a[target]") == name  # shown as text, escaped
+        assert "<b>evil</b>" not in view.html()
+    (stored,) = [path for path in media.iterdir() if path.is_file()]
+    assert stored.parent == media and stored.suffix == ".png"  # by its declared type
+    assert [row[0] for row in await attachments(database)] == [name]
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        (UploadFile("big.png", b"x" * 10_000_001, "image/png"), "The file is too large."),
+        (UploadFile("notes.txt", b"hello", "text/plain"), "This type of file is not accepted."),
+        (UploadFile("page.html", b"<html>", "text/html"), "This type of file is not accepted."),
+    ],
+)
+async def test_a_file_refused_says_why_and_nothing_is_sent(
+    app: Starlette, media: Path, contact_id: int, file: UploadFile, message: str
+) -> None:
+    async with live(app, f"/contacts/{contact_id}") as view:
+        files = view.file_input("#upload-form input", [file])
+        await view.upload(files)
+        assert view.text(".upload-entry .field-error") == message
+        assert in_progress(media) == []
+        await view.click(".upload-entry .cancel")
+        assert not view.has(".upload-entry")
+
+
+async def test_six_files_are_too_many_until_one_is_cancelled(
+    app: Starlette, media: Path, contact_id: int
+) -> None:
+    async with live(app, f"/contacts/{contact_id}") as view:
+        chosen = [UploadFile(f"p{n}.png", PNG, "image/png") for n in range(6)]
+        files = view.file_input("#upload-form input", chosen)
+        await view.upload(files)
+        assert view.text("#upload-form > .field-error") == "Too many files."
+        assert in_progress(media) == []  # nothing preflighted, nothing sent
+        await view.click("button[aria-label='Cancel p5.png']")
+        assert not view.has("#upload-form > .field-error")
+        await view.upload(files)
+        await view.submit("#upload-form")
+        assert view.text("#flash-info") == "5 files saved."
+    assert len(kept(media)) == 5
+
+
+async def test_cancelling_an_upload_part_way_removes_its_bytes(
+    app: Starlette, media: Path, contact_id: int
+) -> None:
+    async with live(app, f"/contacts/{contact_id}") as view:
+        files = view.file_input("#upload-form input", [UploadFile("cv.pdf", PDF, PDF_TYPE)])
+        await view.upload(files, percent=50)
+        assert view.element("progress").attributes["value"] == "50"
+        assert len(in_progress(media)) == 1
+        await view.click(".upload-entry .cancel")
+        assert not view.has(".upload-entry")
+    assert in_progress(media) == [] and kept(media) == []
+
+
+async def test_leaving_mid_upload_removes_its_bytes(
+    app: Starlette, media: Path, contact_id: int
+) -> None:
+    async with live(app, f"/contacts/{contact_id}") as view:
+        files = view.file_input("#upload-form input", [UploadFile("cv.pdf", PDF, PDF_TYPE)])
+        await view.upload(files, percent=30)
+        assert len(in_progress(media)) == 1
+    assert in_progress(media) == []
+
+
+async def test_deleting_a_file_removes_it_everywhere(
+    app: Starlette, database: Database, media: Path, contact_id: int
+) -> None:
+    async with live(app, f"/contacts/{contact_id}") as view:
+        files = view.file_input("#upload-form input", [UploadFile("a.png", PNG, "image/png")])
+        await view.upload(files)
+        await view.submit("#upload-form")
+        link = view.element("#files .file-list li a.delete")
+        assert link.attributes["data-confirm"] == "Delete a.png?"
+        await view.click("#files .file-list li a.delete")
+        assert view.text("#no-files") == "No files yet."
+    assert kept(media) == [] and await attachments(database) == []
+
+
+async def test_deleting_the_contact_removes_its_files(
+    app: Starlette, database: Database, media: Path, contact_id: int
+) -> None:
+    async with live(app, f"/contacts/{contact_id}") as view:
+        files = view.file_input("#upload-form input", [UploadFile("a.png", PNG, "image/png")])
+        await view.upload(files)
+        await view.submit("#upload-form")
+        assert len(kept(media)) == 1
+        await view.click("#delete")
+    assert kept(media) == [] and await attachments(database) == []
