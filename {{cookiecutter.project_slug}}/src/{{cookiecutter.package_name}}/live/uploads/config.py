@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+import re
 import secrets
 import typing as t
 from dataclasses import dataclass, field
@@ -67,8 +68,10 @@ class UploadEntry:
 
     @property
     def extension(self) -> str:
-        """The client's file extension, lowercased (``".png"``); never part of a path."""
-        return posixpath.splitext(self.client_name)[1].lower()[:16]
+        """The client's file extension (``".png"``): lowercase letters and digits only, so
+        that it can end a file name of the app's making; ``""`` when there is none."""
+        letters = re.sub(r"[^a-z0-9]", "", posixpath.splitext(self.client_name)[1].lower())
+        return f".{letters[:15]}" if letters else ""
 
     def discard(self) -> None:
         """Remove the temporary file, whatever state the entry is in."""
