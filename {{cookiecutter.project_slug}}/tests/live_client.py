@@ -147,6 +147,11 @@ class LiveClient:
     ) -> None:
         await self.ws.send(json.dumps([join_ref, ref, topic, event, payload]))
 
+    async def send_binary(
+        self, join_ref: str | None, ref: str | None, topic: str, event: str, data: bytes
+    ) -> None:
+        await self.ws.send(binary_push(join_ref, ref, topic, event, data))
+
     async def receive(self, timeout: float = TIMEOUT) -> Frame:
         """The next frame; raises ``TimeoutError`` or ``ConnectionClosed``."""
         text = await asyncio.wait_for(self.ws.recv(), timeout)
@@ -270,3 +275,39 @@ class LiveClient:
 
     async def heartbeat(self) -> Reply:
         return await self.call("phoenix", "heartbeat", {})
+
+    # -- uploads: a second topic, lvu:<entry ref>, on the same socket ------------
+
+    async def join_upload(self, entry_ref: str, token: t.Any) -> Reply:
+        """``phx_join`` ``lvu:<entry_ref>`` with ``{"token": token}``, as the client's upload does.
+
+        An ok join's ref is kept: ``push_binary`` sends the chunks with it.
+        """
+        topic = f"lvu:{entry_ref}"
+        ref = self.next_ref()
+        await self.send(ref, ref, topic, "phx_join", {"token": token})
+        reply = await self.reply_to(ref)
+        if reply["status"] == "ok":
+            self.join_refs[topic] = ref
+        return reply
+
+    async def push_binary(
+        self, topic: str, event: str, data: bytes, join_ref: str | None = None
+    ) -> Reply:
+        """Push ``data`` as a binary frame (an upload's ``chunk``) and return its reply.
+
+        The frame carries ``join_ref``, or else the topic's current join's ref (none if unjoined).
+        """
+        ref = self.next_ref()
+        await self.send_binary(join_ref or self.join_refs.get(topic), ref, topic, event, data)
+        return await self.reply_to(ref)
+
+
+def binary_push(
+    join_ref: str | None, ref: str | None, topic: str, event: str, data: bytes
+) -> bytes:
+    """Phoenix's binary push: byte 0 (a push), then the lengths of join_ref, ref, topic and
+    event (one byte each), those four as UTF-8, then ``data`` as it is."""
+    fields = [(part or "").encode() for part in (join_ref, ref, topic, event)]
+    assert all(len(part) < 256 for part in fields), "a binary push's header fields are short"
+    return bytes([0, *map(len, fields)]) + b"".join(fields) + data
