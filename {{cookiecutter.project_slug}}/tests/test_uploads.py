@@ -968,4 +968,22 @@ async def test_the_test_client_reports_a_refused_upload(tmp_path: Path, shelf: S
         await view.wait_for(".entry .error", text="The file could not be saved.")
         await view.submit("#photos-form")
         assert shelf.files == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "extension"),
+    [
+        ("photo.PNG", ".png"),
+        ("archive.tar.gz", ".gz"),
+        ("no-extension", ""),
+        ("evil.ph\\p", ".php"),
+        ("x.a/../../b", ""),
+        ("x.<script>", ".script"),
+        ("x." + "a" * 40, "." + "a" * 15),
+    ],
+)
+def test_an_entry_s_extension_is_letters_and_digits_only(name: str, extension: str) -> None:
+    entry = UploadEntry("0", "phx-x", client_name=name, client_size=1, client_type="")
+    assert entry.extension == extension
+
 {%- endraw %}

@@ -53,8 +53,11 @@ class UploadChannel:
                 )
                 status, response = reply.status, reply.response
             await self.transport.send(reply_frame(message, status, response))
-            if status == "error" and self._upload is not None:
-                await self._stop()
+            if status == "error" and self._upload is None:
+                self._finish("")  # a refused join holds no slot of the socket's
+            elif status == "error" and message.event == "chunk" and self._current(message):
+                self._finish("incomplete")  # a refused chunk ends the upload, as in Phoenix
+                await self._send_close()
         finally:
             self.transport.dequeued(message)
         return True
@@ -68,7 +71,7 @@ class UploadChannel:
     async def _handle(self, message: Message) -> dict[str, t.Any]:
         if message.event == "phx_join":
             return self._join(message)
-        if self._upload is None or message.join_ref != self._join_ref:
+        if not self._current(message):
             raise error("unmatched topic")
         if message.event == "chunk":
             return self._chunk(message.payload)
@@ -76,6 +79,10 @@ class UploadChannel:
             self._finish("incomplete")
             return {}
         raise error("unknown event")
+
+    def _current(self, message: Message) -> bool:
+        """A message of this channel's join (a stale join_ref's is refused, and harmless)."""
+        return self._upload is not None and message.join_ref == self._join_ref
 
     def _join(self, message: Message) -> dict[str, t.Any]:
         if self._upload is not None:
@@ -108,6 +115,7 @@ class UploadChannel:
             raise error("writer_error") from exc
         self._join_ref = message.join_ref
         self._upload = config, entry, refresh
+        entry.release = self._release
         self._restart_timer()
         return {}
 
@@ -154,10 +162,11 @@ class UploadChannel:
         self._finish("timeout")
         self._closing = asyncio.get_running_loop().create_task(self._send_close())
 
-    async def _stop(self) -> None:
-        """After a refused chunk: the channel ends, as Phoenix stops it."""
-        self._finish("incomplete")
-        await self._send_close()
+    def _release(self) -> None:
+        """Its entry was consumed or cancelled: the channel ends, and the client stops sending."""
+        if not self.finished:
+            self._finish("")
+            self._closing = asyncio.get_running_loop().create_task(self._send_close())
 
     async def _send_close(self) -> None:
         await self.transport.send(
@@ -165,7 +174,8 @@ class UploadChannel:
         )
 
     def _finish(self, reason: str) -> None:
-        """End the channel; an entry not complete fails with ``reason`` and loses its bytes."""
+        """End the channel and free its slot; an entry not complete fails with ``reason``
+        (unless it was cancelled) and loses its bytes."""
         if self.finished:
             return
         self.finished = True
@@ -173,7 +183,8 @@ class UploadChannel:
         self.transport.forget(self)
         if self._upload is not None:
             config, entry, refresh = self._upload
-            if not entry.done and entry.valid:
+            entry.release = None
+            if not entry.done and entry.valid and not entry.cancelled:
                 config.fail(entry, reason)
                 refresh()
             elif not entry.done:

@@ -23,6 +23,8 @@ DEFAULT_CHUNK_SIZE = 64_000
 DEFAULT_CHUNK_TIMEOUT = 10.0  # seconds; the client is told milliseconds
 MAX_CHUNK_SIZE = 512 * 1024  # a chunk and its frame fit the socket's 1 MiB message limit
 NAME_CHARS = 255  # a client's file name is kept (for display) to this many characters
+REF_CHARS = 20  # the client's entry refs are a counter: a longer one is ignored
+MAX_EXTRA_ENTRIES = 10  # entries kept beyond max_entries (shown as too many); more are ignored
 TYPE_CHARS = 100
 
 # Why an entry (or the whole upload) is refused, as Phoenix names it, and how to say it.
@@ -59,7 +61,7 @@ class UploadEntry:
     received: int = 0  # bytes written to ``file``
     file: TempFile | None = None
     registered: bool = False  # its upload channel joined: a token joins once
-    errors: list[str] = field(default_factory=list)
+    release: t.Callable[[], None] | None = field(default=None, repr=False)  # ends that channel
 
     @property
     def path(self) -> str | None:
@@ -130,11 +132,14 @@ class UploadConfig:
         """Add the files the client chose (those not known yet), checking each."""
         if not isinstance(client_entries, list):
             return
+        room = self.max_entries + MAX_EXTRA_ENTRIES - len(self.entries)
         fresh = [
             item
             for item in client_entries[: self.max_entries + 1]
-            if isinstance(item, dict) and self.entry(str(item.get("ref"))) is None
-        ]
+            if isinstance(item, dict)
+            and len(str(item.get("ref"))) <= REF_CHARS
+            and self.entry(str(item.get("ref"))) is None
+        ][: max(room, 0)]
         if self.max_entries == 1 and len(fresh) == 1:
             for entry in list(self.entries):  # a single file input: a new file replaces the old
                 self.cancel(entry.ref)
@@ -145,7 +150,7 @@ class UploadConfig:
     def _add(self, item: dict[str, t.Any]) -> None:
         size = item.get("size")
         entry = UploadEntry(
-            ref=str(item.get("ref"))[:20],
+            ref=str(item.get("ref")),
             upload_ref=self.ref,
             client_name=str(item.get("name") or "")[:NAME_CHARS],
             client_size=size if type(size) is int and size >= 0 else -1,
@@ -223,7 +228,7 @@ class UploadConfig:
     def fail(self, entry: UploadEntry, reason: str) -> None:
         """``entry`` cannot finish: its bytes are dropped, and the reason shown."""
         entry.discard()
-        if entry.valid:
+        if entry.valid and not entry.cancelled:
             self._refuse(entry, reason)
         entry.preflighted = entry.done = False
 
@@ -232,6 +237,8 @@ class UploadConfig:
         entry = self.entry(entry_ref)
         if entry is not None:
             entry.cancelled = True
+            if entry.release is not None:
+                entry.release()
             entry.discard()
             self.entries.remove(entry)
             self.errors = [(ref, reason) for ref, reason in self.errors if ref != entry.ref]
