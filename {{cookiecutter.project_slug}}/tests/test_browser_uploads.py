@@ -1,0 +1,559 @@
+"""File uploads on the contact page, in headless Chromium with the official client.
+
+The runtime's upload tests show the protocol frame by frame; these show that
+a person choosing files in a real browser gets what the page promises: a
+preview and a progress bar per file, an error next to each file the server
+refuses (before a byte of it is sent), cancel buttons that clear them, saved
+files listed for everyone with links that serve the same bytes, and no bytes
+left behind on disk when an upload is cancelled, abandoned or deleted.
+
+Files are chosen with ``set_input_files`` and made in the test. The live
+server's database and media folder are shared with other tests: each test
+makes its own contact, and looks only at the files its own steps add to the
+media folder. Uploads in progress live in ``media_dir / ".uploads"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+import time
+import typing as t
+import uuid
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from jinja2.filters import do_filesizeformat
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, WebSocket
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from {{ cookiecutter.package_name }}.db import Database, create_engine
+from {{ cookiecutter.package_name }}.models import Contact
+
+from browsing import (
+    WAIT_MS,
+    assert_no_reload,
+    assert_sound,
+    open_live,
+    set_marker,
+    wait_until,
+)
+{%- raw %}
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+FILE_INPUT = "#upload-form input[type=file]"
+MAX_FILE_SIZE = 10_000_000  # the contact page's limit, in bytes
+
+# The entries the upload form shows, as {name, progress, errors, preview}.
+ENTRIES = """() => [...document.querySelectorAll('#upload-form .upload-entry')].map((div) => ({
+    ref: div.id.replace(/^upload-/, ''),
+    name: div.querySelector('.upload-progress span').textContent,
+    progress: div.querySelector('progress').value,
+    errors: [...div.querySelectorAll('.field-error')].map((e) => e.textContent.trim()),
+    preview: div.querySelector('img')?.getAttribute('src') ?? null,
+}))"""
+# The saved files the page lists, as {name, size, href}.
+LISTED = """() => [...document.querySelectorAll('#files .file-list li')].map((li) => ({
+    name: li.querySelector('a').textContent,
+    size: li.querySelector('small').textContent,
+    href: li.querySelector('a').getAttribute('href'),
+}))"""
+# The errors of the whole upload (not of one file), as shown above the entries.
+FORM_ERRORS = """() => [...document.querySelectorAll('#upload-form > .field-error')]
+    .map((e) => e.textContent.trim())"""
+
+
+# -- fixtures --------------------------------------------------------------------
+
+
+class Person:
+    """A browser context (another person), watched like ``browsing.watched``.
+
+    Any console or page error fails the test, with one exception: when a page
+    is closed while one of its files has an upload channel open, the client
+    reports the cut channel by pushing an error for that file over the socket
+    that just closed, and logs that it could not ("Failed to push file
+    progress"). That line is expected from a page the test is closing (see
+    ``leave``), and from no other. (Phoenix closes a file's channel once the
+    file is saved or cancelled; this runtime leaves it open until the socket
+    goes, so for now a page left after saving files logs that line too.)
+    """
+
+    NOISE_OF_LEAVING = "Failed to push file progress"
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+        self.problems: list[str] = []
+        self._leaving: set[Page] = set()
+        context.on("console", self._on_console)
+        context.on("weberror", lambda error: self.problems.append(f"page error: {error.error}"))
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        if message.location.get("url", "").endswith("/favicon.ico") and "404" in message.text:
+            return
+        if message.page in self._leaving and message.text.startswith(self.NOISE_OF_LEAVING):
+            return
+        self.problems.append(f"console error: {message.text} ({message.location})")
+
+    async def new_page(self) -> Page:
+        return await self.context.new_page()
+
+    async def leave(self, page: Page) -> None:
+        """Close the tab ``page``."""
+        self._leaving.add(page)
+        await page.close()
+
+    async def leave_all(self) -> None:
+        for page in self.context.pages:
+            await self.leave(page)
+
+
+@asynccontextmanager
+async def person(browser: Browser, base_url: str) -> AsyncIterator[Person]:
+    context = await browser.new_context(base_url=base_url)
+    context.set_default_timeout(WAIT_MS)
+    someone = Person(context)
+    try:
+        yield someone
+        await someone.leave_all()
+    finally:
+        await context.close()
+    if someone.problems:
+        pytest.fail("the browser reported errors:\n" + "\n".join(someone.problems))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def me(browser: Browser, live_server: str) -> AsyncIterator[Person]:
+    async with person(browser, live_server) as someone:
+        yield someone
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def other(browser: Browser, live_server: str) -> AsyncIterator[Person]:
+    async with person(browser, live_server) as someone:
+        yield someone
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def database(app_database_url: str) -> AsyncIterator[Database]:
+    """The live server's database, for making a test's contact before its pages open."""
+    database = Database(create_engine(app_database_url))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def contact_id(database: Database) -> int:
+    """A contact of this test's own (unique name and email), with no files yet."""
+    tag = uuid.uuid4().hex[:10]
+    contact = Contact(name=f"Uploader {tag}", email=f"uploader.{tag}@example.com")
+    async with database.session() as session:
+        session.add(contact)
+        await session.flush()
+        return contact.id
+
+
+# -- files -------------------------------------------------------------------------
+
+
+def png_image(width: int, height: int, pixels: bytes | None = None) -> bytes:
+    """A valid PNG (8-bit RGB): one colour, or ``pixels`` (``width * height * 3`` bytes)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    row_size = width * 3
+    if pixels is None:
+        pixels = bytes([200, 30, 60]) * (width * height)
+    rows = b"".join(
+        b"\x00" + pixels[y * row_size : (y + 1) * row_size] for y in range(height)
+    )  # filter type 0 before each row
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 1))
+        + chunk(b"IEND", b"")
+    )
+
+
+def pdf_file(size: int) -> bytes:
+    """``size`` bytes that start like a PDF (random after the header: nothing compresses it)."""
+    header = b"%PDF-1.4\n"
+    return header + os.urandom(size - len(header))
+
+
+def file(name: str, mime_type: str, data: bytes) -> dict[str, t.Any]:
+    """A file as ``set_input_files`` takes it."""
+    return {"name": name, "mimeType": mime_type, "buffer": data}
+
+
+def temp_files(media_dir: Path) -> list[Path]:
+    """The uploads in progress (or complete and not saved yet) on the server's disk."""
+    uploads = media_dir / ".uploads"
+    return sorted(uploads.iterdir()) if uploads.is_dir() else []
+
+
+def kept_files(media_dir: Path) -> set[str]:
+    """The names of the files the media folder keeps (not the uploads in progress)."""
+    return {path.name for path in media_dir.iterdir() if path.is_file()}
+
+
+# -- the page ------------------------------------------------------------------------
+
+
+async def choose(page: Page, *files: dict[str, t.Any]) -> None:
+    """Choose ``files`` in the upload form's file input, as a person picking them does."""
+    await page.set_input_files(FILE_INPUT, files=list(files))
+
+
+async def entries(page: Page) -> list[dict[str, t.Any]]:
+    return t.cast(list[dict[str, t.Any]], await page.evaluate(ENTRIES))
+
+
+async def expect_entries(page: Page, expected: dict[str, dict[str, t.Any]]) -> None:
+    """The form shows exactly the entries named in ``expected``, each with those fields."""
+    try:
+        await wait_until(
+            page,
+            f"""(expected) => {{
+                const shown = ({ENTRIES})();
+                return shown.length === Object.keys(expected).length &&
+                    shown.every((entry) => expected[entry.name] !== undefined &&
+                        Object.entries(expected[entry.name]).every(([key, value]) =>
+                            JSON.stringify(entry[key]) === JSON.stringify(value)));
+            }}""",
+            expected,
+        )
+    except PlaywrightTimeoutError:
+        pytest.fail(f"expected the entries {expected}, the page shows {await entries(page)}")
+
+
+async def entry_refs(page: Page) -> dict[str, str]:
+    """Each shown entry's client ref, by file name."""
+    return {entry["name"]: entry["ref"] for entry in await entries(page)}
+
+
+async def expect_form_errors(page: Page, expected: list[str]) -> None:
+    try:
+        await wait_until(
+            page,
+            f"(expected) => JSON.stringify(({FORM_ERRORS})()) === JSON.stringify(expected)",
+            expected,
+        )
+    except PlaywrightTimeoutError:
+        shown = await page.evaluate(FORM_ERRORS)
+        pytest.fail(f"expected the upload's errors {expected}, the page shows {shown}")
+
+
+async def expect_listed(page: Page, expected: list[tuple[str, str]]) -> list[str]:
+    """The saved files listed are exactly ``expected`` (name, size), in order; their links."""
+    try:
+        await wait_until(
+            page,
+            f"""(expected) => JSON.stringify(({LISTED})().map((f) => [f.name, f.size])) ===
+                JSON.stringify(expected)""",
+            [list(pair) for pair in expected],
+        )
+    except PlaywrightTimeoutError:
+        pytest.fail(f"expected the files {expected}, the page lists {await page.evaluate(LISTED)}")
+    if not expected:
+        await page.locator("#no-files").wait_for(timeout=WAIT_MS)
+    return [item["href"] for item in await page.evaluate(LISTED)]
+
+
+async def expect_text(page: Page, selector: str, text: str) -> None:
+    try:
+        await wait_until(
+            page,
+            "([sel, text]) => document.querySelector(sel)?.textContent.trim() === text",
+            [selector, text],
+        )
+    except PlaywrightTimeoutError:
+        found = await page.locator(selector).all_text_contents()
+        pytest.fail(f"expected {selector} to say {text!r}, found {found}")
+
+
+async def cancel(page: Page, name: str) -> None:
+    """Press the ✕ of the entry ``name``; its entry goes."""
+    await page.click(f"#upload-form button.cancel[aria-label='Cancel {name}']")
+    await wait_until(
+        page,
+        f"(name) => !({ENTRIES})().some((entry) => entry.name === name)",
+        name,
+    )
+
+
+async def save(page: Page) -> None:
+    """Press Save files and wait until the form has no entry left."""
+    await page.click("#save-files")
+    await page.locator("#upload-form .upload-entry").first.wait_for(
+        state="detached", timeout=WAIT_MS
+    )
+
+
+def upload_frames(page: Page) -> dict[str, t.Any]:
+    """What the page sends on upload channels from now on: joined topics, binary bytes.
+
+    Call it before the page loads: the WebSocket is watched from its opening.
+    """
+    sent: dict[str, t.Any] = {"joined": [], "binary_bytes": 0}
+
+    def on_frame(payload: str | bytes) -> None:
+        if isinstance(payload, bytes):  # a chunk of a file
+            sent["binary_bytes"] += len(payload)
+            return
+        frame = json.loads(payload)  # [join_ref, ref, topic, event, payload]
+        if isinstance(frame, list) and len(frame) == 5 and frame[3] == "phx_join":
+            if str(frame[2]).startswith("lvu:"):
+                sent["joined"].append(frame[2])
+
+    def on_websocket(websocket: WebSocket) -> None:
+        websocket.on("framesent", on_frame)
+
+    page.on("websocket", on_websocket)
+    return sent
+
+
+def answer_next_confirm(page: Page) -> list[str]:
+    """Accept the next ``window.confirm``; the list returned gets its message."""
+    messages: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        messages.append(dialog.message)
+        await dialog.accept()
+
+    page.once("dialog", answer)
+    return messages
+
+
+async def wait_for_disk(check: t.Callable[[], bool], what: str) -> None:
+    """Poll the server's disk (bounded) until ``check()`` holds."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"after {WAIT_MS} ms, still not true: {what}")
+        await asyncio.sleep(0.02)
+
+
+# -- choosing, saving, and everyone seeing the files ---------------------------------------
+
+
+async def test_chosen_files_upload_with_previews_and_saved_files_reach_every_page(
+    me: Person, other: Person, contact_id: int, live_server: str, media_dir: Path
+) -> None:
+    page, watcher = await me.new_page(), await other.new_page()
+    await open_live(watcher, f"/contacts/{contact_id}")
+    await expect_listed(watcher, [])
+    await set_marker(watcher)
+    kept_before = kept_files(media_dir)
+
+    image, document = png_image(12, 8), pdf_file(300_000)
+    await open_live(page, f"/contacts/{contact_id}")
+    await set_marker(page)
+    await choose(
+        page,
+        file("red dot.png", "image/png", image),
+        file("report.pdf", "application/pdf", document),
+    )
+    # Each file uploads as soon as it is chosen; only the image has a preview.
+    await expect_entries(
+        page,
+        {
+            "red dot.png": {"progress": 100, "errors": []},
+            "report.pdf": {"progress": 100, "errors": [], "preview": None},
+        },
+    )
+    await wait_until(
+        page,
+        """() => {
+            const img = document.querySelector('#upload-form .upload-entry img');
+            return img?.src.startsWith('blob:') && img.complete && img.naturalWidth === 12;
+        }""",
+    )
+    await assert_sound(page)
+    # Complete and not saved yet: both wait in the uploads folder, whole.
+    assert sorted(path.stat().st_size for path in temp_files(media_dir)) == sorted(
+        [len(image), len(document)]
+    )
+
+    await save(page)
+    expected = [("red dot.png", do_filesizeformat(len(image))), ("report.pdf", "300.0 kB")]
+    links = await expect_listed(page, expected)
+    await expect_text(page, "#flash-info", "2 files saved.")
+    await assert_sound(page)
+    assert temp_files(media_dir) == []
+
+    # The links serve the very bytes chosen, from the media folder.
+    async with httpx.AsyncClient(base_url=live_server, timeout=5.0) as client:
+        for href, data in zip(links, [image, document], strict=True):
+            assert href.startswith("/media/")
+            response = await client.get(href)
+            assert response.status_code == 200, href
+            assert response.content == data, href
+    stored = {href.removeprefix("/media/") for href in links}
+    assert kept_files(media_dir) - kept_before == stored
+
+    # The other person's page lists them too, without a reload.
+    assert await expect_listed(watcher, expected) == links
+    await assert_sound(watcher)
+    for browser_page in (page, watcher):
+        await assert_no_reload(browser_page)
+
+
+# -- what the server refuses -----------------------------------------------------------
+
+
+async def test_refused_files_show_why_are_never_sent_and_can_be_cancelled(
+    me: Person, contact_id: int, media_dir: Path
+) -> None:
+    page = await me.new_page()
+    sent = upload_frames(page)
+    await open_live(page, f"/contacts/{contact_id}")
+    kept_before = kept_files(media_dir)
+
+    good = png_image(4, 4)
+    await choose(
+        page,
+        file("huge.png", "image/png", bytes(MAX_FILE_SIZE + 1)),
+        file("notes.txt", "text/plain", b"plain text\n"),
+        file("small.png", "image/png", good),
+    )
+    await expect_entries(
+        page,
+        {
+            "huge.png": {"errors": ["The file is too large."], "progress": 0, "preview": None},
+            "notes.txt": {"errors": ["This type of file is not accepted."], "progress": 0},
+            "small.png": {"errors": [], "progress": 100},
+        },
+    )
+    await expect_form_errors(page, [])
+    await assert_sound(page)
+    # Only the accepted file was sent: its channel joined, its bytes (and no others) arrived.
+    refs = await entry_refs(page)
+    assert sent["joined"] == [f"lvu:{refs['small.png']}"]
+    assert len(good) <= sent["binary_bytes"] < len(good) + 1_000
+    assert [path.stat().st_size for path in temp_files(media_dir)] == [len(good)]
+
+    await cancel(page, "huge.png")
+    await cancel(page, "notes.txt")
+    await expect_entries(page, {"small.png": {"errors": [], "progress": 100}})
+    assert await page.locator("#upload-form .field-error").count() == 0
+    await save(page)
+    listed = [("small.png", do_filesizeformat(len(good)))]
+    await expect_listed(page, listed)
+    await expect_text(page, "#flash-info", "1 file saved.")
+    assert temp_files(media_dir) == []
+
+    # Six files at once, for five places: the upload is refused whole, and nothing is sent.
+    photos = [file(f"photo {n}.png", "image/png", png_image(n + 1, 2)) for n in range(6)]
+    await choose(page, *photos)
+    await expect_form_errors(page, ["Too many files."])
+    await expect_entries(page, {photo["name"]: {"errors": [], "progress": 0} for photo in photos})
+    assert len(sent["joined"]) == 1
+    assert temp_files(media_dir) == []
+    await cancel(page, "photo 5.png")
+    await expect_form_errors(page, [])
+    assert await page.locator("#upload-form .field-error").count() == 0
+
+    # The official client asks to send a file once, when it is chosen, and the server
+    # said no: the five left are chosen again (after cancelling them) to be sent.
+    for photo in photos[:5]:
+        await cancel(page, photo["name"])
+    await choose(page, *photos[:5])
+    await expect_entries(
+        page, {photo["name"]: {"errors": [], "progress": 100} for photo in photos[:5]}
+    )
+    await save(page)
+    listed += [(photo["name"], do_filesizeformat(len(photo["buffer"]))) for photo in photos[:5]]
+    await expect_listed(page, listed)
+    await expect_text(page, "#flash-info", "5 files saved.")
+    assert temp_files(media_dir) == []
+    assert len(kept_files(media_dir) - kept_before) == len(listed)
+    await assert_sound(page)
+
+
+# -- what is not saved leaves nothing behind ---------------------------------------------
+
+
+async def test_closing_the_tab_mid_upload_removes_the_partial_file(
+    me: Person, contact_id: int, media_dir: Path
+) -> None:
+    page = await me.new_page()
+    await open_live(page, f"/contacts/{contact_id}")
+    kept_before = kept_files(media_dir)
+    # The client's latency simulator waits between chunks: the upload takes a few seconds.
+    await page.evaluate("() => window.liveSocket.enableLatencySim(40)")
+
+    side = 800
+    photo = png_image(side, side, os.urandom(side * side * 3))  # noise: ~1.9 MB, 30 chunks
+    await choose(page, file("big photo.png", "image/png", photo))
+    # The server has part of the file (its own count, shown as the progress), not all.
+    await wait_until(
+        page,
+        """() => {
+            const progress = document.querySelector('#upload-form .upload-entry progress');
+            return progress && progress.value > 0 && progress.value < 100;
+        }""",
+    )
+    (partial,) = temp_files(media_dir)
+    assert 0 < partial.stat().st_size < len(photo)
+
+    await me.leave(page)
+    await wait_for_disk(lambda: not temp_files(media_dir), "the partial upload is removed")
+    assert kept_files(media_dir) == kept_before
+
+
+async def test_a_deleted_file_goes_from_every_page_and_from_the_disk(
+    me: Person, other: Person, contact_id: int, media_dir: Path
+) -> None:
+    page, watcher = await me.new_page(), await other.new_page()
+    await open_live(watcher, f"/contacts/{contact_id}")
+    await set_marker(watcher)
+    await open_live(page, f"/contacts/{contact_id}")
+
+    keep, drop = png_image(3, 3), pdf_file(2_000)
+    await choose(
+        page,
+        file("keep.png", "image/png", keep),
+        file("drop.pdf", "application/pdf", drop),
+    )
+    await expect_entries(page, {"keep.png": {"progress": 100}, "drop.pdf": {"progress": 100}})
+    await save(page)
+    listed = [("keep.png", do_filesizeformat(len(keep))), ("drop.pdf", "2.0 kB")]
+    links = await expect_listed(page, listed)
+    assert await expect_listed(watcher, listed) == links
+    stored = [href.removeprefix("/media/") for href in links]
+    assert set(stored) <= kept_files(media_dir)
+
+    confirmed = answer_next_confirm(page)
+    await page.locator("#files .file-list li", has_text="drop.pdf").locator("a.delete").click()
+    assert confirmed == ["Delete drop.pdf?"]
+    for browser_page in (page, watcher):
+        await expect_listed(browser_page, listed[:1])
+        await assert_sound(browser_page)
+    await assert_no_reload(watcher)
+    assert stored[1] not in kept_files(media_dir)
+    assert stored[0] in kept_files(media_dir)
+
+    confirmed = answer_next_confirm(page)
+    await page.locator("#files .file-list li", has_text="keep.png").locator("a.delete").click()
+    assert confirmed == ["Delete keep.png?"]
+    for browser_page in (page, watcher):
+        await expect_listed(browser_page, [])
+    assert not set(stored) & kept_files(media_dir)
+    await assert_no_reload(watcher)
+{%- endraw %}
