@@ -21,11 +21,13 @@ HERE = """(name) => [...document.querySelectorAll('#whos-here li')]
 
 
 @asynccontextmanager
-async def watched(browser: Browser, base_url: str) -> AsyncIterator[BrowserContext]:
+async def watched(
+    browser: Browser, base_url: str, *, tolerated: str | None = None
+) -> AsyncIterator[BrowserContext]:
     """A fresh browser context (another person); any console or page error fails the test.
 
-    The only tolerated console error is the 404 of ``/favicon.ico``, which
-    Chromium asks for on its own.
+    Tolerated are the 404 of ``/favicon.ico``, which Chromium asks for on its
+    own, and console errors starting with ``tolerated``, which a test expects.
     """
     context = await browser.new_context(base_url=base_url)
     context.set_default_timeout(WAIT_MS)
@@ -35,6 +37,8 @@ async def watched(browser: Browser, base_url: str) -> AsyncIterator[BrowserConte
         if message.type != "error":
             return
         if message.location.get("url", "").endswith("/favicon.ico") and "404" in message.text:
+            return
+        if tolerated is not None and message.text.startswith(tolerated):
             return
         problems.append(f"console error: {message.text} ({message.location})")
 

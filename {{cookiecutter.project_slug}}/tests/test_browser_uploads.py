@@ -24,14 +24,13 @@ import typing as t
 import uuid
 import zlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 from jinja2.filters import do_filesizeformat
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, WebSocket
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocket
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from {{ cookiecutter.package_name }}.db import Database, create_engine
@@ -44,6 +43,7 @@ from browsing import (
     open_live,
     set_marker,
     wait_until,
+    watched,
 )
 {%- raw %}
 
@@ -74,74 +74,21 @@ FORM_ERRORS = """() => [...document.querySelectorAll('#upload-form > .field-erro
 # -- fixtures --------------------------------------------------------------------
 
 
-class Person:
-    """A browser context (another person), watched like ``browsing.watched``.
-
-    Any console or page error fails the test, with one exception: when a page
-    is closed while one of its files has an upload channel open, the client
-    reports the cut channel by pushing an error for that file over the socket
-    that just closed, and logs that it could not ("Failed to push file
-    progress"). That line is expected from a page the test is closing (see
-    ``leave``), and from no other. (Phoenix closes a file's channel once the
-    file is saved or cancelled; this runtime leaves it open until the socket
-    goes, so for now a page left after saving files logs that line too.)
-    """
-
-    NOISE_OF_LEAVING = "Failed to push file progress"
-
-    def __init__(self, context: BrowserContext) -> None:
-        self.context = context
-        self.problems: list[str] = []
-        self._leaving: set[Page] = set()
-        context.on("console", self._on_console)
-        context.on("weberror", lambda error: self.problems.append(f"page error: {error.error}"))
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        if message.location.get("url", "").endswith("/favicon.ico") and "404" in message.text:
-            return
-        if message.page in self._leaving and message.text.startswith(self.NOISE_OF_LEAVING):
-            return
-        self.problems.append(f"console error: {message.text} ({message.location})")
-
-    async def new_page(self) -> Page:
-        return await self.context.new_page()
-
-    async def leave(self, page: Page) -> None:
-        """Close the tab ``page``."""
-        self._leaving.add(page)
-        await page.close()
-
-    async def leave_all(self) -> None:
-        for page in self.context.pages:
-            await self.leave(page)
-
-
-@asynccontextmanager
-async def person(browser: Browser, base_url: str) -> AsyncIterator[Person]:
-    context = await browser.new_context(base_url=base_url)
-    context.set_default_timeout(WAIT_MS)
-    someone = Person(context)
-    try:
-        yield someone
-        await someone.leave_all()
-    finally:
-        await context.close()
-    if someone.problems:
-        pytest.fail("the browser reported errors:\n" + "\n".join(someone.problems))
+# What the client logs when a page closes while a file of its is on its way: it pushes the
+# cut upload's error over the socket that just closed, and cannot.
+NOISE_OF_LEAVING = "Failed to push file progress"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def me(browser: Browser, live_server: str) -> AsyncIterator[Person]:
-    async with person(browser, live_server) as someone:
-        yield someone
+async def me(browser: Browser, live_server: str) -> AsyncIterator[BrowserContext]:
+    async with watched(browser, live_server) as context:
+        yield context
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def other(browser: Browser, live_server: str) -> AsyncIterator[Person]:
-    async with person(browser, live_server) as someone:
-        yield someone
+async def other(browser: Browser, live_server: str) -> AsyncIterator[BrowserContext]:
+    async with watched(browser, live_server) as context:
+        yield context
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -353,7 +300,7 @@ async def wait_for_disk(check: t.Callable[[], bool], what: str) -> None:
 
 
 async def test_chosen_files_upload_with_previews_and_saved_files_reach_every_page(
-    me: Person, other: Person, contact_id: int, live_server: str, media_dir: Path
+    me: BrowserContext, other: BrowserContext, contact_id: int, live_server: str, media_dir: Path
 ) -> None:
     page, watcher = await me.new_page(), await other.new_page()
     await open_live(watcher, f"/contacts/{contact_id}")
@@ -418,7 +365,7 @@ async def test_chosen_files_upload_with_previews_and_saved_files_reach_every_pag
 
 
 async def test_refused_files_show_why_are_never_sent_and_can_be_cancelled(
-    me: Person, contact_id: int, media_dir: Path
+    me: BrowserContext, contact_id: int, media_dir: Path
 ) -> None:
     page = await me.new_page()
     sent = upload_frames(page)
@@ -458,25 +405,19 @@ async def test_refused_files_show_why_are_never_sent_and_can_be_cancelled(
     await expect_text(page, "#flash-info", "1 file saved.")
     assert temp_files(media_dir) == []
 
-    # Six files at once, for five places: the upload is refused whole, and nothing is sent.
+    # Six files at once, for five places: as Phoenix's auto upload, the first five are sent;
+    # the sixth waits, and "Too many files." keeps the form from being saved until it goes.
     photos = [file(f"photo {n}.png", "image/png", png_image(n + 1, 2)) for n in range(6)]
     await choose(page, *photos)
     await expect_form_errors(page, ["Too many files."])
-    await expect_entries(page, {photo["name"]: {"errors": [], "progress": 0} for photo in photos})
-    assert len(sent["joined"]) == 1
-    assert temp_files(media_dir) == []
+    expected = {photo["name"]: {"errors": [], "progress": 100} for photo in photos[:5]}
+    await expect_entries(page, {**expected, "photo 5.png": {"errors": [], "progress": 0}})
+    assert len(sent["joined"]) == 1 + 5
+    assert len(temp_files(media_dir)) == 5
     await cancel(page, "photo 5.png")
     await expect_form_errors(page, [])
     assert await page.locator("#upload-form .field-error").count() == 0
-
-    # The official client asks to send a file once, when it is chosen, and the server
-    # said no: the five left are chosen again (after cancelling them) to be sent.
-    for photo in photos[:5]:
-        await cancel(page, photo["name"])
-    await choose(page, *photos[:5])
-    await expect_entries(
-        page, {photo["name"]: {"errors": [], "progress": 100} for photo in photos[:5]}
-    )
+    await expect_entries(page, expected)
     await save(page)
     listed += [(photo["name"], do_filesizeformat(len(photo["buffer"]))) for photo in photos[:5]]
     await expect_listed(page, listed)
@@ -490,9 +431,13 @@ async def test_refused_files_show_why_are_never_sent_and_can_be_cancelled(
 
 
 async def test_closing_the_tab_mid_upload_removes_the_partial_file(
-    me: Person, contact_id: int, media_dir: Path
+    browser: Browser, live_server: str, contact_id: int, media_dir: Path
 ) -> None:
-    page = await me.new_page()
+    async with watched(browser, live_server, tolerated=NOISE_OF_LEAVING) as context:
+        await close_mid_upload(await context.new_page(), contact_id, media_dir)
+
+
+async def close_mid_upload(page: Page, contact_id: int, media_dir: Path) -> None:
     await open_live(page, f"/contacts/{contact_id}")
     kept_before = kept_files(media_dir)
     # The client's latency simulator waits between chunks: the upload takes a few seconds.
@@ -512,13 +457,13 @@ async def test_closing_the_tab_mid_upload_removes_the_partial_file(
     (partial,) = temp_files(media_dir)
     assert 0 < partial.stat().st_size < len(photo)
 
-    await me.leave(page)
+    await page.close()
     await wait_for_disk(lambda: not temp_files(media_dir), "the partial upload is removed")
     assert kept_files(media_dir) == kept_before
 
 
 async def test_a_deleted_file_goes_from_every_page_and_from_the_disk(
-    me: Person, other: Person, contact_id: int, media_dir: Path
+    me: BrowserContext, other: BrowserContext, contact_id: int, media_dir: Path
 ) -> None:
     page, watcher = await me.new_page(), await other.new_page()
     await open_live(watcher, f"/contacts/{contact_id}")

@@ -570,9 +570,11 @@ async def test_a_file_declared_wrong_gets_no_token(
         assert server.temp_files() == []
 
 
-async def test_too_many_files_get_no_tokens_until_one_is_cancelled(
+async def test_too_many_files_send_the_first_until_the_rest_are_cancelled(
     server: Server, shelf: Shelf
 ) -> None:
+    """As Phoenix's auto upload: tokens for the first ``max_entries``; the error stays (and
+    keeps the form from being submitted) until the extra file is cancelled."""
     photos = [Photo.of(str(ref)) for ref in range(MAX_ENTRIES + 1)]
     async with opened(server) as page:
         await page.choose(*photos)
@@ -580,17 +582,27 @@ async def test_too_many_files_get_no_tokens_until_one_is_cancelled(
         assert page.refs("active") == "0,1,2"
 
         response = (await page.preflight(*photos))["response"]
-        assert response["error"] == [[page.upload_ref, "too_many_files"]]
-        assert "entries" not in response
-        assert page.refs("preflighted") == ""
+        tokens = response["entries"]
+        assert sorted(tokens) == ["0", "1"] and "error" not in response
+        assert page.refs("preflighted") == "0,1"
+        assert page.errors() == ["Too many files."] and page.refs("error") == page.upload_ref
 
         await page.click("cancel", ref="2")
         assert page.errors() == [] and page.refs("active") == "0,1"
-        tokens = await page.announce(*photos[:2])
         for photo in photos[:2]:
             await page.send(photo, tokens[photo.ref])
         await page.save()
         assert shelf.files == {photo.name: photo.data for photo in photos[:2]}
+        assert server.temp_files() == []
+
+
+async def test_too_many_files_of_a_manual_upload_get_no_tokens(server: Server) -> None:
+    photos = [Photo.of(str(ref)) for ref in range(MAX_ENTRIES + 1)]
+    async with opened(server, "/manual") as page:
+        await page.choose(*photos)
+        response = (await page.preflight(*photos))["response"]
+        assert response["error"] == [[page.upload_ref, "too_many_files"]]
+        assert "entries" not in response and page.refs("preflighted") == ""
         assert server.temp_files() == []
 
 

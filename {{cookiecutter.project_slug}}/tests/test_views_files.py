@@ -165,18 +165,31 @@ async def test_a_file_refused_says_why_and_nothing_is_sent(
 async def test_six_files_are_too_many_until_one_is_cancelled(
     app: Starlette, media: Path, contact_id: int
 ) -> None:
+    """As Phoenix's auto upload: the first five are sent; saving waits for the sixth's cancel."""
     async with live(app, f"/contacts/{contact_id}") as view:
         chosen = [UploadFile(f"p{n}.png", PNG, "image/png") for n in range(6)]
         files = view.file_input("#upload-form input", chosen)
         await view.upload(files)
         assert view.text("#upload-form > .field-error") == "Too many files."
-        assert in_progress(media) == []  # nothing preflighted, nothing sent
+        assert len(in_progress(media)) == 5
+        error_refs = view.element("#upload-form input").attributes["data-phx-error-refs"]
+        assert error_refs  # the client refuses to submit while any are listed
         await view.click("button[aria-label='Cancel p5.png']")
         assert not view.has("#upload-form > .field-error")
-        await view.upload(files)
         await view.submit("#upload-form")
         assert view.text("#flash-info") == "5 files saved."
-    assert len(kept(media)) == 5
+    assert len(kept(media)) == 5 and in_progress(media) == []
+
+
+async def test_saving_before_any_file_arrived_says_so(
+    app: Starlette, media: Path, contact_id: int
+) -> None:
+    async with live(app, f"/contacts/{contact_id}") as view:
+        files = view.file_input("#upload-form input", [UploadFile("cv.pdf", PDF, PDF_TYPE)])
+        await view.upload(files, percent=10)
+        await view.submit("#upload-form")
+        assert view.text("#flash-error").startswith("No file has arrived yet")
+        assert view.has(".upload-entry") and kept(media) == []
 
 
 async def test_cancelling_an_upload_part_way_removes_its_bytes(

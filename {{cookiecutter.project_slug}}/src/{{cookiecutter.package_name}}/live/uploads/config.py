@@ -182,21 +182,24 @@ class UploadConfig:
             self.errors.append((self.ref, "too_many_files"))
 
     def preflight(self, client_entries: t.Any) -> dict[str, t.Any]:
-        """Mark the valid entries preflighted; ``{"entries": [...]}`` or ``{"error": [...]}``.
+        """Mark entries preflighted; ``{"entries": [...]}`` or ``{"error": [...]}``.
 
-        Nothing is preflighted while there are too many files, or, for a
-        manual upload, while any entry is invalid (the form cannot be sent).
+        A manual upload sends nothing while any entry is invalid or there are
+        too many (the form cannot be submitted). An auto upload, as Phoenix's,
+        sends the valid entries up to ``max_entries``; the rest wait, with
+        "too many files" shown, until the person cancels some.
         """
         self.put_entries(client_entries)
         refs = [str(item.get("ref")) for item in client_entries if isinstance(item, dict)]
         problems = [[ref, reason] for ref, reason in self.errors if ref in refs or ref == self.ref]
-        if self.max_entries < len(self.entries) or problems and not self.auto_upload:
+        if problems and not self.auto_upload:
             return {"error": problems}
+        taken = sum(1 for entry in self.entries if entry.preflighted or entry.done)
         ready = [
             entry
             for entry in self.entries
             if entry.ref in refs and entry.valid and not entry.preflighted and not entry.done
-        ]
+        ][: max(self.max_entries - taken, 0)]
         for entry in ready:
             entry.preflighted = True
         return {"entries": ready}

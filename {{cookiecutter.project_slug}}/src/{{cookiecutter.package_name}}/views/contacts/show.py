@@ -138,6 +138,9 @@ class ContactShowLive(LiveView[ContactPage]):
             }
 
         kept = await socket.consume_uploaded_entries("files", keep)
+        if not kept:
+            socket.put_flash("error", "No file has arrived yet: cancel the refused ones, or wait.")
+            return
         contact_id = socket.context.contact["id"]
         try:
             async with database(socket).session() as session:
