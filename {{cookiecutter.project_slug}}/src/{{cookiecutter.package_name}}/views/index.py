@@ -15,7 +15,8 @@ class IndexLive(LiveView[dict[str, Any]]):
                     "path": "/contacts",
                     "name": "Contacts",
                     "about": "a database-backed CRUD: paging, sorting and search in the URL,"
-                    " forms checked as you type, live for every viewer, with presence",
+                    " forms checked as you type, files uploaded with progress and previews,"
+                    " live for every viewer, with presence",
                 },
                 {
                     "path": "/counter",
