@@ -51,22 +51,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import gc
 import html
 import importlib
-import importlib.metadata
 import itertools
 import json
-import math
 import os
-import platform
 import re
-import resource
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -81,11 +73,14 @@ from urllib.parse import urlencode
 import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Origin
+from websockets.asyncio.client import ClientConnection
 
-TEMPLATE = Path(__file__).resolve().parent.parent
-PACKAGE = "my_live_app"  # the package of a bake with cookiecutter.json's defaults
+from baking import PACKAGE, App, AppServer, bake
+from figures import CpuMeter, latency, percentile
+from harness import BenchError, Process, running, section
+from results import Row, columns, json_option, load_average, ms, show, versions
+from wire import HEARTBEAT, TIMEOUT, encode, hang_up, open_live
+
 SECRET_KEY = "bench-contacts: a throwaway key for a local benchmark"
 SEED_COUNT = 300
 PER_PAGE = 100
@@ -93,230 +88,50 @@ LIST_PATH = f"/contacts?per_page={PER_PAGE}"
 EDITED_ROW = 50  # A edits the contact on this row of B's page (1-based)
 WARMUP_SAVES = 10
 WARMUP_REQUESTS = 20
-SETUP_TIMEOUT = 120.0  # seconds for the bake, the migration and the seed, each
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 15.0
-TIMEOUT = 10.0  # seconds for any one step of a client
-HEARTBEAT = 30.0  # seconds, as phoenix.js
 PRESENCE_KEYS = "live:presence:"  # the runtime's Redis prefix (RedisPubSub's default) + presence
-PR_SET_PDEATHSIG = 1
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class BenchError(RuntimeError):
-    """Something the bench needs did not work; the message says what, with the log's end."""
+# -- the baked app and its processes ---------------------------------------------------------
 
 
-# -- the baked app ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class App:
-    """The baked project, its database, and the environment its commands run with."""
-
-    root: Path
-    database_url: str
-
-    def env(self, pubsub_url: str = "memory://", port: int = 0) -> dict[str, str]:
-        """The settings as environment variables (they win over the bake's ``.env``)."""
-        return {
-            **os.environ,
-            "PYTHONPATH": str(self.root / "src"),
-            "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": self.database_url,
-            "DEBUG": "false",  # the bake's .env says true: SQL echo and template reloads
-            "HOST": "127.0.0.1",
-            "PORT": str(port or 8000),
-            "PUBSUB_URL": pubsub_url,
-            "ALLOWED_ORIGINS": "",
-        }
-
-    def run(self, *arguments: str) -> None:
-        """``python arguments…`` in the project, bounded; ``BenchError`` (its output) on failure."""
-        try:
-            done = subprocess.run(
-                [sys.executable, *arguments],
-                cwd=self.root,
-                env=self.env(),
-                capture_output=True,
-                text=True,
-                timeout=SETUP_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"{' '.join(arguments)} took over {SETUP_TIMEOUT:.0f} s") from None
-        if done.returncode != 0:
-            raise BenchError(f"{' '.join(arguments)} failed: {(done.stderr or done.stdout)[-800:]}")
-
-
-def bake(directory: Path) -> App:
+def prepare(directory: Path) -> App:
     """Bake the template with its defaults, migrate a new SQLite database, seed it."""
-    from cookiecutter.main import cookiecutter
-
-    # The user's cookiecutter config is ignored, and its replay file goes to the temp dir.
-    config = {"replay_dir": str(directory / "replay"), "cookiecutters_dir": str(directory)}
-    root = Path(
-        cookiecutter(
-            str(TEMPLATE), no_input=True, output_dir=str(directory / "bake"), default_config=config
-        )
-    )
-    if not (root / "src" / PACKAGE).is_dir():
-        raise BenchError(f"the bake has no src/{PACKAGE}: {root}")
-    sys.path.insert(0, str(root / "src"))  # its client-side merge, and section 3's app
-    app = App(root, f"sqlite+aiosqlite:///{directory / 'contacts.db'}")
-    app.run("-m", "alembic", "upgrade", "head")
-    app.run("-m", f"{PACKAGE}.seed", "--count", str(SEED_COUNT))
+    app = App(bake(directory), directory / "contacts.db", SECRET_KEY)
+    app.migrate_and_seed(SEED_COUNT)
     return app
-
-
-# -- processes -------------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when this script dies, however it dies (Linux's PDEATHSIG)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Process:
-    """A child process on a free port of 127.0.0.1, with its output in a temporary file."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.port = free_port()
-        self.process: asyncio.subprocess.Process | None = None
-        self._log = tempfile.TemporaryFile("w+")
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    async def spawn(self, command: list[str], cwd: Path | None, env: dict[str, str]) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            *command,
-            cwd=cwd,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=self._log,
-            preexec_fn=_die_with_parent,
-        )
-
-    async def wait_ready(self, ready: t.Callable[[], t.Awaitable[bool]]) -> None:
-        """Until ``ready()`` says so; ``BenchError`` if the process exits or takes too long."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert self.process is not None
-            if self.process.returncode is not None:
-                raise BenchError(f"{self.name} exited at start-up: {self.log_tail()}")
-            try:
-                if await ready():
-                    return
-            except (OSError, RedisError):
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(f"{self.name} was not ready within {START_TIMEOUT:.0f} s")
-            await asyncio.sleep(0.1)
-
-    async def stop(self) -> None:
-        """SIGTERM (the app closes its views and presences), then SIGKILL if it lingers."""
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-
-    def log_lines(self) -> list[str]:
-        self._log.seek(0)
-        return [line.rstrip() for line in self._log if line.strip()]
-
-    def log_tail(self) -> str:
-        return " | ".join(self.log_lines()[-3:]) or "(no output)"
-
-
-class Server(Process):
-    """``python -m my_live_app`` with ``pubsub_url``: the app as ``make run`` serves it."""
-
-    def __init__(self, name: str, app: App, pubsub_url: str) -> None:
-        super().__init__(name)
-        self.app = app
-        self.pubsub_url = pubsub_url
-
-    async def start(self) -> None:
-        env = self.app.env(self.pubsub_url, self.port)
-        await self.spawn([sys.executable, "-m", PACKAGE], self.app.root, env)
-
-        async def answers() -> bool:
-            return (await http_get(self.port, "/static/app.css"))[0] == 200
-
-        await self.wait_ready(answers)
-
-    def warnings(self) -> list[str]:
-        """What the server logged above uvicorn's info lines (start-up, access): the first."""
-        lines = [line for line in self.log_lines() if not line.startswith("INFO:")]
-        return [line[:200] for line in lines[:5]]
 
 
 class RedisServer(Process):
     """A ``redis-server`` of the bench's own, in memory only, for the two-process run."""
 
-    async def start(self, directory: Path) -> None:
-        command = [
-            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-            "--appendonly", "no", "--dir", str(directory), "--loglevel", "warning",
-        ]  # fmt: skip
-        await self.spawn(command, None, dict(os.environ))
+    def __init__(self, name: str, directory: Path) -> None:
+        super().__init__(name)
+        self.directory = directory
 
-        async def pings() -> bool:
+    def command(self) -> list[str]:
+        return [
+            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+            "--appendonly", "no", "--dir", str(self.directory), "--loglevel", "warning",
+        ]  # fmt: skip
+
+    async def ready(self) -> bool:
+        try:
             async with Redis.from_url(self.url, socket_timeout=1.0) as redis:
                 return bool(await redis.ping())
-
-        await self.wait_ready(pings)
+        except RedisError:
+            return False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-@asynccontextmanager
-async def running(*processes: Server) -> AsyncIterator[None]:
-    """Start ``processes``, and stop every one of them whatever happens."""
-    try:
-        await asyncio.gather(*(process.start() for process in processes))
-        yield
-    finally:
-        await asyncio.gather(*(process.stop() for process in processes))
-
-
 # -- clients ---------------------------------------------------------------------------------
 
-CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-CONTAINER = re.compile(r'<div id="([^"]+)" data-phx-main data-phx-session="([^"]+)"')
 ROW_IDS = re.compile(r'<tr id="contact-(\d+)"')
 FIELD = re.compile(r'<input id="contact-(\w+)" type="[^"]*" name="\w+" value="([^"]*)"')
 SELECTED_STATUS = re.compile(r'<option value="(\w+)" selected>')
 VIP_CHECKED = re.compile(r'<input id="contact-vip"[^>]*\bchecked')
-
-
-async def http_get(port: int, path: str) -> tuple[int, str, str]:
-    """A bare HTTP/1.1 GET: status, head and body."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
-    try:
-        headers = f"Host: 127.0.0.1:{port}\r\nConnection: close\r\n"
-        writer.write(f"GET {path} HTTP/1.1\r\n{headers}\r\n".encode())
-        response = (await asyncio.wait_for(reader.read(), TIMEOUT)).decode()
-    finally:
-        writer.close()
-    head, _, body = response.partition("\r\n\r\n")
-    return int(head.split(" ", 2)[1]), head, body
 
 
 class Received(t.NamedTuple):
@@ -352,36 +167,12 @@ class Tab:
 
     async def open(self) -> None:
         """GET the page, connect its socket and join its view, as the browser does."""
-        status, head, body = await http_get(self.port, self.path)
-        csrf, container = CSRF.search(body), CONTAINER.search(body)
-        if status != 200 or csrf is None or container is None:
-            raise BenchError(f"GET {self.path}: {status}, no csrf token or container")
-        self.page_html = body
-        cookie = "; ".join(re.findall(r"^set-cookie: ([^;]+)", head, re.IGNORECASE | re.MULTILINE))
-        token = html.unescape(csrf.group(1))
-        origin = f"http://127.0.0.1:{self.port}"
-        self.ws = await connect(
-            f"ws://127.0.0.1:{self.port}/live/websocket?"
-            + urlencode({"_csrf_token": token, "_mounts": 0, "vsn": "2.0.0"}),
-            additional_headers={"Cookie": cookie},
-            origin=Origin(origin),
-            compression=None,  # the app turns permessage-deflate off: sizes are as sent
-            open_timeout=TIMEOUT,
-            ping_interval=None,  # browsers do not ping; phoenix.js sends heartbeats instead
-            max_queue=None,
-            max_size=None,
-        )
+        # The app turns permessage-deflate off: sizes are as sent.
+        opened = await open_live(self.port, self.path, compression=None, max_size=None)
+        self.ws, self.page_html, self.channel = opened.ws, opened.page_html, opened.channel
         self._tasks.append(asyncio.create_task(self._read()))
-        self.channel = f"lv:{container.group(1)}"
         ref = self.join_ref = self._next_ref()
-        payload = {
-            "url": origin + self.path,
-            "params": {"_csrf_token": token, "_mounts": 0, "_mount_attempts": 0},
-            "session": html.unescape(container.group(2)),
-            "static": None,
-            "sticky": False,
-        }
-        joined = await self._call(ref, "phx_join", payload)
+        joined = await self._call(ref, "phx_join", opened.join)
         reply = joined.payload
         self.join_frame_bytes = joined.frame_bytes
         if reply.get("status") != "ok":
@@ -396,8 +187,7 @@ class Tab:
         self, join_ref: str | None, ref: str, topic: str, event: str, payload: t.Any
     ) -> None:
         assert self.ws is not None
-        frame = [join_ref, ref, topic, event, payload]
-        await self.ws.send(json.dumps(frame, separators=(",", ":")))
+        await self.ws.send(encode([join_ref, ref, topic, event, payload]))
 
     async def _call(self, ref: str, event: str, payload: t.Any) -> Received:
         """Push ``event`` on the view's channel as ``ref``; its reply."""
@@ -454,10 +244,7 @@ class Tab:
 
     def close(self) -> None:
         """Drop the connection (a closed tab), and stop this tab's tasks."""
-        for task in self._tasks:
-            task.cancel()
-        if self.ws is not None:
-            self.ws.transport.abort()
+        hang_up(self.ws, self._tasks)
 
 
 @asynccontextmanager
@@ -505,24 +292,6 @@ class ListPage:
 # -- figures ---------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of ``values``; NaN when there are none."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def latency(values: list[float]) -> dict[str, t.Any]:
-    """p50/p99/max in milliseconds of latencies in seconds."""
-    return {
-        "samples": len(values),
-        "p50_ms": percentile(values, 0.50) * 1000,
-        "p99_ms": percentile(values, 0.99) * 1000,
-        "max_ms": max(values, default=math.nan) * 1000,
-    }
-
-
 def sizes(values: list[int]) -> dict[str, t.Any]:
     return {
         "samples": len(values),
@@ -532,54 +301,11 @@ def sizes(values: list[int]) -> dict[str, t.Any]:
     }
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far, from ``/proc/<pid>/stat``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-def machine_busy_seconds() -> float:
-    """CPU time every process on the machine has used, from ``/proc/stat``."""
-    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle, iowait
-    return (sum(ticks[:8]) - idle) / CLOCK_TICKS
-
-
-class CpuMeter:
-    """CPU used over a stretch, in % of one core: this process, the servers, everything else.
-
-    Figures taken while the rest of the machine is busy say less about the app.
-    """
-
-    def __init__(self, servers: list[Server]) -> None:
-        self.servers = servers
-        self._start = self._read()
-
-    def _read(self) -> tuple[float, float, float, float]:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return (
-            time.perf_counter(),
-            usage.ru_utime + usage.ru_stime,
-            sum(process_cpu_seconds(server.pid) for server in self.servers),
-            machine_busy_seconds(),
-        )
-
-    def percent(self) -> dict[str, float]:
-        wall, bench, servers, machine = (
-            end - start for start, end in zip(self._start, self._read(), strict=True)
-        )
-        return {
-            "bench_cpu_percent": 100 * bench / wall,
-            "server_cpu_percent": 100 * servers / wall,
-            "other_cpu_percent": max(0.0, 100 * (machine - bench - servers) / wall),
-        }
-
-
 # -- 1 and 2. diffs and save -> diff latency -------------------------------------------------
 
 
 async def edit_rounds(
-    servers: list[Server], editor: Tab, lister: Tab, page: ListPage | None, samples: int
+    servers: list[AppServer], editor: Tab, lister: Tab, page: ListPage | None, samples: int
 ) -> dict[str, t.Any]:
     """A saves its contact with a new company, ``samples`` times after a warm-up; B's diffs.
 
@@ -648,7 +374,7 @@ async def insert_rounds(creator: Tab, lister: Tab, page: ListPage, count: int) -
 
 async def one_process(app: App, samples: int, inserts: int) -> dict[str, t.Any]:
     """B on the list and A on an edit form of one server (``memory://``): sizes and latency."""
-    server = Server("A", app, "memory://")
+    server = AppServer("A", app, "memory://")
     async with running(server):
         lister = Tab(server.port, LIST_PATH)
         async with tabs(lister):
@@ -680,7 +406,7 @@ async def one_process(app: App, samples: int, inserts: int) -> dict[str, t.Any]:
 
 async def two_processes(app: App, samples: int, redis_url: str) -> dict[str, t.Any]:
     """A on process A, B on process B, one Redis, one database: save -> diff latency."""
-    servers = [Server("A", app, redis_url), Server("B", app, redis_url)]
+    servers = [AppServer("A", app, redis_url), AppServer("B", app, redis_url)]
     async with Redis.from_url(redis_url, socket_timeout=TIMEOUT) as redis:
         nodes: set[str] = set()
         try:
@@ -723,7 +449,7 @@ def local_ports(pid: int) -> set[int]:
     return ports
 
 
-async def redis_nodes(redis: Redis, servers: list[Server]) -> set[str]:
+async def redis_nodes(redis: Redis, servers: list[AppServer]) -> set[str]:
     """The runtime's node names of ``servers`` (their connections are ``live.<node>.…``)."""
     ports = set().union(*(local_ports(server.pid) for server in servers))
     nodes = set()
@@ -754,7 +480,7 @@ async def remove_presences(redis: Redis, nodes: set[str]) -> int:
 
 
 async def time_gets(
-    client: httpx.AsyncClient, count: int, servers: list[Server]
+    client: httpx.AsyncClient, count: int, servers: list[AppServer]
 ) -> dict[str, t.Any]:
     """``count`` GETs of the list after a warm-up, one at a time; each must show every row."""
     timings: list[float] = []
@@ -780,7 +506,7 @@ async def time_gets(
 async def render_times(app: App, requests: int) -> dict[str, t.Any]:
     """Over loopback to one server process, then in this process through ASGITransport."""
     results: dict[str, t.Any] = {}
-    server = Server("A", app, "memory://")
+    server = AppServer("A", app, "memory://")
     async with running(server):
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{server.port}", timeout=TIMEOUT
@@ -817,17 +543,6 @@ async def _render_in_process(app: App, requests: int) -> dict[str, t.Any]:
 
 
 # -- report ----------------------------------------------------------------------------------
-
-Row = list[tuple[str, int]]  # each cell's text and width; the first is left-aligned
-
-
-def columns(cells: Row) -> str:
-    (first, width), *rest = cells
-    return "   " + first.ljust(width) + "".join(text.rjust(width) for text, width in rest)
-
-
-def ms(value: float) -> str:
-    return f"{value:,.1f}"
 
 
 def cpu(result: dict[str, t.Any]) -> list[str]:
@@ -946,35 +661,9 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
 # -- main ------------------------------------------------------------------------------------
 
 
-def finite(value: t.Any) -> t.Any:
-    """``value`` with NaN (a figure with no samples) as ``None``, for strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [finite(item) for item in value]
-    return value
-
-
-def version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-async def section(work: t.Awaitable[dict[str, t.Any]]) -> dict[str, t.Any]:
-    """A section's figures, or why it could not run."""
-    try:
-        return await work
-    except (BenchError, OSError, TimeoutError, RedisError) as exc:
-        return {"skipped": f"{type(exc).__name__}: {exc}"[:500]}
-
-
 async def run(app: App, args: argparse.Namespace, directory: Path) -> dict[str, t.Any]:
     data: dict[str, t.Any] = {}
-    data["one_process"] = await section(one_process(app, args.samples, args.inserts))
+    data["one_process"] = await section(one_process(app, args.samples, args.inserts), RedisError)
     private = None
     redis_url = args.redis_url
     try:
@@ -983,19 +672,20 @@ async def run(app: App, args: argparse.Namespace, directory: Path) -> dict[str, 
                 redis_url = "redis://127.0.0.1:6379/0"
                 data["redis"] = f"{redis_url} (no redis-server to start one of its own)"
             else:
-                private = RedisServer("redis")
-                await private.start(directory)
+                private = RedisServer("redis", directory)
+                await private.start()
                 redis_url = private.url
                 data["redis"] = "a redis-server of its own, in memory"
         else:
             data["redis"] = redis_url
-        data["two_processes"] = await section(two_processes(app, args.samples, redis_url))
+        two = two_processes(app, args.samples, redis_url)
+        data["two_processes"] = await section(two, RedisError)
     except BenchError as exc:
         data["two_processes"] = {"skipped": str(exc)}
     finally:
         if private is not None:
             await private.stop()
-    data["render"] = await section(render_times(app, args.requests))
+    data["render"] = await section(render_times(app, args.requests), RedisError)
     return data
 
 
@@ -1008,38 +698,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-url", default="", help="an existing Redis (default: start one of its own)"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print JSON results on stdout, the table on stderr"
-    )
+    json_option(parser)
     args = parser.parse_args(argv)
     if not (0 < args.inserts < 1000 and args.samples > 0 and args.requests > 0):
         parser.error("--samples and --requests must be above 0, --inserts from 1 to 999")
     started = time.perf_counter()
-    load_average = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    load = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-contacts-") as temporary:
         directory = Path(temporary)
         try:
-            app = bake(directory)
+            app = prepare(directory)
         except BenchError as exc:
             print(f"bench_contacts: {exc}", file=sys.stderr)
             return 1
         data = {
-            "versions": {
-                "python": platform.python_version(),
-                "uvicorn": version("uvicorn"),
-                "sqlalchemy": version("sqlalchemy"),
-                "redis": version("redis"),
-                "cpus": os.cpu_count(),
-            },
-            "load_average": load_average,
+            "versions": versions("uvicorn", "sqlalchemy", "redis"),
+            "load_average": load,
             "seeded": SEED_COUNT,
             "per_page": PER_PAGE,
             **asyncio.run(run(app, args, directory)),
         }
     data["seconds"] = time.perf_counter() - started
-    report(data, sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps(finite(data), indent=2, allow_nan=False))
+    show(data, report, args.json)
     return 0
 
 

@@ -37,23 +37,13 @@ import sys
 import time
 import typing as t
 import unicodedata
-from pathlib import Path
 
 import jinja2
 from markupsafe import escape
 
+from harness import use_runtime
 
-def _runtime_dir() -> Path:
-    """The ``src/<package>`` directory that holds the vendored ``live`` package."""
-    src = Path(__file__).resolve().parent.parent / "{{cookiecutter.project_slug}}" / "src"
-    if src.is_dir():
-        for package in sorted(src.iterdir()):
-            if (package / "live" / "__init__.py").is_file():
-                return package
-    sys.exit(f"bench_diff: no live runtime found in {src}/*/live")
-
-
-sys.path.insert(0, str(_runtime_dir()))
+use_runtime("bench_diff")
 
 from live import diff_tree, render_tree  # noqa: E402
 from live.memo import Memo  # noqa: E402
@@ -207,6 +197,7 @@ def _render_ours(context: Context) -> Tree:
 OURS = Engine("ours", "render_tree", "diff_tree", _render_ours, diff_tree)
 PYVIEW = Engine("pyview", "ibis Template.tree", "calc_diff", IbisTemplate(TEMPLATE).tree, calc_diff)
 TREE_ENGINES = (OURS, PYVIEW)
+
 
 class LiveViewRun:
     """Ours as a joined LiveView renders: one ``Memo`` across its renders.

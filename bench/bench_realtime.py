@@ -33,22 +33,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import gc
-import html
-import importlib.metadata
 import itertools
 import json
-import math
 import os
-import platform
 import random
 import re
 import resource
-import signal
-import socket
 import sys
-import tempfile
 import time
 import typing as t
 from collections import Counter
@@ -57,19 +49,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from figures import CpuMeter, latency, percentile, process_cpu_seconds
+from harness import BenchError, Process, running, use_runtime
+from results import Row, columns, json_option, load_average, ms, show, versions
+from wire import HEARTBEAT, TIMEOUT, encode, hang_up, http_get, open_live
 
-def _runtime_dir() -> Path:
-    """The ``src/<package>`` directory that holds the vendored ``live`` package."""
-    src = Path(__file__).resolve().parent.parent / "{{cookiecutter.project_slug}}" / "src"
-    if src.is_dir():
-        for package in sorted(src.iterdir()):
-            if (package / "live" / "__init__.py").is_file():
-                return package
-    sys.exit(f"bench_realtime: no live runtime found in {src}/*/live")
-
-
-PACKAGE_DIR = _runtime_dir()
-sys.path.insert(0, str(PACKAGE_DIR))
+PACKAGE_DIR = use_runtime("bench_realtime")
 
 from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader  # noqa: E402
 from live import (  # noqa: E402
@@ -88,8 +73,7 @@ from starlette.middleware.sessions import SessionMiddleware  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
-from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
-from websockets.typing import Origin  # noqa: E402
+from websockets.asyncio.client import ClientConnection  # noqa: E402
 
 # -- the app the servers run -----------------------------------------------------------------
 
@@ -211,77 +195,38 @@ def create_app() -> Starlette:
 
 # -- server processes ------------------------------------------------------------------------
 
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 15.0
 # As the baked app's ``python -m <package>`` serves (its __main__.server_config).
 UVICORN_OPTIONS = [
     "--http", "h11", "--h11-max-incomplete-event-size", "65536", "--ws-max-size", "1048576",
     "--lifespan", "on", "--log-level", "warning", "--no-access-log",
     "--timeout-graceful-shutdown", "5",
 ]  # fmt: skip
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LOG_LINES_SHOWN = 5
-PR_SET_PDEATHSIG = 1
 
 
-class ServerError(RuntimeError):
-    """A server process did not start; the message holds the end of its log."""
-
-
-class Server:
+class Server(Process):
     """One uvicorn process of ``create_app`` on a free port, with its log in a temporary file."""
 
+    start_timeout = 15.0
+    tail_lines = 2  # the error, uvicorn's verdict
+
     def __init__(self, name: str, pubsub_url: str) -> None:
-        self.name = name
+        super().__init__(name)
         self.pubsub_url = pubsub_url
-        self.port = 0
-        self.process: asyncio.subprocess.Process | None = None
-        self._log = tempfile.TemporaryFile("w+")
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    async def start(self) -> None:
-        self.port = free_port()
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
             "--factory", f"{Path(__file__).stem}:create_app",
             "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_OPTIONS,
         ]  # fmt: skip
-        self.process = await asyncio.create_subprocess_exec(
-            *command,
-            env={**os.environ, PUBSUB_ENV: self.pubsub_url},
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=self._log,
-            preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.returncode is not None:
-                raise ServerError(f"{self.name} exited at start-up: {self.log_tail()}")
-            try:
-                await self.collect()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise ServerError(
-                        f"{self.name} did not listen within {START_TIMEOUT} s"
-                    ) from None
-                await asyncio.sleep(0.1)
 
-    async def stop(self) -> None:
-        """SIGTERM (the runtime closes its views), then SIGKILL if it lingers."""
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, PUBSUB_ENV: self.pubsub_url}
+
+    async def ready(self) -> bool:
+        await self.collect()
+        return True
 
     async def collect(self, types: bool = False) -> dict[str, t.Any]:
         """``gc.collect()`` in the server; its task count (and object counts by type)."""
@@ -304,15 +249,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time so far, from ``/proc/<pid>/stat``."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-    def log_lines(self) -> list[str]:
-        self._log.seek(0)
-        return [line.rstrip() for line in self._log if line.strip()]
-
-    def log_tail(self) -> str:
-        return " | ".join(self.log_lines()[-2:]) or "(no output)"  # the error, uvicorn's verdict
+        return process_cpu_seconds(self.pid)
 
     def warnings(self) -> dict[str, t.Any]:
         """What the server logged (warning level and up): a count and the first lines."""
@@ -320,47 +257,9 @@ class Server:
         return {"lines": len(lines), "first": [line[:200] for line in lines[:LOG_LINES_SHOWN]]}
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when this script dies, however it dies (Linux's PDEATHSIG)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@asynccontextmanager
-async def running(*servers: Server) -> AsyncIterator[None]:
-    """Start ``servers``, and stop every one of them whatever happens."""
-    try:
-        await asyncio.gather(*(server.start() for server in servers))
-        yield
-    finally:
-        await asyncio.gather(*(server.stop() for server in servers))
-
-
 # -- clients ---------------------------------------------------------------------------------
 
-TIMEOUT = 10.0  # seconds for any one step of a client
-HEARTBEAT = 30.0  # seconds, as phoenix.js
 CONNECTING = 64  # clients connecting at once
-CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-CONTAINER = re.compile(r'<div id="([^"]+)" data-phx-main data-phx-session="([^"]+)"')
-
-
-async def http_get(port: int, path: str) -> tuple[int, str, str]:
-    """A bare HTTP/1.1 GET, as cheap for this process as can be: status, head and body."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
-    try:
-        headers = f"Host: 127.0.0.1:{port}\r\nConnection: close\r\n"
-        writer.write(f"GET {path} HTTP/1.1\r\n{headers}\r\n".encode())
-        response = (await asyncio.wait_for(reader.read(), TIMEOUT)).decode()
-    finally:
-        writer.close()
-    head, _, body = response.partition("\r\n\r\n")
-    return int(head.split(" ", 2)[1]), head, body
 
 
 class Recorder:
@@ -406,34 +305,17 @@ class Client:
     async def open(self) -> None:
         """GET the page, connect its socket and join its view, as the browser does."""
         path = f"{PAGE}?topic={self.topic}" if self.topic else PAGE
-        status, head, body = await http_get(self.port, path)
-        csrf, container = CSRF.search(body), CONTAINER.search(body)
-        if status != 200 or csrf is None or container is None:
-            raise OSError(f"GET {path}: {status}, no csrf token or container")
-        cookie = "; ".join(re.findall(r"^set-cookie: ([^;]+)", head, re.IGNORECASE | re.MULTILINE))
-        token = html.unescape(csrf.group(1))
-        query = f"_csrf_token={token}&_mounts=0&vsn=2.0.0"
-        origin = f"http://127.0.0.1:{self.port}"
-        self.ws = await connect(
-            f"ws://127.0.0.1:{self.port}/live/websocket?{query}",
-            additional_headers={"Cookie": cookie},
-            origin=Origin(origin),
+        opened = await open_live(
+            self.port,
+            path,
             compression="deflate" if self.deflate else None,
-            open_timeout=TIMEOUT,
-            ping_interval=None,  # browsers do not ping; phoenix.js sends heartbeats instead
-            max_queue=None,
+            max_size=2**20,  # websockets' default
+            error=OSError,
         )
+        self.ws, self.channel = opened.ws, opened.channel
         self._tasks.append(asyncio.create_task(self._read()))
-        self.channel = f"lv:{container.group(1)}"
         ref = self.join_ref = self._next_ref()
-        payload = {
-            "url": origin + path,
-            "params": {"_csrf_token": token, "_mounts": 0, "_mount_attempts": 0},
-            "session": html.unescape(container.group(2)),
-            "static": None,
-            "sticky": False,
-        }
-        reply = await self._call(ref, ref, self.channel, "phx_join", payload)
+        reply = await self._call(ref, ref, self.channel, "phx_join", opened.join)
         if reply.get("status") != "ok":
             raise OSError(f"join refused: {reply}")
         self._tasks.append(asyncio.create_task(self._heartbeats()))
@@ -443,7 +325,7 @@ class Client:
 
     async def _send(self, frame: list[t.Any]) -> None:
         assert self.ws is not None
-        await self.ws.send(json.dumps(frame, separators=(",", ":")))
+        await self.ws.send(encode(frame))
 
     async def _call(
         self, join_ref: str | None, ref: str, topic: str, event: str, payload: t.Any
@@ -508,10 +390,7 @@ class Client:
 
     def close(self) -> None:
         """Drop the connection at once (a closed tab), and stop this client's tasks."""
-        for task in self._tasks:
-            task.cancel()
-        if self.ws is not None:
-            self.ws.transport.abort()
+        hang_up(self.ws, self._tasks)
 
 
 def broadcast_number(diff: t.Any) -> int | None:
@@ -551,7 +430,7 @@ async def open_publisher(server: Server) -> Client:
     recorder = Recorder()
     clients = await open_clients(1, [server], recorder)
     if not clients:
-        raise ServerError(f"the publisher could not join {server.name}: {dict(recorder.problems)}")
+        raise BenchError(f"the publisher could not join {server.name}: {dict(recorder.problems)}")
     return clients[0]
 
 
@@ -559,64 +438,6 @@ async def close_clients(clients: list[Client]) -> None:
     for client in clients:
         client.close()
     await asyncio.sleep(0.5)  # let the server see the disconnects before it is stopped
-
-
-# -- figures ---------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of ``values``; NaN when there are none."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def latency(values: list[float]) -> dict[str, t.Any]:
-    """p50/p99/max in milliseconds of latencies in seconds."""
-    return {
-        "samples": len(values),
-        "p50_ms": percentile(values, 0.50) * 1000,
-        "p99_ms": percentile(values, 0.99) * 1000,
-        "max_ms": max(values, default=math.nan) * 1000,
-    }
-
-
-def machine_busy_seconds() -> float:
-    """CPU time every process on the machine has used, from ``/proc/stat``."""
-    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle, iowait
-    return (sum(ticks[:8]) - idle) / CLOCK_TICKS  # up to steal; guests are counted in user
-
-
-class CpuMeter:
-    """CPU used over a stretch of wall time, in % of one core: clients, servers, everything else.
-
-    "Others" is what the rest of the machine used meanwhile: figures taken
-    while it is busy say less about the runtime.
-    """
-
-    def __init__(self, servers: list[Server]) -> None:
-        self.servers = servers
-        self._start = self._read()
-
-    def _read(self) -> tuple[float, float, float, float]:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return (
-            time.perf_counter(),
-            usage.ru_utime + usage.ru_stime,
-            sum(server.cpu_seconds() for server in self.servers),
-            machine_busy_seconds(),
-        )
-
-    def percent(self) -> dict[str, float]:
-        end = self._read()
-        wall, client, servers, machine = (b - a for a, b in zip(self._start, end, strict=True))
-        return {
-            "client_cpu_percent": 100 * client / wall,
-            "server_cpu_percent": 100 * servers / wall,
-            "other_cpu_percent": max(0.0, 100 * (machine - client - servers) / wall),
-        }
 
 
 # -- 1. broadcast → diff ---------------------------------------------------------------------
@@ -632,7 +453,7 @@ async def broadcast_rounds(
     recorder = Recorder()
     clients = await open_clients(count, servers, recorder, topic)
     publisher = await open_publisher(servers[0])
-    cpu = CpuMeter(servers)
+    cpu = CpuMeter(servers, own="client")
     samples: list[float] = []
     firsts: list[float] = []
     by_server: dict[int, list[float]] = {index: [] for index in range(len(servers))}
@@ -688,7 +509,7 @@ async def bench_broadcast(counts: list[int], rounds: int, redis_url: str) -> dic
                     "runs": runs,
                     "server_log": {server.name: server.warnings() for server in servers},
                 }
-        except ServerError as exc:
+        except BenchError as exc:
             results[name] = {"skipped": str(exc)}
     return results
 
@@ -768,7 +589,7 @@ async def bench_memory(counts: list[int], idle_seconds: float) -> dict[str, t.An
     try:
         runs = [await memory_run(count, idle_seconds, True) for count in counts]
         return {setup: {"runs": [*runs, await memory_run(counts[0], idle_seconds, False)]}}
-    except ServerError as exc:
+    except BenchError as exc:
         return {setup: {"skipped": str(exc)}}
 
 
@@ -820,7 +641,7 @@ async def load_run(
     recorder.since = time.perf_counter()
     recorder.replies.clear()
     await server.gc_pauses()
-    cpu = CpuMeter([server])
+    cpu = CpuMeter([server], own="client")
     sent = await click_for(clients, seconds, publisher, topic, numbers)
     cpu_use = cpu.percent()
     gc_use = await server.gc_pauses()
@@ -865,7 +686,7 @@ async def bench_load(counts: list[int], seconds: float) -> dict[str, t.Any]:
                 finally:
                     await close_clients([*clients, *([publisher] if publisher else [])])
                 results[name] = {"runs": runs, "server_log": server.warnings()}
-        except ServerError as exc:
+        except BenchError as exc:
             results[name] = {"skipped": str(exc)}
     return results
 
@@ -874,18 +695,6 @@ async def bench_load(counts: list[int], seconds: float) -> dict[str, t.Any]:
 
 REFERENCE_LOAD = {1000: (0.9, 3.5), 2000: (1.1, 56.0)}  # clients → p50, p99 ms, before real-time
 REFERENCE_MEMORY = "about 37 KiB per idle joined view, 80 KiB once it has handled events"
-
-
-Row = list[tuple[str, int]]  # each cell's text and width; the first is left-aligned
-
-
-def columns(cells: Row) -> str:
-    (first, width), *rest = cells
-    return "   " + first.ljust(width) + "".join(text.rjust(width) for text, width in rest)
-
-
-def ms(value: float) -> str:
-    return f"{value:,.1f}"
 
 
 def cpu(run: dict[str, t.Any], key: str) -> str:
@@ -1030,24 +839,6 @@ def raise_fd_limit(needed: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def finite(value: t.Any) -> t.Any:
-    """``value`` with NaN (a figure with no samples) as ``None``, for strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [finite(item) for item in value]
-    return value
-
-
-def version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 async def run(sizes: Sizes, sections: list[str], redis_url: str) -> dict[str, t.Any]:
     data: dict[str, t.Any] = {}
     if "broadcast" in sections:
@@ -1071,9 +862,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for section 1"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print JSON results on stdout, the table on stderr"
-    )
+    json_option(parser)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     sections = args.only or list(SECTIONS)
@@ -1082,23 +871,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     data = {
         "mode": "quick" if args.quick else "full",
-        "versions": {
-            "python": platform.python_version(),
-            "uvicorn": version("uvicorn"),
-            "websockets": version("websockets"),
-            "redis": version("redis"),
-            "uvloop": version("uvloop"),
-            "cpus": os.cpu_count(),
-        },
+        "versions": versions("uvicorn", "websockets", "redis", "uvloop"),
         "open_files_limit": limit,
-        "load_average": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "load_average": load_average(),
         "sizes": sizes.__dict__,
         **asyncio.run(run(sizes, sections, args.redis_url)),
     }
     data["seconds"] = time.perf_counter() - started
-    report(data, sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps(finite(data), indent=2, allow_nan=False))
+    show(data, report, args.json)
     return 0
 
 

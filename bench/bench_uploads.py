@@ -59,22 +59,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import hashlib
 import html
 import importlib
-import importlib.metadata
 import itertools
 import json
 import math
 import os
-import platform
 import re
-import resource
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -82,14 +75,17 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
-from websockets.typing import Origin
 
-TEMPLATE = Path(__file__).resolve().parent.parent
-PACKAGE = "my_live_app"  # the package of a bake with cookiecutter.json's defaults
+import baking
+from baking import PACKAGE, AppServer, bake
+from figures import CpuMeter
+from harness import BenchError, running, section
+from results import json_option, load_average, show, versions
+from wire import TIMEOUT, encode, hang_up, open_live
+
 SECRET_KEY = "bench-uploads: a throwaway key for a local benchmark"
 SEED_COUNT = 3
 MB = 1_000_000
@@ -102,13 +98,7 @@ AIM_MB_PER_S = 50  # the issue's aims
 AIM_GROWTH_MB = 10
 SAMPLE_INTERVAL = 0.002  # seconds between two reads of the server's memory
 SETTLE = 0.3  # seconds after a join before the baseline is read
-SETUP_TIMEOUT = 120.0  # seconds for the bake, the migration and the seed, each
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 15.0
-TIMEOUT = 10.0  # seconds for any one step of the client
 RUN_TIMEOUT = 60.0  # seconds for one whole upload
-PR_SET_PDEATHSIG = 1
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 # The edits to the baked show.py: (what is there, what replaces it), each found exactly once.
@@ -131,19 +121,13 @@ SHOW_EDITS = (
 )
 
 
-class BenchError(RuntimeError):
-    """Something the bench needs did not work; the message says what, with the log's end."""
-
-
 # -- the baked app ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class App:
+class App(baking.App):
     """The baked project, its database and media folder, and its commands' environment."""
 
-    root: Path
-    database: Path
     media_dir: Path
 
     @property
@@ -151,40 +135,12 @@ class App:
         """Where uploads in progress are written (the app's ``media_dir / ".uploads"``)."""
         return self.media_dir / ".uploads"
 
-    def env(self, port: int = 0, chunk_size: int | None = None) -> dict[str, str]:
+    def env(self, pubsub_url: str = "memory://", port: int = 0) -> dict[str, str]:
         """The settings as environment variables (they win over the bake's ``.env``)."""
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(self.root / "src"),
-            "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{self.database}",
-            "DEBUG": "false",  # the bake's .env says true: SQL echo and template reloads
-            "HOST": "127.0.0.1",
-            "PORT": str(port or 8000),
-            "PUBSUB_URL": "memory://",
-            "ALLOWED_ORIGINS": "",
-            "MEDIA_DIR": str(self.media_dir),  # absolute: it wins over the project's root
-        }
+        env = super().env(pubsub_url, port)
+        env["MEDIA_DIR"] = str(self.media_dir)  # absolute: it wins over the project's root
         env.pop(CHUNK_ENV, None)
-        if chunk_size is not None:
-            env[CHUNK_ENV] = str(chunk_size)
         return env
-
-    def run(self, *arguments: str) -> None:
-        """``python arguments…`` in the project, bounded; ``BenchError`` (its output) on failure."""
-        try:
-            done = subprocess.run(
-                [sys.executable, *arguments],
-                cwd=self.root,
-                env=self.env(),
-                capture_output=True,
-                text=True,
-                timeout=SETUP_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"{' '.join(arguments)} took over {SETUP_TIMEOUT:.0f} s") from None
-        if done.returncode != 0:
-            raise BenchError(f"{' '.join(arguments)} failed: {(done.stderr or done.stdout)[-800:]}")
 
     def query(self, sql: str, *parameters: t.Any) -> list[tuple[t.Any, ...]]:
         """Rows of the app's database, read beside the server (SQLite allows it)."""
@@ -192,24 +148,12 @@ class App:
             return connection.execute(sql, parameters).fetchall()
 
 
-def bake(directory: Path) -> App:
+def prepare(directory: Path) -> App:
     """Bake the template with its defaults, edit the copy's upload limits, migrate, seed."""
-    from cookiecutter.main import cookiecutter
-
-    # The user's cookiecutter config is ignored, and its replay file goes to the temp dir.
-    config = {"replay_dir": str(directory / "replay"), "cookiecutters_dir": str(directory)}
-    root = Path(
-        cookiecutter(
-            str(TEMPLATE), no_input=True, output_dir=str(directory / "bake"), default_config=config
-        )
-    )
-    if not (root / "src" / PACKAGE).is_dir():
-        raise BenchError(f"the bake has no src/{PACKAGE}: {root}")
-    sys.path.insert(0, str(root / "src"))  # its client-side merge (live.testing.rendered)
+    root = bake(directory)
     edit_show_view(root / "src" / PACKAGE / "views" / "contacts" / "show.py")
-    app = App(root, directory / "uploads.db", directory / "media")
-    app.run("-m", "alembic", "upgrade", "head")
-    app.run("-m", f"{PACKAGE}.seed", "--count", str(SEED_COUNT))
+    app = App(root, directory / "uploads.db", SECRET_KEY, directory / "media")
+    app.migrate_and_seed(SEED_COUNT)
     return app
 
 
@@ -226,79 +170,20 @@ def edit_show_view(path: Path) -> None:
 # -- the server ------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when this script dies, however it dies (Linux's PDEATHSIG)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+class Server(AppServer):
+    """The app with its ``allow_upload`` given ``chunk_size`` (None: the runtime's default)."""
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """``python -m my_live_app`` on a free port of 127.0.0.1, its output in a temporary file."""
+    app: App
 
     def __init__(self, app: App, chunk_size: int | None) -> None:
-        self.app = app
-        self.chunk_size = chunk_size  # given to allow_upload; None: the runtime's default
-        self.port = free_port()
-        self.process: asyncio.subprocess.Process | None = None
-        self._log = tempfile.TemporaryFile("w+")
+        super().__init__("the server", app)
+        self.chunk_size = chunk_size
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            PACKAGE,
-            cwd=self.app.root,
-            env=self.app.env(self.port, self.chunk_size),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=self._log,
-            preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.returncode is not None:
-                raise BenchError(f"the server exited at start-up: {self.log_tail()}")
-            try:
-                if (await http_get(self.port, "/static/app.css"))[0] == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(f"the server was not ready within {START_TIMEOUT:.0f} s")
-            await asyncio.sleep(0.1)
-
-    async def stop(self) -> None:
-        """SIGTERM (the app closes its views), then SIGKILL if it lingers."""
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-
-    def log_lines(self) -> list[str]:
-        self._log.seek(0)
-        return [line.rstrip() for line in self._log if line.strip()]
-
-    def log_tail(self) -> str:
-        return " | ".join(self.log_lines()[-3:]) or "(no output)"
-
-    def warnings(self) -> list[str]:
-        """What the server logged above uvicorn's info lines (start-up, access): the first."""
-        lines = [line for line in self.log_lines() if not line.startswith("INFO:")]
-        return [line[:200] for line in lines[:5]]
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        if self.chunk_size is not None:
+            env[CHUNK_ENV] = str(self.chunk_size)
+        return env
 
 
 # -- the server's memory ---------------------------------------------------------------------
@@ -368,23 +253,8 @@ class MemorySampler(threading.Thread):
 
 # -- the client ------------------------------------------------------------------------------
 
-CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-CONTAINER = re.compile(r'<div id="([^"]+)" data-phx-main data-phx-session="([^"]+)"')
 FILE_INPUT = re.compile(r'<input id="([^"]+)" type="file" name="files"[^>]*>')
 ATTRIBUTE = '{}="([^"]*)"'
-
-
-async def http_get(port: int, path: str) -> tuple[int, str, str]:
-    """A bare HTTP/1.1 GET: status, head and body."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
-    try:
-        headers = f"Host: 127.0.0.1:{port}\r\nConnection: close\r\n"
-        writer.write(f"GET {path} HTTP/1.1\r\n{headers}\r\n".encode())
-        response = (await asyncio.wait_for(reader.read(), TIMEOUT)).decode()
-    finally:
-        writer.close()
-    head, _, body = response.partition("\r\n\r\n")
-    return int(head.split(" ", 2)[1]), head, body
 
 
 Reply = tuple[str, dict[str, t.Any]]  # a phx_reply's status and response
@@ -410,39 +280,16 @@ class Page:
     _unmerged: list[dict[str, t.Any]] = field(default_factory=list)  # diffs in arrival order
     _pending: dict[str, asyncio.Future[Reply]] = field(default_factory=dict)
     _refs: t.Iterator[int] = field(default_factory=lambda: itertools.count(1))
-    _reader: asyncio.Task[None] | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)  # its reader
 
     async def open(self) -> None:
         """GET the page, connect its socket and join its view, as the browser does."""
-        status, head, body = await http_get(self.port, self.path)
-        csrf, container = CSRF.search(body), CONTAINER.search(body)
-        if status != 200 or csrf is None or container is None:
-            raise BenchError(f"GET {self.path}: {status}, no csrf token or container")
-        cookie = "; ".join(re.findall(r"^set-cookie: ([^;]+)", head, re.IGNORECASE | re.MULTILINE))
-        token = html.unescape(csrf.group(1))
-        origin = f"http://127.0.0.1:{self.port}"
-        self.ws = await connect(
-            f"ws://127.0.0.1:{self.port}/live/websocket?"
-            + urlencode({"_csrf_token": token, "_mounts": 0, "vsn": "2.0.0"}),
-            additional_headers={"Cookie": cookie},
-            origin=Origin(origin),
-            compression=None,  # the app turns permessage-deflate off
-            open_timeout=TIMEOUT,
-            ping_interval=None,  # browsers do not ping
-            max_queue=None,
-            max_size=None,
-        )
-        self._reader = asyncio.create_task(self._read())
-        self.channel = f"lv:{container.group(1)}"
+        # The app turns permessage-deflate off.
+        opened = await open_live(self.port, self.path, compression=None, max_size=None)
+        self.ws, self.channel = opened.ws, opened.channel
+        self._tasks.append(asyncio.create_task(self._read()))
         self.join_ref = self.next_ref()
-        payload = {
-            "url": origin + self.path,
-            "params": {"_csrf_token": token, "_mounts": 0, "_mount_attempts": 0},
-            "session": html.unescape(container.group(2)),
-            "static": None,
-            "sticky": False,
-        }
-        status, response = await self.call(self.channel, "phx_join", payload, self.join_ref)
+        status, response = await self.call(self.channel, "phx_join", opened.join, self.join_ref)
         if status != "ok":
             raise BenchError(f"join of {self.path} refused: {str(response)[:200]}")
         rendered = importlib.import_module(f"{PACKAGE}.live.testing.rendered").Rendered
@@ -463,8 +310,7 @@ class Page:
         if isinstance(payload, bytes | memoryview):
             await self.ws.send(binary_push(join_ref, ref, topic, event, payload))
         else:
-            frame = [join_ref, ref, topic, event, payload]
-            await self.ws.send(json.dumps(frame, separators=(",", ":")))
+            await self.ws.send(encode([join_ref, ref, topic, event, payload]))
         return reply
 
     async def call(
@@ -502,10 +348,7 @@ class Page:
 
     async def close(self) -> None:
         """Drop the connection (a closed tab)."""
-        if self._reader is not None:
-            self._reader.cancel()
-        if self.ws is not None:
-            self.ws.transport.abort()
+        hang_up(self.ws, self._tasks)
         await asyncio.sleep(0.1)  # let the server see the disconnect
 
 
@@ -519,24 +362,6 @@ def input_attribute(page_html: str, name: str) -> str:
 
 
 # -- one upload ------------------------------------------------------------------------------
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far, from ``/proc/<pid>/stat``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def machine_busy_seconds() -> float:
-    """CPU time every process on the machine has used, from ``/proc/stat``."""
-    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle, iowait
-    return (sum(ticks[:8]) - idle) / CLOCK_TICKS
 
 
 @dataclass
@@ -615,8 +440,7 @@ async def _upload(
     view = memoryview(upload.data)
     progress: list[asyncio.Future[Reply]] = []
     reported = 0
-    cpu_server, cpu_bench = process_cpu_seconds(server.pid), own_cpu_seconds()
-    cpu_machine = machine_busy_seconds()
+    cpu = CpuMeter([server])
     first_chunk = time.perf_counter()
     offset = 0
     while offset < size:
@@ -632,9 +456,7 @@ async def _upload(
             payload["progress"] = percent
             progress.append(await page.push(page.channel, "progress", payload))
     last_ack = time.perf_counter()
-    cpu_server = process_cpu_seconds(server.pid) - cpu_server
-    cpu_bench = own_cpu_seconds() - cpu_bench
-    cpu_other = max(0.0, machine_busy_seconds() - cpu_machine - cpu_server - cpu_bench)
+    cpu_use = cpu.used()
     temporary = temporary_bytes(server.app.uploads_dir)
 
     # 5. Every progress answered, and the page shows the entry done: the form may be sent.
@@ -663,9 +485,9 @@ async def _upload(
         "chunks_seconds": elapsed,
         "chunks_mb_per_s": size / MB / elapsed,
         "end_to_end_mb_per_s": size / MB / (ended - started),
-        "server_cpu_percent": 100 * cpu_server / elapsed,
-        "bench_cpu_percent": 100 * cpu_bench / elapsed,
-        "other_cpu_percent": 100 * cpu_other / elapsed,
+        "server_cpu_percent": 100 * cpu_use.servers / elapsed,
+        "bench_cpu_percent": 100 * cpu_use.own / elapsed,
+        "other_cpu_percent": 100 * cpu_use.other / elapsed,
         "memory": {
             "samples": len(samples),
             "baseline_kb": baseline,
@@ -720,12 +542,9 @@ def median(values: list[float]) -> float:
 async def series(app: App, chunk_size: int | None, runs: int, upload: Upload) -> dict[str, t.Any]:
     """``runs`` uploads to one server, one page and socket each; their figures."""
     server = Server(app, chunk_size)
-    try:
-        await server.start()
+    async with running(server):
         contact_id = app.query("SELECT id FROM contacts ORDER BY id LIMIT 1")[0][0]
         results = [await upload_once(server, contact_id, upload) for _ in range(runs)]
-    finally:
-        await server.stop()
     return {
         "chunk_size": results[0]["chunk_size"],
         "given_to_allow_upload": chunk_size is not None,
@@ -736,19 +555,12 @@ async def series(app: App, chunk_size: int | None, runs: int, upload: Upload) ->
     }
 
 
-async def section(work: t.Awaitable[dict[str, t.Any]]) -> dict[str, t.Any]:
-    """A section's figures, or why it could not run."""
-    try:
-        return await work
-    except (BenchError, OSError, TimeoutError, WebSocketException) as exc:
-        return {"skipped": f"{type(exc).__name__}: {exc}"[:500]}
-
-
 async def run(app: App, args: argparse.Namespace, upload: Upload) -> dict[str, t.Any]:
     data: dict[str, t.Any] = {"series": []}
     for chunk_size, runs in ((None, args.runs), (LARGE_CHUNK, args.large_runs)):
         if runs > 0:
-            data["series"].append(await section(series(app, chunk_size, runs, upload)))
+            work = series(app, chunk_size, runs, upload)
+            data["series"].append(await section(work, WebSocketException))
     return data
 
 
@@ -877,24 +689,6 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
 # -- main ------------------------------------------------------------------------------------
 
 
-def finite(value: t.Any) -> t.Any:
-    """``value`` with NaN (a figure with no samples) as ``None``, for strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [finite(item) for item in value]
-    return value
-
-
-def version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Bake, edit, migrate and seed; upload; print the report; remove everything."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -903,39 +697,30 @@ def main(argv: list[str] | None = None) -> int:
         "--large-runs", type=int, default=3, help=f"uploads with {LARGE_CHUNK:,}-byte chunks"
     )
     parser.add_argument("--megabytes", type=int, default=50, help="the file's size, in 10^6 bytes")
-    parser.add_argument(
-        "--json", action="store_true", help="print JSON results on stdout, the table on stderr"
-    )
+    json_option(parser)
     args = parser.parse_args(argv)
     if not (args.runs >= 0 and args.large_runs >= 0 and args.runs + args.large_runs > 0):
         parser.error("--runs and --large-runs must be 0 or more, and not both 0")
     if not 0 < args.megabytes * MB <= BENCH_MAX_FILE_SIZE:
         parser.error(f"--megabytes must be from 1 to {BENCH_MAX_FILE_SIZE // MB}")
     started = time.perf_counter()
-    load_average = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    load = load_average()
     upload = Upload.random(args.megabytes * MB)
     with tempfile.TemporaryDirectory(prefix="bench-uploads-") as temporary:
         try:
-            app = bake(Path(temporary))
+            app = prepare(Path(temporary))
         except BenchError as exc:
             print(f"bench_uploads: {exc}", file=sys.stderr)
             return 1
         data = {
-            "versions": {
-                "python": platform.python_version(),
-                "uvicorn": version("uvicorn"),
-                "websockets": version("websockets"),
-                "cpus": os.cpu_count(),
-            },
-            "load_average": load_average,
+            "versions": versions("uvicorn", "websockets"),
+            "load_average": load,
             "file_bytes": len(upload.data),
             "max_file_size": BENCH_MAX_FILE_SIZE,
             **asyncio.run(run(app, args, upload)),
         }
     data["seconds"] = time.perf_counter() - started
-    report(data, sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps(finite(data), indent=2, allow_nan=False))
+    show(data, report, args.json)
     return 0
 
 
