@@ -15,8 +15,11 @@ are that test's alone.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
+import stat
+import tempfile
 import time
 import typing as t
 from collections.abc import AsyncIterator, Iterator
@@ -40,9 +43,12 @@ from {{ cookiecutter.package_name }}.live import (
     LiveRoutes,
     LiveView,
     LiveViewSocket,
+    UploadConfig,
     UploadEntry,
+    remove_stale_uploads,
 )
 from {{ cookiecutter.package_name }}.live.testing import Rendered, UploadFile, live
+from {{ cookiecutter.package_name }}.live.uploads.writer import upload_dir
 
 from live_client import Frame, LiveClient, Reply
 from servers import serve
@@ -54,6 +60,7 @@ MAX_ENTRIES = 2
 CHUNK_SIZE = 1_000
 CHUNK_TIMEOUT = 2.0  # seconds; never runs out while a test is sending
 HASTY_TIMEOUT = 0.3  # the view that gives up on a stalled upload quickly
+BUSY_TIMEOUT = 0.4  # the view whose handler is sometimes slower than this
 WAIT = 3.0  # the longest a test waits for the server to act on its own
 OK: Reply = {"status": "ok", "response": {}}
 
@@ -152,6 +159,20 @@ class HastyPhotosLive(PhotosLive):
     chunk_timeout = HASTY_TIMEOUT
 
 
+class BusyPhotosLive(PhotosLive):
+    """Sometimes busy: ``slow`` takes longer than its uploads' chunk timeout."""
+
+    chunk_timeout = BUSY_TIMEOUT
+
+    async def handle_event(
+        self, event: str, socket: ConnectedLiveViewSocket[dict[str, t.Any]], ref: str = ""
+    ) -> None:
+        if event == "slow":
+            await asyncio.sleep(BUSY_TIMEOUT * 3)
+        else:
+            await super().handle_event(event, socket, ref)
+
+
 def photos_app(upload_dir: Path, **config: t.Any) -> Starlette:
     routes = LiveRoutes(
         LiveEnvironment(loader=DictLoader(TEMPLATES)),
@@ -161,6 +182,7 @@ def photos_app(upload_dir: Path, **config: t.Any) -> Starlette:
     routes.add("/auto", PhotosLive)
     routes.add("/manual", ManualPhotosLive)
     routes.add("/hasty", HastyPhotosLive)
+    routes.add("/busy", BusyPhotosLive)
     return Starlette(
         routes=routes.routes, middleware=[Middleware(SessionMiddleware, secret_key=SECRET)]
     )
@@ -996,6 +1018,119 @@ async def test_the_test_client_reports_a_refused_upload(tmp_path: Path, shelf: S
 )
 def test_an_entry_s_extension_is_letters_and_digits_only(name: str, extension: str) -> None:
     entry = UploadEntry("0", "phx-x", client_name=name, client_size=1, client_type="")
-    assert entry.extension == extension
+    assert entry.client_extension == extension
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "extension"),
+    [
+        ("photo.PNG", "image/png", ".png"),
+        ("evil.html", "image/jpeg", ""),  # accepted by its type: its name's extension is not safe
+        ("x.js", "image/jpeg", ""),
+        ("x.svg", "image/jpeg", ""),
+    ],
+)
+def test_an_entry_s_extension_is_one_the_app_accepts(name: str, kind: str, extension: str) -> None:
+    config = UploadConfig("photos", (".png", "image/jpeg"), max_entries=3)
+    config.put_entries([{"ref": "0", "name": name, "type": kind, "size": 10}])
+    (entry,) = config.entries
+    assert entry.valid and entry.extension == extension
+
+
+async def test_an_empty_chunk_is_refused_and_ends_the_upload(server: Server) -> None:
+    photo = Photo.of("0")
+    async with opened(server) as page:
+        tokens = await page.announce(photo)
+        assert await page.client.join_upload(photo.ref, tokens[photo.ref]) == OK
+        reply = await page.client.push_binary(photo.topic, "chunk", b"")
+        assert reply["status"] == "error" and reply["response"] == {"reason": "empty chunk"}
+        assert server.temp_files() == []
+
+
+# -- what a busy view, a view that goes, or a killed process leaves ---------------------
+
+
+async def test_a_busy_view_does_not_time_out_the_uploads_it_keeps_waiting(
+    tmp_path: Path, shelf: Shelf
+) -> None:
+    """While a slow handler runs, the client's progress pushes fill the view's mailbox and the
+    socket is not read: chunks wait, through no fault of the client's. Time does not count."""
+    photo = Photo.of("0", 2_000)
+    with serving(tmp_path / "uploads", mailbox_size=2) as server:
+        async with opened(server, "/busy") as page:
+            tokens = await page.announce(photo)
+            client = page.client
+            assert await client.join_upload(photo.ref, tokens[photo.ref]) == OK
+            async def push(event: str, payload: dict[str, t.Any]) -> None:  # reply unawaited
+                await client.send(client.join_ref, client.next_ref(), page.topic, event, payload)
+
+            await push("event", {"type": "click", "event": "slow", "value": {}})
+            for start in range(0, len(photo.data), 100):  # as the client: progress unawaited
+                chunk = photo.data[start : start + 100]
+                assert await client.push_binary(photo.topic, "chunk", chunk) == OK
+                percent = (start + 100) * 100 // len(photo.data)
+                await push(
+                    "progress",
+                    {"event": None, "ref": page.upload_ref, "entry_ref": "0", "progress": percent},
+                )
+            await page.save()
+            assert shelf.files == {photo.name: photo.data}
+            assert not [f for f in client.pushes if f.event in ("phx_close", "phx_error")]
+
+
+async def test_a_view_that_goes_closes_its_uploads_channels(tmp_path: Path, shelf: Shelf) -> None:
+    """Complete but never saved, or still arriving: when the view leaves, each file's channel
+    is closed (the client stops) and its slot of the socket is free again."""
+    done, partial = Photo.of("0"), Photo.of("1")
+    with serving(tmp_path / "uploads", max_channels=3) as server:
+        async with opened(server) as page:
+            tokens = await page.announce(done, partial)
+            await page.send(done, tokens[done.ref])
+            client = page.client
+            assert await client.join_upload(partial.ref, tokens[partial.ref]) == OK
+            assert await client.push_binary(partial.topic, "chunk", partial.data[:500]) == OK
+            assert len(server.temp_files()) == 2
+            assert (await client.leave())["status"] == "ok"
+            closed = set()
+            async with asyncio.timeout(WAIT):
+                while closed != {done.topic, partial.topic}:
+                    frame = client.pushes.pop(0) if client.pushes else await client.receive()
+                    if frame.event == "phx_close":
+                        closed.add(frame.topic)
+            assert server.temp_files() == []
+        async with opened(server) as again:  # another page: its uploads have their slots
+            tokens = await again.announce(Photo.of("5"))
+            assert await again.client.join_upload("5", tokens["5"]) == OK
+
+
+async def test_every_chosen_file_is_listed_up_to_ten_more_than_allowed(server: Server) -> None:
+    photos = [Photo.of(str(ref)) for ref in range(MAX_ENTRIES + 20)]
+    async with opened(server) as page:
+        await page.choose(*photos)
+        assert page.refs("active") == ",".join(str(ref) for ref in range(MAX_ENTRIES + 10))
+        assert page.errors() == ["Too many files."]
+
+
+def test_uploads_a_killed_process_left_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    stale, fresh, other = (tmp_path / name for name in ("a.upload", "b.upload", "keep.txt"))
+    for path in (stale, fresh, other):
+        path.write_bytes(b"x")
+    long_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (long_ago, long_ago))
+    os.utime(other, (long_ago, long_ago))
+    assert remove_stale_uploads(tmp_path, max_age=24 * 3600) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["b.upload", "keep.txt"]
+    assert remove_stale_uploads(tmp_path / "missing", max_age=1) == 0
+
+
+def test_the_default_upload_folder_is_this_user_s_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = upload_dir(None)
+    assert folder.parent == tmp_path and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    folder.chmod(0o777)  # made, say, by another user, who could read or swap the files
+    with pytest.raises(PermissionError):
+        upload_dir(None)
 
 {%- endraw %}

@@ -12,11 +12,11 @@ from starlette.routing import Mount
 
 from . import media
 from .db import Database
-from .live import LiveConfig, LiveEnvironment, LiveRoutes
+from .live import LiveConfig, LiveEnvironment, LiveRoutes, remove_stale_uploads
 from .live.presence import Presence
 from .live.pubsub import PubSub, create_pubsub
 from .resources import Resources
-from .security import PublicFiles, SecurityHeadersMiddleware
+from .security import PublicFiles, SecurityHeadersMiddleware, UploadedFiles
 from .settings import PROJECT_ROOT, Settings, get_settings
 from .views.contacts.form import ContactFormLive
 from .views.contacts.index import ContactListLive
@@ -28,6 +28,7 @@ from .views.lobby import LobbyLive
 
 APP_NAME = {{cookiecutter.project_name | tojson}}
 NODE_MODULES = PROJECT_ROOT / "assets" / "node_modules"
+UPLOADS = ".uploads"  # in MEDIA_DIR: uploads in progress (a dot folder: never served)
 
 
 def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
@@ -41,7 +42,7 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     # Uploads in progress are written beside the kept files: saving one is a rename.
     config = LiveConfig(
         allowed_origins=settings.allowed_origins,
-        upload_dir=str(settings.media_dir / ".uploads"),
+        upload_dir=str(settings.media_dir / UPLOADS),
     )
     live = LiveRoutes(environment, settings.secret_key, config=config, pubsub=pubsub)
     live.add("/", IndexLive, name="index")
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Resources]:
+        # Uploads a killed process left half-done (or done but never saved) go after a day.
+        remove_stale_uploads(settings.media_dir / UPLOADS, max_age=24 * 3600)
         db = Database.from_settings(settings)
         presence = Presence(
             pubsub, heartbeat=settings.presence_heartbeat, ttl=settings.presence_ttl
@@ -83,7 +86,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             # Uploaded files, named by the server; .uploads/ (a dotfile) is never served.
             Mount(
-                media.URL, PublicFiles(directory=settings.media_dir, check_dir=False), name="media"
+                media.URL,
+                UploadedFiles(directory=settings.media_dir, check_dir=False),
+                name="media",
             ),
             _assets("phoenix", "phoenix/priv/static"),
             _assets("phoenix_html", "phoenix_html/priv/static"),

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import PurePath
 
 from starlette.datastructures import MutableHeaders
-from starlette.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -73,3 +74,20 @@ class PublicFiles(StaticFiles):
         if hidden or name.suffix.lower() in PRIVATE_SUFFIXES:
             return "", None
         return super().lookup_path(path)
+
+
+class UploadedFiles(PublicFiles):
+    """Files people uploaded: served, but never run as a page of this site.
+
+    Whatever a file turns out to be, it gets a sandboxing CSP (no script, an
+    origin of its own), and anything but an image is a download.
+    """
+
+    def file_response(
+        self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        if not response.headers.get("content-type", "").startswith("image/"):
+            response.headers["Content-Disposition"] = "attachment"
+        return response

@@ -20,7 +20,7 @@ from .socket import (
 )
 from .template import LiveEnvironment, LiveUndefined, render_template, render_tree
 from .tree import to_html
-from .uploads import UploadConfig, UploadEntry, UploadError
+from .uploads import UploadConfig, UploadEntry, UploadError, remove_stale_uploads
 from .view import LiveView, UnhandledEvent
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "diff_tree",
     "is_connected",
     "pure",
+    "remove_stale_uploads",
     "render_template",
     "render_tree",
     "to_html",

@@ -105,6 +105,8 @@ class LiveChannel:
         try:
             self._mailbox.put_nowait(Info(event, socket, key))
         except asyncio.QueueFull:
+            if event is REFRESH:
+                return  # each queued message renders anyway: the upload's change will show
             self.transport.log.warning("%s cannot keep up with infos: %s", self.topic, event.name)
             self._overflowed = socket
             return
@@ -387,7 +389,7 @@ class LiveChannel:
         entries = payload.get("entries")
         if config is None or not isinstance(entries, list):
             raise error("no such upload")
-        checked = config.preflight(entries[: config.max_entries + 1])
+        checked = config.preflight(entries)
         response: dict[str, t.Any] = {"ref": config.ref}
         if "error" in checked:
             response["error"] = checked["error"]

@@ -172,7 +172,8 @@ class LiveViewSocket(t.Generic[Context]):
         results = []
         for entry in config.done_entries:
             path = entry.path
-            assert path is not None
+            if path is None:
+                continue  # its bytes are gone already (the view is closing)
             try:
                 result = consume(path, entry)
                 if inspect.isawaitable(result):

@@ -60,6 +60,7 @@ class Transport:
         self.root_path: str = websocket.scope.get("root_path", "")
         self.channels: dict[str, Channel] = {}
         self.closed = False
+        self.stalled = False  # the reader waits for room: the client's frames are not read
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
         self._send_lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
@@ -137,7 +138,9 @@ class Transport:
                 await self._refuse(message, "unknown event")
             return
         # Room first, then the lookup: a channel cannot finish between the two.
+        self.stalled = True
         await self._room.wait()
+        self.stalled = False
         channel = self.channels.get(message.topic)
         if channel is None:
             if message.event != "phx_join":
@@ -155,7 +158,10 @@ class Transport:
         self._queued += message.size
         if self._queued > self.config.max_queued_bytes:
             self._room.clear()
-        if not await channel.deliver(message):
+        self.stalled = True  # while a full mailbox keeps the message waiting
+        delivered = await channel.deliver(message)
+        self.stalled = False
+        if not delivered:
             self.dequeued(message)
             await self._refuse(message, "unmatched topic")
 

@@ -74,7 +74,7 @@ class UploadChannel:
         if not self._current(message):
             raise error("unmatched topic")
         if message.event == "chunk":
-            return self._chunk(message.payload)
+            return await self._chunk(message.payload)
         if message.event == "phx_leave":
             self._finish("incomplete")
             return {}
@@ -119,24 +119,29 @@ class UploadChannel:
         self._restart_timer()
         return {}
 
-    def _chunk(self, data: t.Any) -> dict[str, t.Any]:
+    async def _chunk(self, data: t.Any) -> dict[str, t.Any]:
         assert self._upload is not None
         config, entry, refresh = self._upload
         if not isinstance(data, bytes):
             raise error("chunks are binary")
-        if entry.done or entry.file is None:
+        if not data:
+            raise error("empty chunk")  # it sends nothing, and would only keep the upload alive
+        file = entry.file
+        if entry.done or file is None:
             raise error("disallowed")
         if entry.received + len(data) > min(config.max_file_size, entry.client_size):
             config.fail(entry, "too_large")
             refresh()
             raise error("file_size_limit_exceeded", limit=config.max_file_size)
         try:
-            entry.file.write(data)
+            await asyncio.to_thread(file.append, data)  # a slow disk never stalls other sockets
         except OSError as exc:
             logger.error("cannot write an upload's temporary file: %s", exc)
             config.fail(entry, "writer_error")
             refresh()
             raise error("writer_error") from exc
+        if entry.file is not file:  # cancelled or consumed while it was being written
+            raise error("disallowed")
         config.received(entry, len(data))
         if entry.done:
             self._cancel_timer()
@@ -158,6 +163,11 @@ class UploadChannel:
             self._timer = None
 
     def _timed_out(self) -> None:
+        if self.transport.stalled:
+            # The socket is not being read (a busy view's full mailbox): the client may be
+            # sending all along. Its time is counted from when reading goes on.
+            self._restart_timer()
+            return
         self.transport.log.warning("%s: no chunk within the timeout", self.topic)
         self._finish("timeout")
         self._closing = asyncio.get_running_loop().create_task(self._send_close())

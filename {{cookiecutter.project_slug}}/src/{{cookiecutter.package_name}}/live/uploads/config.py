@@ -60,6 +60,7 @@ class UploadEntry:
     progress: int = 0  # percent of ``client_size`` the server has received
     received: int = 0  # bytes written to ``file``
     file: TempFile | None = None
+    extension: str = ""  # the client's, only if ``accept`` lists it: safe to end a stored name
     registered: bool = False  # its upload channel joined: a token joins once
     release: t.Callable[[], None] | None = field(default=None, repr=False)  # ends that channel
 
@@ -69,9 +70,8 @@ class UploadEntry:
         return self.file.path if self.done and self.file is not None else None
 
     @property
-    def extension(self) -> str:
-        """The client's file extension (``".png"``): lowercase letters and digits only, so
-        that it can end a file name of the app's making; ``""`` when there is none."""
+    def client_extension(self) -> str:
+        """The extension of the client's file name (``".png"``), letters and digits only."""
         letters = re.sub(r"[^a-z0-9]", "", posixpath.splitext(self.client_name)[1].lower())
         return f".{letters[:15]}" if letters else ""
 
@@ -135,7 +135,7 @@ class UploadConfig:
         room = self.max_entries + MAX_EXTRA_ENTRIES - len(self.entries)
         fresh = [
             item
-            for item in client_entries[: self.max_entries + 1]
+            for item in client_entries[: self.max_entries + MAX_EXTRA_ENTRIES]
             if isinstance(item, dict)
             and len(str(item.get("ref"))) <= REF_CHARS
             and self.entry(str(item.get("ref"))) is None
@@ -157,6 +157,10 @@ class UploadConfig:
             client_type=str(item.get("type") or "")[:TYPE_CHARS],
             client_last_modified=_integer(item.get("last_modified")),
         )
+        # An accepted type does not make the name's extension safe ("evil.html" as image/png):
+        # only an extension the app listed may end a file name of its making.
+        if entry.client_extension in self.accept:
+            entry.extension = entry.client_extension
         if not 0 <= entry.client_size <= self.max_file_size:
             self._refuse(entry, "too_large")
         elif not self.accepts(entry):
@@ -169,7 +173,7 @@ class UploadConfig:
             return True
         kind = entry.client_type.lower()
         family = kind.partition("/")[0] + "/*"
-        return any(item in (kind, family, entry.extension) for item in self.accept)
+        return any(item in (kind, family, entry.client_extension) for item in self.accept)
 
     def _refuse(self, entry: UploadEntry, reason: str) -> None:
         entry.valid = False
@@ -189,6 +193,9 @@ class UploadConfig:
         sends the valid entries up to ``max_entries``; the rest wait, with
         "too many files" shown, until the person cancels some.
         """
+        if not isinstance(client_entries, list):
+            return {"error": []}
+        client_entries = client_entries[: self.max_entries + MAX_EXTRA_ENTRIES]
         self.put_entries(client_entries)
         refs = [str(item.get("ref")) for item in client_entries if isinstance(item, dict)]
         problems = [[ref, reason] for ref, reason in self.errors if ref in refs or ref == self.ref]
@@ -224,7 +231,7 @@ class UploadConfig:
         total = max(entry.client_size, 1)
         entry.progress = min(100, math.floor(entry.received * 100 / total))
         if entry.received == entry.client_size and entry.file is not None:
-            entry.file.close()
+            entry.file.close()  # nothing more is written
             entry.done = True
             entry.progress = 100
 
@@ -261,8 +268,11 @@ class UploadConfig:
         }
 
     def close(self) -> None:
-        """The view is gone: every temporary file goes with it."""
+        """The view is gone: every upload channel and temporary file goes with it."""
         for entry in self.entries:
+            entry.cancelled = True
+            if entry.release is not None:
+                entry.release()
             entry.discard()
 
 

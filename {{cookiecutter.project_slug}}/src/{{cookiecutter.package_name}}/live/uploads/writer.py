@@ -2,24 +2,56 @@
 
 A client's file name never becomes part of a path: each file is a random
 name in the upload folder, created exclusively and readable by this user
-only. Chunks are written as they come, so memory holds one chunk at a time.
+only. Each chunk is appended as it comes (the file is opened for that chunk
+alone, so a slow upload holds no file descriptor), and memory holds one
+chunk at a time.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import stat
 import tempfile
+import time
 from pathlib import Path
 
 SUFFIX = ".upload"
+_APPEND = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
 
 
 def upload_dir(configured: str | None) -> Path:
-    """The folder for uploads in progress: the configured one, or one in the system's temp."""
-    path = Path(configured) if configured else Path(tempfile.gettempdir()) / "live-uploads"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """The folder for uploads in progress: the configured one, or this user's in the temp folder.
+
+    A shared temp folder is checked: a folder of that name made by another
+    user (who could read or swap the files in it) is refused.
+    """
+    if configured:
+        path = Path(configured)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+    path = Path(tempfile.gettempdir()) / f"live-uploads-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{path} is not a private folder of this user: refusing to use it")
     return path
+
+
+def remove_stale(directory: Path, max_age: float) -> int:
+    """Remove uploads in progress untouched for ``max_age`` seconds (a process that was killed
+    leaves its files behind); how many. Meant for the app's start."""
+    removed, cutoff = 0, time.time() - max_age
+    if not directory.is_dir():
+        return 0
+    for path in directory.glob(f"*{SUFFIX}"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 class TempFile:
@@ -28,22 +60,27 @@ class TempFile:
     def __init__(self, directory: Path) -> None:
         self.path = str(directory / f"{secrets.token_hex(16)}{SUFFIX}")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        self._fd: int | None = os.open(self.path, flags, 0o600)
+        os.close(os.open(self.path, flags, 0o600))
+        self.closed = False
 
-    def write(self, data: bytes) -> None:
-        if self._fd is None:
-            raise OSError("the upload's file is closed")
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-
-    def close(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
+    def append(self, data: bytes) -> None:
+        """Write ``data`` at the end (blocking: run it in a thread)."""
+        if self.closed:
+            raise OSError("the upload's file is complete")
+        fd = os.open(self.path, _APPEND)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
             os.close(fd)
 
+    def close(self) -> None:
+        """No more bytes will come."""
+        self.closed = True
+
     def discard(self) -> None:
-        self.close()
+        self.closed = True
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -125,33 +125,40 @@ class ContactShowLive(LiveView[ContactPage]):
             raise UnhandledEvent(event)
 
     async def _save_files(self, socket: ConnectedLiveViewSocket[ContactPage]) -> None:
-        """Move each complete upload into the media folder, and record them in one transaction."""
+        """Move each complete upload into the media folder, and record them in one transaction.
+
+        Whatever fails half-way, no file is left without its row: the ones moved go again.
+        """
         media_dir = settings(socket).media_dir
+        kept: list[dict[str, Any]] = []
 
-        def keep(path: str, entry: UploadEntry) -> dict[str, Any]:
+        def keep(path: str, entry: UploadEntry) -> None:
             stored = media.store(path, entry, media_dir)
-            return {
-                "filename": entry.client_name,
-                "content_type": entry.client_type,
-                "size": entry.received,
-                "stored_name": stored,
-            }
+            kept.append(
+                {
+                    "filename": entry.client_name,
+                    "content_type": entry.client_type,
+                    "size": entry.received,
+                    "stored_name": stored,
+                }
+            )
 
-        kept = await socket.consume_uploaded_entries("files", keep)
-        if not kept:
-            socket.put_flash("error", "No file has arrived yet: cancel the refused ones, or wait.")
-            return
         contact_id = socket.context.contact["id"]
         try:
-            async with database(socket).session() as session:
-                for file in kept:
-                    await contacts.add_attachment(session, contact_id, **file)
+            await socket.consume_uploaded_entries("files", keep)
+            if kept:
+                async with database(socket).session() as session:
+                    for file in kept:
+                        await contacts.add_attachment(session, contact_id, **file)
         except BaseException as exc:
-            media.remove([file["stored_name"] for file in kept], media_dir)  # no file without a row
+            media.remove([file["stored_name"] for file in kept], media_dir)
             if not isinstance(exc, ContactGone):
                 raise
             socket.context.gone = True
             socket.put_flash("error", "Someone else deleted this contact: the files were not kept.")
+            return
+        if not kept:
+            socket.put_flash("error", "No file has arrived yet: cancel the refused ones, or wait.")
             return
         socket.put_flash("info", f"{len(kept)} file{'' if len(kept) == 1 else 's'} saved.")
         await contacts.broadcast(pubsub(socket), "updated", contact_id)
