@@ -124,7 +124,26 @@ async def test_the_kept_files_are_served_and_uploads_in_progress_are_not(
             hidden = await client.get(f"/media/.uploads/{partial.name if partial else 'x'}")
     assert served.status_code == 200 and served.content == PNG
     assert served.headers["content-type"] == "image/png"
+    # Never run as a page of the site, whatever it is; an image is shown, not downloaded.
+    assert served.headers["content-security-policy"] == "sandbox; default-src 'none'"
+    assert "content-disposition" not in served.headers
     assert hidden.status_code == 404
+
+
+async def test_a_kept_file_that_is_not_an_image_is_a_download(
+    app: Starlette, contact_id: int
+) -> None:
+    async with run_lifespan(app) as state:
+        async with live(app, f"/contacts/{contact_id}", lifespan=state) as view:
+            files = view.file_input("#upload-form input", [UploadFile("cv.pdf", PDF, PDF_TYPE)])
+            await view.upload(files)
+            await view.submit("#upload-form")
+            link = view.element("#files .file-list li a[target]").attributes["href"] or ""
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            served = await client.get(link)
+    assert served.content == PDF and served.headers["content-disposition"] == "attachment"
+    assert served.headers["content-security-policy"] == "sandbox; default-src 'none'"
 
 
 async def test_a_client_s_file_name_never_becomes_a_path(

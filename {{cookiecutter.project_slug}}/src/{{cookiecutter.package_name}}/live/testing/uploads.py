@@ -107,7 +107,7 @@ async def _send(
         join = {"token": entry.token}
         status, response = await entry.channel.request("phx_join", join, join=True)
         if status != "ok":
-            entry.error = files.errors[entry.ref] = str(response.get("reason"))
+            await _failed(view, files, entry, upload_ref, str(response.get("reason")))
             return
     goal = min(size, math.ceil(size * percent / 100))  # at least ``percent``
     while entry.sent < goal:
@@ -115,12 +115,20 @@ async def _send(
         ref = entry.channel.push_binary("chunk", chunk)
         status, response = await entry.channel.reply_to(ref, "chunk")
         if status != "ok":
-            reason = str(response.get("reason"))
-            entry.error = files.errors[entry.ref] = reason
-            await view._progress(upload_ref, entry.ref, {"error": reason})
+            await _failed(view, files, entry, upload_ref, str(response.get("reason")))
             return
         entry.sent += len(chunk)
         done = math.floor(entry.sent * 100 / size)
         if done > entry.reported:
             entry.reported = done
             await view._progress(upload_ref, entry.ref, done)
+
+
+async def _failed(
+    view: LiveViewTest, files: FileInput, entry: Entry, upload_ref: str, reason: str
+) -> None:
+    """The client's ``EntryUploader.error``: it tells the view, unless the server said
+    ``writer_error`` (the server has recorded that failure itself)."""
+    entry.error = files.errors[entry.ref] = reason
+    if reason != "writer_error":
+        await view._progress(upload_ref, entry.ref, {"error": reason})
