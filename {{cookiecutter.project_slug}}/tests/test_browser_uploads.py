@@ -427,6 +427,30 @@ async def test_refused_files_show_why_are_never_sent_and_can_be_cancelled(
     await assert_sound(page)
 
 
+async def test_files_dropped_on_the_drop_zone_upload_too(
+    me: BrowserContext, contact_id: int, media_dir: Path
+) -> None:
+    """Drag and drop: the client takes the files of a drop on ``phx-drop-target``."""
+    page = await me.new_page()
+    await open_live(page, f"/contacts/{contact_id}")
+    image = png_image(3, 3)
+    await page.evaluate(
+        """([name, bytes]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name, {type: "image/png"}));
+            const zone = document.querySelector(".drop-zone");
+            for (const kind of ["dragenter", "dragover", "drop"]) {
+                zone.dispatchEvent(new DragEvent(kind, {dataTransfer: transfer, bubbles: true}));
+            }
+        }""",
+        ["dropped.png", list(image)],
+    )
+    await expect_entries(page, {"dropped.png": {"errors": [], "progress": 100}})
+    await save(page)
+    await expect_listed(page, [("dropped.png", do_filesizeformat(len(image)))])
+    assert temp_files(media_dir) == []
+
+
 # -- what is not saved leaves nothing behind ---------------------------------------------
 
 
