@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from {{ cookiecutter.package_name }}.__main__ import server_config
 from {{ cookiecutter.package_name }}.app import NODE_MODULES
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
-from {{ cookiecutter.package_name }}.db import Base, create_engine
+from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
 from {{ cookiecutter.package_name }}.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, Settings
 
 from browsing import watched
@@ -87,18 +87,29 @@ async def database_url(new_database_url: str) -> str:
     return new_database_url
 
 
+async def with_tables(database_url: str) -> Database:
+    """A ``Database`` on ``database_url``, with the models' tables made in it."""
+    database = Database(create_engine(database_url))
+    async with database.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    return database
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A ``Database`` on a fresh database holding the models' tables."""
+    database = await with_tables(database_url)
+    yield database
+    await database.dispose()
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def app_database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """A database holding the models' tables, for the apps tests serve (dropped at the end)."""
     url = unused_database(tmp_path_factory.mktemp("database"))
     await create_database(url)
     try:
-        engine = create_engine(as_string(url))
-        try:
-            async with engine.begin() as connection:
-                await connection.run_sync(Base.metadata.create_all)
-        finally:
-            await engine.dispose()
+        await (await with_tables(as_string(url))).dispose()
         yield as_string(url)
     finally:
         await drop_database(url)

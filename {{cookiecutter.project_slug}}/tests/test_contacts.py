@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,22 +10,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
+from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import count_contacts, sample_contacts, seed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    """A ``Database`` on a fresh database holding the models' tables."""
-    database = Database(create_engine(database_url))
-    async with database.engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    yield database
-    await database.dispose()
 
 
 def fields(contact: Contact) -> tuple[object, ...]:

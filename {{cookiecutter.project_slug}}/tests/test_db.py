@@ -11,7 +11,6 @@ directly, which ``alembic check`` proves equal to the migrated schema.
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from {{ cookiecutter.package_name }}.createdb import (
     database_exists,
     drop_database,
 )
-from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
+from {{ cookiecutter.package_name }}.db import Database, create_engine
 from {{ cookiecutter.package_name }}.models import Item
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -106,16 +105,6 @@ async def test_createdb_refuses_an_unknown_server() -> None:
         await create_database(url)
 
     assert run(url, CREATEDB, check=False).startswith(f"error: cannot create {url}:")
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    """A ``Database`` on a fresh database holding the models' tables."""
-    database = Database(create_engine(database_url))
-    async with database.engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    yield database
-    await database.dispose()
 
 
 async def test_item_round_trip(database: Database) -> None:

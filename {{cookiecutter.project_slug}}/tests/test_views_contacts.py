@@ -23,13 +23,13 @@ from starlette.routing import Mount
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, broadcast
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
-from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
+from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
 from {{ cookiecutter.package_name }}.settings import Settings
 
-from conftest import as_string, unused_database
+from conftest import as_string, unused_database, with_tables
 
 SAMPLE = 45  # rows in the list tests' database: three pages of 20
 
@@ -38,20 +38,13 @@ def app_on(database_url: str) -> Starlette:
     return create_app(Settings(secret_key=secrets.token_urlsafe(32), database_url=database_url))
 
 
-async def make_tables(database_url: str) -> Database:
-    database = Database(create_engine(database_url))
-    async with database.engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    return database
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """A database holding the seed sample's first ``SAMPLE`` contacts, for reading only."""
     url = unused_database(tmp_path_factory.mktemp("contacts"))
     await create_database(url)
     try:
-        database = await make_tables(as_string(url))
+        database = await with_tables(as_string(url))
         await seed(database, SAMPLE)
         await database.dispose()
         yield as_string(url)
@@ -62,14 +55,6 @@ async def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 @pytest.fixture
 def listing(seeded_url: str) -> Starlette:
     return app_on(seeded_url)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    """A fresh, empty database with the tables, for tests that write."""
-    database = await make_tables(database_url)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

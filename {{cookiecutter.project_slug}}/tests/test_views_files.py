@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -18,23 +17,20 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
-from {{ cookiecutter.package_name }}.live.testing import UploadFile, live, run_lifespan
+from {{ cookiecutter.package_name }}.db import Database
+from {{ cookiecutter.package_name }}.live.testing import (
+    FileInput,
+    LiveViewTest,
+    UploadFile,
+    live,
+    run_lifespan,
+)
 from {{ cookiecutter.package_name }}.models import Attachment, Contact
 from {{ cookiecutter.package_name }}.settings import Settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # ~10 KB: several chunks
 PDF = b"%PDF-1.4\n" + b"0123456789" * 20_000  # ~200 KB
 PDF_TYPE = "application/pdf"
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(create_engine(database_url))
-    async with database.engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture
@@ -56,6 +52,19 @@ async def contact_id(database: Database) -> int:
     async with database.session() as session:
         session.add(contact)
     return contact.id
+
+
+async def choose(view: LiveViewTest, *files: UploadFile, percent: int = 100) -> FileInput:
+    """Choose ``files`` in the contact page's upload form, and send them (up to ``percent``)."""
+    chosen = view.file_input("#upload-form input", files)
+    await view.upload(chosen, percent)
+    return chosen
+
+
+async def save(view: LiveViewTest, *files: UploadFile) -> None:
+    """Choose ``files``, send them whole, and press Save files."""
+    await choose(view, *files)
+    await view.submit("#upload-form")
 
 
 def kept(media: Path) -> list[bytes]:
@@ -84,11 +93,9 @@ async def test_files_are_uploaded_and_kept(
             live(app, path, lifespan=state) as other,
         ):
             assert view.text("#no-files") == "No files yet."
-            files = view.file_input(
-                "#upload-form input",
-                [UploadFile("photo.png", PNG, "image/png"), UploadFile("cv.pdf", PDF, PDF_TYPE)],
+            await choose(
+                view, UploadFile("photo.png", PNG, "image/png"), UploadFile("cv.pdf", PDF, PDF_TYPE)
             )
-            await view.upload(files)
             assert [node.attributes["value"] for node in view.find("progress")] == ["100", "100"]
             assert view.has("img[data-phx-hook='Phoenix.LiveImgPreview'][data-phx-entry-ref]")
             assert len(in_progress(media)) == 2  # complete, waiting to be saved
@@ -111,12 +118,9 @@ async def test_the_kept_files_are_served_and_uploads_in_progress_are_not(
 ) -> None:
     async with run_lifespan(app) as state:
         async with live(app, f"/contacts/{contact_id}", lifespan=state) as view:
-            files = view.file_input("#upload-form input", [UploadFile("a.png", PNG, "image/png")])
-            await view.upload(files)
-            await view.submit("#upload-form")
+            await save(view, UploadFile("a.png", PNG, "image/png"))
             link = view.element("#files .file-list li a[target]").attributes["href"] or ""
-            pending = view.file_input("#upload-form input", [UploadFile("b.png", PNG, "image/png")])
-            await view.upload(pending)
+            await choose(view, UploadFile("b.png", PNG, "image/png"))
         (partial,) = in_progress(media) or [None]
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -135,9 +139,7 @@ async def test_a_kept_file_that_is_not_an_image_is_a_download(
 ) -> None:
     async with run_lifespan(app) as state:
         async with live(app, f"/contacts/{contact_id}", lifespan=state) as view:
-            files = view.file_input("#upload-form input", [UploadFile("cv.pdf", PDF, PDF_TYPE)])
-            await view.upload(files)
-            await view.submit("#upload-form")
+            await save(view, UploadFile("cv.pdf", PDF, PDF_TYPE))
             link = view.element("#files .file-list li a[target]").attributes["href"] or ""
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -151,9 +153,7 @@ async def test_a_client_s_file_name_never_becomes_a_path(
 ) -> None:
     name = "../../<b>evil</b>.html"
     async with live(app, f"/contacts/{contact_id}") as view:
-        files = view.file_input("#upload-form input", [UploadFile(name, PNG, "image/png")])
-        await view.upload(files)
-        await view.submit("#upload-form")
+        await save(view, UploadFile(name, PNG, "image/png"))
         assert view.text("#files .file-list li a[target]") == name  # shown as text, escaped
         assert "<b>evil</b>" not in view.html()
     (stored,) = [path for path in media.iterdir() if path.is_file()]
@@ -173,8 +173,7 @@ async def test_a_file_refused_says_why_and_nothing_is_sent(
     app: Starlette, media: Path, contact_id: int, file: UploadFile, message: str
 ) -> None:
     async with live(app, f"/contacts/{contact_id}") as view:
-        files = view.file_input("#upload-form input", [file])
-        await view.upload(files)
+        await choose(view, file)
         assert view.text(".upload-entry .field-error") == message
         assert in_progress(media) == []
         await view.click(".upload-entry .cancel")
@@ -187,8 +186,7 @@ async def test_six_files_are_too_many_until_one_is_cancelled(
     """As Phoenix's auto upload: the first five are sent; saving waits for the sixth's cancel."""
     async with live(app, f"/contacts/{contact_id}") as view:
         chosen = [UploadFile(f"p{n}.png", PNG, "image/png") for n in range(6)]
-        files = view.file_input("#upload-form input", chosen)
-        await view.upload(files)
+        await choose(view, *chosen)
         assert view.text("#upload-form > .field-error") == "Too many files."
         assert len(in_progress(media)) == 5
         error_refs = view.element("#upload-form input").attributes["data-phx-error-refs"]
@@ -204,8 +202,7 @@ async def test_saving_before_any_file_arrived_says_so(
     app: Starlette, media: Path, contact_id: int
 ) -> None:
     async with live(app, f"/contacts/{contact_id}") as view:
-        files = view.file_input("#upload-form input", [UploadFile("cv.pdf", PDF, PDF_TYPE)])
-        await view.upload(files, percent=10)
+        await choose(view, UploadFile("cv.pdf", PDF, PDF_TYPE), percent=10)
         await view.submit("#upload-form")
         assert view.text("#flash-error").startswith("No file has arrived yet")
         assert view.has(".upload-entry") and kept(media) == []
@@ -215,8 +212,7 @@ async def test_cancelling_an_upload_part_way_removes_its_bytes(
     app: Starlette, media: Path, contact_id: int
 ) -> None:
     async with live(app, f"/contacts/{contact_id}") as view:
-        files = view.file_input("#upload-form input", [UploadFile("cv.pdf", PDF, PDF_TYPE)])
-        await view.upload(files, percent=50)
+        await choose(view, UploadFile("cv.pdf", PDF, PDF_TYPE), percent=50)
         assert view.element("progress").attributes["value"] == "50"
         assert len(in_progress(media)) == 1
         await view.click(".upload-entry .cancel")
@@ -228,8 +224,7 @@ async def test_leaving_mid_upload_removes_its_bytes(
     app: Starlette, media: Path, contact_id: int
 ) -> None:
     async with live(app, f"/contacts/{contact_id}") as view:
-        files = view.file_input("#upload-form input", [UploadFile("cv.pdf", PDF, PDF_TYPE)])
-        await view.upload(files, percent=30)
+        await choose(view, UploadFile("cv.pdf", PDF, PDF_TYPE), percent=30)
         assert len(in_progress(media)) == 1
     assert in_progress(media) == []
 
@@ -238,9 +233,7 @@ async def test_deleting_a_file_removes_it_everywhere(
     app: Starlette, database: Database, media: Path, contact_id: int
 ) -> None:
     async with live(app, f"/contacts/{contact_id}") as view:
-        files = view.file_input("#upload-form input", [UploadFile("a.png", PNG, "image/png")])
-        await view.upload(files)
-        await view.submit("#upload-form")
+        await save(view, UploadFile("a.png", PNG, "image/png"))
         link = view.element("#files .file-list li a.delete")
         assert link.attributes["data-confirm"] == "Delete a.png?"
         await view.click("#files .file-list li a.delete")
@@ -252,9 +245,7 @@ async def test_deleting_the_contact_removes_its_files(
     app: Starlette, database: Database, media: Path, contact_id: int
 ) -> None:
     async with live(app, f"/contacts/{contact_id}") as view:
-        files = view.file_input("#upload-form input", [UploadFile("a.png", PNG, "image/png")])
-        await view.upload(files)
-        await view.submit("#upload-form")
+        await save(view, UploadFile("a.png", PNG, "image/png"))
         assert len(kept(media)) == 1
         await view.click("#delete")
     assert kept(media) == [] and await attachments(database) == []
