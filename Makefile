@@ -20,9 +20,9 @@ $(VENV)/.installed: requirements-dev.txt | $(UV)
 	$(UV) pip sync --quiet --python $(VENV)/bin/python --require-hashes requirements-dev.txt
 	touch $@
 
-demo: $(VENV)/.installed  ## Bake the default app into build/demo and serve it on :8000.
+demo: $(VENV)/.installed  ## Bake the default app into build/demo, add sample contacts, serve it on :8000.
 	$(VENV)/bin/cookiecutter . --no-input -f -o build/demo
-	$(MAKE) -C $(DEMO_DIR) setup run
+	$(MAKE) -C $(DEMO_DIR) setup seed run
 
 test: $(VENV)/.installed  ## Bake every option, lint it and run the baked apps' tests.
 	$(VENV)/bin/pytest tests -q
