@@ -20,10 +20,14 @@ from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from sqlalchemy.engine import URL, make_url
 
+import pubsub_support
 from {{ cookiecutter.package_name }}.__main__ import server_config
 from {{ cookiecutter.package_name }}.app import NODE_MODULES
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
 from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
+from {{ cookiecutter.package_name }}.live.pubsub import PubSub
+from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
+from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
 from {{ cookiecutter.package_name }}.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, Settings
 
 from browsing import watched
@@ -85,6 +89,22 @@ async def database_url(new_database_url: str) -> str:
     """The URL of an empty database that no other test uses."""
     await create_database(new_database_url)
     return new_database_url
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """A Redis namespace of the test's own; its keys are deleted after."""
+    async with pubsub_support.namespace() as prefix:
+        yield prefix
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def pubsub(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[PubSub]:
+    """Each backend in turn: in this process, and on the real Redis under ``prefix``."""
+    url = pubsub_support.redis_url()
+    backend = MemoryPubSub() if request.param == "memory" else RedisPubSub(url, prefix=prefix)
+    async with backend:
+        yield backend
 
 
 async def with_tables(database_url: str) -> Database:

@@ -18,27 +18,11 @@ import pytest
 import pubsub_support as support
 from {{ cookiecutter.package_name }}.live.presence import Presence
 from {{ cookiecutter.package_name }}.live.pubsub import PubSub, PubSubError
-from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
 from {{ cookiecutter.package_name }}.live.socket import ConnectedLiveViewSocket, LiveViewSocket
 
 HEARTBEAT = 0.1  # seconds: the nodes of these tests beat and sweep ten times a second
 TTL = 0.5  # a node that stops beating is dead after this; gone within TTL + HEARTBEAT
-FAST = {"timeout": 0.5, "ping_every": 0.2, "max_backoff": 0.2}
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    async with support.namespace() as prefix:
-        yield prefix
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def pubsub(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[PubSub]:
-    url = support.redis_url()
-    backend = MemoryPubSub() if request.param == "memory" else RedisPubSub(url, prefix=prefix)
-    async with backend:
-        yield backend
 
 
 @pytest.fixture
@@ -59,7 +43,7 @@ async def node(
     prefix: str, url: str | None = None, ttl: float = TTL
 ) -> tuple[RedisPubSub, Presence]:
     """Another node on the same Redis, started; stop it with ``stop``."""
-    pubsub = RedisPubSub(url or support.redis_url(), prefix=prefix, **FAST)
+    pubsub = RedisPubSub(url or support.redis_url(), prefix=prefix, **support.FAST)
     await pubsub.start()
     presence = Presence(pubsub, heartbeat=HEARTBEAT, ttl=ttl)
     await presence.start()

@@ -21,26 +21,10 @@ from {{ cookiecutter.package_name }}.live.pubsub import PubSub, PubSubError, cre
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
 
-FAST = {"timeout": 0.5, "ping_every": 0.2, "max_backoff": 0.2}  # seconds: quick to notice, retry
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    async with support.namespace() as prefix:
-        yield prefix
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def pubsub(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[PubSub]:
-    url = support.redis_url()
-    backend = MemoryPubSub() if request.param == "memory" else RedisPubSub(url, prefix=prefix)
-    async with backend:
-        yield backend
-
 
 @pytest.fixture
 async def redis_pubsub(prefix: str) -> AsyncIterator[RedisPubSub]:
-    backend = RedisPubSub(support.redis_url(), prefix=prefix, **FAST)
+    backend = RedisPubSub(support.redis_url(), prefix=prefix, **support.FAST)
     await backend.start()
     yield backend
     await backend.stop()
@@ -234,7 +218,7 @@ async def test_while_redis_is_away_broadcast_fails_loudly_then_subscribers_are_b
     proxy = support.Proxy()
     await proxy.start()
     inbox = support.Inbox()
-    async with RedisPubSub(proxy.url, prefix=prefix, **FAST) as pubsub:
+    async with RedisPubSub(proxy.url, prefix=prefix, **support.FAST) as pubsub:
         await pubsub.subscribe("news", inbox)
         await proxy.stop()
 
