@@ -52,11 +52,14 @@ class UploadChannel:
                     "%s on %s: %s", message.event, self.topic, reply.response
                 )
                 status, response = reply.status, reply.response
-            await self.transport.send(reply_frame(message, status, response))
-            if status == "error" and self._upload is None:
-                self._finish("")  # a refused join holds no slot of the socket's
-            elif status == "error" and message.event == "chunk" and self._current(message):
+            # Ended before the reply: when the client reads it, the bytes are gone already.
+            stopped = status == "error" and message.event == "chunk" and self._current(message)
+            if stopped:
                 self._finish("incomplete")  # a refused chunk ends the upload, as in Phoenix
+            elif status == "error" and self._upload is None:
+                self._finish("")  # a refused join holds no slot of the socket's
+            await self.transport.send(reply_frame(message, status, response))
+            if stopped:
                 await self._send_close()
         finally:
             self.transport.dequeued(message)
