@@ -47,6 +47,7 @@ from {{ cookiecutter.package_name }}.live import (
     UploadEntry,
     remove_stale_uploads,
 )
+from {{ cookiecutter.package_name }}.live.socket import Progress
 from {{ cookiecutter.package_name }}.live.testing import Rendered, UploadFile, live
 from {{ cookiecutter.package_name }}.live.uploads.writer import upload_dir
 
@@ -127,7 +128,12 @@ class PhotosLive(LiveView[dict[str, t.Any]]):
             chunk_size=CHUNK_SIZE,
             chunk_timeout=self.chunk_timeout,
             auto_upload=self.auto_upload,
+            progress=self.on_progress(),
         )
+
+    def on_progress(self) -> Progress | None:
+        """What ``allow_upload``'s ``progress`` calls: nothing, but in ``KeepingPhotosLive``."""
+        return None
 
     async def handle_event(
         self, event: str, socket: ConnectedLiveViewSocket[dict[str, t.Any]], ref: str = ""
@@ -159,6 +165,20 @@ class HastyPhotosLive(PhotosLive):
     chunk_timeout = HASTY_TIMEOUT
 
 
+class KeepingPhotosLive(PhotosLive):
+    """Keeps each photo as soon as it has arrived, with no Save (Phoenix's ``progress:``)."""
+
+    async def _arrived(
+        self, name: str, entry: UploadEntry, socket: ConnectedLiveViewSocket[t.Any]
+    ) -> None:
+        if entry.done:
+            names = await socket.consume_uploaded_entries(name, self._keep)
+            socket.context["saved"] = [*socket.context["saved"], *names]
+
+    def on_progress(self) -> Progress | None:
+        return self._arrived
+
+
 class BusyPhotosLive(PhotosLive):
     """Sometimes busy: ``slow`` takes longer than its uploads' chunk timeout."""
 
@@ -183,6 +203,7 @@ def photos_app(upload_dir: Path, **config: t.Any) -> Starlette:
     routes.add("/manual", ManualPhotosLive)
     routes.add("/hasty", HastyPhotosLive)
     routes.add("/busy", BusyPhotosLive)
+    routes.add("/keeping", KeepingPhotosLive)
     return Starlette(
         routes=routes.routes, middleware=[Middleware(SessionMiddleware, secret_key=SECRET)]
     )
@@ -1045,6 +1066,20 @@ async def test_an_empty_chunk_is_refused_and_ends_the_upload(server: Server) -> 
         reply = await page.client.push_binary(photo.topic, "chunk", b"")
         assert reply["status"] == "error" and reply["response"] == {"reason": "empty chunk"}
         assert server.temp_files() == []
+
+
+async def test_a_progress_callback_can_keep_each_file_as_it_arrives(
+    server: Server, shelf: Shelf
+) -> None:
+    first, second = Photo.of("0"), Photo.of("1", 4_000)
+    async with opened(server, "/keeping") as page:
+        tokens = await page.announce(first, second)
+        await page.send(first, tokens[first.ref])
+        assert shelf.files == {first.name: first.data}  # no Save: kept when it was whole
+        assert page.refs("active") == "1"
+        await page.send(second, tokens[second.ref])
+        assert shelf.files == {first.name: first.data, second.name: second.data}
+        assert page.refs("active") == "" and server.temp_files() == []
 
 
 # -- what a busy view, a view that goes, or a killed process leaves ---------------------

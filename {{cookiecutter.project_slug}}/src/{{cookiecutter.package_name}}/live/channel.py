@@ -11,6 +11,7 @@ told to rejoin, as Phoenix's "let it crash" does.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import typing as t
 from dataclasses import dataclass, field
@@ -405,8 +406,13 @@ class LiveChannel:
 
     async def _progress(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
         config = self._upload_config(joined, payload.get("ref"))
-        if config is not None:
-            config.progress(payload.get("entry_ref"), payload.get("progress"))
+        entry = None if config is None else config.entry(payload.get("entry_ref"))
+        if config is not None and entry is not None:
+            config.progress(entry.ref, payload.get("progress"))
+            if config.progress_callback is not None:
+                result = config.progress_callback(config.name, entry, joined.socket)
+                if inspect.isawaitable(result):
+                    await result
         return await self._update(joined)
 
     @staticmethod

@@ -38,6 +38,8 @@ MISREAD_CHARS = re.compile(r"[\\\x00-\x1f\x7f]")  # a backslash or a control cha
 
 logger = logging.getLogger(__name__)
 Cleanup = t.Callable[[], t.Awaitable[None]]
+# ``allow_upload``'s ``progress``: called with the upload's name, the entry and the socket.
+Progress = t.Callable[[str, UploadEntry, "ConnectedLiveViewSocket[t.Any]"], t.Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,12 +131,15 @@ class LiveViewSocket(t.Generic[Context]):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT,
         auto_upload: bool = False,
+        progress: Progress | None = None,
     ) -> UploadConfig:
         """Accept files for ``name`` (``live_file_input(uploads.name)`` in the template).
 
         ``accept`` lists extensions (``".pdf"``) and types (``"image/*"``);
         sizes are bytes and ``chunk_timeout`` seconds. The server enforces
         every limit as the bytes arrive, whatever the browser declares.
+        ``progress(name, entry, socket)`` (sync or async) runs after each of
+        the client's progress events: ``entry.done`` says the file is whole.
         """
         if name in self.uploads:
             raise UploadError(f"allow_upload({name!r}) was called already for this view")
@@ -146,6 +151,7 @@ class LiveViewSocket(t.Generic[Context]):
             chunk_size,
             chunk_timeout,
             auto_upload,
+            progress,
         )
         self.uploads[name] = config
         return config

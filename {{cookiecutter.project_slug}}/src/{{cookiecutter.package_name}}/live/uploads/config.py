@@ -93,6 +93,11 @@ class UploadConfig:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
     auto_upload: bool = False
+    # Called as ``progress(name, entry, socket)`` after each progress event (Phoenix's
+    # ``progress:``): an auto upload can consume an entry as soon as it is done.
+    progress_callback: t.Callable[[str, UploadEntry, t.Any], t.Any] | None = field(
+        default=None, repr=False
+    )
     ref: str = field(default_factory=lambda: f"phx-{secrets.token_urlsafe(12)}")
     entries: list[UploadEntry] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (entry or config ref, reason)
