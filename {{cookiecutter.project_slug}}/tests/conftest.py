@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from dotenv import dotenv_values
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from sqlalchemy.engine import URL, make_url
 
@@ -229,3 +229,20 @@ async def page(browser: Browser, live_server: str) -> AsyncIterator[Page]:
     """A page in a fresh browser context; the test fails on any console or page error."""
     async with watched(browser, live_server) as context:
         yield await context.new_page()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def other(browser: Browser, live_server: str) -> AsyncIterator[BrowserContext]:
+    """Another browser (another person); like ``page``, any console or page error fails the test."""
+    async with watched(browser, live_server) as context:
+        yield context
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def live_database(app_database_url: str) -> AsyncIterator[Database]:
+    """The live server's database, for making a test's rows before its pages open."""
+    database = Database(create_engine(app_database_url))
+    try:
+        yield database
+    finally:
+        await database.dispose()

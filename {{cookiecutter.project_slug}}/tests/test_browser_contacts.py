@@ -17,15 +17,13 @@ from __future__ import annotations
 import json
 import typing as t
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocket
+from playwright.async_api import BrowserContext, Dialog, Page, WebSocket
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import func, select
 
-from {{ cookiecutter.package_name }}.db import Database, create_engine
+from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.models import Contact
 
 from browsing import (
@@ -36,7 +34,6 @@ from browsing import (
     open_live,
     set_marker,
     wait_until,
-    watched,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -47,23 +44,6 @@ ROW_NAMES = """() => [...document.querySelectorAll('#contact-rows td.col-name a'
 
 
 # -- fixtures --------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def database(app_database_url: str) -> AsyncIterator[Database]:
-    """The live server's database, for making a test's rows before its pages open."""
-    database = Database(create_engine(app_database_url))
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def other(browser: Browser, live_server: str) -> AsyncIterator[BrowserContext]:
-    """Another browser (another person); like ``page``, any console or page error fails the test."""
-    async with watched(browser, live_server) as context:
-        yield context
 
 
 @pytest.fixture
@@ -216,10 +196,10 @@ async def test_a_created_contact_appears_in_the_other_pages_list(
 
 
 async def test_an_edit_reaches_the_other_pages_record_and_list(
-    page: Page, other: BrowserContext, database: Database, tag: str
+    page: Page, other: BrowserContext, live_database: Database, tag: str
 ) -> None:
     (contact_id,) = await add_contacts(
-        database, Contact(name=f"Grace {tag}", email=f"grace.{tag}@example.com", score=10)
+        live_database, Contact(name=f"Grace {tag}", email=f"grace.{tag}@example.com", score=10)
     )
     record, listing = await other.new_page(), await other.new_page()
     await open_live(record, f"/contacts/{contact_id}")
@@ -249,10 +229,10 @@ async def test_an_edit_reaches_the_other_pages_record_and_list(
 
 
 async def test_delete_asks_first_and_a_dismissed_confirm_sends_nothing(
-    page: Page, other: BrowserContext, database: Database, tag: str
+    page: Page, other: BrowserContext, live_database: Database, tag: str
 ) -> None:
     drop, keep = await add_contacts(
-        database,
+        live_database,
         Contact(name=f"Drop {tag}", email=f"drop.{tag}@example.com"),
         Contact(name=f"Keep {tag}", email=f"keep.{tag}@example.com"),
     )
@@ -281,18 +261,18 @@ async def test_delete_asks_first_and_a_dismissed_confirm_sends_nothing(
     # Frames go out in order: the dismissed click would have been sent before this one.
     deletes = [event for event in events if event.get("event") == "delete"]
     assert [event["value"] for event in deletes] == [{"id": str(drop)}]
-    assert await count_contacts(database, Contact.id.in_([drop, keep])) == 1
-    assert await count_contacts(database, Contact.id == keep) == 1
+    assert await count_contacts(live_database, Contact.id.in_([drop, keep])) == 1
+    assert await count_contacts(live_database, Contact.id == keep) == 1
 
 
 # -- presence ----------------------------------------------------------------------
 
 
 async def test_the_record_shows_who_is_editing_it_until_they_leave(
-    page: Page, other: BrowserContext, database: Database, tag: str
+    page: Page, other: BrowserContext, live_database: Database, tag: str
 ) -> None:
     (contact_id,) = await add_contacts(
-        database, Contact(name=f"Edsger {tag}", email=f"edsger.{tag}@example.com")
+        live_database, Contact(name=f"Edsger {tag}", email=f"edsger.{tag}@example.com")
     )
     await open_live(page, f"/contacts/{contact_id}")
     viewer = await my_name(page)
@@ -320,12 +300,12 @@ async def test_the_record_shows_who_is_editing_it_until_they_leave(
 
 
 async def test_paging_and_sorting_live_in_the_url_and_back_walks_them(
-    page: Page, database: Database, tag: str
+    page: Page, live_database: Database, tag: str
 ) -> None:
     # Scores are all different and in another order than the names.
     scores = {f"{tag} Person {i:02d}": (i * 7) % 25 * 4 for i in range(25)}
     await add_contacts(
-        database,
+        live_database,
         *(
             Contact(name=name, email=f"p{score}.{tag}@example.com", score=score)
             for name, score in scores.items()
@@ -363,10 +343,10 @@ async def test_paging_and_sorting_live_in_the_url_and_back_walks_them(
 
 
 async def test_typing_in_the_search_box_filters_live_and_the_url_follows(
-    page: Page, database: Database, tag: str
+    page: Page, live_database: Database, tag: str
 ) -> None:
     await add_contacts(
-        database,
+        live_database,
         Contact(name=f"Alpha {tag}", email=f"alpha.{tag}@example.com"),
         Contact(name=f"Beta {tag}", email=f"beta.{tag}@example.com", company="Alphabet"),
         Contact(name=f"Gamma {tag}", email=f"gamma.{tag}@example.com"),
@@ -398,7 +378,7 @@ async def test_typing_in_the_search_box_filters_live_and_the_url_follows(
 
 
 async def test_bad_values_show_their_errors_and_the_form_stays_usable(
-    page: Page, database: Database, tag: str
+    page: Page, live_database: Database, tag: str
 ) -> None:
     await open_live(page, "/contacts/new")
     await page.fill("#contact-email", "bad")
@@ -425,14 +405,15 @@ async def test_bad_values_show_their_errors_and_the_form_stays_usable(
     await wait_until(page, r"() => /^\/contacts\/\d+$/.test(location.pathname)")
     await expect_text(page, "#flash-info", f"{name} was created.")
     await expect_text(page, "#contact-score", "100")
-    assert await count_contacts(database, Contact.email == f"barbara.{tag}@example.com") == 1
+    barbara = Contact.email == f"barbara.{tag}@example.com"
+    assert await count_contacts(live_database, barbara) == 1
 
 
 async def test_a_taken_email_is_refused_under_the_email_field(
-    page: Page, database: Database, tag: str
+    page: Page, live_database: Database, tag: str
 ) -> None:
     email = f"taken.{tag}@example.com"
-    await add_contacts(database, Contact(name=f"First {tag}", email=email))
+    await add_contacts(live_database, Contact(name=f"First {tag}", email=email))
     await open_live(page, "/contacts/new")
     await page.fill("#contact-name", f"Second {tag}")
     await page.fill("#contact-email", email.upper())  # emails are kept in lower case
@@ -442,5 +423,5 @@ async def test_a_taken_email_is_refused_under_the_email_field(
     await form_settled(page)
     assert await page.evaluate("location.pathname") == "/contacts/new"
     assert await page.input_value("#contact-name") == f"Second {tag}"
-    assert await count_contacts(database, Contact.email == email) == 1
+    assert await count_contacts(live_database, Contact.email == email) == 1
     await assert_sound(page)

@@ -33,7 +33,7 @@ from jinja2.filters import do_filesizeformat
 from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocket
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from {{ cookiecutter.package_name }}.db import Database, create_engine
+from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.models import Contact
 
 from browsing import (
@@ -86,27 +86,11 @@ async def me(browser: Browser, live_server: str) -> AsyncIterator[BrowserContext
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def other(browser: Browser, live_server: str) -> AsyncIterator[BrowserContext]:
-    async with watched(browser, live_server) as context:
-        yield context
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def database(app_database_url: str) -> AsyncIterator[Database]:
-    """The live server's database, for making a test's contact before its pages open."""
-    database = Database(create_engine(app_database_url))
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def contact_id(database: Database) -> int:
+async def contact_id(live_database: Database) -> int:
     """A contact of this test's own (unique name and email), with no files yet."""
     tag = uuid.uuid4().hex[:10]
     contact = Contact(name=f"Uploader {tag}", email=f"uploader.{tag}@example.com")
-    async with database.session() as session:
+    async with live_database.session() as session:
         session.add(contact)
         await session.flush()
         return contact.id
