@@ -1091,7 +1091,9 @@ async def test_a_busy_view_does_not_time_out_the_uploads_it_keeps_waiting(
     """While a slow handler runs, the client's progress pushes fill the view's mailbox and the
     socket is not read: chunks wait, through no fault of the client's. Time does not count."""
     photo = Photo.of("0", 2_000)
-    with serving(tmp_path / "uploads", mailbox_size=2) as server:
+    # The whole-upload deadline (chunk_timeout + size / upload_min_rate) is far: only the
+    # chunk timeout is at stake here.
+    with serving(tmp_path / "uploads", mailbox_size=2, upload_min_rate=100) as server:
         async with opened(server, "/busy") as page:
             tokens = await page.announce(photo)
             client = page.client

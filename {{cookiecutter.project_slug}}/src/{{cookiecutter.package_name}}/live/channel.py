@@ -31,7 +31,7 @@ from .shared_statics import share_statics
 from .socket import ConnectedLiveViewSocket, InfoEvent, Navigation
 from .template import render_template
 from .tree import Tree
-from .uploads.config import UploadConfig, UploadEntry
+from .uploads.config import Holding, UploadConfig, UploadEntry
 from .view import LiveView, UnhandledEvent
 
 if t.TYPE_CHECKING:
@@ -390,7 +390,14 @@ class LiveChannel:
         entries = payload.get("entries")
         if config is None or not isinstance(entries, list):
             raise error("no such upload")
-        checked = config.preflight(entries)
+        limits = self.transport.config
+        holding = Holding(
+            self.transport.upload_budget.reserve,
+            limits.upload_min_rate,
+            limits.upload_expiry,
+            self._refresher(joined.socket),
+        )
+        checked = config.preflight(entries, holding)
         response: dict[str, t.Any] = {"ref": config.ref}
         if "error" in checked:
             response["error"] = checked["error"]
@@ -428,8 +435,11 @@ class LiveChannel:
         entry = None if config is None else config.entry(entry_ref)
         if joined is None or config is None or entry is None:
             return None
-        socket = joined.socket
-        return config, entry, lambda: self.deliver_info(socket, REFRESH, REFRESH.name)
+        return config, entry, self._refresher(joined.socket)
+
+    def _refresher(self, socket: ConnectedLiveViewSocket[t.Any]) -> t.Callable[[], None]:
+        """How an upload shows the view a change of its own (an entry failed, or expired)."""
+        return lambda: self.deliver_info(socket, REFRESH, REFRESH.name)
 
     async def _leave(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
         await self._drop()

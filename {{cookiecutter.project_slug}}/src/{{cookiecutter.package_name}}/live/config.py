@@ -55,3 +55,18 @@ class LiveConfig:
 
     upload_token_max_age: int = 3600
     """Seconds an upload entry's token may start its upload after the preflight."""
+
+    upload_max_bytes: int = 256 * 1024 * 1024
+    """Bytes every upload of the process may hold on disk at once: files arriving, and files
+    complete but not yet consumed (each counts its declared size from its preflight)."""
+
+    upload_socket_max_bytes: int = 64 * 1024 * 1024
+    """The same, for one socket (all of its views); past either, a preflight refuses the file."""
+
+    upload_min_rate: int = 10_000
+    """Bytes a second an upload must average from its preflight (after one ``chunk_timeout``
+    of grace); a slower one is given up, however often its chunks come."""
+
+    upload_expiry: float = 600.0
+    """Seconds a complete file waits to be consumed (saved); then its bytes go, and the page
+    says so."""

@@ -26,6 +26,7 @@ from .router import LiveMatch, LiveRouter, ViewClass
 from .session import SessionTokens, Signer, flash_signer
 from .template import LiveEnvironment
 from .transport import Transport
+from .uploads.budget import DiskBudget
 from .view import LiveView
 
 
@@ -57,6 +58,8 @@ class LiveRoutes:
         self.tokens = SessionTokens(secret_key, self.config.session_max_age)
         self.flash_signer = flash_signer(secret_key)
         self.upload_tokens = Signer(secret_key, "live-upload", self.config.upload_token_max_age)
+        # What every socket's uploads together may hold on disk (each socket's draws on it).
+        self.upload_budget = DiskBudget(self.config.upload_max_bytes, "server_full")
         self.layout = layout
         self.error_template = error_template
         self.socket_path = path

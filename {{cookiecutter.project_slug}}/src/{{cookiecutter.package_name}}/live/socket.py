@@ -180,6 +180,7 @@ class LiveViewSocket(t.Generic[Context]):
             path = entry.path
             if path is None:
                 continue  # its bytes are gone already (the view is closing)
+            entry.stop_timer()  # it does not expire while ``consume`` has it
             try:
                 result = consume(path, entry)
                 if inspect.isawaitable(result):

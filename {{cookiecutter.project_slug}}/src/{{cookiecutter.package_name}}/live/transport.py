@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from .channel import LiveChannel
 from .logs import ClientLog, clip
 from .protocol import Message, ProtocolError, parse_binary_frame, parse_frame, reply_frame
+from .uploads.budget import DiskBudget
 from .uploads.channel import UploadChannel
 
 if t.TYPE_CHECKING:
@@ -61,6 +62,10 @@ class Transport:
         self.channels: dict[str, Channel] = {}
         self.closed = False
         self.stalled = False  # the reader waits for room: the client's frames are not read
+        # What this socket's uploads may hold on disk, within what the whole process may.
+        self.upload_budget = DiskBudget(
+            self.config.upload_socket_max_bytes, "socket_full", routes.upload_budget
+        )
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
         self._send_lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None

@@ -8,6 +8,7 @@ size is only a first filter, never trusted.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import posixpath
 import re
@@ -15,6 +16,7 @@ import secrets
 import typing as t
 from dataclasses import dataclass, field
 
+from .budget import BudgetFull, Reservation
 from .writer import TempFile
 
 DEFAULT_MAX_ENTRIES = 1
@@ -26,6 +28,10 @@ NAME_CHARS = 255  # a client's file name is kept (for display) to this many char
 REF_CHARS = 20  # the client's entry refs are a counter: a longer one is ignored
 MAX_EXTRA_ENTRIES = 10  # entries kept beyond max_entries (shown as too many); more are ignored
 TYPE_CHARS = 100
+# Not shown from a client's file name or type: control characters (NUL, which PostgreSQL
+# refuses to store) and the bidi formatting ones, which make "invoice\u202egnp.exe" read
+# as "invoiceexe.png".
+UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 # Why an entry (or the whole upload) is refused, as Phoenix names it, and how to say it.
 MESSAGES = {
@@ -36,6 +42,10 @@ MESSAGES = {
     "incomplete": "The upload ended before the whole file arrived.",
     "writer_error": "The file could not be saved.",
     "external_client_failure": "The browser could not send the file.",
+    "too_slow": "The upload was too slow: it did not finish in time.",
+    "expired": "The file was not saved in time: choose it again.",
+    "socket_full": "Too many files are waiting to be saved on this page: save or cancel some.",
+    "server_full": "The server is receiving too many files right now: try again later.",
 }
 
 
@@ -63,6 +73,8 @@ class UploadEntry:
     extension: str = ""  # the client's, only if ``accept`` lists it: safe to end a stored name
     registered: bool = False  # its upload channel joined: a token joins once
     release: t.Callable[[], None] | None = field(default=None, repr=False)  # ends that channel
+    reservation: Reservation | None = field(default=None, repr=False)  # its bytes, counted
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)  # its deadline
 
     @property
     def path(self) -> str | None:
@@ -76,10 +88,30 @@ class UploadEntry:
         return f".{letters[:15]}" if letters else ""
 
     def discard(self) -> None:
-        """Remove the temporary file, whatever state the entry is in."""
+        """Remove the temporary file, whatever state the entry is in, and give its room back."""
+        self.stop_timer()
         if self.file is not None:
             self.file.discard()
             self.file = None
+        if self.reservation is not None:
+            self.reservation.release()
+            self.reservation = None
+
+    def stop_timer(self) -> None:
+        """No deadline any more: the entry is being consumed, or is gone."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What a preflighted entry may hold on disk, and for how long (``LiveConfig``'s bounds)."""
+
+    reserve: t.Callable[[int], Reservation]  # the socket's room for that many bytes
+    min_rate: int  # bytes a second an upload averages from its preflight, at least
+    expiry: float  # seconds a complete file waits to be consumed
+    changed: t.Callable[[], None]  # shows the view what expired
 
 
 @dataclass(eq=False)
@@ -101,6 +133,7 @@ class UploadConfig:
     ref: str = field(default_factory=lambda: f"phx-{secrets.token_urlsafe(12)}")
     entries: list[UploadEntry] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (entry or config ref, reason)
+    holding: Holding | None = field(default=None, repr=False)  # the socket's, from a preflight
 
     def __post_init__(self) -> None:
         for option in ("max_entries", "max_file_size", "chunk_size"):
@@ -157,9 +190,10 @@ class UploadConfig:
         entry = UploadEntry(
             ref=str(item.get("ref")),
             upload_ref=self.ref,
-            client_name=str(item.get("name") or "")[:NAME_CHARS],
+            client_name=UNSHOWN.sub("", str(item.get("name") or ""))[:NAME_CHARS],
             client_size=size if type(size) is int and size >= 0 else -1,
-            client_type=str(item.get("type") or "")[:TYPE_CHARS],
+            # Types are case-insensitive: IMAGE/PNG is image/png.
+            client_type=UNSHOWN.sub("", str(item.get("type") or "")).lower()[:TYPE_CHARS],
             client_last_modified=_integer(item.get("last_modified")),
         )
         # An accepted type does not make the name's extension safe ("evil.html" as image/png):
@@ -176,7 +210,7 @@ class UploadConfig:
         """By declared type (``image/*`` too) or by extension, as the file input's ``accept``."""
         if not self.accept:
             return True
-        kind = entry.client_type.lower()
+        kind = entry.client_type
         family = kind.partition("/")[0] + "/*"
         return any(item in (kind, family, entry.client_extension) for item in self.accept)
 
@@ -190,13 +224,15 @@ class UploadConfig:
         if len(self.entries) > self.max_entries:
             self.errors.append((self.ref, "too_many_files"))
 
-    def preflight(self, client_entries: t.Any) -> dict[str, t.Any]:
+    def preflight(self, client_entries: t.Any, holding: Holding) -> dict[str, t.Any]:
         """Mark entries preflighted; ``{"entries": [...]}`` or ``{"error": [...]}``.
 
         A manual upload sends nothing while any entry is invalid or there are
         too many (the form cannot be submitted). An auto upload, as Phoenix's,
         sends the valid entries up to ``max_entries``; the rest wait, with
-        "too many files" shown, until the person cancels some.
+        "too many files" shown, until the person cancels some. Each entry sent
+        holds its declared size of ``holding``'s room until its file goes; one
+        that finds no room is refused, and says so.
         """
         if not isinstance(client_entries, list):
             return {"error": []}
@@ -212,9 +248,39 @@ class UploadConfig:
             for entry in self.entries
             if entry.ref in refs and entry.valid and not entry.preflighted and not entry.done
         ][: max(self.max_entries - taken, 0)]
+        self.holding = holding
         for entry in ready:
+            try:
+                entry.reservation = holding.reserve(entry.client_size)
+            except BudgetFull as full:
+                self._refuse(entry, full.reason)
+                continue
             entry.preflighted = True
-        return {"entries": ready}
+            # A whole-upload deadline: one byte now and then keeps no file (and its room) forever.
+            self._expire_in(entry, self.chunk_timeout + entry.client_size / holding.min_rate)
+        sent = [entry for entry in ready if entry.preflighted]
+        if len(sent) < len(ready) and not self.auto_upload:
+            for entry in sent:  # a form is sent whole or not at all
+                entry.discard()
+                entry.preflighted = False
+            refused = {entry.ref for entry in ready if not entry.valid}
+            return {"error": [[ref, reason] for ref, reason in self.errors if ref in refused]}
+        return {"entries": sent}
+
+    def _expire_in(self, entry: UploadEntry, seconds: float) -> None:
+        entry.stop_timer()
+        entry.timer = asyncio.get_running_loop().call_later(seconds, self._expired, entry)
+
+    def _expired(self, entry: UploadEntry) -> None:
+        """An upload past its deadline, or a complete file never consumed: its bytes go."""
+        entry.timer = None
+        if entry not in self.entries or not entry.preflighted:
+            return
+        self.fail(entry, "expired" if entry.done else "too_slow")
+        if entry.release is not None:
+            entry.release()  # its channel ends: the client stops sending
+        if self.holding is not None:
+            self.holding.changed()
 
     def progress(self, entry_ref: t.Any, progress: t.Any) -> None:
         """The client's word on an entry: an error it hit, or how far it got.
@@ -239,6 +305,8 @@ class UploadConfig:
             entry.file.close()  # nothing more is written
             entry.done = True
             entry.progress = 100
+            if self.holding is not None:
+                self._expire_in(entry, self.holding.expiry)  # consumed by then, or it goes
 
     def fail(self, entry: UploadEntry, reason: str) -> None:
         """``entry`` cannot finish: its bytes are dropped, and the reason shown."""
