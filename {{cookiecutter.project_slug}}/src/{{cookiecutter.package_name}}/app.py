@@ -43,6 +43,7 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     config = LiveConfig(
         allowed_origins=settings.allowed_origins,
         upload_dir=str(settings.media_dir / UPLOADS),
+        upload_max_bytes=settings.upload_max_bytes,
     )
     live = LiveRoutes(environment, settings.secret_key, config=config, pubsub=pubsub)
     live.add("/", IndexLive, name="index")

@@ -375,6 +375,11 @@ async def list_attachments(session: AsyncSession, contact_id: int) -> list[Attac
     ]
 
 
+async def media_bytes(session: AsyncSession) -> int:
+    """Bytes every kept file takes, as recorded: what ``MEDIA_MAX_BYTES`` bounds."""
+    return await session.scalar(select(func.coalesce(func.sum(Attachment.size), 0))) or 0
+
+
 async def add_attachment(
     session: AsyncSession,
     contact_id: int,

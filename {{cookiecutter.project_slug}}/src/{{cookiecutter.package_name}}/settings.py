@@ -34,6 +34,8 @@ DEFAULT_PUBSUB_URL = "memory://"
 {%- endif %}
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+DEFAULT_MEDIA_MAX_BYTES = 1024**3
+DEFAULT_UPLOAD_MAX_BYTES = 256 * 1024**2
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 ORIGIN = re.compile(
@@ -66,6 +68,10 @@ class Settings:
     presence_ttl: float = TTL
     # Uploaded files, kept; uploads in progress are written beside them, in .uploads/.
     media_dir: Path = PROJECT_ROOT / "media"
+    # Bytes the kept files may take (a save past it is refused, and says so).
+    media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES
+    # Bytes uploads may hold on disk at once, arriving or waiting to be saved (every socket).
+    upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
 
     @classmethod
     def from_env(
@@ -107,6 +113,8 @@ class Settings:
             presence_heartbeat=heartbeat,
             presence_ttl=ttl,
             media_dir=PROJECT_ROOT / (values.get("MEDIA_DIR") or "media"),
+            media_max_bytes=_parse_bytes("MEDIA_MAX_BYTES", values, DEFAULT_MEDIA_MAX_BYTES),
+            upload_max_bytes=_parse_bytes("UPLOAD_MAX_BYTES", values, DEFAULT_UPLOAD_MAX_BYTES),
         )
 
 
@@ -143,6 +151,20 @@ def _parse_seconds(name: str, values: Mapping[str, str], default: float) -> floa
     if not (math.isfinite(seconds) and seconds > 0):
         raise SettingsError(f"{name}={raw[:200]!r} is not a number of seconds above 0.")
     return seconds
+
+
+def _parse_bytes(name: str, values: Mapping[str, str], default: int) -> int:
+    """A whole number of bytes above 0 (``_`` may group digits); unset or empty is ``default``."""
+    raw = values.get(name, "")
+    if not raw:
+        return default
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise SettingsError(f"{name}={raw[:200]!r} is not a number of bytes above 0.")
+    return size
 
 
 def _parse_origins(raw: str) -> tuple[str, ...]:

@@ -144,6 +144,8 @@ class ContactShowLive(LiveView[ContactPage]):
             )
 
         contact_id = socket.context.contact["id"]
+        if not await self._room_for_files(socket):
+            return
         try:
             await socket.consume_uploaded_entries("files", keep)
             if kept:
@@ -163,6 +165,16 @@ class ContactShowLive(LiveView[ContactPage]):
         socket.put_flash("info", f"{len(kept)} file{'' if len(kept) == 1 else 's'} saved.")
         await contacts.broadcast(pubsub(socket), "updated", contact_id)
         await self._load_files(socket)
+
+    async def _room_for_files(self, socket: ConnectedLiveViewSocket[ContactPage]) -> bool:
+        """The kept files and these fit in ``MEDIA_MAX_BYTES``; if not, the page says so."""
+        done, _ = socket.uploaded_entries("files")
+        async with database(socket).session() as session:
+            used = await contacts.media_bytes(session)
+        if used + sum(entry.received for entry in done) <= settings(socket).media_max_bytes:
+            return True
+        socket.put_flash("error", "The files were not saved: the storage for files is full.")
+        return False
 
     async def _load_files(self, socket: LiveViewSocket[ContactPage]) -> None:
         async with database(socket).session() as session:
