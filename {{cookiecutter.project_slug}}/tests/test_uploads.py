@@ -51,7 +51,7 @@ from {{ cookiecutter.package_name }}.live.socket import Progress
 from {{ cookiecutter.package_name }}.live.testing import Rendered, UploadFile, live
 from {{ cookiecutter.package_name }}.live.uploads.writer import upload_dir
 
-from live_client import Frame, LiveClient, Reply
+from live_client import Frame, LiveClient, LivePage, Reply
 from servers import serve
 {%- raw %}
 
@@ -62,6 +62,7 @@ CHUNK_SIZE = 1_000
 CHUNK_TIMEOUT = 2.0  # seconds; never runs out while a test is sending
 HASTY_TIMEOUT = 0.3  # the view that gives up on a stalled upload quickly
 BUSY_TIMEOUT = 0.4  # the view whose handler is sometimes slower than this
+STEADY_TIMEOUT = 1.0  # the view whose uploads take longer than this, a chunk at a time
 WAIT = 3.0  # the longest a test waits for the server to act on its own
 OK: Reply = {"status": "ok", "response": {}}
 
@@ -69,6 +70,10 @@ TOO_LARGE = "The file is too large."
 NOT_ACCEPTED = "This type of file is not accepted."
 INCOMPLETE = "The upload ended before the whole file arrived."
 TIMED_OUT = "The upload stopped: nothing arrived for too long."
+TOO_SLOW = "The upload was too slow: it did not finish in time."
+EXPIRED = "The file was not saved in time: choose it again."
+SOCKET_FULL = "Too many files are waiting to be saved on this page: save or cancel some."
+SERVER_FULL = "The server is receiving too many files right now: try again later."
 
 TEMPLATES = {
     "layout.html": "<meta name='csrf-token' content='{{ csrf_token }}'>{{ live_container }}",
@@ -165,6 +170,12 @@ class HastyPhotosLive(PhotosLive):
     chunk_timeout = HASTY_TIMEOUT
 
 
+class SteadyPhotosLive(PhotosLive):
+    """Gives up on an upload whose chunks stop for ``STEADY_TIMEOUT`` seconds."""
+
+    chunk_timeout = STEADY_TIMEOUT
+
+
 class KeepingPhotosLive(PhotosLive):
     """Keeps each photo as soon as it has arrived, with no Save (Phoenix's ``progress:``)."""
 
@@ -202,6 +213,7 @@ def photos_app(upload_dir: Path, **config: t.Any) -> Starlette:
     routes.add("/auto", PhotosLive)
     routes.add("/manual", ManualPhotosLive)
     routes.add("/hasty", HastyPhotosLive)
+    routes.add("/steady", SteadyPhotosLive)
     routes.add("/busy", BusyPhotosLive)
     routes.add("/keeping", KeepingPhotosLive)
     return Starlette(
@@ -285,10 +297,11 @@ class Page:
 
     client: LiveClient
     rendered: Rendered
+    page: LivePage | None = None  # another page's view on the same socket (not the client's)
 
     @property
     def topic(self) -> str:
-        return self.client.page.topic
+        return (self.page or self.client.page).topic
 
     # -- what the page shows ----------------------------------------------------
 
@@ -344,7 +357,7 @@ class Page:
 
     async def push(self, event: str, payload: dict[str, t.Any]) -> Reply:
         """Push on the view's topic; the pushes that came first, then the reply's diff, merged."""
-        reply = await self.client.push(event, payload)
+        reply = await self.client.push(event, payload, self.topic)
         self.apply_pushes()
         if "diff" in reply["response"]:
             self.merge(reply["response"]["diff"])
@@ -415,6 +428,14 @@ async def opened(server: Server, path: str = "/auto") -> AsyncIterator[Page]:
         reply = await client.join()
         assert reply["status"] == "ok", reply
         yield Page(client, Rendered(Rendered.extract(reply["response"]["rendered"]).diff))
+
+
+async def another_view(page: Page, path: str = "/auto") -> Page:
+    """Load ``path`` in the same browser session and join its view over ``page``'s socket."""
+    loaded = await page.client.load(path)
+    reply = await page.client.join(page=loaded)
+    assert reply["status"] == "ok", reply
+    return Page(page.client, Rendered(Rendered.extract(reply["response"]["rendered"]).diff), loaded)
 
 
 async def next_push(client: LiveClient, topic: str, event: str, timeout: float = WAIT) -> Frame:
@@ -1169,5 +1190,241 @@ def test_the_default_upload_folder_is_this_user_s_alone(
     folder.chmod(0o777)  # made, say, by another user, who could read or swap the files
     with pytest.raises(PermissionError):
         upload_dir(None)
+
+
+# -- what uploads may hold on disk, and for how long -------------------------------------------
+
+
+async def test_a_socket_holds_no_more_than_its_bound_finished_files_included(
+    tmp_path: Path, shelf: Shelf
+) -> None:
+    """Each entry holds its declared size from its preflight until its file goes: a file
+    complete but not saved still counts, in every view of the socket."""
+    first, second, third = Photo.of("0", 2_500), Photo.of("1", 2_500), Photo.of("2", 2_500)
+    with serving(tmp_path / "uploads", upload_socket_max_bytes=4_000) as server:
+        async with opened(server) as page:
+            tokens = await page.announce(first)
+            await page.send(first, tokens[first.ref])
+            assert page.refs("done") == "0"  # complete, not saved: it still holds its bytes
+
+            await page.choose(first, second)
+            response = (await page.preflight(second))["response"]
+            assert response["entries"] == {} and "error" not in response
+            assert page.errors("1") == [SOCKET_FULL] and page.refs("error") == "1"
+            assert await page.client.join_upload("1", None) == refused("invalid_token")
+
+            # Another page on the same socket draws on the same bound.
+            other = await another_view(page)
+            await other.choose(third)
+            assert (await other.preflight(third))["response"]["entries"] == {}
+            assert other.errors("2") == [SOCKET_FULL]
+            assert len(server.temp_files()) == 1
+
+            await page.save()  # the first file is kept: its room comes back
+            assert shelf.files == {first.name: first.data}
+            await other.click("cancel", ref="2")
+            fourth = Photo.of("3", 2_500)
+            tokens = await other.announce(fourth)
+            await other.send(fourth, tokens[fourth.ref])
+            assert other.refs("done") == "3" and other.errors("3") == []
+
+
+async def test_the_process_holds_no_more_than_its_bound_across_sockets(
+    tmp_path: Path, shelf: Shelf
+) -> None:
+    held, refused_photo, later = Photo.of("0", 2_500), Photo.of("0", 2_500), Photo.of("1", 2_500)
+    with serving(tmp_path / "uploads", upload_max_bytes=4_000) as server:
+        async with opened(server) as second:
+            async with opened(server) as first:
+                tokens = await first.announce(held)
+                await first.send(held, tokens[held.ref])
+
+                await second.choose(refused_photo)
+                assert (await second.preflight(refused_photo))["response"]["entries"] == {}
+                assert second.errors("0") == [SERVER_FULL]
+            # The first socket closed: its file, never saved, went with it, and its room.
+            await eventually(lambda: server.temp_files() == [])
+            await second.click("cancel", ref="0")
+            tokens = await second.announce(later)
+            await second.send(later, tokens[later.ref])
+            await second.save()
+            assert shelf.files == {later.name: later.data}
+
+
+async def test_a_manual_upload_past_the_bound_sends_nothing(tmp_path: Path) -> None:
+    fits, too_much = Photo.of("0", 2_000), Photo.of("1", 2_500)
+    with serving(tmp_path / "uploads", upload_socket_max_bytes=4_000) as server:
+        async with opened(server, "/manual") as page:
+            await page.choose(fits, too_much)
+            response = (await page.preflight(fits, too_much))["response"]
+            assert response["error"] == [["1", "socket_full"]] and "entries" not in response
+            assert page.errors("1") == [SOCKET_FULL] and page.refs("preflighted") == ""
+            # The file that fitted gave its room back: alone, it is sent.
+            await page.click("cancel", ref="1")
+            tokens = (await page.preflight(fits))["response"]["entries"]
+            await page.send(fits, tokens["0"])
+            assert page.refs("done") == "0"
+            assert len(server.temp_files()) == 1
+
+
+async def test_a_complete_file_never_saved_expires_and_gives_its_room_back(
+    tmp_path: Path, shelf: Shelf
+) -> None:
+    photo, next_photo = Photo.of("0", 2_500), Photo.of("1", 2_500)
+    with serving(
+        tmp_path / "uploads", upload_expiry=1.0, upload_socket_max_bytes=2_500
+    ) as server:
+        async with opened(server) as page:
+            tokens = await page.announce(photo)
+            await page.send(photo, tokens[photo.ref])
+            await next_push(page.client, photo.topic, "phx_close", timeout=4 * WAIT)
+            await page.next_diff()
+            assert page.errors("0") == [EXPIRED]
+            assert page.refs("done") == page.refs("preflighted") == ""
+            assert server.temp_files() == []
+
+            await page.click("cancel", ref="0")
+            tokens = await page.announce(next_photo)  # the room is free again
+            await page.send(next_photo, tokens[next_photo.ref])
+            await page.save()
+            assert shelf.files == {next_photo.name: next_photo.data}
+
+
+async def test_an_upload_that_trickles_is_given_up_at_its_deadline(
+    tmp_path: Path, shelf: Shelf
+) -> None:
+    """One byte now and then, always within the chunk timeout, keeps no upload alive: it must
+    average ``upload_min_rate`` (here 2.5 s for the file, after a chunk timeout of grace)."""
+    photo = Photo.of("0", 5_000)
+    with serving(tmp_path / "uploads", upload_min_rate=2_000) as server:
+        async with opened(server) as page:
+            token = (await page.announce(photo))["0"]
+            assert await page.client.join_upload("0", token) == OK
+            started, sent = time.monotonic(), 0
+            async with asyncio.timeout(8 * WAIT):
+                while (await page.chunk(photo, photo.data[sent : sent + 1])) == OK:
+                    sent += 1
+                    await asyncio.sleep(CHUNK_TIMEOUT / 10)
+            deadline = CHUNK_TIMEOUT + len(photo.data) / 2_000
+            assert time.monotonic() - started >= deadline - CHUNK_TIMEOUT / 10
+            assert sent < len(photo.data) / 10
+            await next_push(page.client, photo.topic, "phx_close")
+            await page.choose()  # a round trip: what the view queued meanwhile is rendered
+            assert page.errors("0") == [TOO_SLOW]
+            assert page.refs("done") == page.refs("preflighted") == ""
+            assert server.temp_files() == []
+
+
+async def test_a_steady_upload_longer_than_its_chunk_timeout_completes(
+    tmp_path: Path, shelf: Shelf
+) -> None:
+    """The chunk timeout counts from the last chunk, not from the first."""
+    photo = Photo.of("0", 2_000)
+    with serving(tmp_path / "uploads", upload_min_rate=100) as server:
+        async with opened(server, "/steady") as page:
+            token = (await page.announce(photo))["0"]
+            assert await page.client.join_upload("0", token) == OK
+            started = time.monotonic()
+            for at in range(0, len(photo.data), 100):
+                assert await page.chunk(photo, photo.data[at : at + 100]) == OK
+                await asyncio.sleep(STEADY_TIMEOUT / 10)
+            assert time.monotonic() - started > 1.5 * STEADY_TIMEOUT
+            await page.progress("0", 100)
+            assert page.refs("done") == "0" and page.errors("0") == []
+            await page.save()
+            assert shelf.files == {photo.name: photo.data}
+            assert server.temp_files() == []
+
+
+async def test_max_entries_holds_across_choices_and_frees_a_place_as_files_are_kept(
+    server: Server, shelf: Shelf
+) -> None:
+    """An auto upload that keeps each file as it arrives: two at a time, whatever the number
+    of choices; a file kept (or cancelled) frees its place while the other still arrives."""
+    a, b, c, d = (Photo.of(str(ref)) for ref in range(4))
+    async with opened(server, "/keeping") as page:
+        tokens = await page.announce(a)
+        await page.choose(a, b)  # a second choice, as the client lists it: every file so far
+        tokens |= (await page.preflight(b))["response"]["entries"]
+        await page.choose(a, b, c)
+        assert page.errors() == ["Too many files."]
+        assert (await page.preflight(c))["response"]["entries"] == {}
+        assert page.refs("preflighted") == "0,1"
+
+        assert await page.client.join_upload("1", tokens["1"]) == OK
+        assert await page.chunk(b, b.chunks()[0]) == OK  # b is on its way
+        await page.send(a, tokens["0"])  # a arrives whole, and is kept: its place is free
+        assert shelf.files == {a.name: a.data}
+        assert page.errors() == [] and page.refs("active") == "1,2"
+        c_token = (await page.preflight(c))["response"]["entries"]["2"]
+
+        await page.choose(b, c, d)
+        assert page.errors() == ["Too many files."]
+        assert (await page.preflight(d))["response"]["entries"] == {}
+        await page.send(c, c_token)
+        for chunk in b.chunks()[1:]:
+            assert await page.chunk(b, chunk) == OK
+        await page.progress("1", 100)
+        assert shelf.files == {p.name: p.data for p in (a, b, c)}
+        assert page.refs("active") == "3" and page.errors() == []
+
+
+async def test_the_entry_list_stays_bounded_over_many_changes(server: Server) -> None:
+    refs = iter(range(1_000))
+    async with opened(server) as page:
+        for _ in range(40):
+            chosen = [Photo.of(str(next(refs)), 10) for _ in range(3)]
+            chosen.append(Photo.of(str(next(refs)), 10, name="x.txt", type="text/plain"))
+            assert (await page.choose(*chosen))["status"] == "ok"
+        assert len(page.refs("active").split(",")) == MAX_ENTRIES + 10
+        assert len(page.entries()) == MAX_ENTRIES + 10
+        assert page.errors() == ["Too many files."]
+        assert len(page.refs("error").split(",")) <= MAX_ENTRIES + 11
+        assert len(page.rendered.html) < 10_000
+
+
+async def test_a_cancelled_entry_announced_again_needs_a_new_preflight(
+    server: Server, shelf: Shelf
+) -> None:
+    photo = Photo.of("0")
+    async with opened(server) as page:
+        token = (await page.announce(photo))["0"]
+        await page.click("cancel", ref="0")
+        await page.choose(photo)  # the same ref, chosen again: not preflighted
+        assert page.refs("active") == "0" and page.refs("preflighted") == ""
+        assert await page.client.join_upload("0", token) == refused("disallowed")
+        assert server.temp_files() == []
+        tokens = await page.announce(photo)
+        await page.send(photo, tokens["0"])
+        await page.save()
+        assert shelf.files == {photo.name: photo.data}
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("invoice\u202egnp.exe", "invoicegnp.exe"),
+        ("a\u2066b\u2069c\u200f.png", "abc.png"),
+        ("nul\x00in\x1fname.png", "nulinname.png"),
+    ],
+)
+async def test_a_file_name_is_shown_without_control_or_bidi_characters(
+    server: Server, shelf: Shelf, name: str, shown: str
+) -> None:
+    photo = Photo.of("0", name=name, type="image/jpeg")  # accepted by its type
+    async with opened(server) as page:
+        tokens = await page.announce(photo)
+        assert page.texts("#entry-0 .name") == [shown]
+        await page.send(photo, tokens["0"])
+        await page.save()
+        assert shelf.saves == [[shown]] and page.texts("#saved li") == [shown]
+
+
+async def test_a_declared_type_is_compared_case_insensitively(server: Server) -> None:
+    photo = Photo.of("0", name="camera", type="IMAGE/JPEG")
+    async with opened(server) as page:
+        await page.announce(photo)
+        assert page.errors("0") == []
+        assert page.refs("preflighted") == "0"
 
 {%- endraw %}
