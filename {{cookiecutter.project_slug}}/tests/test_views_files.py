@@ -249,3 +249,63 @@ async def test_deleting_the_contact_removes_its_files(
         assert len(kept(media)) == 1
         await view.click("#delete")
     assert kept(media) == [] and await attachments(database) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("invoice\u202egnp.exe", "invoicegnp.exe"),  # would read "invoiceexe.png"
+        ("scan\x00.pdf", "scan.pdf"),  # PostgreSQL refuses NUL in text
+    ],
+)
+async def test_a_file_name_is_kept_and_shown_without_control_or_bidi_characters(
+    app: Starlette, database: Database, contact_id: int, name: str, shown: str
+) -> None:
+    async with live(app, f"/contacts/{contact_id}") as view:
+        await choose(view, UploadFile(name, PDF, PDF_TYPE), UploadFile("b.png", PNG, "image/png"))
+        shown_names = [node.text() for node in view.find(".upload-entry .upload-progress span")]
+        assert shown_names == [shown, "b.png"]
+        await view.submit("#upload-form")
+        assert view.text("#flash-info") == "2 files saved."  # the batch is kept whole
+        names = [node.text() for node in view.find("#files .file-list li a[target]")]
+        assert names == [shown, "b.png"]
+    assert [row[0] for row in await attachments(database)] == [shown, "b.png"]
+
+
+async def test_a_declared_type_in_capitals_is_stored_as_that_type(
+    app: Starlette, database: Database, media: Path, contact_id: int
+) -> None:
+    async with run_lifespan(app) as state:
+        async with live(app, f"/contacts/{contact_id}", lifespan=state) as view:
+            await save(view, UploadFile("photo", PNG, "IMAGE/PNG"))
+            link = view.element("#files .file-list li a[target]").attributes["href"] or ""
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            served = await client.get(link)
+    (stored,) = [path for path in media.iterdir() if path.is_file()]
+    assert stored.suffix == ".png" and served.headers["content-type"] == "image/png"
+    assert await attachments(database) == [("photo", "image/png", len(PNG))]
+
+
+async def test_a_save_past_the_media_quota_is_refused_and_says_so(
+    database_url: str, database: Database, media: Path, contact_id: int
+) -> None:
+    settings = Settings(
+        secret_key=secrets.token_urlsafe(32),
+        database_url=database_url,
+        media_dir=media,
+        media_max_bytes=len(PDF) + len(PNG),
+    )
+    app = create_app(settings)
+    async with live(app, f"/contacts/{contact_id}") as view:
+        await save(view, UploadFile("cv.pdf", PDF, PDF_TYPE))
+        await save(view, UploadFile("a.png", PNG, "image/png"))  # exactly the quota
+        assert view.text("#flash-info") == "1 file saved."
+        await save(view, UploadFile("b.png", b"\x89PNG", "image/png"))  # one byte too many
+        assert view.text("#flash-error") == (
+            "The files were not saved: the storage for files is full."
+        )
+        assert view.has(".upload-entry")  # still there, to cancel
+    assert kept(media) == sorted([PNG, PDF])
+    assert [row[0] for row in await attachments(database)] == ["cv.pdf", "a.png"]
+    assert in_progress(media) == []
