@@ -214,6 +214,20 @@ async def test_hostile_params_are_clamped(listing: Starlette, query: str, shows:
         assert len(names(view)) == 20  # the table is still there
 
 
+@pytest.mark.parametrize(
+    ("per_page", "rows", "pages"),
+    [("1000", 100, 2), ("101", 100, 2), ("99", 100, 2), ("51", 100, 2), ("7", 10, 13)],
+)
+async def test_per_page_is_clamped_with_more_than_a_hundred_rows(
+    app: Starlette, database: Database, per_page: str, rows: int, pages: int
+) -> None:
+    await seed(database, 130)
+    async with live(app, f"/contacts?per_page={per_page}") as view:
+        assert len(names(view)) == rows
+        assert view.text("#page-of") == f"Page 1 of {pages}"
+        assert view.text("#total") == "130 contacts"
+
+
 async def test_control_characters_are_not_searched_for(listing: Starlette) -> None:
     word = sample_contacts(1)[0].name.split()[0]
     async with live(listing, "/contacts") as view:
@@ -574,6 +588,33 @@ async def test_an_update_heard_after_the_delete_says_deleted(
             await broadcast(state["pubsub"], "updated", contact_id)
             await shown.wait_for("#gone")
             assert shown.text("#flash-error") == "Someone else deleted this contact."
+
+
+async def test_a_contact_page_ignores_other_contacts_changes_and_deletes(
+    app: Starlette, database: Database
+) -> None:
+    mine = await add(database, name="Ada Lovelace", email="ada@example.com")
+    other = await add(database, name="Grace Hopper", email="grace@example.com")
+    async with run_lifespan(app) as state:
+        async with live(app, f"/contacts/{mine}", lifespan=state) as shown:
+            async with database.session() as session:
+                found = await session.get(Contact, other)
+                assert found is not None
+                found.name = "Someone Else"
+            await broadcast(state["pubsub"], "updated", other)
+            async with database.session() as session:
+                await session.execute(delete(Contact).where(Contact.id == other))
+            await broadcast(state["pubsub"], "deleted", other)
+            # A change of its own, heard after the others: by then they were handled.
+            async with database.session() as session:
+                found = await session.get(Contact, mine)
+                assert found is not None
+                found.score = 42
+            await broadcast(state["pubsub"], "updated", mine)
+            await shown.wait_for("#contact-score", text="42")
+            assert shown.text("#contact-name") == "Ada Lovelace"
+            assert not shown.has("#gone") and not shown.has("#flash-error")
+            assert shown.title == "Ada Lovelace"
 
 
 async def test_the_page_shown_follows_the_url_as_rows_come_and_go(

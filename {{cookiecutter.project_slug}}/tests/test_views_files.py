@@ -309,3 +309,26 @@ async def test_a_save_past_the_media_quota_is_refused_and_says_so(
     assert kept(media) == sorted([PNG, PDF])
     assert [row[0] for row in await attachments(database)] == ["cv.pdf", "a.png"]
     assert in_progress(media) == []
+
+
+async def test_a_contact_page_cannot_delete_another_contact_s_file(
+    app: Starlette, database: Database, media: Path, contact_id: int
+) -> None:
+    other = Contact(name="Grace Hopper", email="grace@example.com")
+    async with database.session() as session:
+        session.add(other)
+    async with run_lifespan(app) as state:
+        async with live(app, f"/contacts/{other.id}", lifespan=state) as theirs:
+            await save(theirs, UploadFile("theirs.png", PNG, "image/png"))
+        async with database.session() as session:
+            (file_id,) = await session.scalars(select(Attachment.id))
+        async with live(app, f"/contacts/{contact_id}", lifespan=state) as mine:
+            await save(mine, UploadFile("mine.pdf", PDF, PDF_TYPE))
+            await mine.hook("delete_file", {"id": str(file_id)})  # a forged click
+            names = [node.text() for node in mine.find("#files .file-list li a[target]")]
+            assert names == ["mine.pdf"]
+    assert await attachments(database) == [
+        ("theirs.png", "image/png", len(PNG)),
+        ("mine.pdf", PDF_TYPE, len(PDF)),
+    ]
+    assert kept(media) == sorted([PNG, PDF])
