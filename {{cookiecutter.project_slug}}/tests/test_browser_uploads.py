@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import struct
 import time
 import typing as t
@@ -33,8 +34,10 @@ from jinja2.filters import do_filesizeformat
 from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocket
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.models import Contact
+from {{ cookiecutter.package_name }}.settings import Settings
 
 from browsing import (
     WAIT_MS,
@@ -45,6 +48,7 @@ from browsing import (
     wait_until,
     watched,
 )
+from servers import serve
 {%- raw %}
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -409,6 +413,57 @@ async def test_refused_files_show_why_are_never_sent_and_can_be_cancelled(
     assert temp_files(media_dir) == []
     assert len(kept_files(media_dir) - kept_before) == len(listed)
     await assert_sound(page)
+
+
+async def test_files_past_the_server_s_bounds_say_why_next_to_each(
+    browser: Browser, app_database_url: str, contact_id: int, tmp_path: Path
+) -> None:
+    """A server that may hold 150 kB of uploads at once and keep 150 kB of files: the file
+    past the first bound is refused before a byte of it is sent, the one past the second is
+    not saved, and the page says why in each case."""
+    media = tmp_path / "media"
+    settings = Settings(
+        secret_key=secrets.token_urlsafe(32),
+        database_url=app_database_url,
+        media_dir=media,
+        upload_max_bytes=150_000,
+        media_max_bytes=150_000,
+    )
+    with serve(create_app(settings), lifespan="on") as base_url:
+        async with watched(browser, base_url) as context:
+            page = await context.new_page()
+            sent = upload_frames(page)
+            await open_live(page, f"/contacts/{contact_id}")
+            await choose(
+                page,
+                file("one.pdf", "application/pdf", pdf_file(100_000)),
+                file("two.pdf", "application/pdf", pdf_file(100_000)),
+            )
+            busy = "The server is receiving too many files right now: try again later."
+            await expect_entries(
+                page,
+                {
+                    "one.pdf": {"progress": 100, "errors": []},
+                    "two.pdf": {"progress": 0, "errors": [busy]},
+                },
+            )
+            assert [path.stat().st_size for path in temp_files(media)] == [100_000]
+            assert sent["joined"] == [f"lvu:{(await entry_refs(page))['one.pdf']}"]
+            await cancel(page, "two.pdf")
+            await save(page)
+            await expect_text(page, "#flash-info", "1 file saved.")
+
+            # Its room came back: the next file arrives, but the kept files have no room left.
+            await choose(page, file("three.pdf", "application/pdf", pdf_file(60_000)))
+            await expect_entries(page, {"three.pdf": {"progress": 100, "errors": []}})
+            await page.click("#save-files")
+            full = "The files were not saved: the storage for files is full."
+            await expect_text(page, "#flash-error", full)
+            await expect_entries(page, {"three.pdf": {"progress": 100, "errors": []}})
+            await expect_listed(page, [("one.pdf", "100.0 kB")])
+            await cancel(page, "three.pdf")
+            await wait_for_disk(lambda: temp_files(media) == [], "the cancelled file removed")
+            await assert_sound(page)
 
 
 async def test_files_dropped_on_the_drop_zone_upload_too(
