@@ -35,6 +35,7 @@ from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocke
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.contacts import media_bytes
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -416,18 +417,24 @@ async def test_refused_files_show_why_are_never_sent_and_can_be_cancelled(
 
 
 async def test_files_past_the_server_s_bounds_say_why_next_to_each(
-    browser: Browser, app_database_url: str, contact_id: int, tmp_path: Path
+    browser: Browser,
+    app_database_url: str,
+    live_database: Database,
+    contact_id: int,
+    tmp_path: Path,
 ) -> None:
-    """A server that may hold 150 kB of uploads at once and keep 150 kB of files: the file
+    """A server that may hold 150 kB of uploads at once and keep 150 kB more files: the file
     past the first bound is refused before a byte of it is sent, the one past the second is
     not saved, and the page says why in each case."""
+    async with live_database.session() as session:
+        kept_already = await media_bytes(session)  # the other tests' files, in this database
     media = tmp_path / "media"
     settings = Settings(
         secret_key=secrets.token_urlsafe(32),
         database_url=app_database_url,
         media_dir=media,
         upload_max_bytes=150_000,
-        media_max_bytes=150_000,
+        media_max_bytes=kept_already + 150_000,
     )
     with serve(create_app(settings), lifespan="on") as base_url:
         async with watched(browser, base_url) as context:
