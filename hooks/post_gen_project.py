@@ -45,6 +45,9 @@ def env_lines(secret_key: str) -> list[str]:
         "PRESENCE_TTL=10",
         "# Where uploaded files are kept (relative to the project).",
         "MEDIA_DIR=media",
+        "# Bytes the kept files may take; bytes uploads may hold at once (arriving, or unsaved).",
+        "MEDIA_MAX_BYTES=1073741824",
+        "UPLOAD_MAX_BYTES=268435456",
     ]
 
 

@@ -189,6 +189,24 @@ def test_the_heartbeat_must_be_shorter_than_the_ttl() -> None:
     assert str(error.value).startswith("PRESENCE_HEARTBEAT=5 must be shorter than PRESENCE_TTL=5:")
 
 
+# -- MEDIA_MAX_BYTES and UPLOAD_MAX_BYTES ------------------------------------------
+
+
+def test_the_disk_bounds_are_read_in_bytes() -> None:
+    environ = {"SECRET_KEY": "x", "MEDIA_MAX_BYTES": "5_000_000", "UPLOAD_MAX_BYTES": "1024"}
+    settings = Settings.from_env(environ, None)
+    assert (settings.media_max_bytes, settings.upload_max_bytes) == (5_000_000, 1024)
+    assert Settings.from_env({"SECRET_KEY": "x", "MEDIA_MAX_BYTES": ""}, None) == Settings("x")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "1e9", "lots"])
+@pytest.mark.parametrize("name", ["MEDIA_MAX_BYTES", "UPLOAD_MAX_BYTES"])
+def test_a_disk_bound_must_be_bytes_above_zero(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"SECRET_KEY": "x", name: value}, None)
+    assert str(error.value) == f"{name}={value!r} is not a number of bytes above 0."
+
+
 def test_the_example_env_file_holds_every_setting_at_its_default() -> None:
     example = PROJECT_ROOT / ".env.example"
     assert Settings.from_env({"SECRET_KEY": "x"}, example) == Settings(secret_key="x", debug=True)
