@@ -62,7 +62,7 @@ CHUNK_SIZE = 1_000
 CHUNK_TIMEOUT = 2.0  # seconds; never runs out while a test is sending
 HASTY_TIMEOUT = 0.3  # the view that gives up on a stalled upload quickly
 BUSY_TIMEOUT = 0.4  # the view whose handler is sometimes slower than this
-STEADY_TIMEOUT = 1.0  # the view whose uploads take longer than this, a chunk at a time
+STEADY_TIMEOUT = 1.5  # the view whose uploads take longer than this, a chunk at a time
 WAIT = 3.0  # the longest a test waits for the server to act on its own
 OK: Reply = {"status": "ok", "response": {}}
 
@@ -1298,15 +1298,15 @@ async def test_an_upload_that_trickles_is_given_up_at_its_deadline(
     photo = Photo.of("0", 5_000)
     with serving(tmp_path / "uploads", upload_min_rate=2_000) as server:
         async with opened(server) as page:
+            started, sent = time.monotonic(), 0  # the deadline counts from the preflight
             token = (await page.announce(photo))["0"]
             assert await page.client.join_upload("0", token) == OK
-            started, sent = time.monotonic(), 0
             async with asyncio.timeout(8 * WAIT):
                 while (await page.chunk(photo, photo.data[sent : sent + 1])) == OK:
                     sent += 1
                     await asyncio.sleep(CHUNK_TIMEOUT / 10)
             deadline = CHUNK_TIMEOUT + len(photo.data) / 2_000
-            assert time.monotonic() - started >= deadline - CHUNK_TIMEOUT / 10
+            assert time.monotonic() - started >= deadline
             assert sent < len(photo.data) / 10
             await next_push(page.client, photo.topic, "phx_close")
             await page.choose()  # a round trip: what the view queued meanwhile is rendered
@@ -1319,7 +1319,7 @@ async def test_a_steady_upload_longer_than_its_chunk_timeout_completes(
     tmp_path: Path, shelf: Shelf
 ) -> None:
     """The chunk timeout counts from the last chunk, not from the first."""
-    photo = Photo.of("0", 2_000)
+    photo = Photo.of("0", 2_500)
     with serving(tmp_path / "uploads", upload_min_rate=100) as server:
         async with opened(server, "/steady") as page:
             token = (await page.announce(photo))["0"]
@@ -1327,8 +1327,8 @@ async def test_a_steady_upload_longer_than_its_chunk_timeout_completes(
             started = time.monotonic()
             for at in range(0, len(photo.data), 100):
                 assert await page.chunk(photo, photo.data[at : at + 100]) == OK
-                await asyncio.sleep(STEADY_TIMEOUT / 10)
-            assert time.monotonic() - started > 1.5 * STEADY_TIMEOUT
+                await asyncio.sleep(STEADY_TIMEOUT / 15)
+            assert time.monotonic() - started > STEADY_TIMEOUT
             await page.progress("0", 100)
             assert page.refs("done") == "0" and page.errors("0") == []
             await page.save()
