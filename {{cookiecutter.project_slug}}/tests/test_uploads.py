@@ -1290,28 +1290,43 @@ async def test_a_complete_file_never_saved_expires_and_gives_its_room_back(
             assert shelf.files == {next_photo.name: next_photo.data}
 
 
-async def test_an_upload_that_trickles_is_given_up_at_its_deadline(
-    tmp_path: Path, shelf: Shelf
-) -> None:
-    """One byte now and then, always within the chunk timeout, keeps no upload alive: it must
-    average ``upload_min_rate`` (here 2.5 s for the file, after a chunk timeout of grace)."""
+async def test_an_upload_that_trickles_is_given_up(tmp_path: Path, shelf: Shelf) -> None:
+    """One byte now and then, always within the chunk timeout, keeps no upload alive: after a
+    chunk timeout of grace, it must average ``upload_min_rate`` since its preflight."""
     photo = Photo.of("0", 5_000)
     with serving(tmp_path / "uploads", upload_min_rate=2_000) as server:
         async with opened(server) as page:
-            started, sent = time.monotonic(), 0  # the deadline counts from the preflight
+            started, sent = time.monotonic(), 0
             token = (await page.announce(photo))["0"]
             assert await page.client.join_upload("0", token) == OK
             async with asyncio.timeout(8 * WAIT):
-                while (await page.chunk(photo, photo.data[sent : sent + 1])) == OK:
+                while (reply := await page.chunk(photo, photo.data[sent : sent + 1])) == OK:
                     sent += 1
                     await asyncio.sleep(CHUNK_TIMEOUT / 10)
-            deadline = CHUNK_TIMEOUT + len(photo.data) / 2_000
-            assert time.monotonic() - started >= deadline
-            assert sent < len(photo.data) / 10
+            assert reply == refused("too_slow")
+            assert time.monotonic() - started >= CHUNK_TIMEOUT and sent < 100
             await next_push(page.client, photo.topic, "phx_close")
             await page.choose()  # a round trip: what the view queued meanwhile is rendered
             assert page.errors("0") == [TOO_SLOW]
             assert page.refs("done") == page.refs("preflighted") == ""
+            assert server.temp_files() == []
+
+
+async def test_a_file_preflighted_but_never_sent_gives_its_room_back_at_its_deadline(
+    tmp_path: Path,
+) -> None:
+    """Its deadline: ``chunk_timeout`` + its size / ``upload_min_rate`` (0.3 + 0.25 s here)."""
+    photo, next_photo = Photo.of("0", 2_500), Photo.of("1", 2_500)
+    with serving(
+        tmp_path / "uploads", upload_min_rate=10_000, upload_socket_max_bytes=2_500
+    ) as server:
+        async with opened(server, "/hasty") as page:
+            token = (await page.announce(photo))["0"]
+            await page.next_diff()
+            assert page.errors("0") == [TOO_SLOW] and page.refs("preflighted") == ""
+            assert await page.client.join_upload("0", token) == refused("disallowed")
+            await page.click("cancel", ref="0")
+            assert list(await page.announce(next_photo)) == ["1"]
             assert server.temp_files() == []
 
 

@@ -6,8 +6,9 @@ must be joined on this very socket: a forged token, another page's, or one
 already used is refused. Each chunk is acknowledged once written; the
 server counts the bytes itself, and the chunk that would pass the file's
 limit (or its declared size) stops the upload. A file that stops arriving
-for ``chunk_timeout`` seconds is given up. Whatever stops an entry removes
-its temporary file.
+for ``chunk_timeout`` seconds is given up, and so is one slower on average
+than ``LiveConfig.upload_min_rate``. Whatever stops an entry removes its
+temporary file.
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ class UploadChannel:
         if entry.file is not file:  # cancelled or consumed while it was being written
             raise error("disallowed")
         config.received(entry, len(data))
+        if not entry.done and config.behind(entry):
+            config.fail(entry, "too_slow")
+            refresh()
+            raise error("too_slow")
         if entry.done:
             self._cancel_timer()
         else:

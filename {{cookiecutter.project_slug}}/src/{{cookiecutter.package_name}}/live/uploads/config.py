@@ -74,6 +74,7 @@ class UploadEntry:
     registered: bool = False  # its upload channel joined: a token joins once
     release: t.Callable[[], None] | None = field(default=None, repr=False)  # ends that channel
     reservation: Reservation | None = field(default=None, repr=False)  # its bytes, counted
+    preflighted_at: float = 0.0  # the event loop's time: its minimum rate counts from there
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)  # its deadline
 
     @property
@@ -256,6 +257,7 @@ class UploadConfig:
                 self._refuse(entry, full.reason)
                 continue
             entry.preflighted = True
+            entry.preflighted_at = asyncio.get_running_loop().time()
             # A whole-upload deadline: one byte now and then keeps no file (and its room) forever.
             self._expire_in(entry, self.chunk_timeout + entry.client_size / holding.min_rate)
         sent = [entry for entry in ready if entry.preflighted]
@@ -266,6 +268,14 @@ class UploadConfig:
             refused = {entry.ref for entry in ready if not entry.valid}
             return {"error": [[ref, reason] for ref, reason in self.errors if ref in refused]}
         return {"entries": sent}
+
+    def behind(self, entry: UploadEntry) -> bool:
+        """Slower than ``min_rate`` on average since its preflight, after a ``chunk_timeout``
+        of grace: the deadline's rule, checked as each chunk arrives."""
+        if self.holding is None:
+            return False
+        late = asyncio.get_running_loop().time() - entry.preflighted_at - self.chunk_timeout
+        return late > 0 and entry.received < late * self.holding.min_rate
 
     def _expire_in(self, entry: UploadEntry, seconds: float) -> None:
         entry.stop_timer()
