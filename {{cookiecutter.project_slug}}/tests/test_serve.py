@@ -11,7 +11,6 @@ clients are served all the while.
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import secrets
 import signal
@@ -33,6 +32,7 @@ from {{ cookiecutter.package_name }}.__main__ import (
     MAX_WEBSOCKET_MESSAGE_BYTES,
 )
 
+import raw_websocket
 from live_client import LiveClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -168,26 +168,6 @@ async def test_an_oversized_websocket_message_closes_that_socket_with_1009(serve
 
 OVERSIZED_TRIES = 20  # before the fix, about one frame in two ended in a reset
 MASK = b"\x01\x02\x03\x04"  # a client masks its frames; the key does not matter here
-FRAME_TIMEOUT = 30.0  # seconds for one oversized frame to be sent and refused (a bound only)
-
-
-def websocket_to(port: int) -> socket.socket:
-    """A raw WebSocket connection to the app's socket path: frames go out exactly as written."""
-    connection = socket.create_connection(("127.0.0.1", port), timeout=FRAME_TIMEOUT)
-    key = base64.b64encode(secrets.token_bytes(16)).decode()
-    connection.sendall(
-        f"GET /live/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = connection.recv(4096)
-        assert chunk, f"the handshake was refused: {head!r}"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101"), head
-    assert head.endswith(b"\r\n\r\n"), "the server spoke first"
-    return connection
 
 
 def close_code_after(connection: socket.socket, frame: bytes) -> int:
@@ -212,5 +192,7 @@ def test_a_single_oversized_frame_always_gets_a_clean_close_1009(served: str, si
     port = int(served.rsplit(":", 1)[1])
     frame = b"\x81\xff" + size.to_bytes(8, "big") + MASK + bytes(size)
     for _ in range(OVERSIZED_TRIES):
-        with websocket_to(port) as connection:
+        connection, head = raw_websocket.handshake(port)
+        with connection:
+            assert raw_websocket.status(head) == 101
             assert close_code_after(connection, frame) == 1009
