@@ -20,6 +20,7 @@ uvicorn (``websockets-sansio``, what ``ws="auto"`` picks) leaves two ends open:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 
@@ -68,6 +69,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.resume_reading()
         # The client's end of file closes the transport (eof_received). Until then this
         # timer stands for the closing handshake's: the app's end does not close the transport.
+        if self.close_timer is not None:  # the app had closed: its handshake is over too
+            self.close_timer.cancel()
         self.close_timer = self.loop.call_later(self.close_timeout, self.abort)
 
     def abort(self) -> None:
@@ -76,5 +79,6 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             return
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
+            with contextlib.suppress(OSError):  # without it, the kernel sends what it holds
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
         self.transport.abort()
