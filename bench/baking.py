@@ -39,7 +39,7 @@ class App:
             "PYTHONPATH": str(self.root / "src"),
             "SECRET_KEY": self.secret_key,
             "DATABASE_URL": self.database_url,
-            "DEBUG": "false",  # the bake's .env says true: SQL echo and template reloads
+            "DEBUG": "false",  # the bake's .env says true: templates re-read when they change
             "HOST": "127.0.0.1",
             "PORT": str(port or 8000),
             "PUBSUB_URL": pubsub_url,

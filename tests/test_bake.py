@@ -127,6 +127,13 @@ def test_env_has_a_fresh_secret_and_the_example_has_none(
     assert ".env" in (default_project / ".gitignore").read_text().splitlines()
 
 
+def test_env_is_quiet_and_answers_to_this_machine_only(default_project: Path) -> None:
+    for name in (".env", ".env.example"):
+        env = read_env(default_project / name)
+        assert env["SQL_ECHO"] == "false"  # DEBUG=true shows tracebacks, not 1 KB of SQL a page
+        assert env["ALLOWED_HOSTS"] == "localhost,127.0.0.1,[::1]"
+
+
 def test_sqlite_bake_has_no_postgres_bits(default_project: Path) -> None:
     dependencies = pyproject(default_project)["project"]["dependencies"]
     assert "aiosqlite==0.22.1" in dependencies

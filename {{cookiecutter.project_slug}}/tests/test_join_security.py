@@ -207,4 +207,37 @@ async def test_allowed_origins_extend_the_pages_own(origin: str, accepted: bool)
     else:
         with pytest.raises(LiveTestError, match="did not accept"):
             await socket.connect(timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("host", "origin", "accepted"),
+    [
+        ("app.example.com", "https://app.example.com", True),
+        ("App.Example.com", "http://app.example.COM", True),
+        ("app.example.com:8000", "http://app.example.com:8000", True),
+        ("app.example.com", "https://app.example.com.evil.net", False),  # extends the host
+        ("app.example.com", "https://evil.app.example.com", False),  # ends with it
+        ("app.example.com", "https://app.example.co", False),  # begins it
+        ("app.example.com", "https://user@app.example.com", False),
+        ("app.example.com", "https://app.example.com:8000", False),
+        ("app.example.com:8000", "https://app.example.com", False),
+        ("app.example.com:8000", "https://app.example.com:80001", False),
+        (None, "https://app.example.com", False),  # no Host: no page of its own to compare
+        (None, "https://", False),  # nor an empty one
+    ],
+)
+async def test_the_pages_own_origin_is_its_exact_host_and_port(
+    host: str | None, origin: str, accepted: bool
+) -> None:
+    scope = websocket_scope("testserver", "/live/websocket", {}, "")
+    scope["headers"] = [(b"origin", origin.encode())]
+    if host is not None:
+        scope["headers"].append((b"host", host.encode()))
+    socket = WebSocket(small_app(), scope)
+    if accepted:
+        await socket.connect(timeout=2)
+        await socket.close(timeout=2)
+    else:
+        with pytest.raises(LiveTestError, match="did not accept"):
+            await socket.connect(timeout=2)
 {%- endraw %}

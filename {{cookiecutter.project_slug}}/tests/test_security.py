@@ -30,6 +30,8 @@ from {{ cookiecutter.package_name }}.app import NODE_MODULES, create_app
 from {{ cookiecutter.package_name }}.live.testing.asgi import websocket_scope
 from {{ cookiecutter.package_name }}.security import PublicFiles, SecurityHeadersMiddleware
 from {{ cookiecutter.package_name }}.settings import PROJECT_ROOT, Settings
+
+import raw_websocket
 {%- raw %}
 
 CSP = (
@@ -56,7 +58,9 @@ async def get(app: Starlette, path: str) -> httpx.Response:
 
 
 def app_with(https: bool = False) -> Starlette:
-    return create_app(Settings(secret_key=secrets.token_urlsafe(32), https=https))
+    return create_app(
+        Settings(secret_key=secrets.token_urlsafe(32), https=https, allowed_hosts=("testserver",))
+    )
 
 
 # -- headers -------------------------------------------------------------------
@@ -127,7 +131,11 @@ async def test_the_session_cookie_is_httponly_lax_and_secure_over_https(
 )
 async def test_allowed_origins_may_open_the_socket(origin: str, accepted: bool) -> None:
     settings = Settings.from_env(
-        {"SECRET_KEY": "x", "ALLOWED_ORIGINS": "HTTPS://App.Example:443, http://localhost:5173"},
+        {
+            "SECRET_KEY": "x",
+            "ALLOWED_ORIGINS": "HTTPS://App.Example:443, http://localhost:5173",
+            "ALLOWED_HOSTS": "testserver",
+        },
         None,
     )
     scope = websocket_scope("testserver", "/live/websocket", {"vsn": "2.0.0"}, "")
@@ -186,19 +194,84 @@ DOT_DOT = [
 ]
 
 
-def raw_get(base_url: str, target: str) -> tuple[int, bytes]:
-    """Send ``GET target`` exactly as written, and return the status and body."""
+def raw_get(base_url: str, target: str, host: str | None = None) -> tuple[int, bytes]:
+    """Send ``GET target`` exactly as written, and return the status and body.
+
+    ``host`` is the ``Host`` header, the server's own address unless given.
+    """
     address = urlsplit(base_url)
     assert address.hostname and address.port
+    host = host or address.netloc
     with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
         connection.sendall(
-            f"GET {target} HTTP/1.1\r\nHost: {address.netloc}\r\nConnection: close\r\n\r\n".encode()
+            f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
         )
         answer = b""
         while chunk := connection.recv(65536):
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), body
+
+
+# -- allowed hosts: no DNS rebinding --------------------------------------------
+
+# A page of evil.example whose name comes to resolve to this machine reaches the
+# server with evil.example in Host, and its own origin (which then matches it).
+FOREIGN_HOSTS = [
+    "evil.example:{port}",
+    "evil.example",
+    "localhost.evil.example:{port}",
+    "127.0.0.1.nip.io:{port}",
+    "[::2]:{port}",
+]
+LOCAL_HOSTS = ["localhost:{port}", "127.0.0.1:{port}", "[::1]:{port}", "LocalHost:{port}"]
+
+
+@pytest.mark.parametrize(
+    ("host", "status"), [(host, 400) for host in FOREIGN_HOSTS] + [(h, 200) for h in LOCAL_HOSTS]
+)
+def test_pages_answer_to_this_machines_names_only(live_server: str, host: str, status: int) -> None:
+    host = host.format(port=urlsplit(live_server).port)
+    answer, body = raw_get(live_server, "/contacts", host)
+    assert answer == status
+    if status == 400:
+        assert body == b"Invalid host header"
+
+
+@pytest.mark.parametrize(
+    ("host", "status"), [(host, 400) for host in FOREIGN_HOSTS] + [(h, 101) for h in LOCAL_HOSTS]
+)
+def test_the_socket_answers_to_this_machines_names_only(
+    live_server: str, host: str, status: int
+) -> None:
+    port = urlsplit(live_server).port
+    assert port is not None
+    host = host.format(port=port)
+    connection, head = raw_websocket.handshake(port, host=host, origin=f"http://{host}")
+    with connection:
+        assert raw_websocket.status(head) == status
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("app.example.com", 200),
+        ("APP.Example.com:8443", 200),
+        ("shop.example.org", 200),
+        ("example.org", 400),  # *.example.org is its subdomains only
+        ("app.example.com.evil.net", 400),
+        ("localhost", 400),  # a list replaces the default
+    ],
+)
+async def test_allowed_hosts_name_the_sites_domains(host: str, status: int) -> None:
+    settings = Settings.from_env(
+        {"SECRET_KEY": "x", "ALLOWED_HOSTS": "App.Example.com, *.example.org"}, None
+    )
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:
+        response = await client.get("/counter")
+    assert response.status_code == status
+    assert security_headers(response) == HEADERS  # the refusal too
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }}.db import create_engine_from_settings
 from {{ cookiecutter.package_name }}.settings import (
     DEFAULT_DATABASE_URL,
     DEFAULT_PUBSUB_URL,
@@ -48,7 +49,8 @@ def test_missing_secret_key_is_a_clear_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("DEBUG", "maybe"), ("PORT", "http"), ("PORT", "70000")]
+    ("name", "value"),
+    [("DEBUG", "maybe"), ("SQL_ECHO", "loud"), ("PORT", "http"), ("PORT", "70000")],
 )
 def test_malformed_values_are_rejected(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
@@ -113,6 +115,64 @@ def test_a_malformed_origin_is_a_clear_error(origin: str) -> None:
         f"ALLOWED_ORIGINS: {origin!r} is not an origin. Write scheme://host[:port], without a "
         "path or a trailing slash, e.g. https://example.com,http://localhost:5173"
     )
+
+
+# -- ALLOWED_HOSTS ---------------------------------------------------------------
+
+
+def test_allowed_hosts_are_this_machines_names_by_default() -> None:
+    local = ("localhost", "127.0.0.1", "[::1]")
+    assert Settings(secret_key="x").allowed_hosts == local
+    unset = Settings.from_env({"SECRET_KEY": "x", "ALLOWED_HOSTS": " , "}, None)
+    assert unset.allowed_hosts == local
+
+
+def test_allowed_hosts_are_names_in_lower_case() -> None:
+    raw = " Example.COM ,*.example.org,10.0.0.5, [2001:DB8::1],localhost,*"
+    settings = Settings.from_env({"SECRET_KEY": "x", "ALLOWED_HOSTS": raw}, None)
+    assert settings.allowed_hosts == (
+        "example.com",
+        "*.example.org",
+        "10.0.0.5",
+        "[2001:db8::1]",
+        "localhost",
+        "*",
+    )
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "example.com:8000",
+        "https://example.com",
+        "example.com/",
+        "*example.com",
+        "www.*.example.com",
+        "-example.com",
+        "exa mple.com",
+        "::1",
+        "user@example.com",
+    ],
+)
+def test_a_malformed_allowed_host_is_a_clear_error(host: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"SECRET_KEY": "x", "ALLOWED_HOSTS": f"ok.example,{host}"}, None)
+    assert str(error.value) == (
+        f"ALLOWED_HOSTS: {host!r} is not a host name. Write names without a scheme or a "
+        "port, comma-separated, e.g. example.com,www.example.com (*.example.com for every "
+        "subdomain, [::1] for an IPv6 address)"
+    )
+
+
+# -- SQL_ECHO ----------------------------------------------------------------------
+
+
+def test_sql_is_echoed_only_when_asked_not_in_debug_mode() -> None:
+    debug = Settings.from_env({"SECRET_KEY": "x", "DEBUG": "true"}, None)
+    assert (debug.debug, debug.sql_echo) == (True, False)
+    assert create_engine_from_settings(debug).echo is False
+    echo = Settings.from_env({"SECRET_KEY": "x", "SQL_ECHO": "yes"}, None)
+    assert create_engine_from_settings(echo).echo is True
 
 
 # -- PUBSUB_URL ------------------------------------------------------------------

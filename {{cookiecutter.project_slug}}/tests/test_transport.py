@@ -38,6 +38,7 @@ from {{ cookiecutter.package_name }}.live import (
 )
 from {{ cookiecutter.package_name }}.live.logs import ClientLog, clip, redact_query_tokens
 from {{ cookiecutter.package_name }}.live.protocol import ProtocolError, encode_frame, parse_frame
+from {{ cookiecutter.package_name }}.websocket_protocol import WebSocketProtocol
 
 from live_client import LiveClient
 from servers import serve
@@ -442,6 +443,43 @@ async def test_a_client_that_does_not_read_is_closed_after_send_timeout(
             await eventually(lambda: bool(probe.disconnects))
             assert time.monotonic() - started < send_timeout + 2
     assert any("stopped reading" in record.getMessage() for record in runtime_records(caplog))
+
+
+def server_ends(port: int) -> dict[int, tuple[str, int]]:
+    """The server's ends of TCP connections to ``port`` of 127.0.0.1, as the kernel lists them.
+
+    Client port → (state, bytes in the send queue), from ``/proc/net/tcp``:
+    what the server holds whatever the app believes.
+    """
+    ends: dict[int, tuple[str, int]] = {}
+    with open("/proc/net/tcp") as table:
+        next(table)  # the header
+        for line in table:
+            local, remote, state, queues = line.split()[1:5]
+            if int(local.rpartition(":")[2], 16) == port:
+                ends[int(remote.rpartition(":")[2], 16)] = (state, int(queues.split(":")[0], 16))
+    return ends
+
+
+ESTABLISHED = "01"
+
+
+async def test_a_client_that_stopped_reading_is_let_go_at_the_tcp_level(probe: Probe) -> None:
+    # The client stops reading its socket while the server pushes diffs of 1 MB:
+    # once send_timeout passes, the server's end of the connection is gone, its
+    # descriptor and its megabytes of send queue with it, whatever the client does.
+    send_timeout = 0.5
+    app = probe_app(send_timeout=send_timeout)
+    with serve(app, ws=WebSocketProtocol) as base_url:
+        port = int(base_url.rpartition(":")[2])
+        async with joined(base_url, **RAW, close_timeout=0.2) as client:
+            client_port = client.ws.transport.get_extra_info("sockname")[1]
+            assert server_ends(port)[client_port][0] == ESTABLISHED
+            client.ws.transport.pause_reading()  # nothing more leaves the kernel's buffer
+            for _ in range(40):  # 40 MB of diffs: far more than the kernel buffers hold
+                await click_unread(client, "big", size=1_000_000)
+            await eventually(lambda: server_ends(port).get(client_port, ("", 0))[1] > 0)
+            await eventually(lambda: client_port not in server_ends(port), send_timeout + WAIT)
 
 
 # -- origins -----------------------------------------------------------------------

@@ -31,7 +31,11 @@ from {{ cookiecutter.package_name }}.settings import Settings
 
 @pytest.fixture(scope="module")
 def app(app_database_url: str) -> Starlette:
-    settings = Settings(secret_key=secrets.token_urlsafe(32), database_url=app_database_url)
+    settings = Settings(
+        secret_key=secrets.token_urlsafe(32),
+        database_url=app_database_url,
+        allowed_hosts=("testserver",),  # the test client's
+    )
     return create_app(settings)
 
 

@@ -35,7 +35,12 @@ SAMPLE = 45  # rows in the list tests' database: three pages of 20
 
 
 def app_on(database_url: str) -> Starlette:
-    return create_app(Settings(secret_key=secrets.token_urlsafe(32), database_url=database_url))
+    settings = Settings(
+        secret_key=secrets.token_urlsafe(32),
+        database_url=database_url,
+        allowed_hosts=("testserver",),  # the test client's
+    )
+    return create_app(settings)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

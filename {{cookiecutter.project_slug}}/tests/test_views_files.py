@@ -41,7 +41,10 @@ def media(tmp_path: Path) -> Path:
 @pytest.fixture
 def app(database_url: str, database: Database, media: Path) -> Starlette:
     settings = Settings(
-        secret_key=secrets.token_urlsafe(32), database_url=database_url, media_dir=media
+        secret_key=secrets.token_urlsafe(32),
+        database_url=database_url,
+        media_dir=media,
+        allowed_hosts=("testserver",),  # the test client's
     )
     return create_app(settings)
 
@@ -123,7 +126,7 @@ async def test_the_kept_files_are_served_and_uploads_in_progress_are_not(
             await choose(view, UploadFile("b.png", PNG, "image/png"))
         (partial,) = in_progress(media) or [None]
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             served = await client.get(link)
             hidden = await client.get(f"/media/.uploads/{partial.name if partial else 'x'}")
     assert served.status_code == 200 and served.content == PNG
@@ -142,7 +145,7 @@ async def test_a_kept_file_that_is_not_an_image_is_a_download(
             await save(view, UploadFile("cv.pdf", PDF, PDF_TYPE))
             link = view.element("#files .file-list li a[target]").attributes["href"] or ""
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             served = await client.get(link)
     assert served.content == PDF and served.headers["content-disposition"] == "attachment"
     assert served.headers["content-security-policy"] == "sandbox; default-src 'none'"

@@ -42,7 +42,11 @@ PERIOD = 0.05  # the dashboard's refresh period in these tests, in seconds
 
 @pytest.fixture(scope="module")
 def app(app_database_url: str) -> Starlette:
-    settings = Settings(secret_key=secrets.token_urlsafe(32), database_url=app_database_url)
+    settings = Settings(
+        secret_key=secrets.token_urlsafe(32),
+        database_url=app_database_url,
+        allowed_hosts=("testserver",),  # the test client's
+    )
     return create_app(settings)
 
 

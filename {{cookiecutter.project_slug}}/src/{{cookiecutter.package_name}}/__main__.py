@@ -5,7 +5,9 @@ server refuses oversized input before the app sees it: uvicorn's default
 httptools parser buffers a request line and headers of any size, so this runs
 h11, which answers 400 and closes the connection once a request's head passes
 ``MAX_REQUEST_HEAD_BYTES``. A WebSocket message over
-``MAX_WEBSOCKET_MESSAGE_BYTES`` closes that socket with 1009 (message too big).
+``MAX_WEBSOCKET_MESSAGE_BYTES`` closes that socket with 1009 (message too big),
+and a connection the app is done with is let go of for real, even when its
+client stopped reading (``websocket_protocol``).
 
 WebSocket compression is off, as in Phoenix: it costs about 50 KiB of zlib
 state per connection (half a joined view's memory) to shrink diffs that are
@@ -21,6 +23,7 @@ import uvicorn
 
 from .app import create_app
 from .settings import Settings, SettingsError, get_settings
+from .websocket_protocol import WebSocketProtocol
 
 # A request line plus headers; browsers send a few KiB, cookies included.
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
@@ -38,6 +41,7 @@ def server_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
         "port": settings.port,
         "http": "h11",
         "h11_max_incomplete_event_size": MAX_REQUEST_HEAD_BYTES,
+        "ws": WebSocketProtocol,
         "ws_max_size": MAX_WEBSOCKET_MESSAGE_BYTES,
         "ws_per_message_deflate": False,
         **overrides,

@@ -1,4 +1,4 @@
-"""The application: routes, static files, sessions, security headers, and the lifespan."""
+"""The application: routes, static files, sessions, allowed hosts, security headers, lifespan."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -8,6 +8,7 @@ from jinja2 import PackageLoader
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 
 from . import media
@@ -98,6 +99,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
+            # Pages and sockets for this app's names only: no DNS rebinding (its 400 has the
+            # headers above). Checked before the Origin, which is compared with the Host.
+            Middleware(
+                TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False
+            ),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.secret_key,

@@ -42,6 +42,13 @@ ORIGIN = re.compile(
     r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>\d{1,5}))?"
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# This machine's names only: a page served under another name (DNS rebinding) gets a 400.
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# A name, an IPv4 address, "*.name" (its subdomains), "[IPv6]", or "*" (any: no check).
+HOST_PATTERN = re.compile(
+    r"\*|(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\]"
+)
 REDIS_SCHEMES = ("redis", "rediss")  # rediss: over TLS
 REDIS_DATABASE = re.compile(r"/?\d*")
 URL_CREDENTIALS = re.compile(r"//[^/@]*@")
@@ -58,10 +65,13 @@ class Settings:
     secret_key: str
     database_url: str = DEFAULT_DATABASE_URL
     debug: bool = False
+    sql_echo: bool = False  # every SQL statement logged: for a debugging session, not by default
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     https: bool = False
     allowed_origins: tuple[str, ...] = ()
+    # The names this app answers to (the request's Host), on HTTP and on the WebSocket.
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     pubsub_url: str = DEFAULT_PUBSUB_URL
     # A process that dies without a word has its presences removed within ttl + heartbeat.
     presence_heartbeat: float = HEARTBEAT
@@ -105,10 +115,12 @@ class Settings:
             secret_key=secret_key,
             database_url=values.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             debug=_parse_bool("DEBUG", values.get("DEBUG", "")),
+            sql_echo=_parse_bool("SQL_ECHO", values.get("SQL_ECHO", "")),
             host=values.get("HOST") or DEFAULT_HOST,
             port=_parse_port(values.get("PORT") or str(DEFAULT_PORT)),
             https=_parse_bool("HTTPS", values.get("HTTPS", "")),
             allowed_origins=_parse_origins(values.get("ALLOWED_ORIGINS", "")),
+            allowed_hosts=_parse_hosts(values.get("ALLOWED_HOSTS", "")),
             pubsub_url=_parse_pubsub_url(values.get("PUBSUB_URL") or DEFAULT_PUBSUB_URL),
             presence_heartbeat=heartbeat,
             presence_ttl=ttl,
@@ -185,6 +197,19 @@ def _parse_origin(item: str) -> str:
     if port is None or port == DEFAULT_PORTS.get(scheme):
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
+
+
+def _parse_hosts(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names, in lower case; an empty value is this machine's names."""
+    hosts = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+    for host in hosts:
+        if HOST_PATTERN.fullmatch(host) is None:
+            raise SettingsError(
+                f"ALLOWED_HOSTS: {host[:200]!r} is not a host name. Write names without a "
+                "scheme or a port, comma-separated, e.g. example.com,www.example.com "
+                "(*.example.com for every subdomain, [::1] for an IPv6 address)"
+            )
+    return hosts or DEFAULT_ALLOWED_HOSTS
 
 
 def _parse_pubsub_url(raw: str) -> str:

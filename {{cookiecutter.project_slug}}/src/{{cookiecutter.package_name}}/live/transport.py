@@ -196,8 +196,11 @@ class Transport:
                 async with asyncio.timeout(self.config.send_timeout):
                     await self.websocket.send_text(text)
             except TimeoutError:
-                logger.warning("closing a LiveView socket that stopped reading")
-                await self._close(POLICY_VIOLATION, "not reading")
+                # No close frame: it would queue behind what the client does not read.
+                # The socket's handler ends here; the server then drops the connection
+                # (the template runs uvicorn with a protocol that resets it).
+                logger.warning("dropping a LiveView socket that stopped reading")
+                self._stop()
             except (WebSocketDisconnect, RuntimeError, OSError):
                 self.closed = True  # gone: the reader will see the disconnect
 
@@ -214,5 +217,10 @@ class Transport:
             )
         except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
             pass  # already closed, or the client takes nothing any more
+        self._stop()
+
+    def _stop(self) -> None:
+        """Handle nothing more from this client: the socket ends once its channels are closed."""
+        self.closed = True
         if self._reader is not None and self._reader is not asyncio.current_task():
             self._reader.cancel()
