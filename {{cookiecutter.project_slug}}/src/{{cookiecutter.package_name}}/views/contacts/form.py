@@ -11,6 +11,7 @@ from typing import Any
 
 from ... import contacts
 from ...contacts import ContactGone, EmailTaken, Errors
+from ...db import WriteFailed
 from ...live import (
     ConnectedLiveViewSocket,
     InfoEvent,
@@ -20,7 +21,8 @@ from ...live import (
     is_connected,
 )
 from ...models import Status
-from ...resources import database, pubsub
+from ...resources import pubsub
+from ...writes import write
 from ..whos_here import WhosHere
 from .show import load, presence_topic
 
@@ -92,8 +94,12 @@ class ContactFormLive(LiveView[ContactForm]):
     ) -> None:
         form = socket.context
         try:
-            async with database(socket).session() as session:
-                saved = await contacts.save_contact(session, checked, form.contact_id)
+            saved = await write(
+                socket, lambda session: contacts.save_contact(session, checked, form.contact_id)
+            )
+        except WriteFailed as failed:  # too many saves, or the database busy or away
+            form.errors = {"form": failed.message}
+            return
         except EmailTaken:
             form.errors = {"email": "is already taken by another contact"}
             return

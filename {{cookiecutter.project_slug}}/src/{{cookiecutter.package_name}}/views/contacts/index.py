@@ -5,6 +5,7 @@ from typing import Any
 
 from ... import contacts
 from ...contacts import Page, PagingParams
+from ...db import WriteFailed
 from ...live import (
     ConnectedLiveViewSocket,
     InfoEvent,
@@ -58,7 +59,12 @@ class ContactListLive(LiveView[ContactList]):
             # The URL follows the search box; handle_params runs the query.
             await socket.push_patch(paging.url(q=q, page=1), replace=True)
         elif event == "delete" and id is not None:
-            if await delete(socket, id):
+            try:
+                deleted = await delete(socket, id)
+            except WriteFailed as failed:
+                socket.put_flash("error", failed.message)
+                return
+            if deleted:
                 socket.put_flash("info", "Contact deleted.")
             else:
                 socket.put_flash("error", "That contact was already deleted.")

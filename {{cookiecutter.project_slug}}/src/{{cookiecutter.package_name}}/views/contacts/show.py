@@ -7,10 +7,12 @@ its progress, preview and errors, and kept when the person saves them.
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 
 from ... import contacts, media
 from ...contacts import AttachmentRow, ContactGone, ContactRow
+from ...db import WriteFailed
 from ...live import (
     ConnectedLiveViewSocket,
     InfoEvent,
@@ -21,6 +23,7 @@ from ...live import (
     is_connected,
 )
 from ...resources import database, pubsub, settings
+from ...writes import take_write, write
 from ..whos_here import WhosHere
 
 
@@ -56,9 +59,11 @@ async def load(socket: LiveViewSocket[Any], contact_id: int) -> ContactRow:
 
 
 async def delete(socket: LiveViewSocket[Any], contact_id: int) -> bool:
-    """Delete a contact, its files, and tell everyone; False when it was already gone."""
-    async with database(socket).session() as session:
-        names = await contacts.delete_contact(session, contact_id)
+    """Delete a contact, its files, and tell everyone; False when it was already gone.
+
+    Raises ``WriteFailed`` when it could not (too many writes, the database busy or away).
+    """
+    names = await write(socket, lambda session: contacts.delete_contact(session, contact_id))
     if names is None:
         return False
     media.remove(names, settings(socket).media_dir)  # after the commit: never a row without file
@@ -103,7 +108,12 @@ class ContactShowLive(LiveView[ContactPage]):
         page = socket.context
         contact_id, name = page.contact["id"], page.contact["name"]
         if event == "delete":
-            if await delete(socket, contact_id):
+            try:
+                deleted = await delete(socket, contact_id)
+            except WriteFailed as failed:
+                socket.put_flash("error", failed.message)
+                return
+            if deleted:
                 socket.put_flash("info", f"{name} was deleted.")
             else:
                 socket.put_flash("error", f"{name} had already been deleted by someone else.")
@@ -115,8 +125,15 @@ class ContactShowLive(LiveView[ContactPage]):
         elif event == "save_files":
             await self._save_files(socket)
         elif event == "delete_file" and id is not None:
-            async with database(socket).session() as session:
-                stored = await contacts.delete_attachment(session, contact_id, id)
+            file_id = id
+            try:
+                stored = await write(
+                    socket,
+                    lambda session: contacts.delete_attachment(session, contact_id, file_id),
+                )
+            except WriteFailed as failed:
+                socket.put_flash("error", failed.message)
+                return
             if stored is not None:
                 media.remove([stored], settings(socket).media_dir)
                 await contacts.broadcast(pubsub(socket), "updated", contact_id)
@@ -144,14 +161,25 @@ class ContactShowLive(LiveView[ContactPage]):
             )
 
         contact_id = socket.context.contact["id"]
+
+        async def record(session: AsyncSession) -> None:
+            for file in kept:
+                await contacts.add_attachment(session, contact_id, **file)
+
+        try:
+            take_write(socket)  # before the files are taken: refused, they stay to save later
+        except WriteFailed as failed:
+            socket.put_flash("error", failed.message)
+            return
         try:
             await socket.consume_uploaded_entries("files", keep)
             if kept:
-                async with database(socket).session() as session:
-                    for file in kept:
-                        await contacts.add_attachment(session, contact_id, **file)
+                await database(socket).write(record)
         except BaseException as exc:
             media.remove([file["stored_name"] for file in kept], media_dir)
+            if isinstance(exc, WriteFailed):
+                socket.put_flash("error", f"{exc.message} Choose the files again.")
+                return
             if not isinstance(exc, ContactGone):
                 raise
             socket.context.gone = True
