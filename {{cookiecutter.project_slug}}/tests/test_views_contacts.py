@@ -7,11 +7,14 @@ sample in Python. Tests that write get a fresh database each.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import sqlite3
 import typing as t
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import date
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -20,6 +23,7 @@ from sqlalchemy import delete, select
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from {{ cookiecutter.package_name }} import db as db_module
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, broadcast
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
@@ -28,14 +32,17 @@ from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
 from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.writes import TOO_FAST
 
 from conftest import as_string, unused_database, with_tables
 
 SAMPLE = 45  # rows in the list tests' database: three pages of 20
 
 
-def app_on(database_url: str) -> Starlette:
-    return create_app(Settings(secret_key=secrets.token_urlsafe(32), database_url=database_url))
+def app_on(database_url: str, **settings: t.Any) -> Starlette:
+    return create_app(
+        Settings(secret_key=secrets.token_urlsafe(32), database_url=database_url, **settings)
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -605,3 +612,76 @@ async def test_presence_shows_who_views_and_who_edits(app: Starlette, database: 
                 assert len(viewer.find("#whos-here li")) == 2
             await viewer.wait_for("#whos-here li:only-child")
             assert not viewer.has(".editing")
+
+
+# -- bursts: saves that lose a race, and clients that save too fast -------------------
+
+
+async def test_a_burst_of_saves_commits_each_or_says_why(
+    database_url: str, database: Database
+) -> None:
+    """The issue's burst: 32 forms save at once while lists watch; none crashes.
+
+    Each save either commits and navigates to the saved contact, or leaves
+    the form showing why; what the database holds is exactly what was said.
+    """
+    ids = [await add(database, name=f"Old {n}", email=f"old{n}@example.com") for n in range(16)]
+    paths = ["/contacts/new"] * 16 + [f"/contacts/{i}/edit" for i in ids] + ["/contacts"] * 4
+    async with pages(app_on(database_url), *paths) as views:
+        forms = views[:32]
+
+        async def save(n: int, view: LiveViewTest) -> bool:
+            await view.submit("#contact-form", {"name": f"New {n}", "email": f"new{n}@example.com"})
+            assert view.redirect is not None or view.has("#form-error"), view.html
+            return view.redirect is not None
+
+        saved = await asyncio.gather(*(save(n, view) for n, view in enumerate(forms)))
+        for listing in views[32:]:
+            await listing.wait_for("#total", text=f"{16 + sum(saved[:16])} contacts", timeout=30)
+    async with database.session() as session:
+        names = set((await session.scalars(select(Contact.name))).all())
+    assert names == {
+        f"New {n}" if saved[n] else f"Old {n - 16}" for n in range(32) if saved[n] or n >= 16
+    }
+    assert all(saved), "SQLite and PostgreSQL take 32 saves at once: none needs to fail"
+
+
+async def test_a_save_that_cannot_get_the_lock_is_a_form_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer holds SQLite's lock past the busy timeout: the form says so, no crash."""
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "locked.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    database = await with_tables(url)
+    await database.dispose()
+    async with live(app_on(url), "/contacts/new") as view:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            await view.submit("#contact-form", {"name": "Ada", "email": "ada@example.com"})
+            assert view.text("#form-error") == "The database is busy: nothing was saved. Try again."
+            assert view.redirect is None
+        finally:
+            other.rollback()
+            other.close()
+        await view.submit("#contact-form", {})  # the same values, once the lock is free
+        assert view.redirect is not None
+
+
+async def test_a_socket_that_writes_too_fast_is_told_to_wait(
+    database_url: str, database: Database
+) -> None:
+    """Past its burst, a connection's writes are refused with a message until tokens refill."""
+    ids = [await add(database, email=f"p{n}@example.com") for n in range(3)]
+    app = app_on(database_url, write_burst=2, write_rate=0.001)
+    async with live(app, "/contacts") as view:
+        await view.click(f"#contact-{ids[0]} a.delete")
+        await view.click(f"#contact-{ids[1]} a.delete")
+        await view.click(f"#contact-{ids[2]} a.delete")
+        assert view.text("#flash-error") == TOO_FAST
+        assert view.has(f"#contact-{ids[2]}")
+    assert await stored(database, ids[2]) is not None
+    async with live(app, "/contacts/new") as form:  # another connection: a bucket of its own
+        await form.submit("#contact-form", {"name": "Ada", "email": "ada@example.com"})
+        assert form.redirect is not None
