@@ -9,6 +9,7 @@ directly, which ``alembic check`` proves equal to the migrated schema.
 """
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import event, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -215,6 +216,34 @@ async def test_a_write_that_keeps_losing_says_so(
     assert len(attempts) == WRITE_ATTEMPTS
     async with sqlite_database.session() as session:
         assert (await session.scalars(select(Item))).all() == []
+
+
+async def test_writers_that_deadlock_both_commit(database: Database) -> None:
+    """Two writers take two rows in opposite orders: PostgreSQL aborts one (a deadlock),
+    which is tried again; SQLite lets one write at a time, so neither has to be."""
+    first, second = await add_item(database, "first"), await add_item(database, "second")
+    holding = {first: asyncio.Event(), second: asyncio.Event()}
+    attempts = {first: 0, second: 0}
+
+    def writer(mine: int, theirs: int) -> t.Callable[[AsyncSession], t.Awaitable[None]]:
+        async def work(session: AsyncSession) -> None:
+            attempts[mine] += 1
+            await session.execute(update(Item).where(Item.id == mine).values(description="x"))
+            holding[mine].set()
+            with contextlib.suppress(TimeoutError):  # SQLite: the other waits for our lock
+                await asyncio.wait_for(holding[theirs].wait(), 2)
+            await session.execute(update(Item).where(Item.id == theirs).values(description="y"))
+
+        return work
+
+    both = asyncio.gather(
+        database.write(writer(first, second)), database.write(writer(second, first))
+    )
+    await asyncio.wait_for(both, 60)
+    async with database.session() as session:
+        assert set((await session.scalars(select(Item.description))).all()) <= {"x", "y"}
+    retried = sum(attempts.values()) - 2
+    assert retried == (1 if database.engine.dialect.name == "postgresql" else 0), attempts
 
 
 async def test_a_write_the_database_refuses_is_not_retried(database: Database) -> None:
