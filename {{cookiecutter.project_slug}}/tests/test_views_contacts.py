@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from selectolax.lexbor import LexborHTMLParser
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -32,6 +35,7 @@ from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
 from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.views import loading
 from {{ cookiecutter.package_name }}.writes import TOO_FAST
 
 from conftest import as_string, unused_database, with_tables
@@ -685,3 +689,87 @@ async def test_a_socket_that_writes_too_fast_is_told_to_wait(
     async with live(app, "/contacts/new") as form:  # another connection: a bucket of its own
         await form.submit("#contact-form", {"name": "Ada", "email": "ada@example.com"})
         assert form.redirect is not None
+
+
+# -- outages: a page whose queries fail says so, and recovers by itself -------------
+
+
+async def _on_server(database_url: str, *statements: str) -> None:
+    """Run ``statements`` as an administrator: on PostgreSQL's server, or in the SQLite file."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        url = url.set(database="postgres")
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def take_down(database_url: str) -> None:
+    """The app's queries fail from now on: PostgreSQL refuses connections and drops those it
+    has (the database is unreachable); in SQLite the contacts table goes missing."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        name = url.database
+        await _on_server(
+            database_url,
+            f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false',
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+        )
+    else:
+        await _on_server(database_url, "ALTER TABLE contacts RENAME TO contacts_away")
+
+
+async def bring_back(database_url: str) -> None:
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        await _on_server(database_url, f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+    else:
+        await _on_server(database_url, "ALTER TABLE contacts_away RENAME TO contacts")
+
+
+async def test_pages_whose_queries_fail_say_so_and_recover_by_themselves(
+    database_url: str, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No crash, so no crash loop: each page shows that it could not load, keeps trying
+    (less and less often), and shows the data again once the database is back."""
+    monkeypatch.setattr(loading, "FIRST_DELAY", 0.05)
+    monkeypatch.setattr(loading, "MAX_DELAY", 0.5)
+    contact_id = await add(database, company="Analytical Engines")
+    await database.dispose()
+    app = app_on(database_url)
+    async with run_lifespan(app) as state, AsyncExitStack() as stack:
+        listing = await stack.enter_async_context(live(app, "/contacts", lifespan=state))
+        path = f"/contacts/{contact_id}"
+        shown = await stack.enter_async_context(live(app, path, lifespan=state))
+        await take_down(database_url)
+        try:
+            await broadcast(state["pubsub"], "updated", contact_id)  # both pages read again
+            unavailable = await listing.wait_for("#unavailable", timeout=30)
+            assert "could not be refreshed" in unavailable.text()
+            assert names(listing) == ["Ada Lovelace"]  # what it showed stays
+            await shown.wait_for("#unavailable", timeout=30)
+            assert shown.text("#contact-name") == "Ada Lovelace"
+            # A page opened now: its HTTP render and its join say so, and it saves nothing.
+            form = await stack.enter_async_context(live(app, f"{path}/edit", lifespan=state))
+            assert "could not be loaded" in form.text("#unavailable")
+            assert "disabled" in form.element("#save").attributes
+            await form.hook("save", {"name": "Blank Over It", "email": "blank@example.com"})
+            assert form.text("#form-error").startswith("This contact could not be loaded yet")
+        finally:
+            await bring_back(database_url)
+        await listing.wait_for("#contacts:not(:has(#unavailable))", timeout=30)
+        assert listing.text("#total") == "1 contact"
+        await shown.wait_for("#contact:not(:has(#unavailable))", timeout=30)
+        assert shown.text("#contact-email") == "ada@example.com"
+        await form.wait_for("h1", text="Edit Ada Lovelace", timeout=30)
+        assert not form.has("#unavailable")
+        assert form.element("#contact-company").attributes["value"] == "Analytical Engines"
+        await form.submit("#contact-form", {"score": "5"})
+        assert form.redirect is not None
+    contact = await stored(database, contact_id)
+    assert contact is not None and (contact.name, contact.score) == ("Ada Lovelace", 5)

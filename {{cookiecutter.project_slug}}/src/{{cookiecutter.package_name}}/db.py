@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -41,6 +41,9 @@ RETRY_DELAY = 0.05  # seconds before the second attempt, doubled after, with jit
 # PostgreSQL's SQLSTATEs for a transaction that lost to another: try it again.
 LOST_RACE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 SQLITE_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# What a query raises when the database is away (asyncpg: a plain OSError), restarting,
+# lacks a table, or refuses the query: a page catches these to show an error state.
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
 
 class Base(DeclarativeBase):
@@ -103,7 +106,7 @@ def _failed(error: Exception) -> WriteFailed | None:
     """What to tell the person whose write ``error`` stopped; None: not the database's doing."""
     if lost_race(error):
         return WriteFailed("The database is busy: nothing was saved. Try again.")
-    if isinstance(error, (DBAPIError, OSError)):
+    if isinstance(error, DATABASE_ERRORS):
         # Away, restarting, a missing table, a query it refused: the operator needs the
         # traceback, the person the truth (a connection lost in the commit may have saved).
         logger.exception("a write failed in the database")

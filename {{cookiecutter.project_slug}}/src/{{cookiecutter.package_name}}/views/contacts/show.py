@@ -24,6 +24,7 @@ from ...live import (
 )
 from ...resources import database, pubsub, settings
 from ...writes import take_write, write
+from ..loading import RETRY, Loading, is_retry
 from ..whos_here import WhosHere
 
 
@@ -42,6 +43,14 @@ class ContactPage:
     whos_here: WhosHere
     files: list[AttachmentRow] = field(default_factory=list)
     gone: bool = False  # deleted by someone else while this page was open
+    loading: Loading = field(default_factory=Loading)
+
+
+def not_loaded(contact_id: int) -> ContactRow:
+    """What a page holds of a contact the database could not give yet: its id alone."""
+    return ContactRow(
+        id=contact_id, name="", email="", company="", status="", score=0, since=None, vip=False
+    )
 
 
 async def find(socket: LiveViewSocket[Any], contact_id: int) -> ContactRow | None:
@@ -92,11 +101,16 @@ class ContactShowLive(LiveView[ContactPage]):
             return
         if is_connected(socket):
             await socket.subscribe(contacts.TOPIC)  # first: no change is missed after the load
-        contact = await load(socket, id)
-        socket.context = ContactPage(contact, WhosHere(presence_topic(id)))
-        socket.live_title = contact["name"]
-        await self._load_files(socket)
+        socket.context = ContactPage(not_loaded(id), WhosHere(presence_topic(id)))
+        await socket.context.loading.run(socket, lambda: self._open(socket))
         await socket.context.whos_here.join(socket)
+
+    async def _open(self, socket: LiveViewSocket[ContactPage]) -> None:
+        """The contact (a 404 page if there is none) and its files."""
+        page = socket.context
+        contact = await load(socket, page.contact["id"])
+        page.contact, socket.live_title = contact, contact["name"]
+        page.files = await self._files(socket)
 
     async def handle_event(
         self,
@@ -118,6 +132,8 @@ class ContactShowLive(LiveView[ContactPage]):
             else:
                 socket.put_flash("error", f"{name} had already been deleted by someone else.")
             await socket.push_navigate(contacts.PATH)
+        elif event == RETRY:
+            await self._refresh(socket)
         elif event == "validate_files":
             pass  # the runtime has checked the chosen files; the page shows what it found
         elif event == "cancel_file":
@@ -193,26 +209,41 @@ class ContactShowLive(LiveView[ContactPage]):
         await self._load_files(socket)
 
     async def _load_files(self, socket: LiveViewSocket[ContactPage]) -> None:
+        page = socket.context
+
+        async def read() -> None:
+            page.files = await self._files(socket)
+
+        await page.loading.run(socket, read)
+
+    async def _files(self, socket: LiveViewSocket[ContactPage]) -> list[AttachmentRow]:
         async with database(socket).session() as session:
-            socket.context.files = await contacts.list_attachments(
-                session, socket.context.contact["id"]
-            )
+            return await contacts.list_attachments(session, socket.context.contact["id"])
+
+    async def _refresh(self, socket: LiveViewSocket[ContactPage], deleted: bool = False) -> None:
+        """Read the contact again (it changed, or the last read failed), or say it is gone."""
+        page = socket.context
+
+        async def read() -> None:
+            # An update may arrive after a delete that followed it: read what is there now.
+            found = None if deleted else await find(socket, page.contact["id"])
+            if found is None:
+                page.gone = True
+                socket.put_flash("error", "Someone else deleted this contact.")
+                return
+            page.contact, socket.live_title = found, found["name"]
+            page.files = await self._files(socket)
+
+        await page.loading.run(socket, read)
 
     async def handle_info(
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactPage]
     ) -> None:
         page, change = socket.context, contacts.change_of(event)
-        if change is None:
+        if is_retry(event, page.loading):
+            if not page.gone:
+                await self._refresh(socket)
+        elif change is None:
             page.whos_here.apply(event)
         elif change.get("id") == page.contact["id"] and not page.gone:
-            # An update may arrive after a delete that followed it: read what is there now.
-            found = None
-            if change.get("action") != "deleted":
-                found = await find(socket, page.contact["id"])
-            if found is None:
-                page.gone = True
-                socket.put_flash("error", "Someone else deleted this contact.")
-            else:
-                page.contact = found
-                socket.live_title = found["name"]
-                await self._load_files(socket)
+            await self._refresh(socket, deleted=change.get("action") == "deleted")
