@@ -8,6 +8,7 @@ sample in Python. Tests that write get a fresh database each.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import sqlite3
 import typing as t
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import pytest_asyncio
@@ -39,6 +41,8 @@ from {{ cookiecutter.package_name }}.views import loading
 from {{ cookiecutter.package_name }}.writes import TOO_FAST
 
 from conftest import as_string, unused_database, with_tables
+from live_client import LiveClient, Reply
+from servers import serve
 
 SAMPLE = 45  # rows in the list tests' database: three pages of 20
 
@@ -648,6 +652,72 @@ async def test_a_burst_of_saves_commits_each_or_says_why(
         f"New {n}" if saved[n] else f"Old {n - 16}" for n in range(32) if saved[n] or n >= 16
     }
     assert all(saved), "SQLite and PostgreSQL take 32 saves at once: none needs to fail"
+
+
+async def push_all(client: LiveClient, pushes: list[tuple[str, dict[str, t.Any]]]) -> list[Reply]:
+    """Send every ``(topic, event payload)`` at once, as many forms of one page would; their
+    replies, in order. One reader takes every frame and hands each reply to its push."""
+    loop = asyncio.get_running_loop()
+    waiting: dict[str, asyncio.Future[Reply]] = {}
+    frames: list[str] = []
+
+    async def read() -> None:
+        while waiting:
+            frame = await client.receive(timeout=60)
+            frames.append(frame.event)
+            if frame.event == "phx_reply" and frame.ref in waiting:
+                waiting.pop(frame.ref).set_result(frame.payload)
+
+    futures = []
+    for topic, payload in pushes:
+        ref = client.next_ref()
+        waiting[ref] = future = loop.create_future()
+        futures.append(future)
+        await client.send(client.join_refs[topic], ref, topic, "event", payload)
+    await asyncio.wait_for(read(), 120)
+    assert "phx_error" not in frames
+    return [future.result() for future in futures]
+
+
+async def test_sixteen_forms_on_one_socket_save_within_its_budget(
+    database_url: str, database: Database
+) -> None:
+    """The issue's burst over a real WebSocket: 16 forms of one socket save 3 times each, at
+    once. The socket's burst (20) commits, each said so; every other save is told to wait."""
+    app = app_on(database_url, write_rate=0.001)  # no refill while the burst runs
+    with serve(app, lifespan="on") as base_url:
+        async with LiveClient.open(base_url, "/contacts/new") as client:
+            pages = [client.page] + [await client.load("/contacts/new") for _ in range(15)]
+            for page in pages:
+                assert (await client.join(page=page))["status"] == "ok"
+            pushes = [
+                (page.topic, _save_event(f"P{n}.{k}", f"p{n}.{k}@example.com"))
+                for k in range(3)
+                for n, page in enumerate(pages)
+            ]
+            replies = await push_all(client, pushes)
+    assert all(reply["status"] == "ok" for reply in replies), replies
+    saved = [reply["response"]["live_redirect"]["to"] for reply in replies if _saved(reply)]
+    refused = [reply for reply in replies if not _saved(reply)]
+    assert (len(saved), len(refused)) == (20, 28)
+    told: set[str] = set()  # each form shows the message once: later diffs leave it there
+    for (topic, _), reply in zip(pushes, replies, strict=True):
+        if not _saved(reply) and topic not in told:
+            assert TOO_FAST in json.dumps(reply["response"].get("diff"), ensure_ascii=False)
+            told.add(topic)
+    async with database.session() as session:
+        ids = set((await session.scalars(select(Contact.id))).all())
+    assert {f"/contacts/{contact_id}" for contact_id in ids} == set(saved)
+
+
+def _save_event(name: str, email: str) -> dict[str, t.Any]:
+    """A ``phx-submit`` of the contact form, as the client sends it."""
+    value = urlencode({"name": name, "email": email, "status": "lead", "score": "0"})
+    return {"type": "form", "event": "save", "value": value, "meta": {}, "uploads": {}}
+
+
+def _saved(reply: Reply) -> bool:
+    return "live_redirect" in reply["response"]
 
 
 async def test_a_save_that_cannot_get_the_lock_is_a_form_error(
