@@ -21,10 +21,7 @@ from urllib.parse import urlencode
 import pytest
 import pytest_asyncio
 from selectolax.lexbor import LexborHTMLParser
-from sqlalchemy import delete, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import delete, select
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -42,6 +39,7 @@ from {{ cookiecutter.package_name }}.writes import TOO_FAST
 
 from conftest import as_string, unused_database, with_tables
 from live_client import LiveClient, Reply
+from outages import bring_back, take_down
 from servers import serve
 
 SAMPLE = 45  # rows in the list tests' database: three pages of 20
@@ -764,44 +762,6 @@ async def test_a_socket_that_writes_too_fast_is_told_to_wait(
 # -- outages: a page whose queries fail says so, and recovers by itself -------------
 
 
-async def _on_server(database_url: str, *statements: str) -> None:
-    """Run ``statements`` as an administrator: on PostgreSQL's server, or in the SQLite file."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        url = url.set(database="postgres")
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        async with engine.connect() as connection:
-            for statement in statements:
-                await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-async def take_down(database_url: str) -> None:
-    """The app's queries fail from now on: PostgreSQL refuses connections and drops those it
-    has (the database is unreachable); in SQLite the contacts table goes missing."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        name = url.database
-        await _on_server(
-            database_url,
-            f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false',
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            f" WHERE datname = '{name}' AND pid <> pg_backend_pid()",
-        )
-    else:
-        await _on_server(database_url, "ALTER TABLE contacts RENAME TO contacts_away")
-
-
-async def bring_back(database_url: str) -> None:
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        await _on_server(database_url, f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
-    else:
-        await _on_server(database_url, "ALTER TABLE contacts_away RENAME TO contacts")
-
-
 async def test_pages_whose_queries_fail_say_so_and_recover_by_themselves(
     database_url: str, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -816,7 +776,7 @@ async def test_pages_whose_queries_fail_say_so_and_recover_by_themselves(
         listing = await stack.enter_async_context(live(app, "/contacts", lifespan=state))
         path = f"/contacts/{contact_id}"
         shown = await stack.enter_async_context(live(app, path, lifespan=state))
-        await take_down(database_url)
+        await take_down(database_url, "contacts")
         try:
             await broadcast(state["pubsub"], "updated", contact_id)  # both pages read again
             unavailable = await listing.wait_for("#unavailable", timeout=30)
@@ -831,7 +791,7 @@ async def test_pages_whose_queries_fail_say_so_and_recover_by_themselves(
             await form.hook("save", {"name": "Blank Over It", "email": "blank@example.com"})
             assert form.text("#form-error").startswith("This contact could not be loaded yet")
         finally:
-            await bring_back(database_url)
+            await bring_back(database_url, "contacts")
         await listing.wait_for("#contacts:not(:has(#unavailable))", timeout=30)
         assert listing.text("#total") == "1 contact"
         await shown.wait_for("#contact:not(:has(#unavailable))", timeout=30)
