@@ -91,8 +91,6 @@ def _wait_and_use_wal(connection: Any, record: Any) -> None:
 
 def lost_race(error: BaseException) -> bool:
     """Whether ``error`` is a write losing to another one, which is worth trying again."""
-    if isinstance(error, PoolTimeout):
-        return True  # every pooled connection busy for pool_timeout seconds
     if not isinstance(error, DBAPIError):
         return False
     orig = error.orig
@@ -104,7 +102,8 @@ def lost_race(error: BaseException) -> bool:
 
 def _failed(error: Exception) -> WriteFailed | None:
     """What to tell the person whose write ``error`` stopped; None: not the database's doing."""
-    if lost_race(error):
+    # Waiting pool_timeout (30 s) more for a connection would only keep the person waiting.
+    if lost_race(error) or isinstance(error, PoolTimeout):
         return WriteFailed("The database is busy: nothing was saved. Try again.")
     if isinstance(error, DATABASE_ERRORS):
         # Away, restarting, a missing table, a query it refused: the operator needs the
