@@ -803,3 +803,31 @@ async def test_pages_whose_queries_fail_say_so_and_recover_by_themselves(
         assert form.redirect is not None
     contact = await stored(database, contact_id)
     assert contact is not None and (contact.name, contact.score) == ("Ada Lovelace", 5)
+
+
+async def test_try_again_reloads_at_once(
+    database_url: str, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person need not wait for the next retry: the button reads again now."""
+    monkeypatch.setattr(loading, "FIRST_DELAY", 3600.0)  # no retry by itself in this test
+    monkeypatch.setattr(loading, "MAX_DELAY", 3600.0)
+    contact_id = await add(database)
+    await database.dispose()
+    app = app_on(database_url)
+    await take_down(database_url, "contacts")
+    down = True
+    try:
+        async with live(app, f"/contacts/{contact_id}") as shown:  # opened during the outage
+            assert "could not be loaded" in shown.text("#unavailable")
+            assert not shown.has("#contact-email")
+            await shown.click("#retry")  # still down: still says so
+            assert shown.has("#unavailable")
+            await bring_back(database_url, "contacts")
+            down = False
+            await shown.click("#retry")
+            assert not shown.has("#unavailable")
+            assert shown.text("#contact-name") == "Ada Lovelace"
+            assert shown.title == "Ada Lovelace"
+    finally:
+        if down:
+            await bring_back(database_url, "contacts")
