@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from {{ cookiecutter.package_name }} import models  # noqa: F401 - defines the tables on Base.metadata
-from {{ cookiecutter.package_name }}.db import Base
+from {{ cookiecutter.package_name }}.db import Base, share_sqlite
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 config = context.config
@@ -53,6 +53,7 @@ def run_sync_migrations(connection: Connection) -> None:
 async def run_migrations_online() -> None:
     """Connect with the app's async driver and migrate."""
     engine = create_async_engine(database_url, poolclass=pool.NullPool)
+    share_sqlite(engine)  # a running app may hold the lock: wait for it, as the app does
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_sync_migrations)

@@ -35,6 +35,7 @@ from browsing import (
     set_marker,
     wait_until,
 )
+from outages import bring_back, take_down
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -339,6 +340,33 @@ async def test_paging_and_sorting_live_in_the_url_and_back_walks_them(
     await expect_text(page, "#page-of", "Page 2 of 3")
     await page.go_back()
     await expect_rows(page, by_name[:10], page=None, per_page="10")
+    await assert_no_reload(page)
+
+
+async def test_a_list_whose_database_fails_says_so_and_comes_back(
+    page: Page, live_database: Database, app_database_url: str, tag: str
+) -> None:
+    """The official client sees no crash: the page stays connected, says it could not load,
+    and shows the rows again once the database is back (here at once, with "Try again")."""
+    names = [f"{tag} Ada", f"{tag} Grace"]
+    emails = [f"{i}.{tag}@example.com" for i in range(len(names))]
+    contacts = [Contact(name=n, email=e) for n, e in zip(names, emails, strict=True)]
+    await add_contacts(live_database, *contacts)
+    await live_database.dispose()
+    await open_live(page, f"/contacts?q={tag}")
+    await expect_rows(page, names, q=tag)
+    await set_marker(page)
+
+    await take_down(app_database_url, "contacts")
+    try:
+        await page.click("th.col-name a")  # a live patch: its query fails
+        await page.locator("#unavailable").wait_for()
+        await expect_rows(page, names, order="desc", q=tag)  # what it showed stays
+    finally:
+        await bring_back(app_database_url, "contacts")
+    await page.click("#retry")
+    await page.locator("#unavailable").wait_for(state="detached")
+    await expect_rows(page, names[::-1], order="desc", q=tag)
     await assert_no_reload(page)
 
 

@@ -272,3 +272,25 @@ def test_the_example_env_file_holds_every_setting_at_its_default() -> None:
     assert Settings.from_env({"SECRET_KEY": "x"}, example) == Settings(secret_key="x", debug=True)
     names = {line.split("=")[0] for line in example.read_text().splitlines() if "=" in line}
     assert names == {field.name.upper() for field in fields(Settings)}
+
+
+def test_the_write_budget_is_read_from_the_environment() -> None:
+    settings = Settings.from_env({"SECRET_KEY": "x", "WRITE_RATE": "0.5", "WRITE_BURST": "3"}, None)
+    assert (settings.write_rate, settings.write_burst) == (0.5, 3)
+    assert Settings.from_env({"SECRET_KEY": "x", "WRITE_BURST": ""}, None) == Settings("x")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kind"),
+    [
+        ("WRITE_RATE", "0", "number"),
+        ("WRITE_RATE", "fast", "number"),
+        ("WRITE_RATE", "inf", "number"),
+        ("WRITE_BURST", "2.5", "whole number"),
+        ("WRITE_BURST", "-3", "whole number"),
+    ],
+)
+def test_a_write_budget_must_be_above_zero(name: str, value: str, kind: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"SECRET_KEY": "x", name: value}, None)
+    assert str(error.value) == f"{name}={value!r} is not a {kind} above 0."

@@ -7,11 +7,16 @@ sample in Python. Tests that write get a fresh database each.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
+import sqlite3
 import typing as t
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import date
+from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import pytest_asyncio
@@ -20,6 +25,7 @@ from sqlalchemy import delete, select
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from {{ cookiecutter.package_name }} import db as db_module
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, broadcast
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
@@ -28,19 +34,26 @@ from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
 from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.views import loading
+from {{ cookiecutter.package_name }}.writes import TOO_FAST
 
 from conftest import as_string, unused_database, with_tables
+from live_client import LiveClient, Reply
+from outages import bring_back, take_down
+from servers import serve
 
 SAMPLE = 45  # rows in the list tests' database: three pages of 20
 
 
-def app_on(database_url: str) -> Starlette:
-    settings = Settings(
-        secret_key=secrets.token_urlsafe(32),
-        database_url=database_url,
-        allowed_hosts=("testserver",),  # the test client's
+def app_on(database_url: str, **settings: t.Any) -> Starlette:
+    return create_app(
+        Settings(
+            secret_key=secrets.token_urlsafe(32),
+            database_url=database_url,
+            allowed_hosts=("testserver",),  # the test client's
+            **settings,
+        )
     )
-    return create_app(settings)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -651,3 +664,216 @@ async def test_presence_shows_who_views_and_who_edits(app: Starlette, database: 
                 assert len(viewer.find("#whos-here li")) == 2
             await viewer.wait_for("#whos-here li:only-child")
             assert not viewer.has(".editing")
+
+
+# -- bursts: saves that lose a race, and clients that save too fast -------------------
+
+
+async def test_a_burst_of_saves_commits_each_or_says_why(
+    database_url: str, database: Database
+) -> None:
+    """The issue's burst: 32 forms save at once while lists watch; none crashes.
+
+    Each save either commits and navigates to the saved contact, or leaves
+    the form showing why; what the database holds is exactly what was said.
+    """
+    ids = [await add(database, name=f"Old {n}", email=f"old{n}@example.com") for n in range(16)]
+    paths = ["/contacts/new"] * 16 + [f"/contacts/{i}/edit" for i in ids] + ["/contacts"] * 4
+    async with pages(app_on(database_url), *paths) as views:
+        forms = views[:32]
+
+        async def save(n: int, view: LiveViewTest) -> bool:
+            await view.submit("#contact-form", {"name": f"New {n}", "email": f"new{n}@example.com"})
+            assert view.redirect is not None or view.has("#form-error"), view.html
+            return view.redirect is not None
+
+        saved = await asyncio.gather(*(save(n, view) for n, view in enumerate(forms)))
+        for listing in views[32:]:
+            await listing.wait_for("#total", text=f"{16 + sum(saved[:16])} contacts", timeout=30)
+    async with database.session() as session:
+        names = set((await session.scalars(select(Contact.name))).all())
+    assert names == {
+        f"New {n}" if saved[n] else f"Old {n - 16}" for n in range(32) if saved[n] or n >= 16
+    }
+    assert all(saved), "SQLite and PostgreSQL take 32 saves at once: none needs to fail"
+
+
+async def push_all(client: LiveClient, pushes: list[tuple[str, dict[str, t.Any]]]) -> list[Reply]:
+    """Send every ``(topic, event payload)`` at once, as many forms of one page would; their
+    replies, in order. One reader takes every frame and hands each reply to its push."""
+    loop = asyncio.get_running_loop()
+    waiting: dict[str, asyncio.Future[Reply]] = {}
+    frames: list[str] = []
+
+    async def read() -> None:
+        while waiting:
+            frame = await client.receive(timeout=60)
+            frames.append(frame.event)
+            if frame.event == "phx_reply" and frame.ref in waiting:
+                waiting.pop(frame.ref).set_result(frame.payload)
+
+    futures = []
+    for topic, payload in pushes:
+        ref = client.next_ref()
+        waiting[ref] = future = loop.create_future()
+        futures.append(future)
+        await client.send(client.join_refs[topic], ref, topic, "event", payload)
+    await asyncio.wait_for(read(), 120)
+    assert "phx_error" not in frames
+    return [future.result() for future in futures]
+
+
+async def test_sixteen_forms_on_one_socket_save_within_its_budget(
+    database_url: str, database: Database
+) -> None:
+    """The issue's burst over a real WebSocket: 16 forms of one socket save 3 times each, at
+    once. The socket's burst (20) commits, each said so; every other save is told to wait."""
+    app = app_on(database_url, write_rate=0.001)  # no refill while the burst runs
+    with serve(app, lifespan="on") as base_url:
+        async with LiveClient.open(base_url, "/contacts/new") as client:
+            pages = [client.page] + [await client.load("/contacts/new") for _ in range(15)]
+            for page in pages:
+                assert (await client.join(page=page))["status"] == "ok"
+            pushes = [
+                (page.topic, _save_event(f"P{n}.{k}", f"p{n}.{k}@example.com"))
+                for k in range(3)
+                for n, page in enumerate(pages)
+            ]
+            replies = await push_all(client, pushes)
+    assert all(reply["status"] == "ok" for reply in replies), replies
+    saved = [reply["response"]["live_redirect"]["to"] for reply in replies if _saved(reply)]
+    refused = [reply for reply in replies if not _saved(reply)]
+    assert (len(saved), len(refused)) == (20, 28)
+    told: set[str] = set()  # each form shows the message once: later diffs leave it there
+    for (topic, _), reply in zip(pushes, replies, strict=True):
+        if not _saved(reply) and topic not in told:
+            assert TOO_FAST in json.dumps(reply["response"].get("diff"), ensure_ascii=False)
+            told.add(topic)
+    async with database.session() as session:
+        ids = set((await session.scalars(select(Contact.id))).all())
+    assert {f"/contacts/{contact_id}" for contact_id in ids} == set(saved)
+
+
+def _save_event(name: str, email: str) -> dict[str, t.Any]:
+    """A ``phx-submit`` of the contact form, as the client sends it."""
+    value = urlencode({"name": name, "email": email, "status": "lead", "score": "0"})
+    return {"type": "form", "event": "save", "value": value, "meta": {}, "uploads": {}}
+
+
+def _saved(reply: Reply) -> bool:
+    return "live_redirect" in reply["response"]
+
+
+async def test_a_save_that_cannot_get_the_lock_is_a_form_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer holds SQLite's lock past the busy timeout: the form says so, no crash."""
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "locked.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    database = await with_tables(url)
+    await database.dispose()
+    async with live(app_on(url), "/contacts/new") as view:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            await view.submit("#contact-form", {"name": "Ada", "email": "ada@example.com"})
+            assert view.text("#form-error") == "The database is busy: nothing was saved. Try again."
+            assert view.redirect is None
+        finally:
+            other.rollback()
+            other.close()
+        await view.submit("#contact-form", {})  # the same values, once the lock is free
+        assert view.redirect is not None
+
+
+async def test_a_socket_that_writes_too_fast_is_told_to_wait(
+    database_url: str, database: Database
+) -> None:
+    """Past its burst, a connection's writes are refused with a message until tokens refill."""
+    ids = [await add(database, email=f"p{n}@example.com") for n in range(3)]
+    app = app_on(database_url, write_burst=2, write_rate=0.001)
+    async with live(app, "/contacts") as view:
+        await view.click(f"#contact-{ids[0]} a.delete")
+        await view.click(f"#contact-{ids[1]} a.delete")
+        await view.click(f"#contact-{ids[2]} a.delete")
+        assert view.text("#flash-error") == TOO_FAST
+        assert view.has(f"#contact-{ids[2]}")
+    assert await stored(database, ids[2]) is not None
+    async with live(app, "/contacts/new") as form:  # another connection: a bucket of its own
+        await form.submit("#contact-form", {"name": "Ada", "email": "ada@example.com"})
+        assert form.redirect is not None
+
+
+# -- outages: a page whose queries fail says so, and recovers by itself -------------
+
+
+async def test_pages_whose_queries_fail_say_so_and_recover_by_themselves(
+    database_url: str, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No crash, so no crash loop: each page shows that it could not load, keeps trying
+    (less and less often), and shows the data again once the database is back."""
+    monkeypatch.setattr(loading, "FIRST_DELAY", 0.05)
+    monkeypatch.setattr(loading, "MAX_DELAY", 0.5)
+    contact_id = await add(database, company="Analytical Engines")
+    await database.dispose()
+    app = app_on(database_url)
+    async with run_lifespan(app) as state, AsyncExitStack() as stack:
+        listing = await stack.enter_async_context(live(app, "/contacts", lifespan=state))
+        path = f"/contacts/{contact_id}"
+        shown = await stack.enter_async_context(live(app, path, lifespan=state))
+        await take_down(database_url, "contacts")
+        try:
+            await broadcast(state["pubsub"], "updated", contact_id)  # both pages read again
+            unavailable = await listing.wait_for("#unavailable", timeout=30)
+            assert "could not be refreshed" in unavailable.text()
+            assert names(listing) == ["Ada Lovelace"]  # what it showed stays
+            await shown.wait_for("#unavailable", timeout=30)
+            assert shown.text("#contact-name") == "Ada Lovelace"
+            # A page opened now: its HTTP render and its join say so, and it saves nothing.
+            form = await stack.enter_async_context(live(app, f"{path}/edit", lifespan=state))
+            assert "could not be loaded" in form.text("#unavailable")
+            assert "disabled" in form.element("#save").attributes
+            await form.hook("save", {"name": "Blank Over It", "email": "blank@example.com"})
+            assert form.text("#form-error").startswith("This contact could not be loaded yet")
+        finally:
+            await bring_back(database_url, "contacts")
+        await listing.wait_for("#contacts:not(:has(#unavailable))", timeout=30)
+        assert listing.text("#total") == "1 contact"
+        await shown.wait_for("#contact:not(:has(#unavailable))", timeout=30)
+        assert shown.text("#contact-email") == "ada@example.com"
+        await form.wait_for("h1", text="Edit Ada Lovelace", timeout=30)
+        assert not form.has("#unavailable")
+        assert form.element("#contact-company").attributes["value"] == "Analytical Engines"
+        await form.submit("#contact-form", {"score": "5"})
+        assert form.redirect is not None
+    contact = await stored(database, contact_id)
+    assert contact is not None and (contact.name, contact.score) == ("Ada Lovelace", 5)
+
+
+async def test_try_again_reloads_at_once(
+    database_url: str, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person need not wait for the next retry: the button reads again now."""
+    monkeypatch.setattr(loading, "FIRST_DELAY", 3600.0)  # no retry by itself in this test
+    monkeypatch.setattr(loading, "MAX_DELAY", 3600.0)
+    contact_id = await add(database)
+    await database.dispose()
+    app = app_on(database_url)
+    await take_down(database_url, "contacts")
+    down = True
+    try:
+        async with live(app, f"/contacts/{contact_id}") as shown:  # opened during the outage
+            assert "could not be loaded" in shown.text("#unavailable")
+            assert not shown.has("#contact-email")
+            await shown.click("#retry")  # still down: still says so
+            assert shown.has("#unavailable")
+            await bring_back(database_url, "contacts")
+            down = False
+            await shown.click("#retry")
+            assert not shown.has("#unavailable")
+            assert shown.text("#contact-name") == "Ada Lovelace"
+            assert shown.title == "Ada Lovelace"
+    finally:
+        if down:
+            await bring_back(database_url, "contacts")

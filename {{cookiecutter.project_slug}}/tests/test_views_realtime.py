@@ -37,6 +37,8 @@ from {{ cookiecutter.package_name }}.views.whos_here import (
     WhosHere,
 )
 
+from outages import bring_back, take_down
+
 PERIOD = 0.05  # the dashboard's refresh period in these tests, in seconds
 
 
@@ -111,6 +113,26 @@ async def test_the_dashboard_shows_new_rows_at_the_next_refresh(
         count = await add_item(app_database_url, name)
         await view.wait_for("#newest", text=name, timeout=2)
         assert int(view.text("#items")) >= count  # other tests may add more meanwhile
+
+
+async def test_the_dashboard_says_when_the_database_fails_and_recovers(
+    database_url: str, database: Database, fast_dashboard: None
+) -> None:
+    """Each tick reads the figures: while they fail the page says so instead of crashing."""
+    app = create_app(Settings(secret_key=secrets.token_urlsafe(32), database_url=database_url))
+    await database.dispose()
+    async with live(app, "/dashboard") as view:
+        await take_down(database_url, "items")
+        try:
+            await view.wait_for("#unavailable", timeout=30)
+            ticked = view.text("#refreshes")
+            await view.wait_for("#refreshes", text=other_than(ticked), timeout=30)  # still live
+        finally:
+            await bring_back(database_url, "items")
+        await view.wait_for("section:not(:has(#unavailable))", timeout=30)
+        name = f"Widget {uuid.uuid4().hex[:8]}"
+        await add_item(database_url, name)
+        await view.wait_for("#newest", text=name, timeout=30)
 
 
 async def test_pause_cancels_the_schedule_and_resume_restarts_it(

@@ -82,7 +82,9 @@ async def drop_database(url: str | URL) -> None:
     if _is_postgresql(url):
         await _on_server(url, f"DROP DATABASE IF EXISTS {_quoted(url)} WITH (FORCE)")
     elif url.database not in IN_MEMORY:
-        Path(url.database or "").unlink(missing_ok=True)
+        path = Path(url.database or "")
+        for suffix in ("", "-wal", "-shm"):  # WAL's files, left if a connection was open
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def main() -> None:

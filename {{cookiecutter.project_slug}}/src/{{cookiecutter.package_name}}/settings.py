@@ -36,6 +36,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MEDIA_MAX_BYTES = 1024**3
 DEFAULT_UPLOAD_MAX_BYTES = 256 * 1024**2
+DEFAULT_WRITE_RATE = 5.0  # database writes per second, per WebSocket connection...
+DEFAULT_WRITE_BURST = 20  # ...after this many at once
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 ORIGIN = re.compile(
@@ -64,6 +66,9 @@ class Settings:
 
     secret_key: str
     database_url: str = DEFAULT_DATABASE_URL
+    # How often one connection's views may write: a token bucket (ratelimit.py).
+    write_rate: float = DEFAULT_WRITE_RATE
+    write_burst: int = DEFAULT_WRITE_BURST
     debug: bool = False
     sql_echo: bool = False  # every SQL statement logged: for a debugging session, not by default
     host: str = DEFAULT_HOST
@@ -114,6 +119,10 @@ class Settings:
         return cls(
             secret_key=secret_key,
             database_url=values.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            write_rate=_parse_positive("WRITE_RATE", values, DEFAULT_WRITE_RATE),
+            write_burst=int(
+                _parse_positive("WRITE_BURST", values, DEFAULT_WRITE_BURST, "whole number")
+            ),
             debug=_parse_bool("DEBUG", values.get("DEBUG", "")),
             sql_echo=_parse_bool("SQL_ECHO", values.get("SQL_ECHO", "")),
             host=values.get("HOST") or DEFAULT_HOST,
@@ -153,16 +162,24 @@ def _parse_port(raw: str) -> int:
 
 def _parse_seconds(name: str, values: Mapping[str, str], default: float) -> float:
     """A positive, finite number of seconds; unset or empty is ``default``."""
+    return _parse_positive(name, values, default, "number of seconds")
+
+
+def _parse_positive(
+    name: str, values: Mapping[str, str], default: float, kind: str = "number"
+) -> float:
+    """A finite number above 0 (a whole one if ``kind`` says so); unset or empty is ``default``."""
     raw = values.get(name, "")
     if not raw:
         return default
     try:
-        seconds = float(raw)
+        number = float(raw)
     except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise SettingsError(f"{name}={raw[:200]!r} is not a number of seconds above 0.")
-    return seconds
+        number = math.nan
+    whole = kind == "whole number"
+    if not (math.isfinite(number) and number > 0) or whole and not number.is_integer():
+        raise SettingsError(f"{name}={raw[:200]!r} is not a {kind} above 0.")
+    return number
 
 
 def _parse_bytes(name: str, values: Mapping[str, str], default: int) -> int:

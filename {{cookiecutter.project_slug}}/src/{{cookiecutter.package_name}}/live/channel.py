@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import ParseResult, urljoin, urlparse
@@ -57,6 +58,7 @@ class JoinedView:
     tree: Tree = field(default_factory=dict)
     title: str | None = None
     memo: Memo = field(default_factory=Memo)
+    since: float = field(default_factory=time.monotonic)  # when the join began
 
 
 @dataclass(frozen=True)
@@ -217,10 +219,14 @@ class LiveChannel:
         await self.transport.send(reply_frame(message, status, response))
 
     async def _crash(self, message: Message | None) -> None:
-        """Phoenix's "let it crash": the client shows its error and rejoins (a fresh mount)."""
+        """Phoenix's "let it crash": the client shows its error and rejoins (a fresh mount).
+
+        A socket whose views keep crashing has its joins slowed (``crashes.py``).
+        """
+        joined = self.joined
+        self.transport.crashes.crashed(0.0 if joined is None else time.monotonic() - joined.since)
         if message is not None:
             await self._reply(message, "error", {"reason": "crash"})
-        joined = self.joined
         if joined is not None:
             await self._drop()
             await self.transport.send(
@@ -279,6 +285,7 @@ class LiveChannel:
         # may reach any view of the app, as Phoenix's live_session allows.
         if found is None or not navigating and view_id(found.view_class) != live_session.view:
             raise error("unauthorized")  # the client falls back to a page load
+        await self._pace()
         config = self.transport.config
 
         def deliver(event: InfoEvent, key: t.Hashable | None) -> None:
@@ -307,6 +314,19 @@ class LiveChannel:
         self._title_and_events(joined, rendered)
         self.joined = joined
         return {**response, "rendered": rendered, "liveview_version": LIVEVIEW_VERSION}
+
+    async def _pace(self) -> None:
+        """Wait before mounting when this socket's views keep crashing: no crash loop."""
+        crashes = self.transport.crashes
+        delay = crashes.delay()
+        if delay:
+            self.transport.log.warning(
+                "views on this socket crashed %s times in a row: %s joins in %s s",
+                crashes.streak,
+                self.topic,
+                delay,
+            )
+            await asyncio.sleep(delay)
 
     def _own_url(self, url: t.Any) -> ParseResult:
         """A join's URL, which must be a well-formed URL of this very host."""

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .channel import LiveChannel
+from .crashes import CrashPacing
 from .logs import ClientLog, clip
 from .protocol import Message, ProtocolError, parse_binary_frame, parse_frame, reply_frame
 from .uploads.budget import DiskBudget
@@ -67,6 +68,7 @@ class Transport:
             self.config.upload_socket_max_bytes, "socket_full", routes.upload_budget
         )
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
+        self.crashes = CrashPacing()  # views that keep crashing: their rejoins are slowed
         self._send_lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
         self._queued = 0  # frame characters in the channels' mailboxes

@@ -6,7 +6,7 @@ what changed. On the HTTP render nothing is scheduled (the page shows the
 figures once); the schedule starts when the browser connects.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from ..live import (
 )
 from ..models import Item
 from ..resources import database
+from .loading import RETRY, Loading
 
 REFRESH = InfoEvent("refresh")
 
@@ -35,6 +36,7 @@ class Dashboard:
     newest: str = ""
     refreshes: int = 0
     paused: bool = False
+    loading: Loading = field(default_factory=Loading)  # the figures' read: the database may fail
 
 
 class DashboardLive(LiveView[Dashboard]):
@@ -59,6 +61,8 @@ class DashboardLive(LiveView[Dashboard]):
         if event == "pause":
             self.job.cancel()
             socket.context.paused = True
+        elif event == RETRY:
+            await refresh(socket)
         elif event == "resume":
             self.job.cancel()  # one schedule at a time, however often "resume" is sent
             self.job = socket.schedule_info(REFRESH, self.period)
@@ -69,10 +73,15 @@ class DashboardLive(LiveView[Dashboard]):
 
 
 async def refresh(socket: LiveViewSocket[Dashboard]) -> None:
-    """Read the clock and the ``items`` table into the dashboard."""
+    """Read the clock and the ``items`` table into the dashboard (the figures stay as they
+    were when the database fails: the page says so, and the next tick tries again)."""
     dashboard = socket.context
     dashboard.time = datetime.now().astimezone().strftime("%H:%M:%S %Z")
-    async with database(socket).session() as session:
-        dashboard.items = await session.scalar(select(func.count()).select_from(Item)) or 0
-        newest = await session.scalar(select(Item.name).order_by(Item.id.desc()).limit(1))
-    dashboard.newest = newest or ""
+
+    async def figures() -> None:
+        async with database(socket).session() as session:
+            dashboard.items = await session.scalar(select(func.count()).select_from(Item)) or 0
+            newest = await session.scalar(select(Item.name).order_by(Item.id.desc()).limit(1))
+        dashboard.newest = newest or ""
+
+    await dashboard.loading.run(socket, figures)

@@ -9,8 +9,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from ... import contacts
 from ...contacts import ContactGone, EmailTaken, Errors
+from ...db import WriteFailed
 from ...live import (
     ConnectedLiveViewSocket,
     InfoEvent,
@@ -20,7 +23,9 @@ from ...live import (
     is_connected,
 )
 from ...models import Status
-from ...resources import database, pubsub
+from ...resources import pubsub
+from ...writes import write
+from ..loading import RETRY, Loading, is_retry
 from ..whos_here import WhosHere
 from .show import load, presence_topic
 
@@ -36,6 +41,7 @@ class ContactForm:
     gone: bool = False
     statuses: tuple[str, ...] = tuple(Status)
     page_key: str = field(default_factory=lambda: secrets.token_urlsafe(8))  # "by" in broadcasts
+    loading: Loading = field(default_factory=Loading)  # an edit form's read of its contact
 
 
 class ContactFormLive(LiveView[ContactForm]):
@@ -59,12 +65,28 @@ class ContactFormLive(LiveView[ContactForm]):
             return
         if is_connected(socket):
             await socket.subscribe(contacts.TOPIC)  # first: no change is missed after the load
-        contact = await load(socket, id)
-        form.contact_id, form.name = id, contact["name"]
-        form.values = contacts.form_values(contact)
-        socket.live_title = f"Edit {contact['name']}"
+        form.contact_id = id
+        await form.loading.run(socket, lambda: self._open(socket, id))
         form.whos_here = WhosHere(presence_topic(id))
         await form.whos_here.join(socket, doing="editing")
+
+    async def _open(self, socket: LiveViewSocket[ContactForm], contact_id: int) -> None:
+        """Fill the form with the contact's values (a 404 page if there is none)."""
+        form, contact = socket.context, await load(socket, contact_id)
+        form.name, form.values = contact["name"], contacts.form_values(contact)
+        socket.live_title = f"Edit {contact['name']}"
+
+    async def _retry(self, socket: ConnectedLiveViewSocket[ContactForm]) -> None:
+        """Read the contact again after a failed read; it may have been deleted meanwhile."""
+        form = socket.context
+        contact_id = form.contact_id
+        if contact_id is None or form.loading.loaded:
+            return
+        try:
+            await form.loading.run(socket, lambda: self._open(socket, contact_id))
+        except HTTPException:
+            form.gone = True
+            form.notice = "Someone else deleted this contact: it can no longer be saved."
 
     async def handle_event(
         self, event: str, socket: ConnectedLiveViewSocket[ContactForm], payload: dict[str, Any]
@@ -82,8 +104,12 @@ class ContactFormLive(LiveView[ContactForm]):
             }
         elif event == "save":
             form.errors = errors
-            if checked is not None:
+            if form.contact_id is not None and not form.loading.loaded:
+                form.errors = {"form": "This contact could not be loaded yet: nothing was saved."}
+            elif checked is not None:
                 await self._save(socket, checked)
+        elif event == RETRY:
+            await self._retry(socket)
         else:
             raise UnhandledEvent(event)
 
@@ -92,8 +118,12 @@ class ContactFormLive(LiveView[ContactForm]):
     ) -> None:
         form = socket.context
         try:
-            async with database(socket).session() as session:
-                saved = await contacts.save_contact(session, checked, form.contact_id)
+            saved = await write(
+                socket, lambda session: contacts.save_contact(session, checked, form.contact_id)
+            )
+        except WriteFailed as failed:  # too many saves, or the database busy or away
+            form.errors = {"form": failed.message}
+            return
         except EmailTaken:
             form.errors = {"email": "is already taken by another contact"}
             return
@@ -110,7 +140,9 @@ class ContactFormLive(LiveView[ContactForm]):
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactForm]
     ) -> None:
         form, change = socket.context, contacts.change_of(event)
-        if change is None:
+        if is_retry(event, form.loading):
+            await self._retry(socket)
+        elif change is None:
             if form.whos_here is not None:
                 form.whos_here.apply(event)
         elif change.get("id") == form.contact_id and change.get("by") != form.page_key:

@@ -5,6 +5,7 @@ from typing import Any
 
 from ... import contacts
 from ...contacts import Page, PagingParams
+from ...db import WriteFailed
 from ...live import (
     ConnectedLiveViewSocket,
     InfoEvent,
@@ -14,6 +15,7 @@ from ...live import (
     is_connected,
 )
 from ...resources import database
+from ..loading import RETRY, Loading, is_retry
 from ..whos_here import WhosHere
 from .show import delete
 
@@ -27,6 +29,7 @@ class ContactList:
     page: Page = field(default_factory=Page)
     columns: tuple[tuple[str, str], ...] = contacts.COLUMNS
     per_page_choices: tuple[int, ...] = contacts.PER_PAGE
+    loading: Loading = field(default_factory=Loading)
 
 
 class ContactListLive(LiveView[ContactList]):
@@ -57,8 +60,15 @@ class ContactListLive(LiveView[ContactList]):
         if event == "search":
             # The URL follows the search box; handle_params runs the query.
             await socket.push_patch(paging.url(q=q, page=1), replace=True)
+        elif event == RETRY:
+            await self._load(socket)
         elif event == "delete" and id is not None:
-            if await delete(socket, id):
+            try:
+                deleted = await delete(socket, id)
+            except WriteFailed as failed:
+                socket.put_flash("error", failed.message)
+                return
+            if deleted:
                 socket.put_flash("info", "Contact deleted.")
             else:
                 socket.put_flash("error", "That contact was already deleted.")
@@ -69,7 +79,7 @@ class ContactListLive(LiveView[ContactList]):
     async def handle_info(
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactList]
     ) -> None:
-        if contacts.change_of(event) is not None:
+        if contacts.change_of(event) is not None or is_retry(event, socket.context.loading):
             await self._load(socket)  # the page keeps its sort and its size
         else:
             socket.context.whos_here.apply(event)
@@ -78,5 +88,9 @@ class ContactListLive(LiveView[ContactList]):
         # The page shown may be before the one asked for (page=99999: the last one); the
         # paging keeps asking for the URL's, so the view and its URL agree as rows come and go.
         listing = socket.context
-        async with database(socket).session() as session:
-            listing.page = await contacts.list_contacts(session, listing.paging)
+
+        async def query() -> None:
+            async with database(socket).session() as session:
+                listing.page = await contacts.list_contacts(session, listing.paging)
+
+        await listing.loading.run(socket, query)  # if the database is away: say so, retry

@@ -7,10 +7,12 @@ its progress, preview and errors, and kept when the person saves them.
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 
 from ... import contacts, media
 from ...contacts import AttachmentRow, ContactGone, ContactRow
+from ...db import WriteFailed
 from ...live import (
     ConnectedLiveViewSocket,
     InfoEvent,
@@ -21,6 +23,8 @@ from ...live import (
     is_connected,
 )
 from ...resources import database, pubsub, settings
+from ...writes import take_write, write
+from ..loading import RETRY, Loading, is_retry
 from ..whos_here import WhosHere
 
 
@@ -39,6 +43,14 @@ class ContactPage:
     whos_here: WhosHere
     files: list[AttachmentRow] = field(default_factory=list)
     gone: bool = False  # deleted by someone else while this page was open
+    loading: Loading = field(default_factory=Loading)
+
+
+def not_loaded(contact_id: int) -> ContactRow:
+    """What a page holds of a contact the database could not give yet: its id alone."""
+    return ContactRow(
+        id=contact_id, name="", email="", company="", status="", score=0, since=None, vip=False
+    )
 
 
 async def find(socket: LiveViewSocket[Any], contact_id: int) -> ContactRow | None:
@@ -56,9 +68,11 @@ async def load(socket: LiveViewSocket[Any], contact_id: int) -> ContactRow:
 
 
 async def delete(socket: LiveViewSocket[Any], contact_id: int) -> bool:
-    """Delete a contact, its files, and tell everyone; False when it was already gone."""
-    async with database(socket).session() as session:
-        names = await contacts.delete_contact(session, contact_id)
+    """Delete a contact, its files, and tell everyone; False when it was already gone.
+
+    Raises ``WriteFailed`` when it could not (too many writes, the database busy or away).
+    """
+    names = await write(socket, lambda session: contacts.delete_contact(session, contact_id))
     if names is None:
         return False
     media.remove(names, settings(socket).media_dir)  # after the commit: never a row without file
@@ -87,11 +101,16 @@ class ContactShowLive(LiveView[ContactPage]):
             return
         if is_connected(socket):
             await socket.subscribe(contacts.TOPIC)  # first: no change is missed after the load
-        contact = await load(socket, id)
-        socket.context = ContactPage(contact, WhosHere(presence_topic(id)))
-        socket.live_title = contact["name"]
-        await self._load_files(socket)
+        socket.context = ContactPage(not_loaded(id), WhosHere(presence_topic(id)))
+        await socket.context.loading.run(socket, lambda: self._open(socket))
         await socket.context.whos_here.join(socket)
+
+    async def _open(self, socket: LiveViewSocket[ContactPage]) -> None:
+        """The contact (a 404 page if there is none) and its files."""
+        page = socket.context
+        contact = await load(socket, page.contact["id"])
+        page.contact, socket.live_title = contact, contact["name"]
+        page.files = await self._files(socket)
 
     async def handle_event(
         self,
@@ -103,11 +122,18 @@ class ContactShowLive(LiveView[ContactPage]):
         page = socket.context
         contact_id, name = page.contact["id"], page.contact["name"]
         if event == "delete":
-            if await delete(socket, contact_id):
+            try:
+                deleted = await delete(socket, contact_id)
+            except WriteFailed as failed:
+                socket.put_flash("error", failed.message)
+                return
+            if deleted:
                 socket.put_flash("info", f"{name} was deleted.")
             else:
                 socket.put_flash("error", f"{name} had already been deleted by someone else.")
             await socket.push_navigate(contacts.PATH)
+        elif event == RETRY:
+            await self._refresh(socket)
         elif event == "validate_files":
             pass  # the runtime has checked the chosen files; the page shows what it found
         elif event == "cancel_file":
@@ -115,8 +141,15 @@ class ContactShowLive(LiveView[ContactPage]):
         elif event == "save_files":
             await self._save_files(socket)
         elif event == "delete_file" and id is not None:
-            async with database(socket).session() as session:
-                stored = await contacts.delete_attachment(session, contact_id, id)
+            file_id = id
+            try:
+                stored = await write(
+                    socket,
+                    lambda session: contacts.delete_attachment(session, contact_id, file_id),
+                )
+            except WriteFailed as failed:
+                socket.put_flash("error", failed.message)
+                return
             if stored is not None:
                 media.remove([stored], settings(socket).media_dir)
                 await contacts.broadcast(pubsub(socket), "updated", contact_id)
@@ -144,16 +177,27 @@ class ContactShowLive(LiveView[ContactPage]):
             )
 
         contact_id = socket.context.contact["id"]
+
+        async def record(session: AsyncSession) -> None:
+            for file in kept:
+                await contacts.add_attachment(session, contact_id, **file)
+
+        try:
+            take_write(socket)  # before the files are taken: refused, they stay to save later
+        except WriteFailed as failed:
+            socket.put_flash("error", failed.message)
+            return
         if not await self._room_for_files(socket):
             return
         try:
             await socket.consume_uploaded_entries("files", keep)
             if kept:
-                async with database(socket).session() as session:
-                    for file in kept:
-                        await contacts.add_attachment(session, contact_id, **file)
+                await database(socket).write(record)
         except BaseException as exc:
             media.remove([file["stored_name"] for file in kept], media_dir)
+            if isinstance(exc, WriteFailed):
+                socket.put_flash("error", f"{exc.message} Choose the files again.")
+                return
             if not isinstance(exc, ContactGone):
                 raise
             socket.context.gone = True
@@ -177,26 +221,41 @@ class ContactShowLive(LiveView[ContactPage]):
         return False
 
     async def _load_files(self, socket: LiveViewSocket[ContactPage]) -> None:
+        page = socket.context
+
+        async def read() -> None:
+            page.files = await self._files(socket)
+
+        await page.loading.run(socket, read)
+
+    async def _files(self, socket: LiveViewSocket[ContactPage]) -> list[AttachmentRow]:
         async with database(socket).session() as session:
-            socket.context.files = await contacts.list_attachments(
-                session, socket.context.contact["id"]
-            )
+            return await contacts.list_attachments(session, socket.context.contact["id"])
+
+    async def _refresh(self, socket: LiveViewSocket[ContactPage], deleted: bool = False) -> None:
+        """Read the contact again (it changed, or the last read failed), or say it is gone."""
+        page = socket.context
+
+        async def read() -> None:
+            # An update may arrive after a delete that followed it: read what is there now.
+            found = None if deleted else await find(socket, page.contact["id"])
+            if found is None:
+                page.gone = True
+                socket.put_flash("error", "Someone else deleted this contact.")
+                return
+            page.contact, socket.live_title = found, found["name"]
+            page.files = await self._files(socket)
+
+        await page.loading.run(socket, read)
 
     async def handle_info(
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactPage]
     ) -> None:
         page, change = socket.context, contacts.change_of(event)
-        if change is None:
+        if is_retry(event, page.loading):
+            if not page.gone:
+                await self._refresh(socket)
+        elif change is None:
             page.whos_here.apply(event)
         elif change.get("id") == page.contact["id"] and not page.gone:
-            # An update may arrive after a delete that followed it: read what is there now.
-            found = None
-            if change.get("action") != "deleted":
-                found = await find(socket, page.contact["id"])
-            if found is None:
-                page.gone = True
-                socket.put_flash("error", "Someone else deleted this contact.")
-            else:
-                page.contact = found
-                socket.live_title = found["name"]
-                await self._load_files(socket)
+            await self._refresh(socket, deleted=change.get("action") == "deleted")
