@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -53,17 +55,27 @@ async def namespace() -> AsyncIterator[str]:
                 await client.delete(*keys)
 
 
-def admin() -> redis.asyncio.Redis:
-    """A plain client, to look at Redis from outside the code under test."""
-    return redis.asyncio.Redis.from_url(redis_url(), socket_timeout=WAIT)
+def admin(url: str | None = None) -> redis.asyncio.Redis:
+    """A plain client, to look at a Redis (the tests' by default) from outside the code."""
+    return redis.asyncio.Redis.from_url(url or redis_url(), socket_timeout=WAIT)
 
 
-async def eventually(check: t.Callable[[], t.Awaitable[bool]], what: str) -> None:
-    """Wait until ``check()`` is true, at most ``WAIT`` seconds."""
-    deadline = time.monotonic() + WAIT
+def forget(prefix: str) -> None:
+    """Delete the keys under ``prefix`` (from code with no event loop: a session's fixture)."""
+    with redis.Redis.from_url(redis_url(), socket_timeout=WAIT) as client:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+
+
+async def eventually(
+    check: t.Callable[[], t.Awaitable[bool]], what: str, wait: float = WAIT
+) -> None:
+    """Wait until ``check()`` is true, at most ``wait`` seconds."""
+    deadline = time.monotonic() + wait
     while not await check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {WAIT} s: {what}")
+            raise AssertionError(f"not within {wait} s: {what}")
         await asyncio.sleep(0.02)
 
 
@@ -87,6 +99,71 @@ class Inbox:
 
     def messages(self, event: str | None = None) -> list[t.Any]:
         return [message for _, name, message in self.received if event in (None, name)]
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """A ``redis-server`` of the test's own on a free port of 127.0.0.1: a real outage.
+
+    ``stop`` kills it (SIGKILL: connections drop, as in a crash); ``start``
+    runs a new one on the same port. In memory only, as a Redis without
+    persistence: a restart loses every key. Never the shared Redis.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        """Start it, and wait (bounded) until it answers."""
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise AssertionError("these tests start a redis-server of their own: install one")
+        command = [executable, "--bind", "127.0.0.1", "--port", str(self.port)]
+        command += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + WAIT
+        async with admin(self.url) as client:
+            while True:
+                try:
+                    if await client.ping():
+                        return
+                except redis.RedisError:
+                    pass
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    output = self._process.communicate(timeout=WAIT)[0].decode(errors="replace")
+                    raise AssertionError(f"redis-server did not start in {WAIT} s: {output}")
+                await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        """Kill it; its clients' connections drop."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            await asyncio.to_thread(self._process.communicate, timeout=WAIT)
+        self._process = None
+
+
+@asynccontextmanager
+async def own_redis() -> AsyncIterator[RedisServer]:
+    """A started ``RedisServer``, killed at the end whatever happens."""
+    server = RedisServer()
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()
 
 
 class Proxy:
