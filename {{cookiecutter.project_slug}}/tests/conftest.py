@@ -28,7 +28,12 @@ from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
 from {{ cookiecutter.package_name }}.live.pubsub import PubSub
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
-from {{ cookiecutter.package_name }}.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, Settings
+from {{ cookiecutter.package_name }}.settings import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_PUBSUB_URL,
+    PROJECT_ROOT,
+    Settings,
+)
 
 from browsing import watched
 from chromium import HOW_TO_GET_ONE, ChromiumNotFound, find_chromium
@@ -142,7 +147,13 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def live_server(app_database_url: str, media_dir: Path) -> Iterator[str]:
+def live_prefix() -> str:
+    """The live server's Redis prefix: this run's own, so suites sharing a Redis never meet."""
+    return f"test-{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture(scope="session")
+def live_server(app_database_url: str, media_dir: Path, live_prefix: str) -> Iterator[str]:
     """The real app under uvicorn, as ``make run`` serves it, on a free port; yields its URL.
 
     It runs in a thread with its own event loop, so both sync tests and every
@@ -150,10 +161,13 @@ def live_server(app_database_url: str, media_dir: Path) -> Iterator[str]:
     socket is bound here and handed to uvicorn, so no other process can take
     the port between choosing and using it.
     """
+    redis = DEFAULT_PUBSUB_URL != "memory://"  # then the tests' Redis (TEST_REDIS_URL)
     settings = Settings(
         secret_key=secrets.token_urlsafe(32),
         database_url=app_database_url,
         debug=False,
+        pubsub_url=pubsub_support.redis_url() if redis else DEFAULT_PUBSUB_URL,
+        pubsub_prefix=live_prefix,
         media_dir=media_dir,
     )
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -180,6 +194,8 @@ def live_server(app_database_url: str, media_dir: Path) -> Iterator[str]:
         server.should_exit = True
         thread.join(SHUTDOWN_TIMEOUT)
         listener.close()
+        if redis:
+            pubsub_support.forget(live_prefix)
     assert not thread.is_alive(), "the live server did not stop"
 
 

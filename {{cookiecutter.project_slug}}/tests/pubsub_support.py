@@ -18,8 +18,8 @@ import sys
 import time
 import typing as t
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -113,7 +113,9 @@ class RedisServer:
 
     ``stop`` kills it (SIGKILL: connections drop, as in a crash); ``start``
     runs a new one on the same port. In memory only, as a Redis without
-    persistence: a restart loses every key. Never the shared Redis.
+    persistence: a restart loses every key. Never the shared Redis. Both
+    block for as long as the server takes (milliseconds), so sync fixtures
+    and async tests alike may call them.
     """
 
     def __init__(self) -> None:
@@ -124,7 +126,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    async def start(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def start(self) -> None:
         """Start it, and wait (bounded) until it answers."""
         executable = shutil.which("redis-server")
         if executable is None:
@@ -135,35 +141,35 @@ class RedisServer:
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + WAIT
-        async with admin(self.url) as client:
+        with redis.Redis.from_url(self.url, socket_timeout=WAIT) as client:
             while True:
                 try:
-                    if await client.ping():
+                    if client.ping():
                         return
                 except redis.RedisError:
                     pass
                 if self._process.poll() is not None or time.monotonic() > deadline:
-                    output = self._process.communicate(timeout=WAIT)[0].decode(errors="replace")
-                    raise AssertionError(f"redis-server did not start in {WAIT} s: {output}")
-                await asyncio.sleep(0.02)
+                    self.stop()
+                    raise AssertionError(f"redis-server did not answer on {self.port} in {WAIT} s")
+                time.sleep(0.01)
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
         """Kill it; its clients' connections drop."""
-        if self._process is not None and self._process.poll() is None:
+        if self._process is not None:
             self._process.kill()
-            await asyncio.to_thread(self._process.communicate, timeout=WAIT)
+            self._process.communicate(timeout=WAIT)
         self._process = None
 
 
-@asynccontextmanager
-async def own_redis() -> AsyncIterator[RedisServer]:
+@contextmanager
+def own_redis() -> Iterator[RedisServer]:
     """A started ``RedisServer``, killed at the end whatever happens."""
     server = RedisServer()
     try:
-        await server.start()
+        server.start()
         yield server
     finally:
-        await server.stop()
+        server.stop()
 
 
 class Proxy:

@@ -310,12 +310,12 @@ async def test_a_leave_that_failed_while_redis_was_away_is_made_when_it_is_back(
 
 
 async def test_while_redis_is_away_presences_are_held_then_made_and_announced() -> None:
-    async with support.own_redis() as server:
+    with support.own_redis() as server:
         here, watcher = await node("t:", server.url, ttl=5.0), await node("t:", server.url)
         try:
             heard = support.Inbox()
             await watcher[0].subscribe("room", heard)
-            await server.stop()
+            server.stop()
 
             # Neither raises: the person's page works on while Redis is away.
             await here[1].track(view(), "room", "alice", {"name": "Alice"})
@@ -326,7 +326,7 @@ async def test_while_redis_is_away_presences_are_held_then_made_and_announced() 
             with pytest.raises(PubSubError):
                 await here[1].list("room")  # nobody to show: the view says so
 
-            await server.start()  # empty: as a restart without persistence
+            server.start()  # empty: as a restart without persistence
 
             def joined() -> list[str]:
                 return [key for m in heard.messages("presence_diff") for key in m["joins"]]

@@ -349,13 +349,13 @@ async def test_broadcasts_cross_processes_both_ways(redis_pubsub: RedisPubSub) -
 
 
 async def test_once_redis_is_back_every_subscription_hears_a_resync() -> None:
-    async with support.own_redis() as server:
+    with support.own_redis() as server:
         news, sport = support.Inbox(), support.Inbox()
         async with RedisPubSub(server.url, **support.FAST) as pubsub:
             await pubsub.subscribe("news", news)
             await pubsub.subscribe("sport", sport)
-            await server.stop()
-            await server.start()  # empty: a restart loses every subscription
+            server.stop()
+            server.start()  # empty: a restart loses every subscription
 
             assert await news.wait(1) == [("news", RESYNC, "news")]
             assert await sport.wait(1) == [("sport", RESYNC, "sport")]
@@ -368,11 +368,11 @@ async def test_once_redis_is_back_every_subscription_hears_a_resync() -> None:
 async def test_a_view_s_broadcast_while_redis_is_away_is_false_never_an_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with support.own_redis() as server:
+    with support.own_redis() as server:
         async with RedisPubSub(server.url, **support.FAST) as pubsub:
             socket = ConnectedLiveViewSocket[None](urlparse("/"), pubsub)
             assert await socket.broadcast("news", "sent") is True
-            await server.stop()
+            server.stop()
             with caplog.at_level(logging.ERROR):
                 assert await socket.broadcast("news", "not sent") is False
             failures = [r.getMessage() for r in caplog.records if "broadcast" in r.getMessage()]
@@ -412,11 +412,11 @@ async def test_after_failures_in_a_row_a_working_connection_resets_the_backoff()
         attempts += 1
         writer.transport.abort()
 
-    async with support.own_redis() as server:
+    with support.own_redis() as server:
         inbox = support.Inbox()
         async with RedisPubSub(server.url, max_backoff=max_backoff) as pubsub:
             await pubsub.subscribe("news", inbox)
-            await server.stop()
+            server.stop()
             # Its port answers and hangs up: each reconnection fails, and is counted.
             impostor = await asyncio.start_server(refuse, "127.0.0.1", server.port)
             enough = math.ceil(math.log2(max_backoff / FIRST_BACKOFF)) + 1  # backoff at its cap
@@ -427,7 +427,7 @@ async def test_after_failures_in_a_row_a_working_connection_resets_the_backoff()
             async with impostor:
                 await support.eventually(capped, f"{enough} failed reconnections", wait=30.0)
             await impostor.wait_closed()
-            await server.start()
+            server.start()
             await inbox.wait(1)  # reconnected: the resync
 
             async with support.admin(server.url) as admin:

@@ -21,9 +21,10 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, broadcast
+from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, TOPIC, broadcast
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
 from {{ cookiecutter.package_name }}.db import Database
+from {{ cookiecutter.package_name }}.live import RESYNC
 from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
@@ -574,6 +575,36 @@ async def test_an_update_heard_after_the_delete_says_deleted(
             await broadcast(state["pubsub"], "updated", contact_id)
             await shown.wait_for("#gone")
             assert shown.text("#flash-error") == "Someone else deleted this contact."
+
+
+async def test_after_a_resync_every_page_shows_what_it_missed(
+    app: Starlette, database: Database
+) -> None:
+    """A resync (the pub/sub was away: broadcasts were lost) makes each page read it all again."""
+    contact_id = await add(database)
+    paths = ["/contacts", f"/contacts/{contact_id}", f"/contacts/{contact_id}/edit"]
+    async with run_lifespan(app) as state, AsyncExitStack() as stack:
+        listing, shown, form, new = [
+            await stack.enter_async_context(live(app, path, lifespan=state))
+            for path in [*paths, "/contacts/new"]
+        ]
+        async with database.session() as session:  # a change no broadcast told of
+            found = await session.get(Contact, contact_id)
+            assert found is not None
+            found.score = 64
+        await state["pubsub"].broadcast(TOPIC, TOPIC, event=RESYNC)
+        await listing.wait_for(f"#contact-{contact_id} td.col-score", text="64")
+        await shown.wait_for("#contact-score", text="64")
+        await form.wait_for("#notice", text="Someone else saved this contact meanwhile")
+        assert form.element("#contact-form input[name=score]").attributes["value"] == "0"
+
+        async with database.session() as session:
+            await session.execute(delete(Contact).where(Contact.id == contact_id))
+        await state["pubsub"].broadcast(TOPIC, TOPIC, event=RESYNC)
+        await listing.wait_for("#empty")
+        await shown.wait_for("#gone")
+        await form.wait_for("#notice", text="Someone else deleted this contact")
+        assert not new.find("#notice")
 
 
 async def test_the_page_shown_follows_the_url_as_rows_come_and_go(

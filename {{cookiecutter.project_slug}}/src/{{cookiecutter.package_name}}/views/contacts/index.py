@@ -6,6 +6,7 @@ from typing import Any
 from ... import contacts
 from ...contacts import Page, PagingParams
 from ...live import (
+    RESYNC,
     ConnectedLiveViewSocket,
     InfoEvent,
     LiveView,
@@ -71,6 +72,8 @@ class ContactListLive(LiveView[ContactList]):
     ) -> None:
         if contacts.change_of(event) is not None:
             await self._load(socket)  # the page keeps its sort and its size
+        elif event.name == RESYNC:  # of the presence topic: arrivals and departures were missed
+            await socket.context.whos_here.refresh(socket)
         else:
             socket.context.whos_here.apply(event)
 

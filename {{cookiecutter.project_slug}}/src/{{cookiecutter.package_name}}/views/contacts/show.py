@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from ... import contacts, media
 from ...contacts import AttachmentRow, ContactGone, ContactRow
 from ...live import (
+    RESYNC,
     ConnectedLiveViewSocket,
     InfoEvent,
     LiveView,
@@ -175,8 +176,10 @@ class ContactShowLive(LiveView[ContactPage]):
     ) -> None:
         page, change = socket.context, contacts.change_of(event)
         if change is None:
+            if event.name == RESYNC:  # of the presence topic: who came and went was missed
+                await page.whos_here.refresh(socket)
             page.whos_here.apply(event)
-        elif change.get("id") == page.contact["id"] and not page.gone:
+        elif change.get("id") in (page.contact["id"], None) and not page.gone:  # None: any one
             # An update may arrive after a delete that followed it: read what is there now.
             found = None
             if change.get("action") != "deleted":
