@@ -40,6 +40,8 @@ def env_lines(secret_key: str) -> list[str]:
         "HTTPS=false",
         "ALLOWED_ORIGINS=",
         f"PUBSUB_URL={PUBSUB_URLS[PUBSUB]}",
+        "# Starts the app's Redis channels and keys: apps sharing one Redis need their own.",
+        "PUBSUB_PREFIX=live:",
         "# A process that dies without a word: its presences leave within TTL + HEARTBEAT s.",
         "PRESENCE_HEARTBEAT=3",
         "PRESENCE_TTL=10",
