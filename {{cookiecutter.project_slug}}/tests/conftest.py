@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import socket
 import threading
 import time
+import typing as t
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -140,6 +142,29 @@ async def app_database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
         await drop_database(url)
 
 
+RUN = uuid.uuid4().hex[:12]  # the Redis prefixes of this run's apps start with test-<RUN>-
+_apps = itertools.count()
+
+
+def app_settings(**fields: t.Any) -> Settings:
+    """Settings for an app a test runs: a fresh secret key and, in a Redis bake, the tests'
+    Redis (``TEST_REDIS_URL``) under a prefix of its own, so that neither tests nor suites
+    sharing a Redis ever hear each other."""
+    fields.setdefault("secret_key", secrets.token_urlsafe(32))
+    if DEFAULT_PUBSUB_URL != "memory://":
+        fields.setdefault("pubsub_url", pubsub_support.redis_url())
+        fields.setdefault("pubsub_prefix", f"test-{RUN}-{next(_apps)}:")
+    return Settings(**fields)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _forget_the_apps_keys() -> Iterator[None]:
+    """At the end of the run, the keys its apps left in Redis go."""
+    yield
+    if DEFAULT_PUBSUB_URL != "memory://":
+        pubsub_support.forget(f"test-{RUN}-")
+
+
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The live server's media folder (kept files, and uploads in progress in .uploads/)."""
@@ -147,13 +172,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def live_prefix() -> str:
-    """The live server's Redis prefix: this run's own, so suites sharing a Redis never meet."""
-    return f"test-{uuid.uuid4().hex[:12]}:"
-
-
-@pytest.fixture(scope="session")
-def live_server(app_database_url: str, media_dir: Path, live_prefix: str) -> Iterator[str]:
+def live_server(app_database_url: str, media_dir: Path) -> Iterator[str]:
     """The real app under uvicorn, as ``make run`` serves it, on a free port; yields its URL.
 
     It runs in a thread with its own event loop, so both sync tests and every
@@ -161,15 +180,7 @@ def live_server(app_database_url: str, media_dir: Path, live_prefix: str) -> Ite
     socket is bound here and handed to uvicorn, so no other process can take
     the port between choosing and using it.
     """
-    redis = DEFAULT_PUBSUB_URL != "memory://"  # then the tests' Redis (TEST_REDIS_URL)
-    settings = Settings(
-        secret_key=secrets.token_urlsafe(32),
-        database_url=app_database_url,
-        debug=False,
-        pubsub_url=pubsub_support.redis_url() if redis else DEFAULT_PUBSUB_URL,
-        pubsub_prefix=live_prefix,
-        media_dir=media_dir,
-    )
+    settings = app_settings(database_url=app_database_url, debug=False, media_dir=media_dir)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -194,8 +205,6 @@ def live_server(app_database_url: str, media_dir: Path, live_prefix: str) -> Ite
         server.should_exit = True
         thread.join(SHUTDOWN_TIMEOUT)
         listener.close()
-        if redis:
-            pubsub_support.forget(live_prefix)
     assert not thread.is_alive(), "the live server did not stop"
 
 

@@ -7,7 +7,6 @@ sample in Python. Tests that write get a fresh database each.
 
 from __future__ import annotations
 
-import secrets
 import typing as t
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -28,15 +27,14 @@ from {{ cookiecutter.package_name }}.live import RESYNC
 from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
-from {{ cookiecutter.package_name }}.settings import Settings
 
-from conftest import as_string, unused_database, with_tables
+from conftest import app_settings, as_string, unused_database, with_tables
 
 SAMPLE = 45  # rows in the list tests' database: three pages of 20
 
 
 def app_on(database_url: str) -> Starlette:
-    return create_app(Settings(secret_key=secrets.token_urlsafe(32), database_url=database_url))
+    return create_app(app_settings(database_url=database_url))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -8,7 +8,6 @@ event listing the files, the preflight, binary chunks, progress); see
 from __future__ import annotations
 
 import re
-import secrets
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,8 @@ from {{ cookiecutter.package_name }}.live.testing import (
     run_lifespan,
 )
 from {{ cookiecutter.package_name }}.models import Attachment, Contact
-from {{ cookiecutter.package_name }}.settings import Settings
+
+from conftest import app_settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # ~10 KB: several chunks
 PDF = b"%PDF-1.4\n" + b"0123456789" * 20_000  # ~200 KB
@@ -40,10 +40,7 @@ def media(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(database_url: str, database: Database, media: Path) -> Starlette:
-    settings = Settings(
-        secret_key=secrets.token_urlsafe(32), database_url=database_url, media_dir=media
-    )
-    return create_app(settings)
+    return create_app(app_settings(database_url=database_url, media_dir=media))
 
 
 @pytest.fixture

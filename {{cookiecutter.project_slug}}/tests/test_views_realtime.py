@@ -7,7 +7,6 @@ applies them until the page shows what the test waits for (bounded).
 from __future__ import annotations
 
 import re
-import secrets
 import typing as t
 import uuid
 from collections.abc import AsyncIterator
@@ -37,13 +36,14 @@ from {{ cookiecutter.package_name }}.views.whos_here import (
     WhosHere,
 )
 
+from conftest import app_settings
+
 PERIOD = 0.05  # the dashboard's refresh period in these tests, in seconds
 
 
 @pytest.fixture(scope="module")
 def app(app_database_url: str) -> Starlette:
-    settings = Settings(secret_key=secrets.token_urlsafe(32), database_url=app_database_url)
-    return create_app(settings)
+    return create_app(app_settings(database_url=app_database_url))
 
 
 @pytest.fixture
