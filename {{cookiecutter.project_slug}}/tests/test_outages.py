@@ -18,12 +18,13 @@ from urllib.parse import urlencode
 import pytest
 
 import pubsub_support
+import test_two_processes as processes
 from {{ cookiecutter.package_name }}.db import Database, create_engine
 from {{ cookiecutter.package_name }}.models import Contact
-from test_two_processes import Server, Tab, add_contact, serve, tab, texts
 
 BACK = 15.0  # seconds for a page to heal once Redis is back: reconnection (≤ 2 s), heartbeats
 UNAVAILABLE = "Presence is unavailable right now"
+texts = processes.texts
 
 
 @pytest.fixture(scope="module")
@@ -45,23 +46,23 @@ def servers(
     tmp_path_factory: pytest.TempPathFactory,
     app_database_url: str,
     redis_server: pubsub_support.RedisServer,
-) -> Iterator[tuple[Server, Server]]:
+) -> Iterator[tuple[processes.Server, processes.Server]]:
     """Processes A and B of one app on the module's Redis."""
     tmp_path = tmp_path_factory.mktemp("outages")
     secret_key = os.urandom(24).hex()
     url = redis_server.url
     with (
-        serve(tmp_path, "a", secret_key, app_database_url, url) as a,
-        serve(tmp_path, "b", secret_key, app_database_url, url) as b,
+        processes.serve(tmp_path, "a", secret_key, app_database_url, url) as a,
+        processes.serve(tmp_path, "b", secret_key, app_database_url, url) as b,
     ):
         yield a, b
 
 
-def names(page: Tab) -> list[str]:
+def names(page: processes.Tab) -> list[str]:
     return [name.replace(" (you)", "") for name in page.here()]
 
 
-def unavailable(page: Tab) -> bool:
+def unavailable(page: processes.Tab) -> bool:
     return any(UNAVAILABLE in text for text in texts(page, "#whos-here"))
 
 
@@ -77,15 +78,17 @@ async def score_of(database_url: str, contact_id: int) -> int:
 
 
 async def test_a_save_while_redis_is_away_commits_says_so_and_reaches_the_other_process(
-    servers: tuple[Server, Server], redis: pubsub_support.RedisServer, app_database_url: str
+    servers: tuple[processes.Server, processes.Server],
+    redis: pubsub_support.RedisServer,
+    app_database_url: str,
 ) -> None:
     a, b = servers
     tag = os.urandom(4).hex()
-    contact_id = await add_contact(app_database_url, f"Ada {tag}")
+    contact_id = await processes.add_contact(app_database_url, f"Ada {tag}")
     async with (
-        tab(b, f"/contacts?q={tag}") as listing,
-        tab(b, f"/contacts/{contact_id}") as shown,
-        tab(a, f"/contacts/{contact_id}/edit") as editor,
+        processes.tab(b, f"/contacts?q={tag}") as listing,
+        processes.tab(b, f"/contacts/{contact_id}") as shown,
+        processes.tab(a, f"/contacts/{contact_id}/edit") as editor,
     ):
         redis.stop()
         form = {"name": f"Ada {tag}", "email": f"ada-{tag}@example.com", "status": "lead"}
@@ -110,17 +113,17 @@ async def test_a_save_while_redis_is_away_commits_says_so_and_reaches_the_other_
     "path", ["/lobby", "/contacts", "/contacts/{id}", "/contacts/{id}/edit"]
 )
 async def test_pages_with_presence_open_while_redis_is_away_and_heal_when_it_is_back(
-    servers: tuple[Server, Server],
+    servers: tuple[processes.Server, processes.Server],
     redis: pubsub_support.RedisServer,
     app_database_url: str,
     path: str,
 ) -> None:
     a, b = servers
-    contact_id = await add_contact(app_database_url, f"Grace {os.urandom(4).hex()}")
+    contact_id = await processes.add_contact(app_database_url, f"Grace {os.urandom(4).hex()}")
     path = path.format(id=contact_id)
-    async with tab(b, path) as there:  # opened before the outage, on the other process
+    async with processes.tab(b, path) as there:  # opened before the outage, on the other one
         redis.stop()
-        async with tab(a, path) as here:  # the join works, and says what it cannot show
+        async with processes.tab(a, path) as here:  # the join works, and says what it cannot show
             assert unavailable(here), here.rendered.html
             if path == "/lobby":  # and the page works: a wave says it could not be sent
                 reply = await here.client.click("wave")
