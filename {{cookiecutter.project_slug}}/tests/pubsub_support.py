@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import redis.asyncio
 from dotenv import dotenv_values
 
+from {{ cookiecutter.package_name }}.live.pubsub import RESYNC
+
 WAIT = 5.0  # seconds any single expected event may take before the test fails
 NODE_SCRIPT = Path(__file__).with_name("pubsub_node.py")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -80,13 +82,29 @@ async def eventually(
 
 
 class Inbox:
-    """A subscriber that keeps what it receives, for a test to wait on."""
+    """A subscriber that keeps what it receives, for a test to wait on.
+
+    Resyncs are kept apart, in ``resyncs``: a busy machine may answer a ping
+    late, and the reconnection that follows makes one at any moment.
+    """
 
     def __init__(self) -> None:
         self.received: list[tuple[str, str, t.Any]] = []
+        self.resyncs: list[str] = []  # the topics of the resyncs received
 
     def __call__(self, topic: str, event: str, message: t.Any) -> None:
-        self.received.append((topic, event, message))
+        if event == RESYNC:
+            self.resyncs.append(topic)
+        else:
+            self.received.append((topic, event, message))
+
+    async def resynced(self, count: int = 1) -> None:
+        """Once ``count`` resyncs are here."""
+
+        async def arrived() -> bool:
+            return len(self.resyncs) >= count
+
+        await eventually(arrived, f"{count} resyncs (got {self.resyncs})")
 
     async def wait(self, count: int) -> list[tuple[str, str, t.Any]]:
         """The first ``count`` messages, once they are all here."""
@@ -246,8 +264,14 @@ class Node:
             text=True,
         )
 
-    async def line(self) -> str:
-        """The next line the node prints, within ``WAIT`` seconds."""
+    async def line(self, resyncs: bool = False) -> str:
+        """The next line the node prints, within ``WAIT`` seconds; its resyncs only if asked
+        (``resync <topic>``: a busy machine's needless reconnection makes one at any moment)."""
+        while (line := await self._line()).startswith("resync ") and not resyncs:
+            pass
+        return line
+
+    async def _line(self) -> str:
         assert self.process.stdout is not None
         try:
             async with asyncio.timeout(WAIT):

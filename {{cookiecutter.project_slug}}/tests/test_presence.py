@@ -17,7 +17,7 @@ import pytest
 
 import pubsub_support as support
 from {{ cookiecutter.package_name }}.live.presence import Presence
-from {{ cookiecutter.package_name }}.live.pubsub import RESYNC, PubSub, PubSubError
+from {{ cookiecutter.package_name }}.live.pubsub import PubSub, PubSubError
 from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
 from {{ cookiecutter.package_name }}.live.socket import ConnectedLiveViewSocket, LiveViewSocket
 
@@ -334,7 +334,7 @@ async def test_while_redis_is_away_presences_are_held_then_made_and_announced() 
             async def back() -> bool:
                 # The watcher heard the join, or (if made before it was subscribed again)
                 # a resync: either way, what it lists then shows Alice.
-                told = "alice" in joined() or heard.messages(RESYNC)
+                told = "alice" in joined() or heard.resyncs
                 listed = await watcher[1].list("room")
                 return bool(told) and without_refs(listed) == {"alice": [{"name": "Alice"}]}
 
