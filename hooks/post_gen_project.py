@@ -47,6 +47,8 @@ def env_lines(secret_key: str) -> list[str]:
         "# The names browsers reach this app by; in production, its domain (example.com).",
         "ALLOWED_HOSTS=localhost,127.0.0.1,[::1]",
         f"PUBSUB_URL={PUBSUB_URLS[PUBSUB]}",
+        "# Starts the app's Redis channels and keys: apps sharing one Redis need their own.",
+        "PUBSUB_PREFIX=live:",
         "# A process that dies without a word: its presences leave within TTL + HEARTBEAT s.",
         "PRESENCE_HEARTBEAT=3",
         "PRESENCE_TTL=10",

@@ -34,6 +34,7 @@ LEAKY_VARIABLES = (
     "DATABASE_URL",
     "TEST_DATABASE_URL",
     "PUBSUB_URL",
+    "PUBSUB_PREFIX",
 )
 STARTUP_TIMEOUT = 30.0  # seconds `make run` may take to answer
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import socket
 import threading
 import time
+import typing as t
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,7 +30,13 @@ from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
 from {{ cookiecutter.package_name }}.live.pubsub import PubSub
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
-from {{ cookiecutter.package_name }}.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, Settings
+from {{ cookiecutter.package_name }}.settings import (
+    DEFAULT_ALLOWED_HOSTS,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_PUBSUB_URL,
+    PROJECT_ROOT,
+    Settings,
+)
 
 from browsing import watched
 from chromium import HOW_TO_GET_ONE, ChromiumNotFound, find_chromium
@@ -135,6 +143,31 @@ async def app_database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
         await drop_database(url)
 
 
+RUN = uuid.uuid4().hex[:12]  # the Redis prefixes of this run's apps start with test-<RUN>-
+_apps = itertools.count()
+
+
+def app_settings(**fields: t.Any) -> Settings:
+    """Settings for an app a test runs: a fresh secret key and, in a Redis bake, the tests'
+    Redis (``TEST_REDIS_URL``) under a prefix of its own, so that neither tests nor suites
+    sharing a Redis ever hear each other."""
+    fields.setdefault("secret_key", secrets.token_urlsafe(32))
+    # The in-process test client's host, and this machine's for servers on a port.
+    fields.setdefault("allowed_hosts", ("testserver", *DEFAULT_ALLOWED_HOSTS))
+    if DEFAULT_PUBSUB_URL != "memory://":
+        fields.setdefault("pubsub_url", pubsub_support.redis_url())
+        fields.setdefault("pubsub_prefix", f"test-{RUN}-{next(_apps)}:")
+    return Settings(**fields)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _forget_the_apps_keys() -> Iterator[None]:
+    """At the end of the run, the keys its apps left in Redis go."""
+    yield
+    if DEFAULT_PUBSUB_URL != "memory://":
+        pubsub_support.forget(f"test-{RUN}-")
+
+
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The live server's media folder (kept files, and uploads in progress in .uploads/)."""
@@ -150,12 +183,7 @@ def live_server(app_database_url: str, media_dir: Path) -> Iterator[str]:
     socket is bound here and handed to uvicorn, so no other process can take
     the port between choosing and using it.
     """
-    settings = Settings(
-        secret_key=secrets.token_urlsafe(32),
-        database_url=app_database_url,
-        debug=False,
-        media_dir=media_dir,
-    )
+    settings = app_settings(database_url=app_database_url, debug=False, media_dir=media_dir)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))

@@ -1,7 +1,8 @@
 """Another process of the app, for the tests: ``python pubsub_node.py URL PREFIX MODE [ARGS]``.
 
 ``echo``: prints ``ready`` once subscribed to ``to-node``, then prints each
-message received there as JSON and broadcasts it back on ``from-node``.
+message received there as JSON and broadcasts it back on ``from-node``; a
+resync is printed ``resync to-node``, and not sent back.
 
 ``track HEARTBEAT TTL``: a view of this process tracks key ``node`` on
 ``room``; prints ``ready <node id>``, then waits to be killed.
@@ -19,16 +20,22 @@ import typing as t
 from urllib.parse import urlparse
 
 from {{ cookiecutter.package_name }}.live.presence import Presence
+from {{ cookiecutter.package_name }}.live.pubsub import RESYNC
 from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
 from {{ cookiecutter.package_name }}.live.socket import ConnectedLiveViewSocket
 
 
 async def echo(pubsub: RedisPubSub) -> None:
-    received: asyncio.Queue[t.Any] = asyncio.Queue()
-    await pubsub.subscribe("to-node", lambda topic, event, message: received.put_nowait(message))
+    received: asyncio.Queue[tuple[str, t.Any]] = asyncio.Queue()
+    await pubsub.subscribe(
+        "to-node", lambda topic, event, message: received.put_nowait((event, message))
+    )
     print("ready", flush=True)
     while True:
-        message = await received.get()
+        event, message = await received.get()
+        if event == RESYNC:
+            print(f"resync {message}", flush=True)
+            continue
         print(json.dumps(message), flush=True)
         await pubsub.broadcast("from-node", message, event="echo")
 

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import typing as t
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis.asyncio
 from dotenv import dotenv_values
+
+from {{ cookiecutter.package_name }}.live.pubsub import RESYNC
 
 WAIT = 5.0  # seconds any single expected event may take before the test fails
 NODE_SCRIPT = Path(__file__).with_name("pubsub_node.py")
@@ -53,28 +57,54 @@ async def namespace() -> AsyncIterator[str]:
                 await client.delete(*keys)
 
 
-def admin() -> redis.asyncio.Redis:
-    """A plain client, to look at Redis from outside the code under test."""
-    return redis.asyncio.Redis.from_url(redis_url(), socket_timeout=WAIT)
+def admin(url: str | None = None) -> redis.asyncio.Redis:
+    """A plain client, to look at a Redis (the tests' by default) from outside the code."""
+    return redis.asyncio.Redis.from_url(url or redis_url(), socket_timeout=WAIT)
 
 
-async def eventually(check: t.Callable[[], t.Awaitable[bool]], what: str) -> None:
-    """Wait until ``check()`` is true, at most ``WAIT`` seconds."""
-    deadline = time.monotonic() + WAIT
+def forget(prefix: str) -> None:
+    """Delete the keys under ``prefix`` (from code with no event loop: a session's fixture)."""
+    with redis.Redis.from_url(redis_url(), socket_timeout=WAIT) as client:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+
+
+async def eventually(
+    check: t.Callable[[], t.Awaitable[bool]], what: str, wait: float = WAIT
+) -> None:
+    """Wait until ``check()`` is true, at most ``wait`` seconds."""
+    deadline = time.monotonic() + wait
     while not await check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {WAIT} s: {what}")
+            raise AssertionError(f"not within {wait} s: {what}")
         await asyncio.sleep(0.02)
 
 
 class Inbox:
-    """A subscriber that keeps what it receives, for a test to wait on."""
+    """A subscriber that keeps what it receives, for a test to wait on.
+
+    Resyncs are kept apart, in ``resyncs``: a busy machine may answer a ping
+    late, and the reconnection that follows makes one at any moment.
+    """
 
     def __init__(self) -> None:
         self.received: list[tuple[str, str, t.Any]] = []
+        self.resyncs: list[str] = []  # the topics of the resyncs received
 
     def __call__(self, topic: str, event: str, message: t.Any) -> None:
-        self.received.append((topic, event, message))
+        if event == RESYNC:
+            self.resyncs.append(topic)
+        else:
+            self.received.append((topic, event, message))
+
+    async def resynced(self, count: int = 1) -> None:
+        """Once ``count`` resyncs are here."""
+
+        async def arrived() -> bool:
+            return len(self.resyncs) >= count
+
+        await eventually(arrived, f"{count} resyncs (got {self.resyncs})")
 
     async def wait(self, count: int) -> list[tuple[str, str, t.Any]]:
         """The first ``count`` messages, once they are all here."""
@@ -87,6 +117,77 @@ class Inbox:
 
     def messages(self, event: str | None = None) -> list[t.Any]:
         return [message for _, name, message in self.received if event in (None, name)]
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """A ``redis-server`` of the test's own on a free port of 127.0.0.1: a real outage.
+
+    ``stop`` kills it (SIGKILL: connections drop, as in a crash); ``start``
+    runs a new one on the same port. In memory only, as a Redis without
+    persistence: a restart loses every key. Never the shared Redis. Both
+    block for as long as the server takes (milliseconds), so sync fixtures
+    and async tests alike may call them.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def start(self) -> None:
+        """Start it, and wait (bounded) until it answers."""
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise AssertionError("these tests start a redis-server of their own: install one")
+        command = [executable, "--bind", "127.0.0.1", "--port", str(self.port)]
+        command += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + WAIT
+        with redis.Redis.from_url(self.url, socket_timeout=WAIT) as client:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.RedisError:
+                    pass
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError(f"redis-server did not answer on {self.port} in {WAIT} s")
+                time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Kill it; its clients' connections drop."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.communicate(timeout=WAIT)
+        self._process = None
+
+
+@contextmanager
+def own_redis() -> Iterator[RedisServer]:
+    """A started ``RedisServer``, killed at the end whatever happens."""
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 class Proxy:
@@ -163,8 +264,14 @@ class Node:
             text=True,
         )
 
-    async def line(self) -> str:
-        """The next line the node prints, within ``WAIT`` seconds."""
+    async def line(self, resyncs: bool = False) -> str:
+        """The next line the node prints, within ``WAIT`` seconds; its resyncs only if asked
+        (``resync <topic>``: a busy machine's needless reconnection makes one at any moment)."""
+        while (line := await self._line()).startswith("resync ") and not resyncs:
+            pass
+        return line
+
+    async def _line(self) -> str:
         assert self.process.stdout is not None
         try:
             async with asyncio.timeout(WAIT):

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import time
 import typing as t
 from collections.abc import AsyncIterator
+from urllib.parse import urlparse
 
 import pytest
 
 import pubsub_support as support
 from {{ cookiecutter.package_name }}.live.pubsub import PubSub, PubSubError, create_pubsub
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
-from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
+from {{ cookiecutter.package_name }}.live.pubsub.redis import FIRST_BACKOFF, RedisPubSub
+from {{ cookiecutter.package_name }}.live.socket import ConnectedLiveViewSocket
 
 
 @pytest.fixture
@@ -206,7 +209,9 @@ async def test_a_killed_subscribed_connection_is_restored(
             await support.eventually(subscribed_again, "a new subscribed connection")
 
     await redis_pubsub.broadcast("news", "after the kill")
+    # What was published while it reconnected is lost: the subscriber is told so.
     assert await inbox.wait(1) == [("news", "news", "after the kill")]
+    await inbox.resynced()  # what was published while it reconnected is lost: it is told so
     lines = [record.getMessage() for record in caplog.records]
     assert any(line.startswith("lost the subscription to Redis") for line in lines)
     assert any(line.startswith("reconnected to Redis") for line in lines)
@@ -239,7 +244,16 @@ async def test_while_redis_is_away_broadcast_fails_loudly_then_subscribers_are_b
 
             await support.eventually(subscribed, "the subscription restored")
         await pubsub.broadcast("news", "back")
-        assert await inbox.wait(1) == [("news", "news", "back")]
+
+        async def back() -> bool:
+            return "back" in inbox.messages("news")
+
+        await support.eventually(back, "the broadcast made once Redis is back")
+        # Never the lost message: a resync instead (after the reconnection, and from the
+        # broadcast that failed).
+        assert inbox.messages() == ["back"]
+        await inbox.resynced()
+        assert set(inbox.resyncs) == {"news"}
     await proxy.stop()
 
 
@@ -327,3 +341,98 @@ async def test_broadcasts_cross_processes_both_ways(redis_pubsub: RedisPubSub) -
     finally:
         node.kill()
 
+
+# Outages of a real Redis: the test's own redis-server, killed and started again.
+
+
+async def test_once_redis_is_back_every_subscription_hears_a_resync() -> None:
+    with support.own_redis() as server:
+        news, sport = support.Inbox(), support.Inbox()
+        async with RedisPubSub(server.url, **support.FAST) as pubsub:
+            await pubsub.subscribe("news", news)
+            await pubsub.subscribe("sport", sport)
+            server.stop()
+            server.start()  # empty: a restart loses every subscription
+
+            await news.resynced()
+            await sport.resynced()
+            assert (news.resyncs[:1], sport.resyncs[:1]) == (["news"], ["sport"])
+            # Heard once subscribed again: what is broadcast from then on arrives.
+            async with RedisPubSub(server.url) as other_process:
+                await other_process.broadcast("news", "back")
+            assert await news.wait(1) == [("news", "news", "back")]
+
+
+async def test_a_view_s_broadcast_while_redis_is_away_is_false_never_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with support.own_redis() as server:
+        async with RedisPubSub(server.url, **support.FAST) as pubsub:
+            socket = ConnectedLiveViewSocket[None](urlparse("/"), pubsub)
+            assert await socket.broadcast("news", "sent") is True
+            server.stop()
+            with caplog.at_level(logging.ERROR):
+                assert await socket.broadcast("news", "not sent") is False
+            failures = [r.getMessage() for r in caplog.records if "broadcast" in r.getMessage()]
+            assert len(failures) == 1 and failures[0].startswith("broadcast on 'news' failed")
+            await socket.close()
+
+
+async def test_a_broadcast_that_failed_is_a_resync_in_every_process_once_redis_is_back(
+    prefix: str,
+) -> None:
+    # Only the sender's link fails: the other process never notices, and must hear of it.
+    proxy = support.Proxy()
+    await proxy.start()
+    node = support.Node(prefix, "echo")
+    try:
+        assert await node.line() == "ready"
+        async with RedisPubSub(proxy.url, prefix=prefix, **support.FAST) as sender:
+            await proxy.stop()
+            for lost in ("first", "second"):
+                with pytest.raises(PubSubError):
+                    await sender.broadcast("to-node", lost)
+            await proxy.start()
+            assert await node.line(resyncs=True) == "resync to-node"
+            await sender.broadcast("to-node", "back")
+            assert await node.line() == '"back"'
+    finally:
+        node.kill()
+        await proxy.stop()
+
+
+async def test_after_failures_in_a_row_a_working_connection_resets_the_backoff() -> None:
+    max_backoff = 2.0  # the default: a drop then would be retried 2 s later
+    attempts = 0
+
+    def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        writer.transport.abort()
+
+    with support.own_redis() as server:
+        inbox = support.Inbox()
+        async with RedisPubSub(server.url, max_backoff=max_backoff) as pubsub:
+            await pubsub.subscribe("news", inbox)
+            server.stop()
+            # Its port answers and hangs up: each reconnection fails, and is counted.
+            impostor = await asyncio.start_server(refuse, "127.0.0.1", server.port)
+            enough = math.ceil(math.log2(max_backoff / FIRST_BACKOFF)) + 1  # backoff at its cap
+
+            async def capped() -> bool:
+                return attempts >= enough
+
+            async with impostor:
+                await support.eventually(capped, f"{enough} failed reconnections", wait=30.0)
+            await impostor.wait_closed()
+            server.start()
+            await inbox.resynced(1)  # reconnected
+
+            async with support.admin(server.url) as admin:
+                clients = await admin.client_list()
+                [subscriber] = [c["id"] for c in clients if c["name"].endswith(".subscriber")]
+                await admin.client_kill_filter(_id=subscriber)
+                dropped = time.monotonic()
+                await inbox.resynced(2)  # reconnected again
+                took = time.monotonic() - dropped
+    assert took < max_backoff, f"reconnected {took:.2f} s after a drop: the backoff kept growing"

@@ -223,6 +223,23 @@ def test_a_malformed_pubsub_url_is_a_clear_error(url: str, shown: str) -> None:
     )
 
 
+def test_the_pubsub_prefix_names_the_app_s_channels_and_keys() -> None:
+    assert Settings(secret_key="x").pubsub_prefix == "live:"
+    assert Settings.from_env({"SECRET_KEY": "x", "PUBSUB_PREFIX": ""}, None) == Settings("x")
+    environ = {"SECRET_KEY": "x", "PUBSUB_PREFIX": "shop-2.eu:"}
+    assert Settings.from_env(environ, None).pubsub_prefix == "shop-2.eu:"
+
+
+@pytest.mark.parametrize("prefix", ["has space:", "star*:", "a" * 65, "é:", "new\nline"])
+def test_a_malformed_pubsub_prefix_is_a_clear_error(prefix: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"SECRET_KEY": "x", "PUBSUB_PREFIX": prefix}, None)
+    assert str(error.value) == (
+        f"PUBSUB_PREFIX={prefix!r} is not a prefix: use 1 to 64 letters, digits, "
+        "'_', '.', ':' or '-', e.g. 'live:' or 'shop:'."
+    )
+
+
 # -- PRESENCE_HEARTBEAT and PRESENCE_TTL -------------------------------------------
 
 

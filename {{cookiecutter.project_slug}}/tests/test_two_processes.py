@@ -2,10 +2,11 @@
 
 Each process is the app as ``make run`` and the Docker image serve it
 (``python -m {{ cookiecutter.package_name }}``) on a port of its own, with
-``PUBSUB_URL`` at the test Redis (whatever this bake's default) and a short
-presence bound. Clients speak the LiveView protocol over real WebSockets and
-merge every diff as the browser's client does. Every wait is bounded, and
-every process is killed at the end.
+``PUBSUB_URL`` at the test Redis (whatever this bake's default) under a
+``PUBSUB_PREFIX`` of this run's own, and a short presence bound. Clients
+speak the LiveView protocol over real WebSockets and merge every diff as the
+browser's client does. Every wait is bounded, and every process is killed at
+the end.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 import typing as t
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ DELIVERY = 1.0  # seconds more, for the leave to be broadcast, sent and read on 
 STARTUP_TIMEOUT = 20.0  # seconds a process may take to answer HTTP
 STOP_TIMEOUT = 10.0
 WAIT = 5.0  # seconds any expected diff may take
+PREFIX = f"test-{uuid.uuid4().hex[:12]}:"  # these processes' channels and keys in Redis
 
 
 @dataclass
@@ -67,14 +70,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(tmp_path: Path, name: str, secret_key: str, database_url: str) -> Iterator[Server]:
-    """Start ``python -m <package>`` on a free port; stop it (SIGTERM, then SIGKILL) after."""
+def serve(
+    tmp_path: Path, name: str, secret_key: str, database_url: str, redis_url: str | None = None
+) -> Iterator[Server]:
+    """Start ``python -m <package>`` on a free port; stop it (SIGTERM, then SIGKILL) after.
+
+    Its pub/sub is the tests' Redis, or ``redis_url``, under ``PREFIX``.
+    """
     port = free_port()
     environment = {
         **os.environ,
         "SECRET_KEY": secret_key,
         "DATABASE_URL": database_url,
-        "PUBSUB_URL": pubsub_support.redis_url(),
+        "PUBSUB_URL": redis_url or pubsub_support.redis_url(),
+        "PUBSUB_PREFIX": PREFIX,
         "PRESENCE_HEARTBEAT": str(HEARTBEAT),
         "PRESENCE_TTL": str(TTL),
         "HOST": "127.0.0.1",
@@ -139,27 +148,29 @@ class Tab:
     def merge(self, diff: dict[str, t.Any]) -> None:
         self.rendered.merge(Rendered.extract(diff).diff)
 
-    async def wait_until(self, shows: Callable[[Tab], bool], what: str) -> float:
-        """Apply the server's pushes until ``shows(self)``; the seconds it took (at most WAIT)."""
+    async def wait_until(
+        self, shows: Callable[[Tab], bool], what: str, wait: float = WAIT
+    ) -> float:
+        """Apply the server's pushes until ``shows(self)``; the seconds it took (at most wait)."""
         start = time.monotonic()
         while not shows(self):
             if self.client.pushes:
                 frame = self.client.pushes.pop(0)
             else:
-                left = start + WAIT - time.monotonic()
+                left = start + wait - time.monotonic()
                 try:
                     frame = await self.client.receive(max(left, 0.0))
                 except TimeoutError:
-                    pytest.fail(f"not within {WAIT} s: {what}; the page:\n{self.rendered.html}")
+                    pytest.fail(f"not within {wait} s: {what}; the page:\n{self.rendered.html}")
             if frame.event == "diff":
                 self.merge(frame.payload)
         return time.monotonic() - start
 
 
 @asynccontextmanager
-async def tab(server: Server, path: str = "/lobby") -> AsyncIterator[Tab]:
-    """Load ``path`` on ``server`` and join its view, as a browser tab does; close it after."""
-    async with LiveClient.open(server.url, path) as client:
+async def tab(server: Server | str, path: str = "/lobby") -> AsyncIterator[Tab]:
+    """Load ``path`` on ``server`` (or a base URL) and join its view, as a browser tab does."""
+    async with LiveClient.open(server if isinstance(server, str) else server.url, path) as client:
         reply = await client.join()
         assert reply["status"] == "ok", reply
         opened = Tab(client)
@@ -174,11 +185,14 @@ def servers(
     """Processes A and B of one app: one secret, one database, one Redis."""
     tmp_path = tmp_path_factory.mktemp("processes")
     secret_key = os.urandom(24).hex()
-    with (
-        serve(tmp_path, "a", secret_key, app_database_url) as a,
-        serve(tmp_path, "b", secret_key, app_database_url) as b,
-    ):
-        yield a, b
+    try:
+        with (
+            serve(tmp_path, "a", secret_key, app_database_url) as a,
+            serve(tmp_path, "b", secret_key, app_database_url) as b,
+        ):
+            yield a, b
+    finally:
+        pubsub_support.forget(PREFIX)
 
 
 async def test_a_wave_on_one_process_reaches_a_tab_on_the_other(
@@ -212,10 +226,26 @@ async def test_a_broadcast_from_plain_code_reaches_every_process(
 ) -> None:
     # What a CLI command or a worker does: no view, no socket, the app's settings' Redis.
     async with tab(servers[0]) as on_a, tab(servers[1]) as on_b:
-        async with create_pubsub(pubsub_support.redis_url()) as pubsub:
+        async with create_pubsub(pubsub_support.redis_url(), prefix=PREFIX) as pubsub:
             await pubsub.broadcast("lobby", {"name": "The operator"})
         for opened in (on_a, on_b):
             await opened.wait_until(lambda page: "The operator waves" in page.feed(), "the wave")
+
+
+async def test_what_another_suite_or_app_broadcasts_on_the_same_redis_is_not_heard(
+    live_server: str,
+) -> None:
+    # The live server (conftest) is on the tests' Redis (TEST_REDIS_URL) in a Redis bake;
+    # another suite, or an app left at the default PUBSUB_PREFIX, broadcasts there too.
+    async with tab(live_server) as lobby:
+        async with create_pubsub(pubsub_support.redis_url()) as elsewhere:
+            await elsewhere.broadcast("lobby", {"name": "Another suite"})
+        me = lobby.me
+        reply = await lobby.client.click("wave")  # sent after: heard after, were both heard
+        assert reply["status"] == "ok", reply
+        lobby.merge(reply["response"].get("diff", {}))
+        await lobby.wait_until(lambda page: f"{me} waves" in page.feed(), "this tab's own wave")
+        assert "Another suite waves" not in lobby.feed()
 
 
 async def test_a_killed_process_s_presences_leave_within_the_bound(

@@ -7,7 +7,6 @@ client does; see ``live/testing/``. Copy these to test your own views.
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlparse
 
 import pytest
@@ -26,17 +25,13 @@ from {{ cookiecutter.package_name }}.live.testing import (
     run_lifespan,
 )
 from {{ cookiecutter.package_name }}.resources import database, settings
-from {{ cookiecutter.package_name }}.settings import Settings
+
+from conftest import app_settings
 
 
 @pytest.fixture(scope="module")
 def app(app_database_url: str) -> Starlette:
-    settings = Settings(
-        secret_key=secrets.token_urlsafe(32),
-        database_url=app_database_url,
-        allowed_hosts=("testserver",),  # the test client's
-    )
-    return create_app(settings)
+    return create_app(app_settings(database_url=app_database_url))
 
 
 # -- counter -------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sqlite3
 import typing as t
 from collections.abc import AsyncIterator
@@ -27,17 +26,17 @@ from starlette.routing import Mount
 
 from {{ cookiecutter.package_name }} import db as db_module
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, broadcast
+from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, TOPIC, broadcast
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
 from {{ cookiecutter.package_name }}.db import Database
+from {{ cookiecutter.package_name }}.live import RESYNC
 from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
-from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.views import loading
 from {{ cookiecutter.package_name }}.writes import TOO_FAST
 
-from conftest import as_string, unused_database, with_tables
+from conftest import app_settings, as_string, unused_database, with_tables
 from live_client import LiveClient, Reply
 from outages import bring_back, take_down
 from servers import serve
@@ -46,14 +45,7 @@ SAMPLE = 45  # rows in the list tests' database: three pages of 20
 
 
 def app_on(database_url: str, **settings: t.Any) -> Starlette:
-    return create_app(
-        Settings(
-            secret_key=secrets.token_urlsafe(32),
-            database_url=database_url,
-            allowed_hosts=("testserver",),  # the test client's
-            **settings,
-        )
-    )
+    return create_app(app_settings(database_url=database_url, **settings))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -633,6 +625,36 @@ async def test_a_contact_page_ignores_other_contacts_changes_and_deletes(
             assert shown.text("#contact-name") == "Ada Lovelace"
             assert not shown.has("#gone") and not shown.has("#flash-error")
             assert shown.title == "Ada Lovelace"
+
+
+async def test_after_a_resync_every_page_shows_what_it_missed(
+    app: Starlette, database: Database
+) -> None:
+    """A resync (the pub/sub was away: broadcasts were lost) makes each page read it all again."""
+    contact_id = await add(database)
+    paths = ["/contacts", f"/contacts/{contact_id}", f"/contacts/{contact_id}/edit"]
+    async with run_lifespan(app) as state, AsyncExitStack() as stack:
+        listing, shown, form, new = [
+            await stack.enter_async_context(live(app, path, lifespan=state))
+            for path in [*paths, "/contacts/new"]
+        ]
+        async with database.session() as session:  # a change no broadcast told of
+            found = await session.get(Contact, contact_id)
+            assert found is not None
+            found.score = 64
+        await state["pubsub"].broadcast(TOPIC, TOPIC, event=RESYNC)
+        await listing.wait_for(f"#contact-{contact_id} td.col-score", text="64")
+        await shown.wait_for("#contact-score", text="64")
+        await form.wait_for("#notice", text="Someone else saved this contact meanwhile")
+        assert form.element("#contact-form input[name=score]").attributes["value"] == "0"
+
+        async with database.session() as session:
+            await session.execute(delete(Contact).where(Contact.id == contact_id))
+        await state["pubsub"].broadcast(TOPIC, TOPIC, event=RESYNC)
+        await listing.wait_for("#empty")
+        await shown.wait_for("#gone")
+        await form.wait_for("#notice", text="Someone else deleted this contact")
+        assert not new.find("#notice")
 
 
 async def test_the_page_shown_follows_the_url_as_rows_come_and_go(

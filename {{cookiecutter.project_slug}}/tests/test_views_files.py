@@ -8,7 +8,6 @@ event listing the files, the preflight, binary chunks, progress); see
 from __future__ import annotations
 
 import re
-import secrets
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,8 @@ from {{ cookiecutter.package_name }}.live.testing import (
     run_lifespan,
 )
 from {{ cookiecutter.package_name }}.models import Attachment, Contact
-from {{ cookiecutter.package_name }}.settings import Settings
+
+from conftest import app_settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # ~10 KB: several chunks
 PDF = b"%PDF-1.4\n" + b"0123456789" * 20_000  # ~200 KB
@@ -40,13 +40,7 @@ def media(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(database_url: str, database: Database, media: Path) -> Starlette:
-    settings = Settings(
-        secret_key=secrets.token_urlsafe(32),
-        database_url=database_url,
-        media_dir=media,
-        allowed_hosts=("testserver",),  # the test client's
-    )
-    return create_app(settings)
+    return create_app(app_settings(database_url=database_url, media_dir=media))
 
 
 @pytest.fixture
@@ -283,7 +277,7 @@ async def test_a_declared_type_in_capitals_is_stored_as_that_type(
             await save(view, UploadFile("photo", PNG, "IMAGE/PNG"))
             link = view.element("#files .file-list li a[target]").attributes["href"] or ""
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             served = await client.get(link)
     (stored,) = [path for path in media.iterdir() if path.is_file()]
     assert stored.suffix == ".png" and served.headers["content-type"] == "image/png"
@@ -293,13 +287,11 @@ async def test_a_declared_type_in_capitals_is_stored_as_that_type(
 async def test_a_save_past_the_media_quota_is_refused_and_says_so(
     database_url: str, database: Database, media: Path, contact_id: int
 ) -> None:
-    settings = Settings(
-        secret_key=secrets.token_urlsafe(32),
-        database_url=database_url,
-        media_dir=media,
-        media_max_bytes=len(PDF) + len(PNG),
+    app = create_app(
+        app_settings(
+            database_url=database_url, media_dir=media, media_max_bytes=len(PDF) + len(PNG)
+        )
     )
-    app = create_app(settings)
     async with live(app, f"/contacts/{contact_id}") as view:
         await save(view, UploadFile("cv.pdf", PDF, PDF_TYPE))
         await save(view, UploadFile("a.png", PNG, "image/png"))  # exactly the quota

@@ -7,7 +7,6 @@ applies them until the page shows what the test waits for (bounded).
 from __future__ import annotations
 
 import re
-import secrets
 import typing as t
 import uuid
 from collections.abc import AsyncIterator
@@ -37,6 +36,7 @@ from {{ cookiecutter.package_name }}.views.whos_here import (
     WhosHere,
 )
 
+from conftest import app_settings
 from outages import bring_back, take_down
 
 PERIOD = 0.05  # the dashboard's refresh period in these tests, in seconds
@@ -44,12 +44,7 @@ PERIOD = 0.05  # the dashboard's refresh period in these tests, in seconds
 
 @pytest.fixture(scope="module")
 def app(app_database_url: str) -> Starlette:
-    settings = Settings(
-        secret_key=secrets.token_urlsafe(32),
-        database_url=app_database_url,
-        allowed_hosts=("testserver",),  # the test client's
-    )
-    return create_app(settings)
+    return create_app(app_settings(database_url=app_database_url))
 
 
 @pytest.fixture
@@ -119,7 +114,7 @@ async def test_the_dashboard_says_when_the_database_fails_and_recovers(
     database_url: str, database: Database, fast_dashboard: None
 ) -> None:
     """Each tick reads the figures: while they fail the page says so instead of crashing."""
-    app = create_app(Settings(secret_key=secrets.token_urlsafe(32), database_url=database_url))
+    app = create_app(app_settings(database_url=database_url))
     await database.dispose()
     async with live(app, "/dashboard") as view:
         await take_down(database_url, "items")

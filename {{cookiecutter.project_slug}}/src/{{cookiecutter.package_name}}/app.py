@@ -61,7 +61,8 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app; uvicorn runs it with ``--factory``."""
     settings = settings or get_settings()
-    pubsub = create_pubsub(settings.pubsub_url)  # connects when the lifespan starts it
+    # Connects when the lifespan starts it.
+    pubsub = create_pubsub(settings.pubsub_url, prefix=settings.pubsub_prefix)
     live = create_live_routes(settings, pubsub)
 
     @asynccontextmanager

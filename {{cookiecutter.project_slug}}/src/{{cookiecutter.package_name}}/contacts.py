@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .live import InfoEvent, PubSub
+from .live import RESYNC, InfoEvent, PubSub, PubSubError
 from .models import SCORE_MAX, SCORE_MIN, Attachment, Contact, Status
 
 TOPIC = "contacts:changes"  # {"action": "created" | "updated" | "deleted", "id": id}
@@ -432,13 +432,25 @@ async def broadcast(pubsub: PubSub, action: Action, contact_id: int, by: str = "
     """Tell every page, in every process, that a contact changed (after the commit).
 
     ``by`` names the page that made the change, so that it can tell its own
-    changes from everyone else's.
+    changes from everyone else's. The change is committed whatever happens
+    here: if Redis is away, the pub/sub logs it, and every page hears a
+    ``RESYNC`` on ``TOPIC`` once it is back (then reloads) — never the
+    person's error.
     """
-    await pubsub.broadcast(TOPIC, {"action": action, "id": contact_id, "by": by})
+    try:
+        await pubsub.broadcast(TOPIC, {"action": action, "id": contact_id, "by": by})
+    except PubSubError:
+        pass
 
 
 def change_of(event: InfoEvent) -> dict[str, Any] | None:
-    """A broadcast ``event``'s change, read defensively (anything may publish here); else None."""
+    """A broadcast ``event``'s change, read defensively (anything may publish here); else None.
+
+    After a ``RESYNC`` of ``TOPIC`` (the pub/sub was away: any contact may have
+    changed meanwhile) it is ``{"action": "resync"}``: a page reloads all it shows.
+    """
+    if event.name == RESYNC and event.payload == TOPIC:
+        return {"action": "resync"}
     if event.name != TOPIC:
         return None
     return event.payload if isinstance(event.payload, dict) else {}

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from .live.presence import HEARTBEAT, TTL
+from .live.pubsub import DEFAULT_PREFIX
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 {%- if cookiecutter.database == "postgresql" %}
@@ -54,6 +55,7 @@ HOST_PATTERN = re.compile(
 REDIS_SCHEMES = ("redis", "rediss")  # rediss: over TLS
 REDIS_DATABASE = re.compile(r"/?\d*")
 URL_CREDENTIALS = re.compile(r"//[^/@]*@")
+PUBSUB_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class SettingsError(RuntimeError):
@@ -78,6 +80,8 @@ class Settings:
     # The names this app answers to (the request's Host), on HTTP and on the WebSocket.
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     pubsub_url: str = DEFAULT_PUBSUB_URL
+    # Starts every Redis channel and key of the app: apps sharing one Redis need their own.
+    pubsub_prefix: str = DEFAULT_PREFIX
     # A process that dies without a word has its presences removed within ttl + heartbeat.
     presence_heartbeat: float = HEARTBEAT
     presence_ttl: float = TTL
@@ -131,6 +135,7 @@ class Settings:
             allowed_origins=_parse_origins(values.get("ALLOWED_ORIGINS", "")),
             allowed_hosts=_parse_hosts(values.get("ALLOWED_HOSTS", "")),
             pubsub_url=_parse_pubsub_url(values.get("PUBSUB_URL") or DEFAULT_PUBSUB_URL),
+            pubsub_prefix=_parse_pubsub_prefix(values.get("PUBSUB_PREFIX") or DEFAULT_PREFIX),
             presence_heartbeat=heartbeat,
             presence_ttl=ttl,
             media_dir=PROJECT_ROOT / (values.get("MEDIA_DIR") or "media"),
@@ -237,6 +242,16 @@ def _parse_pubsub_url(raw: str) -> str:
             f"PUBSUB_URL={shown!r} is not a pub/sub URL. Use memory:// (one process) or "
             "redis://host:port/db (every process on the same Redis, e.g. "
             "redis://127.0.0.1:6379/0; rediss:// over TLS)."
+        )
+    return raw
+
+
+def _parse_pubsub_prefix(raw: str) -> str:
+    """Letters, digits and ``_.:-``: a prefix that reads plainly in ``redis-cli``."""
+    if PUBSUB_PREFIX.fullmatch(raw) is None:
+        raise SettingsError(
+            f"PUBSUB_PREFIX={raw[:200]!r} is not a prefix: use 1 to 64 letters, digits, "
+            f"'_', '.', ':' or '-', e.g. {DEFAULT_PREFIX!r} or 'shop:'."
         )
     return raw
 

@@ -9,7 +9,7 @@ from .config import LiveConfig
 from .diff import diff_tree
 from .params import Params
 from .presence import Presence
-from .pubsub import PubSub, PubSubError, create_pubsub
+from .pubsub import RESYNC, PubSub, PubSubError, create_pubsub
 from .routes import LiveRoutes
 from .socket import (
     ConnectedLiveViewSocket,
@@ -24,6 +24,7 @@ from .uploads import UploadConfig, UploadEntry, UploadError, remove_stale_upload
 from .view import LiveView, UnhandledEvent
 
 __all__ = [
+    "RESYNC",
     "BindingError",
     "ConnectedLiveViewSocket",
     "InfoEvent",

@@ -11,6 +11,12 @@ a view that subscribes to the topic hears it in ``handle_info``.
 Presences live where the pub/sub's processes all see them: in a dict with
 ``MemoryPubSub``, in Redis with ``RedisPubSub``, where a process that dies
 without a word has its presences leave within ``ttl + heartbeat`` seconds.
+
+While Redis is away, ``track``, ``update`` and ``untrack`` still work: this
+process holds the change and makes it, announcing it, at the first
+heartbeat that reaches Redis again. Only ``list`` fails (``PubSubError``):
+there is nobody to show. A view that shows a list reloads it on the
+topic's ``RESYNC``, which its subscription hears once Redis is back.
 """
 
 from __future__ import annotations
@@ -82,8 +88,8 @@ class Presence:
 
         Does nothing on the HTTP render (the socket is not connected).
         ``ValueError`` if this view already tracks ``key`` there (``update``
-        it); ``TypeError``/``ValueError`` for a meta JSON cannot carry;
-        ``PubSubError`` if the backend cannot be reached.
+        it); ``TypeError``/``ValueError`` for a meta JSON cannot carry. If
+        the backend cannot be reached, the presence is held and made later.
         """
         if not isinstance(socket, ConnectedLiveViewSocket):  # not is_connected: no one is here yet
             return
@@ -96,7 +102,7 @@ class Presence:
         if views is None:
             socket.cleanup(functools.partial(self._leave, socket))  # refused once it closed
             views = self._views[socket] = {}
-        await self._store.put(topic, stored["phx_ref"], entry)
+        await self._put(topic, stored["phx_ref"], entry)
         views[(topic, key)] = stored
         await self._diff(topic, {key: [stored]}, {})
 
@@ -116,7 +122,7 @@ class Presence:
             raise ValueError(f"this view does not track {clip(key)} on {clip(topic)}: track() it")
         stored = {**_mapping(meta), "phx_ref": _new_ref(), "phx_ref_prev": old["phx_ref"]}
         entry = _entry(topic, key, stored)
-        replaced = await self._store.put(topic, stored["phx_ref"], entry, old["phx_ref"])
+        replaced = await self._put(topic, stored["phx_ref"], entry, old["phx_ref"])
         views[(topic, key)] = stored
         await self._diff(topic, {key: [stored]}, {key: [old]} if replaced else {})
 
@@ -129,7 +135,10 @@ class Presence:
             await self._remove(topic, key, stored)
 
     async def list(self, topic: str) -> Metas:
-        """Who is on ``topic``, in every process: key → metas (one per view tracking it)."""
+        """Who is on ``topic``, in every process: key → metas (one per view tracking it).
+
+        ``PubSubError`` if the backend cannot be reached.
+        """
         self._check(topic)
         return _group(await self._store.entries(topic))
 
@@ -142,13 +151,27 @@ class Presence:
     async def _leave(self, socket: ConnectedLiveViewSocket[t.Any]) -> None:
         """The view closed: all its presences leave."""
         for (topic, key), stored in self._views.pop(socket, {}).items():
-            try:
-                await self._remove(topic, key, stored)
-            except PubSubError:
-                pass  # logged; the store removes it, and announces it, once the backend answers
+            await self._remove(topic, key, stored)
+
+    async def _put(self, topic: str, ref: str, entry: str, replaces: str | None = None) -> bool:
+        """``store.put``: was ``replaces`` there?
+
+        If the backend is away the store holds the change and makes it once
+        the backend is back; the diff is announced now all the same (that
+        too may fail: then a ``RESYNC``): who lists the topic meanwhile
+        must not miss it. Whether ``replaces`` was there is not known: yes.
+        """
+        try:
+            return await self._store.put(topic, ref, entry, replaces)
+        except PubSubError:
+            return True
 
     async def _remove(self, topic: str, key: str, stored: Meta) -> None:
-        if await self._store.delete(topic, stored["phx_ref"]):
+        try:
+            removed = await self._store.delete(topic, stored["phx_ref"])
+        except PubSubError:
+            removed = True  # held, as in ``_put``: and the leave announced
+        if removed:
             await self._diff(topic, {}, {key: [stored]})
 
     async def _announce(
@@ -162,7 +185,10 @@ class Presence:
             "joins": {key: {"metas": metas} for key, metas in joins.items()},
             "leaves": {key: {"metas": metas} for key, metas in leaves.items()},
         }
-        await self._pubsub.broadcast(topic, diff, event=DIFF_EVENT)
+        try:
+            await self._pubsub.broadcast(topic, diff, event=DIFF_EVENT)
+        except PubSubError:
+            pass  # logged; the topic's subscribers get a RESYNC, and list again, once it is back
 
 
 def _new_ref() -> str:

@@ -17,7 +17,7 @@ from urllib.parse import ParseResult, urlencode, urlsplit
 
 from starlette.datastructures import State
 
-from .pubsub import PubSub, Subscription
+from .pubsub import PubSub, PubSubError, Subscription
 from .pubsub.memory import MemoryPubSub
 from .scheduler import Deliver, Job, Scheduler
 from .uploads.config import (
@@ -44,7 +44,11 @@ Progress = t.Callable[[str, UploadEntry, "ConnectedLiveViewSocket[t.Any]"], t.An
 
 @dataclasses.dataclass(frozen=True)
 class InfoEvent:
-    """A message for ``handle_info``: a scheduled tick, or a broadcast (``name`` is its topic)."""
+    """A message for ``handle_info``: a scheduled tick, or a broadcast (``name`` is its topic).
+
+    ``InfoEvent(RESYNC, topic)`` says broadcasts on ``topic`` may have been
+    missed (the pub/sub was away): reload what the view shows from them.
+    """
 
     name: str
     payload: t.Any = None
@@ -205,15 +209,22 @@ class LiveViewSocket(t.Generic[Context]):
         self.pushed_events.append([event, {} if payload is None else payload])
         return _DONE
 
-    async def broadcast(self, topic: str, message: t.Any) -> None:
-        """Send ``message`` to every subscriber of ``topic``, in every process.
+    async def broadcast(self, topic: str, message: t.Any) -> bool:
+        """Send ``message`` to every subscriber of ``topic``, in every process; True once sent.
 
         Subscribers get ``handle_info(InfoEvent(topic, message))``. The message
-        must be JSON (``TypeError``/``ValueError`` here otherwise).
+        must be JSON (``TypeError``/``ValueError`` here otherwise). False when
+        the pub/sub is unreachable (Redis is away): logged, and never the
+        view's error, for what the view did before (a commit) stands; the
+        subscribers get ``InfoEvent(RESYNC, topic)`` once it is back instead.
         """
         if self._pubsub is None:
             raise RuntimeError("this socket has no pub/sub: pass one to LiveRoutes(pubsub=...)")
-        await self._pubsub.broadcast(topic, message)
+        try:
+            await self._pubsub.broadcast(topic, message)
+        except PubSubError:
+            return False
+        return True
 
     # On the HTTP render nothing is live: these do nothing, as in PyView, so
     # ``mount`` may call them unconditionally.
@@ -227,7 +238,11 @@ class LiveViewSocket(t.Generic[Context]):
         return Job()
 
     async def subscribe(self, topic: str) -> None:
-        """Receive the broadcasts on ``topic`` in ``handle_info`` (connected sockets only)."""
+        """Receive the broadcasts on ``topic`` in ``handle_info`` (connected sockets only).
+
+        Works while the pub/sub is away: the subscription is made when it is
+        back, followed by ``InfoEvent(RESYNC, topic)``.
+        """
 
     async def unsubscribe(self, topic: str) -> None:
         """Stop receiving ``topic``'s broadcasts."""

@@ -9,7 +9,14 @@ and departure, and ``wave`` broadcasts on the lobby's topic with
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..live import ConnectedLiveViewSocket, InfoEvent, LiveView, LiveViewSocket, UnhandledEvent
+from ..live import (
+    RESYNC,
+    ConnectedLiveViewSocket,
+    InfoEvent,
+    LiveView,
+    LiveViewSocket,
+    UnhandledEvent,
+)
 from .whos_here import WhosHere
 
 TOPIC = "lobby"
@@ -20,6 +27,10 @@ FEED_LINES = 8  # the feed keeps this many lines, newest first
 class Lobby:
     whos_here: WhosHere
     feed: list[str] = field(default_factory=list)
+
+    def say(self, *lines: str) -> None:
+        """Add ``lines`` to the feed, the last one on top."""
+        self.feed = [*reversed(lines), *self.feed][:FEED_LINES]
 
 
 class LobbyLive(LiveView[Lobby]):
@@ -34,10 +45,15 @@ class LobbyLive(LiveView[Lobby]):
         me = socket.context.whos_here.me
         if event != "wave" or me is None:
             raise UnhandledEvent(event)
-        await socket.broadcast(TOPIC, {"name": me.name})
+        if not await socket.broadcast(TOPIC, {"name": me.name}):
+            # Redis is away: say so, rather than wave to nobody.
+            socket.context.say("Your wave could not be sent: try again in a moment.")
 
     async def handle_info(self, event: InfoEvent, socket: ConnectedLiveViewSocket[Lobby]) -> None:
         lobby = socket.context
+        if event.name == RESYNC:  # the pub/sub was away: arrivals and departures were missed
+            await lobby.whos_here.refresh(socket)
+            return
         changes = lobby.whos_here.apply(event)
         if changes is not None:
             lines = [f"{visitor.name} joined" for visitor in changes.joined]
@@ -48,4 +64,4 @@ class LobbyLive(LiveView[Lobby]):
             lines = [f"{payload.get('name') or 'Someone'} waves"]
         else:
             return
-        lobby.feed = [*reversed(lines), *lobby.feed][:FEED_LINES]
+        lobby.say(*lines)

@@ -9,10 +9,16 @@ people here. To show the panel in a view::
         await socket.context.whos_here.join(socket)
 
     async def handle_info(self, event, socket):
+        if event.name == RESYNC:  # the pub/sub was away: diffs may have been missed
+            await socket.context.whos_here.refresh(socket)
         socket.context.whos_here.apply(event)
 
 and ``{% include "whos_here.html" %}`` in its template (the context must have
 ``whos_here``). Leaving needs nothing: the runtime untracks a closing view.
+
+While Redis is away the page works on: this tab is tracked as soon as Redis
+is back (the runtime holds it), and the panel says presence is unavailable
+until the ``RESYNC`` that follows, when it lists everyone again.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..live import InfoEvent, LiveViewSocket, is_connected
+from ..live import InfoEvent, LiveViewSocket, PubSubError, is_connected
 from ..resources import presence
 
 DIFF = "presence_diff"
@@ -67,6 +73,7 @@ class WhosHere:
     topic: str
     me: Visitor | None = None
     metas: Metas = field(default_factory=dict)  # key → metas, as presence lists them
+    unavailable: bool = False  # presence could not be listed (Redis is away): until a refresh
 
     @property
     def people(self) -> list[Visitor]:
@@ -87,12 +94,24 @@ class WhosHere:
         if not is_connected(socket):
             return
         await socket.subscribe(self.topic)
-        here = presence(socket)
-        taken = {visitor.name for visitor in _people(await here.list(self.topic))}
-        self.me = me = Visitor.new(taken, doing)
+        await self.refresh(socket)
+        self.me = me = Visitor.new({visitor.name for visitor in self.people}, doing)
         meta = {"name": me.name, "colour": me.colour, "doing": me.doing}
-        await here.track(socket, self.topic, me.key, meta)
-        self.metas = await here.list(self.topic)
+        await presence(socket).track(socket, self.topic, me.key, meta)
+        await self.refresh(socket)
+
+    async def refresh(self, socket: LiveViewSocket[Any]) -> None:
+        """List who is here again (after a ``RESYNC``: diffs may have been missed meanwhile).
+
+        While presence cannot be listed (Redis is away), the panel is
+        ``unavailable``; the ``RESYNC`` that follows Redis's return heals it.
+        """
+        try:
+            self.metas = await presence(socket).list(self.topic)
+        except PubSubError:
+            self.unavailable, self.metas = True, {}
+        else:
+            self.unavailable = False
 
     def apply(self, event: InfoEvent) -> Changes | None:
         """Apply a presence diff (``None`` for any other event): joins, then leaves, by ref."""

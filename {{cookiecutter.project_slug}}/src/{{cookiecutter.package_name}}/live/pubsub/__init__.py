@@ -9,6 +9,16 @@ Subscribers receive the message decoded from that JSON, on both backends.
 
 Each backend also keeps the presences (``presence.Presence``) where all its
 processes see them: a ``PresenceStore``.
+
+The guarantee, when the backend goes away and comes back (Redis restarted,
+a link cut): no subscriber misses a change without being told. A subscriber
+hears every broadcast made on its topic, or else, once the backend answers
+again, a ``RESYNC`` on that topic: ``handler(topic, RESYNC, topic)``, which a
+view gets as ``InfoEvent(RESYNC, topic)`` and answers by reloading what it
+shows from the source of truth (the database, ``Presence.list``). Every
+subscription of a process whose subscribed connection was down hears one;
+and every process subscribed to a topic whose ``broadcast`` failed hears one,
+sent by the process that failed. A broadcast that failed is never sent late.
 """
 
 from __future__ import annotations
@@ -26,6 +36,10 @@ Handler = t.Callable[[str, str, t.Any], None]
 
 Announce = t.Callable[[str, list[str], list[str]], t.Awaitable[None]]
 """Called by a ``PresenceStore`` with ``(topic, joined, left)`` entries it changed on its own."""
+
+RESYNC = "pubsub_resync"
+"""The event of a resync: broadcasts on the topic (its message) may have been missed."""
+DEFAULT_PREFIX = "live:"  # of every Redis channel and key: apps sharing a Redis need their own
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +117,11 @@ class Topics:
     def clear(self) -> None:
         self._topics.clear()
 
+    def resync(self) -> None:
+        """Tell every subscription that it may have missed broadcasts: a ``RESYNC`` each."""
+        for topic in self:
+            self.deliver(topic, encode(topic, RESYNC, topic))
+
     def deliver(self, topic: str, data: str | bytes) -> None:
         """Call each handler of ``topic`` with its own copy of the message, decoded from ``data``.
 
@@ -136,11 +155,18 @@ class PresenceStore(abc.ABC):
 
     @abc.abstractmethod
     async def put(self, topic: str, ref: str, entry: str, replaces: str | None = None) -> bool:
-        """Store ``entry`` under ``ref`` (removing ``replaces`` with it); was ``replaces`` there?"""
+        """Store ``entry`` under ``ref`` (removing ``replaces`` with it); was ``replaces`` there?
+
+        ``PubSubError`` if the backend is away: the store holds the change,
+        and makes and announces it once the backend is back.
+        """
 
     @abc.abstractmethod
     async def delete(self, topic: str, ref: str) -> bool:
-        """Remove ``ref``'s entry; False if it was already gone (its leave is announced)."""
+        """Remove ``ref``'s entry; False if it was already gone (its leave is announced).
+
+        ``PubSubError`` if the backend is away, as for ``put``.
+        """
 
     @abc.abstractmethod
     async def entries(self, topic: str) -> list[str]:
@@ -178,7 +204,9 @@ class PubSub(abc.ABC):
         """Send ``message`` to every subscriber of ``topic``; ``event`` defaults to the topic.
 
         Raises ``TypeError``/``ValueError`` for a message JSON cannot carry,
-        and ``PubSubError`` when the backend is unreachable.
+        and ``PubSubError`` when the backend is unreachable: then the message
+        is not sent, ever, and the topic's subscribers, in every process, get
+        a ``RESYNC`` once the backend is back.
         """
 
     @abc.abstractmethod
@@ -191,8 +219,11 @@ class PubSub(abc.ABC):
         ``heartbeat`` seconds), where processes can die apart."""
 
 
-def create_pubsub(url: str) -> PubSub:
-    """The backend for ``url``: ``memory://`` or ``redis://…`` (``rediss://`` for TLS)."""
+def create_pubsub(url: str, *, prefix: str = DEFAULT_PREFIX) -> PubSub:
+    """The backend for ``url``: ``memory://`` or ``redis://…`` (``rediss://`` for TLS).
+
+    ``prefix`` starts Redis's channels and keys (one per app sharing a Redis).
+    """
     scheme = url.partition("://")[0]
     if scheme == "memory":
         from .memory import MemoryPubSub
@@ -201,5 +232,5 @@ def create_pubsub(url: str) -> PubSub:
     if scheme in ("redis", "rediss", "unix"):
         from .redis import RedisPubSub
 
-        return RedisPubSub(url)
+        return RedisPubSub(url, prefix=prefix)
     raise ValueError(f"PUBSUB_URL {url!r}: use memory:// or redis://host:port/db")

@@ -6,15 +6,20 @@ commands (``PUBLISH``, presence writes) and one subscribed to the channels
 hands each message to the handlers as it arrives, so nothing queues here.
 
 When the subscribed connection drops, the reader reconnects with a bounded
-backoff and subscribes every topic again; an idle one is pinged, so a link
-that died silently is found too. While Redis is unreachable, ``broadcast``
-raises ``PubSubError`` and logs a line within ``timeout`` seconds: a
-broadcast is sent or fails loudly, never lost quietly.
+backoff (back to its shortest once a connection works) and subscribes every
+topic again; once Redis has confirmed them all, every subscription hears a
+``RESYNC``. An idle connection is pinged, so a link that died silently is
+found too. While Redis is unreachable, ``broadcast`` raises ``PubSubError``
+and logs a line within ``timeout`` seconds, and the topic is remembered:
+once Redis answers again, a ``RESYNC`` is published on it, for every
+process. A broadcast is sent, or its subscribers are told to reload: never
+lost quietly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import secrets
@@ -29,12 +34,24 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from ..logs import clip
-from . import Handler, PresenceStore, PubSub, PubSubError, Subscription, Topics, encode
+from . import (
+    DEFAULT_PREFIX,
+    RESYNC,
+    Handler,
+    PresenceStore,
+    PubSub,
+    PubSubError,
+    Subscription,
+    Topics,
+    encode,
+)
 
 T = t.TypeVar("T")
 logger = logging.getLogger(__name__)
 FIRST_BACKOFF = 0.05  # seconds before reconnecting; doubles after each failure, up to max_backoff
 CANCEL_AGAIN = 0.05  # seconds before cancelling again a task that let a cancellation pass
+RESYNC_TOKEN = b"resync"  # the PING after a reconnection's SUBSCRIBE: its PONG means all are in
+MAX_UNSENT = 10_000  # topics remembered for a RESYNC while Redis is away (then logged, dropped)
 
 
 class RedisPubSub(PubSub):
@@ -54,7 +71,7 @@ class RedisPubSub(PubSub):
         self,
         url: str,
         *,
-        prefix: str = "live:",
+        prefix: str = DEFAULT_PREFIX,
         timeout: float = 2.0,
         ping_every: float = 5.0,
         max_backoff: float = 2.0,
@@ -90,6 +107,8 @@ class RedisPubSub(PubSub):
         self._tokens = itertools.count()
         self._ready = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._unsent: dict[str, None] = {}  # topics whose broadcast failed: RESYNC when back
+        self._resender: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect both connections; ``PubSubError`` if Redis does not answer."""
@@ -105,9 +124,10 @@ class RedisPubSub(PubSub):
             raise PubSubError(f"cannot subscribe at Redis at {self._where}") from None
 
     async def stop(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            await end(reader)
+        for task in (self._reader, self._resender):
+            if task is not None:
+                await end(task)
+        self._reader = self._resender = None
         self._topics.clear()
         await self.client.aclose()
 
@@ -132,9 +152,14 @@ class RedisPubSub(PubSub):
 
     async def broadcast(self, topic: str, message: t.Any, event: str | None = None) -> None:
         data = encode(topic, topic if event is None else event, message)
-        await self.command(
-            f"broadcast on {clip(topic)}", lambda: self.client.publish(self.prefix + topic, data)
-        )
+        try:
+            await self.command(
+                f"broadcast on {clip(topic)}",
+                lambda: self.client.publish(self.prefix + topic, data),
+            )
+        except PubSubError:
+            self._unsent_on(topic)
+            raise
 
     def presence_store(self, heartbeat: float, ttl: float) -> PresenceStore:
         from .redis_presence import RedisPresenceStore
@@ -156,6 +181,32 @@ class RedisPubSub(PubSub):
             if log:
                 logger.error("%s failed: Redis at %s: %s", what, self._where, _reason(exc))
             raise PubSubError(f"{what} failed: Redis at {self._where}: {exc}") from exc
+
+    def _unsent_on(self, topic: str) -> None:
+        """Remember ``topic`` for a ``RESYNC``, and make sure one goes out once Redis is back."""
+        if topic not in self._unsent and len(self._unsent) >= MAX_UNSENT:
+            logger.error("%d topics await a resync already: none for %s", MAX_UNSENT, clip(topic))
+            return
+        self._unsent[topic] = None
+        if self._resender is None or self._resender.done():
+            self._resender = asyncio.create_task(self._resend())
+
+    async def _resend(self) -> None:
+        """Publish a ``RESYNC`` on every remembered topic, as soon as Redis takes them."""
+        backoff = FIRST_BACKOFF
+        while self._unsent:
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
+            for topic in list(self._unsent):
+                publish = functools.partial(
+                    self.client.publish, self.prefix + topic, encode(topic, RESYNC, topic)
+                )
+                try:
+                    await self.command(f"resync of {clip(topic)}", publish, log=False)
+                except PubSubError:
+                    break  # still away: try again later
+                del self._unsent[topic]
+        logger.warning("Redis at %s is back: resyncs sent for the failed broadcasts", self._where)
 
     async def _sync(self, topic: str) -> None:
         """Tell Redis whether this process wants ``topic`` now, and wait until it has heard.
@@ -189,13 +240,15 @@ class RedisPubSub(PubSub):
         """Keep the subscribed connection up and read it; log an outage once, and its end."""
         backoff = FIRST_BACKOFF
         failing = False
+        opened = False  # before: a first connection, which nothing can have missed
         while True:
             try:
-                await self._open()
+                await self._open(resync=opened)
+                opened = True
                 if failing:
                     logger.warning("reconnected to Redis at %s", self._where)
                     failing = False
-                backoff = FIRST_BACKOFF
+                backoff = FIRST_BACKOFF  # it works again: the next drop is retried at once
                 await self._listen()
             except Exception as exc:  # whatever broke the connection: start it again
                 if not failing:
@@ -210,13 +263,24 @@ class RedisPubSub(PubSub):
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
-    async def _open(self) -> None:
-        """Connect and subscribe every wanted topic before any ``_sync`` may send."""
+    async def _open(self, *, resync: bool) -> None:
+        """Connect and subscribe every wanted topic before any ``_sync`` may send.
+
+        ``resync``: broadcasts may have been missed while disconnected; a PING
+        follows the SUBSCRIBE, and its PONG (``_handle``) resyncs everyone.
+        """
         async with self._lock:
             await self._connection.connect()  # type: ignore[no-untyped-call]
+            commands: list[tuple[str | bytes, ...]] = []
             channels = [self.prefix + topic for topic in self._topics]
             if channels:
-                await self._connection.send_command("SUBSCRIBE", *channels)
+                commands.append(("SUBSCRIBE", *channels))
+            if resync:
+                commands.append(("PING", RESYNC_TOKEN))
+            if commands:
+                await self._connection.send_packed_command(
+                    self._connection.pack_commands(commands)
+                )
             self._live = True
         self._ready.set()
 
@@ -245,6 +309,9 @@ class RedisPubSub(PubSub):
             return
         if isinstance(response, list) and response[:1] == [b"pong"]:
             response = response[1]
+        if response == RESYNC_TOKEN:  # every topic is subscribed again
+            self._topics.resync()
+            return
         pong = self._pongs.get(response) if isinstance(response, bytes) else None
         if pong is not None and not pong.done():
             pong.set_result(None)

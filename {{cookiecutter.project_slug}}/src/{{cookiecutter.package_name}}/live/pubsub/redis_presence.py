@@ -16,6 +16,8 @@ within ``ttl + heartbeat`` seconds of its last heartbeat: 13 s by default.
 A process whose key is gone at its heartbeat (Redis restarted, or the process
 stalled past ``ttl`` and was swept), or whose write failed, then makes Redis
 hold exactly what it tracks, and announces the joins and leaves that took.
+A write that fails because Redis is away is held so: ``put`` and ``delete``
+raise ``PubSubError``, and the first heartbeat that reaches Redis makes them.
 """
 
 from __future__ import annotations
@@ -117,13 +119,20 @@ class RedisPresenceStore(PresenceStore):
         async with self._lock:
             try:
                 replaced = await self._write(topic, ref, entry, replaces or "")
-            except BaseException:  # including a cancellation: it may have landed
+            except PubSubError:  # held: the heartbeat writes it once Redis is back
+                self._dirty = True
+                self._keep(topic, ref, entry, replaces)
+                raise
+            except BaseException:  # a cancellation: it may have landed
                 self._dirty = True
                 raise
-            if replaces is not None:
-                self._mine.pop(replaces, None)
-            self._mine[ref] = (topic, entry)
+            self._keep(topic, ref, entry, replaces)
             return replaced
+
+    def _keep(self, topic: str, ref: str, entry: str, replaces: str | None) -> None:
+        if replaces is not None:
+            self._mine.pop(replaces, None)
+        self._mine[ref] = (topic, entry)
 
     async def delete(self, topic: str, ref: str) -> bool:
         async with self._lock:

@@ -15,6 +15,7 @@ from ... import contacts
 from ...contacts import ContactGone, EmailTaken, Errors
 from ...db import WriteFailed
 from ...live import (
+    RESYNC,
     ConnectedLiveViewSocket,
     InfoEvent,
     LiveView,
@@ -27,13 +28,14 @@ from ...resources import pubsub
 from ...writes import write
 from ..loading import RETRY, Loading, is_retry
 from ..whos_here import WhosHere
-from .show import load, presence_topic
+from .show import find, load, presence_topic
 
 
 @dataclass
 class ContactForm:
     contact_id: int | None = None
     name: str = ""  # as saved: the heading keeps it while the field changes
+    loaded: contacts.ContactRow | None = None  # as saved, to compare with after a resync
     values: dict[str, str] = field(default_factory=contacts.form_values)
     errors: Errors = field(default_factory=dict)
     whos_here: WhosHere | None = None
@@ -74,6 +76,7 @@ class ContactFormLive(LiveView[ContactForm]):
         """Fill the form with the contact's values (a 404 page if there is none)."""
         form, contact = socket.context, await load(socket, contact_id)
         form.name, form.values = contact["name"], contacts.form_values(contact)
+        form.loaded = contact
         socket.live_title = f"Edit {contact['name']}"
 
     async def _retry(self, socket: ConnectedLiveViewSocket[ContactForm]) -> None:
@@ -142,15 +145,36 @@ class ContactFormLive(LiveView[ContactForm]):
         form, change = socket.context, contacts.change_of(event)
         if is_retry(event, form.loading):
             await self._retry(socket)
-        elif change is None:
+            return
+        if change is None:
             if form.whos_here is not None:
+                if event.name == RESYNC:  # of the presence topic: who came and went was missed
+                    await form.whos_here.refresh(socket)
                 form.whos_here.apply(event)
-        elif change.get("id") == form.contact_id and change.get("by") != form.page_key:
+            return
+        if form.contact_id is None:
+            return  # a new contact's form: no one else's change concerns it
+        if change.get("action") == "resync":
+            change = await self._missed(socket, form.contact_id)
+        if change.get("id") == form.contact_id and change.get("by") != form.page_key:
             if change.get("action") == "deleted":
                 form.gone = True
                 form.notice = "Someone else deleted this contact: it can no longer be saved."
             elif not form.gone:
                 form.notice = "Someone else saved this contact meanwhile: saving overwrites it."
+
+    async def _missed(
+        self, socket: ConnectedLiveViewSocket[ContactForm], contact_id: int
+    ) -> dict[str, Any]:
+        """After a resync: what a missed broadcast said of this contact, found in the database.
+
+        The person's edits stay; only the notice tells them.
+        """
+        form, found = socket.context, await find(socket, contact_id)
+        if found == form.loaded:
+            return {}
+        form.loaded = found
+        return {"action": "updated" if found else "deleted", "id": contact_id}
 
 
 def _text(value: Any) -> str:

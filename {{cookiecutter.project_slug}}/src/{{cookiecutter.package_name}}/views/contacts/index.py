@@ -7,6 +7,7 @@ from ... import contacts
 from ...contacts import Page, PagingParams
 from ...db import WriteFailed
 from ...live import (
+    RESYNC,
     ConnectedLiveViewSocket,
     InfoEvent,
     LiveView,
@@ -81,6 +82,8 @@ class ContactListLive(LiveView[ContactList]):
     ) -> None:
         if contacts.change_of(event) is not None or is_retry(event, socket.context.loading):
             await self._load(socket)  # the page keeps its sort and its size
+        elif event.name == RESYNC:  # of the presence topic: arrivals and departures were missed
+            await socket.context.whos_here.refresh(socket)
         else:
             socket.context.whos_here.apply(event)
 

@@ -14,6 +14,7 @@ from ... import contacts, media
 from ...contacts import AttachmentRow, ContactGone, ContactRow
 from ...db import WriteFailed
 from ...live import (
+    RESYNC,
     ConnectedLiveViewSocket,
     InfoEvent,
     LiveView,
@@ -256,6 +257,8 @@ class ContactShowLive(LiveView[ContactPage]):
             if not page.gone:
                 await self._refresh(socket)
         elif change is None:
+            if event.name == RESYNC:  # of the presence topic: who came and went was missed
+                await page.whos_here.refresh(socket)
             page.whos_here.apply(event)
-        elif change.get("id") == page.contact["id"] and not page.gone:
+        elif change.get("id") in (page.contact["id"], None) and not page.gone:  # None: any one
             await self._refresh(socket, deleted=change.get("action") == "deleted")
