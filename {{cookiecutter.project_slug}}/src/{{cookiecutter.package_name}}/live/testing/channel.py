@@ -67,7 +67,8 @@ class Channel:
         return await self.reply_to(ref, event)
 
     async def reply_to(self, ref: str, event: str) -> tuple[str, dict[str, t.Any]]:
-        """Wait for the reply to the push ``ref``, applying pushes that come first."""
+        """Wait for the reply to the push ``ref``, applying pushes that come first (``drain``
+        the later ones once the reply is applied)."""
         while True:
             try:
                 message = await self.socket.receive(self._timeout)
@@ -80,7 +81,8 @@ class Channel:
                 continue
             _, reply_ref, topic, kind, body = frame
             if kind == "phx_reply" and reply_ref == ref and topic == self.topic:
-                self.drain()
+                # What came after the reply waits until the caller has applied the reply
+                # (a join's rendered tree first, then the diffs that build on it).
                 return str(body.get("status")), dict(body.get("response") or {})
             self._dispatch(frame)
 

@@ -454,6 +454,7 @@ class LiveViewTest:
             self._took(extracted, mount=True)
             if response.get("live_patch"):
                 self.url = urljoin(self.url, response["live_patch"]["to"])
+            self._drain()
             return
         self._events(response.get("events") or [])
         if response.get("redirect"):
@@ -523,6 +524,7 @@ class LiveViewTest:
             self.url = urljoin(self.url, response["live_patch"]["to"])
         if response.get("live_redirect"):
             self._navigated(_redirect(response["live_redirect"], "live_redirect"))
+        self._drain()  # what the server sent after the reply
         return reply
 
     def _apply(self, diff: t.Any) -> t.Any:
