@@ -19,7 +19,9 @@ FEED_LINES = 8  # the feed keeps this many lines, newest first
 @dataclass
 class Lobby:
     whos_here: WhosHere
-    feed: list[str] = field(default_factory=list)
+    # Newest first, each line keyed by its number: a new line is one row of the diff.
+    feed: list[dict[str, Any]] = field(default_factory=list)
+    lines: int = 0  # written so far
 
 
 class LobbyLive(LiveView[Lobby]):
@@ -48,4 +50,6 @@ class LobbyLive(LiveView[Lobby]):
             lines = [f"{payload.get('name') or 'Someone'} waves"]
         else:
             return
-        lobby.feed = [*reversed(lines), *lobby.feed][:FEED_LINES]
+        new = [{"id": lobby.lines + n, "text": line} for n, line in enumerate(lines)]
+        lobby.lines += len(lines)
+        lobby.feed = [*reversed(new), *lobby.feed][:FEED_LINES]
