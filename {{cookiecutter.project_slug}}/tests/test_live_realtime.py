@@ -11,6 +11,7 @@ import signal
 import socket as sockets
 import subprocess
 import sys
+import time
 import typing as t
 import weakref
 from pathlib import Path
@@ -34,7 +35,7 @@ from {{ cookiecutter.package_name }}.live import (
 )
 from {{ cookiecutter.package_name }}.live.presence import Presence
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
-from {{ cookiecutter.package_name }}.live.scheduler import Job
+from {{ cookiecutter.package_name }}.live.scheduler import Job, Scheduler
 from {{ cookiecutter.package_name }}.live.testing import ServerError, live, run_lifespan
 
 from live_client import LiveClient
@@ -209,6 +210,68 @@ async def test_nothing_starts_on_a_closed_view() -> None:
         gc.collect()
         assert closed() is None  # nothing holds the closed view: presence kept no reference
     assert pubsub.subscribers() == 0
+
+
+# -- the scheduler's timing: on the loop's clock, asserting lower bounds and counts only,
+# which a busy machine cannot break (it only makes things later) ---------------------
+
+
+def recorded() -> tuple[list[float], Scheduler]:
+    """A scheduler whose infos are recorded as the loop time each was delivered at."""
+    times: list[float] = []
+    loop = asyncio.get_running_loop()
+    return times, Scheduler(lambda event, key: times.append(loop.time()), max_jobs=3)
+
+
+async def until(condition: t.Callable[[], bool], what: str) -> None:
+    async with asyncio.timeout(10):  # generous: waits on the condition, not on a guess
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_the_first_tick_comes_after_one_period_and_each_next_one_period_later() -> None:
+    times, scheduler = recorded()
+    start = asyncio.get_running_loop().time()
+    scheduler.every(InfoEvent("tick"), 0.2)
+    await until(lambda: len(times) >= 3, "three ticks")
+    scheduler.cancel_all()
+    assert [tick - start >= 0.2 * n for n, tick in enumerate(times[:3], 1)] == [True] * 3
+
+
+async def test_schedule_info_once_waits_its_delay() -> None:
+    times, scheduler = recorded()
+    start = asyncio.get_running_loop().time()
+    scheduler.once(InfoEvent("later"), 0.3)
+    scheduler.once(InfoEvent("now"))
+    await until(lambda: len(times) == 2, "both infos")
+    assert times[1] - start >= 0.3
+    assert len(scheduler) == 0  # a one-off job ends once delivered
+
+
+async def test_max_jobs_is_reached_exactly_and_a_finished_job_frees_its_place() -> None:
+    times, scheduler = recorded()  # max_jobs=3
+    jobs = [scheduler.every(InfoEvent("tick"), 60) for _ in range(3)]
+    with pytest.raises(RuntimeError, match="at most 3 scheduled jobs"):
+        scheduler.once(InfoEvent("one more"))
+    jobs[0].cancel()
+    await until(lambda: len(scheduler) == 2, "the cancelled job to end")
+    scheduler.once(InfoEvent("now there is room"))
+    await until(lambda: len(times) == 1 and len(scheduler) == 2, "the one-off to fire and end")
+    scheduler.cancel_all()
+
+
+async def test_after_a_stall_missed_ticks_are_not_replayed_back_to_back() -> None:
+    period = 0.05
+    times, scheduler = recorded()
+    scheduler.every(InfoEvent("tick"), period)
+    await until(lambda: len(times) >= 1, "the first tick")
+    time.sleep(20 * period)  # the loop stalls (blocked, or a laptop suspended): 20 ticks missed
+    resumed = asyncio.get_running_loop().time()
+    window = 10 * period
+    await until(lambda: times[-1] >= resumed + window, "ticks past the window")
+    scheduler.cancel_all()
+    # One tick for the stall, then one a period: not the 20 missed ones at once.
+    assert len([tick for tick in times if resumed <= tick < resumed + window]) <= 12
 
 
 # -- pub/sub ---------------------------------------------------------------------------
