@@ -110,6 +110,23 @@ def test_presence_diffs_of_a_topic_are_handed_out_once_an_interval_merged() -> N
     assert drain(inbox, now=11.1) == [(DIFF_EVENT, room[3])]  # quiet for long: at once
 
 
+def test_a_diff_for_the_view_joined_since_never_merges_into_one_for_the_view_before() -> None:
+    inbox = Inbox(backlog=16, interval=0.2)
+    rejoined = ConnectedLiveViewSocket[t.Any](urlparse("http://test/"))
+    old = broadcast("room", diff(joins={"a": [meta("1")]}), event=DIFF_EVENT)
+    new_event = InfoEvent(DIFF_EVENT, diff(joins={"b": [meta("2")]}))
+    new = Info(new_event, rejoined, Broadcast("room"), next(orders))
+    inbox.put(old, 0.0)
+    inbox.put(new, 0.0)  # the old view's info is dropped when its turn comes: not this one
+    handed = []
+    while (first := inbox.first(1.0)) is not None:
+        handed.append(inbox.pop(first, 1.0))
+    assert [(info.socket, info.event) for info in handed] == [
+        (SOCKET, old.event),
+        (rejoined, new_event),
+    ]
+
+
 # -- presence diffs merge without loss -----------------------------------------------------
 
 Meta = dict[str, t.Any]

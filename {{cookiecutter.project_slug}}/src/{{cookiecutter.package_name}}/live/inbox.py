@@ -11,7 +11,7 @@ what the view listens to, not by how much others send:
 - presence diffs on a topic are always merged into the one waiting, without
   losing a join or a leave (by ``phx_ref``, as Phoenix.Presence syncs
   diffs): a view handles one diff per topic for however many arrived while
-  it was busy;
+  it was busy, and one every ``interval`` at most (a batch per view per tick);
 - other broadcasts are delivered one by one, in order, while fewer than
   ``backlog`` infos wait; past that, a broadcast on a topic replaces the one
   of that topic still waiting (latest wins), and takes its place at the end.
@@ -74,7 +74,7 @@ class Inbox:
         """Queue ``info``, which arrived at ``now`` (loop time)."""
         slot = info.slot = _slot(info)
         waiting = None if slot is None else self._waiting.get(self._latest.get(slot, -1))
-        if waiting is not None:
+        if waiting is not None and waiting.socket is info.socket:  # not a view joined before
             if type(slot) is _Diffs:
                 merged = self._merged.get(waiting.order)
                 if merged is None:

@@ -82,21 +82,6 @@ class WhosHere:
         """Everyone here, by name."""
         return _people(self.metas)
 
-    def _list(self, changed: set[str]) -> None:
-        """Choose the rows: this tab, then the first to arrive, ``SHOWN`` at most.
-
-        Plain dicts keyed by ``id``, made again only for who changed: the
-        template's loop reuses the row of anyone unchanged, and the diff
-        names only the rows that came, went or changed.
-        """
-        me = self.me.key if self.me else None
-        keys = [me] if me in self.metas else []
-        keys += itertools.islice((key for key in self.metas if key != me), SHOWN - len(keys))
-        kept = {row["id"]: row for row in self.rows if row["id"] not in changed}
-        self.rows = [
-            kept.get(key) or _row(_visitor(key, self.metas[key][-1]), key == me) for key in keys
-        ]
-
     @property
     def more(self) -> int:
         """How many people are here besides those the panel lists."""
@@ -158,6 +143,21 @@ class WhosHere:
             joined=[visitor for key, visitor in after.items() if key not in before],
             left=[visitor for key, visitor in before.items() if key not in after],
         )
+
+    def _list(self, changed: set[str]) -> None:
+        """Choose the rows: this tab, then the first to arrive, ``SHOWN`` at most.
+
+        Plain dicts keyed by ``id``, made again only for who changed: the
+        template's loop reuses the row of anyone unchanged, and the diff
+        names only the rows that came, went or changed.
+        """
+        me = self.me.key if self.me else None
+        keys = [me] if me in self.metas else []
+        keys += itertools.islice((key for key in self.metas if key != me), SHOWN - len(keys))
+        kept = {row["id"]: row for row in self.rows if row["id"] not in changed}
+        self.rows = [
+            kept.get(key) or _row(_visitor(key, self.metas[key][-1]), key == me) for key in keys
+        ]
 
     def _visitors(self, keys: set[str]) -> dict[str, Visitor]:
         """The visitors here under ``keys``, by name."""
