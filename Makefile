@@ -9,7 +9,7 @@ UV := $(UV_DIR)/bin/uv
 DEMO_DIR := build/demo/my-live-app
 LOCK_DIR := build/lock/my-live-app
 
-.PHONY: demo test bench bench-realtime bench-contacts bench-uploads lock
+.PHONY: demo test bench bench-realtime bench-contacts bench-uploads bench-presence lock
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv==$(UV_VERSION)
@@ -38,6 +38,9 @@ bench-contacts: $(VENV)/.installed  ## The contacts sample: diff bytes, save -> 
 
 bench-uploads: $(VENV)/.installed  ## A 50 MB upload: MB/s through one socket, server memory, the file kept.
 	$(VENV)/bin/python bench/bench_uploads.py $(BENCH_ARGS)
+
+bench-presence: $(VENV)/.installed  ## 150 and 300 lobby presences from one client: CPU, a bystander's heartbeat.
+	$(VENV)/bin/python bench/bench_presence.py $(BENCH_ARGS)
 
 # The baked uv.lock is the default bake's, its project name replaced by the slug placeholder.
 lock: $(VENV)/.installed  ## Re-pin after editing requirements-dev.in or the baked pyproject.toml.

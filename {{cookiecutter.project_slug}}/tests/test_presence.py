@@ -184,6 +184,19 @@ async def test_mistakes_are_refused_at_the_call(presence: Presence) -> None:
     assert presence.tracked == 1
 
 
+async def test_a_view_tracks_at_most_max_presences(presence: Presence) -> None:
+    socket = ConnectedLiveViewSocket(urlparse("/room"), max_presences=2)  # LiveConfig's
+    await presence.track(socket, "room", "alice", {})
+    await presence.track(socket, "hall", "alice", {})
+    with pytest.raises(RuntimeError, match="at most 2 presences"):
+        await presence.track(socket, "room", "bob", {})
+    assert presence.tracked == 2 and list(await presence.list("room")) == ["alice"]
+    await presence.untrack(socket, "hall", "alice")
+    await presence.track(socket, "room", "bob", {})  # room again
+    await socket.close()
+    assert presence.tracked == 0
+
+
 async def test_presence_must_be_started_and_bounds_checked(pubsub: PubSub) -> None:
     presence = Presence(pubsub)
     with pytest.raises(RuntimeError, match="start the Presence first"):

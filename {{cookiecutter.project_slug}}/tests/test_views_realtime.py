@@ -6,6 +6,8 @@ applies them until the page shows what the test waits for (bounded).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import typing as t
 import uuid
@@ -23,7 +25,13 @@ from starlette.types import ASGIApp
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.live import InfoEvent
-from {{ cookiecutter.package_name }}.live.testing import LiveTestError, LiveViewTest, live, run_lifespan
+from {{ cookiecutter.package_name }}.live.testing import (
+    LiveTestError,
+    LiveViewTest,
+    Rendered,
+    live,
+    run_lifespan,
+)
 from {{ cookiecutter.package_name }}.models import Item
 from {{ cookiecutter.package_name }}.resources import presence, pubsub
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -32,12 +40,15 @@ from {{ cookiecutter.package_name }}.views.whos_here import (
     ADJECTIVES,
     ANIMALS,
     COLOURS,
+    SHOWN,
     Visitor,
     WhosHere,
 )
 
 from conftest import app_settings
 from outages import bring_back, take_down
+from live_client import LiveClient
+from servers import serve
 
 PERIOD = 0.05  # the dashboard's refresh period in these tests, in seconds
 
@@ -259,3 +270,60 @@ def test_new_visitors_take_names_nobody_has() -> None:
         assert visitor.name == name and visitor.colour in COLOURS
     assert Visitor.new(every).name in every  # all taken: names repeat
     assert Visitor.new(set()).key != Visitor.new(set()).key
+
+
+# -- a crowd: a presence change costs the change, not the room --------------------------
+
+
+def comprehensions(node: t.Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], t.Any]:
+    """Every keyed comprehension in a rendered tree or diff, by its path of slots."""
+    found = {}
+    if isinstance(node, dict):
+        if "k" in node:
+            found[path] = node
+        for key, value in node.items():
+            if key not in ("k", "s", "p"):
+                found.update(comprehensions(value, (*path, key)))
+    return found
+
+
+async def test_one_arrival_is_one_row_of_the_panel_and_past_the_shown_ones_a_count(
+    app_database_url: str,
+) -> None:
+    settings = app_settings(
+        database_url=app_database_url,
+        pubsub_url="memory://",  # a lobby of this test's own
+    )
+    with serve(create_app(settings), lifespan="on") as base_url:
+        async with LiveClient.open(base_url, "/lobby") as watcher, AsyncExitStack() as stack:
+            joined = await watcher.join()
+            assert joined["status"] == "ok"
+            page = Rendered(joined["response"]["rendered"])
+            (panel,) = [  # the panel's rows: the comprehension whose rows show "(you)"
+                path
+                for path, node in comprehensions(joined["response"]["rendered"]).items()
+                if "(you)" in json.dumps(node)
+            ]
+            for here in range(2, SHOWN + 4):
+                tab = LiveClient.open(base_url, "/lobby", max_queue=None)  # reads all it gets
+                other = await stack.enter_async_context(tab)
+                assert (await other.join())["status"] == "ok"
+                async with asyncio.timeout(10):
+                    while True:  # the watcher's diff that shows the newcomer
+                        frame = await watcher.receive(10)
+                        assert frame.event != "phx_error"
+                        if frame.event != "diff":
+                            continue
+                        page.merge(Rendered.extract(frame.payload).diff)
+                        shown = page.html.count('<li class="person ')
+                        more = re.search(r"and (\d+) more", page.html)
+                        if shown + (int(more.group(1)) if more else 0) == here:
+                            break
+                rows = comprehensions(frame.payload).get(panel, {"k": {}})["k"]
+                if here <= SHOWN:  # one new row, at the end: nothing else of the panel
+                    assert rows == {str(here - 1): rows[str(here - 1)], "kc": here}
+                    assert shown == here and more is None
+                else:  # the panel's rows stay; only the count changes
+                    assert rows == {}
+                    assert shown == SHOWN and more is not None
+                    assert int(more.group(1)) == here - SHOWN

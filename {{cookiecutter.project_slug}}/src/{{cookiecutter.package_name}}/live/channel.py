@@ -1,20 +1,25 @@
 """One ``lv:`` topic of a socket: its mailbox, the view joined on it, render → diff → reply.
 
-Each topic has its own bounded mailbox and worker, so a view's joins, events,
+Each topic has its own mailbox and worker, so a view's joins, events,
 patches and infos (``handle_info``: its scheduled ticks and broadcasts) run
-one at a time, in order, while a slow view never holds up the others on the
-same socket. Every message gets exactly one reply; an info's changes are
-pushed as a ``diff``. A view that raises is dropped (``disconnect`` runs) and
-told to rejoin, as Phoenix's "let it crash" does.
+one at a time, in arrival order, while a slow view never holds up the others
+on the same socket. The client's messages wait in a bounded queue (a full one
+stops reading the socket); infos, which others send, wait in an ``Inbox``
+that coalesces them when the view falls behind, so a burst elsewhere slows a
+view's updates but never crashes it. Every message gets exactly one reply; an
+info's changes are pushed as a ``diff``. A view that raises is dropped
+(``disconnect`` runs) and told to rejoin, as Phoenix's "let it crash" does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
 import typing as t
+from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import ParseResult, urljoin, urlparse
 
@@ -22,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from .binding import BindingError
 from .diff import diff_tree
+from .inbox import Inbox, Info, orders
 from .lifecycle import call_handle_event, call_handle_params, mount_view
 from .logs import clip
 from .memo import Memo
@@ -61,18 +67,6 @@ class JoinedView:
     since: float = field(default_factory=time.monotonic)  # when the join began
 
 
-@dataclass(frozen=True)
-class Info:
-    """An info queued for the view whose socket asked for it (a later view ignores it)."""
-
-    event: InfoEvent
-    socket: ConnectedLiveViewSocket[t.Any]
-    key: t.Hashable | None  # a repeating job's: one of its ticks waits at most
-
-
-Item = Message | Info | None  # None: the socket closed, stop
-
-
 class LiveChannel:
     """The messages of one ``lv:<container id>`` topic, handled in arrival order."""
 
@@ -82,8 +76,16 @@ class LiveChannel:
         self.routes = transport.routes
         self.joined: JoinedView | None = None
         self.finished = False  # the worker ended: the socket routes nothing here any more
-        self._mailbox: asyncio.Queue[Item] = asyncio.Queue(transport.config.mailbox_size)
-        self._waiting: set[t.Hashable] = set()  # keys of the queued repeating ticks
+        config = transport.config
+        self._messages: deque[tuple[int, Message]] = deque()  # the client's, with their order
+        self._room = asyncio.Event()  # set while the client's queue has room
+        self._room.set()
+        self._inbox = Inbox(config.info_backlog, config.presence_interval)
+        # Infos that coalesce with nothing (one-off jobs) a view may let wait: past this, the
+        # view keeps scheduling them faster than it handles them, a bug of its own.
+        self._inbox_limit = config.info_backlog + config.max_jobs + 2 * config.max_subscriptions
+        self._wake = asyncio.Event()  # set when something was queued, or on close
+        self._closing = False
         self._overflowed: ConnectedLiveViewSocket[t.Any] | None = None
         self._worker = asyncio.create_task(self._work())
 
@@ -92,29 +94,32 @@ class LiveChannel:
 
         False when the channel finished meanwhile: nobody will read the message.
         """
-        await self._mailbox.put(message)
-        return not self.finished
+        while len(self._messages) >= self.transport.config.mailbox_size and not self.finished:
+            self._room.clear()
+            await self._room.wait()
+        if self.finished:
+            return False
+        self._messages.append((next(orders), message))
+        self._wake.set()
+        return True
 
     def deliver_info(
         self, socket: ConnectedLiveViewSocket[t.Any], event: InfoEvent, key: t.Hashable | None
     ) -> None:
         """Queue an info without waiting: a scheduler or pub/sub must never block on a view.
 
-        A view whose mailbox is full cannot keep up: it crashes, and the
-        client's rejoin mounts it afresh, rather than silently losing a message.
+        ``key`` says what it coalesces with (see ``inbox``). A view that lets
+        more one-off infos wait than it could ever have jobs crashes, and the
+        client's rejoin mounts it afresh.
         """
-        if self.finished or self.transport.closed or key in self._waiting:
+        if self.finished or self.transport.closed:
             return
-        try:
-            self._mailbox.put_nowait(Info(event, socket, key))
-        except asyncio.QueueFull:
-            if event is REFRESH:
-                return  # each queued message renders anyway: the upload's change will show
+        if key is None and len(self._inbox) >= self._inbox_limit:
             self.transport.log.warning("%s cannot keep up with infos: %s", self.topic, event.name)
             self._overflowed = socket
             return
-        if key is not None:
-            self._waiting.add(key)
+        self._inbox.put(Info(event, socket, key, next(orders)), asyncio.get_running_loop().time())
+        self._wake.set()
 
     async def close(self) -> None:
         """The socket closed: drop what is queued, let a running handler finish, clean up.
@@ -124,7 +129,8 @@ class LiveChannel:
         say a database write, for up to ``close_grace`` seconds.
         """
         self._discard_queued()
-        self._mailbox.put_nowait(None)
+        self._closing = True
+        self._wake.set()
         done, _ = await asyncio.wait({self._worker}, timeout=self.transport.config.close_grace)
         if not done:
             logger.warning("a handler on %s outlived the close grace; cancelled", clip(self.topic))
@@ -136,14 +142,11 @@ class LiveChannel:
 
     async def _work(self) -> None:
         try:
-            while True:
-                item = await self._mailbox.get()
+            while not self._closing:
+                item = self._take()
                 if item is None:
-                    return
-                if isinstance(item, Info):
-                    self._waiting.discard(item.key)
-                else:
-                    self.transport.dequeued(item)
+                    await self._sleep()
+                    continue
                 if self._overflowed is not None:
                     await self._overflow()
                 if self.transport.closed:
@@ -154,7 +157,7 @@ class LiveChannel:
                 else:
                     await self._process(item)
                 await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now
-                if self.joined is None and self._mailbox.empty():
+                if self.joined is None and not self._messages:
                     return
         finally:
             # However the worker ends, the socket stops routing here and what
@@ -163,12 +166,34 @@ class LiveChannel:
             self.transport.forget(self)
             self._discard_queued()
 
+    def _take(self) -> Message | Info | None:
+        """The oldest of the client's messages and the infos due, or None when none is."""
+        now = asyncio.get_running_loop().time()
+        info = self._inbox.first(now)
+        if self._messages and (info is None or self._messages[0][0] < info.order):
+            message = self._messages.popleft()[1]
+            self.transport.dequeued(message)
+            self._room.set()
+            return message
+        return None if info is None else self._inbox.pop(info, now)
+
+    async def _sleep(self) -> None:
+        """Until something is queued, or an info held back is due."""
+        self._wake.clear()
+        due = self._inbox.due()
+        if due is None:
+            await self._wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(due):
+                await self._wake.wait()
+
     def _discard_queued(self) -> None:
-        while not self._mailbox.empty():
-            item = self._mailbox.get_nowait()
-            if isinstance(item, Message):
-                self.transport.dequeued(item)
-        self._waiting.clear()
+        for _, message in self._messages:
+            self.transport.dequeued(message)
+        self._messages.clear()
+        self._inbox.clear()
+        self._room.set()  # a reader waiting for room finds the channel finished
 
     async def _overflow(self) -> None:
         """The view that could not keep up crashes (if it is still the one joined)."""
@@ -297,6 +322,7 @@ class LiveChannel:
             deliver,
             max_jobs=config.max_jobs,
             max_subscriptions=config.max_subscriptions,
+            max_presences=config.max_presences,
         )
         socket.state = websocket.state
         socket.root_path = self.transport.root_path

@@ -26,6 +26,14 @@ class LiveConfig:
     mailbox_size: int = 64
     """Messages queued per joined view; a fuller mailbox stops reading that socket."""
 
+    info_backlog: int = 16
+    """Infos (ticks, broadcasts) a view may have waiting before a newer broadcast on a topic
+    replaces the one waiting (latest wins); presence diffs always merge. See ``inbox``."""
+
+    presence_interval: float = 0.2
+    """Seconds: a view handles a topic's presence diffs at most this often; those arriving
+    meanwhile merge into one, so a crowd arriving costs each view a few renders."""
+
     max_queued_bytes: int = 4 * 1024 * 1024
     """Frame characters queued across all of a socket's views; past it the socket is not read."""
 
@@ -40,6 +48,9 @@ class LiveConfig:
 
     max_subscriptions: int = 100
     """Pub/sub topics one view may subscribe to."""
+
+    max_presences: int = 10
+    """Presences (``Presence.track``) one view may have at once."""
 
     close_grace: float = 5.0
     """On close, a running handler may finish for this long before it is cancelled."""

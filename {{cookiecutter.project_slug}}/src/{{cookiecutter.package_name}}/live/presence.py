@@ -88,8 +88,9 @@ class Presence:
 
         Does nothing on the HTTP render (the socket is not connected).
         ``ValueError`` if this view already tracks ``key`` there (``update``
-        it); ``TypeError``/``ValueError`` for a meta JSON cannot carry. If
-        the backend cannot be reached, the presence is held and made later.
+        it); ``RuntimeError`` past ``LiveConfig.max_presences`` for the view;
+        ``TypeError``/``ValueError`` for a meta JSON cannot carry. If the
+        backend cannot be reached, the presence is held and made later.
         """
         if not isinstance(socket, ConnectedLiveViewSocket):  # not is_connected: no one is here yet
             return
@@ -97,6 +98,9 @@ class Presence:
         views = self._views.get(socket)
         if views is not None and (topic, key) in views:
             raise ValueError(f"this view already tracks {clip(key)} on {clip(topic)}: update() it")
+        if views is not None and len(views) >= socket.max_presences:
+            limit = socket.max_presences
+            raise RuntimeError(f"a view may track at most {limit} presences (max_presences)")
         stored = {**_mapping(meta), "phx_ref": _new_ref()}
         entry = _entry(topic, key, stored)
         if views is None:
@@ -189,6 +193,64 @@ class Presence:
             await self._pubsub.broadcast(topic, diff, event=DIFF_EVENT)
         except PubSubError:
             pass  # logged; the topic's subscribers get a RESYNC, and list again, once it is back
+
+
+def is_diff(payload: t.Any) -> bool:
+    """Whether ``payload`` has a presence diff's shape (then ``merge_diffs`` takes it)."""
+    return (
+        isinstance(payload, dict)
+        and payload.keys() == {"joins", "leaves"}
+        and all(_is_metas_by_key(payload[kind]) for kind in ("joins", "leaves"))
+    )
+
+
+def _is_metas_by_key(changes: t.Any) -> bool:
+    return isinstance(changes, dict) and all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("metas"), builtins.list)
+        and all(_is_meta(meta) for meta in entry["metas"])
+        for entry in changes.values()
+    )
+
+
+def _is_meta(meta: t.Any) -> bool:
+    return isinstance(meta, dict) and isinstance(meta.get("phx_ref"), str)
+
+
+class MergedDiffs:
+    """Presence diffs merged as they arrive into one that changes any list as they all would.
+
+    Each meta's last change wins (joins apply before leaves, as Phoenix's
+    ``syncDiff``): one that joined then left is a leave (a view may have
+    listed it already), one that left then joined again is a join. Adding a
+    diff costs its own size, whatever was merged before.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[str, str, Meta]] = {}  # phx_ref → (kind, key, meta)
+
+    def add(self, diff: dict[str, t.Any]) -> None:
+        """Merge a diff (``is_diff``) after those added before."""
+        last = self._last
+        for kind in ("joins", "leaves"):
+            for key, entry in diff[kind].items():
+                for meta in entry["metas"]:
+                    last.pop(meta["phx_ref"], None)  # re-inserted: the order of the last change
+                    last[meta["phx_ref"]] = (kind, key, meta)
+
+    def diff(self) -> dict[str, t.Any]:
+        merged: dict[str, dict[str, t.Any]] = {"joins": {}, "leaves": {}}
+        for kind, key, meta in self._last.values():
+            merged[kind].setdefault(key, {"metas": []})["metas"].append(meta)
+        return merged
+
+
+def merge_diffs(*diffs: dict[str, t.Any]) -> dict[str, t.Any]:
+    """One presence diff that changes any list as ``diffs`` one after the other do."""
+    merged = MergedDiffs()
+    for diff in diffs:
+        merged.add(diff)
+    return merged.diff()
 
 
 def _new_ref() -> str:

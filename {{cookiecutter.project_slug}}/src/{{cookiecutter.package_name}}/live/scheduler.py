@@ -17,7 +17,7 @@ if t.TYPE_CHECKING:
     from .socket import InfoEvent
 
 Deliver = t.Callable[["InfoEvent", t.Hashable | None], None]
-"""Queues an info for the view; the second argument coalesces repeats of one job."""
+"""Queues an info for the view; the second argument says what it coalesces with (``inbox``)."""
 
 logger = logging.getLogger(__name__)
 

@@ -54,6 +54,13 @@ class InfoEvent:
     payload: t.Any = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Broadcast:
+    """How a broadcast on ``topic`` is keyed in its view's mailbox (broadcasts coalesce there)."""
+
+    topic: str
+
+
 class UnsafeRedirect(ValueError):
     """A navigation target that could send the browser to another site (an open redirect)."""
 
@@ -261,6 +268,7 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         *,
         max_jobs: int = 100,
         max_subscriptions: int = 100,
+        max_presences: int = 10,
     ) -> None:
         """The runtime passes ``pubsub`` and ``deliver`` (into the view's mailbox); a unit
         test of a view may leave them out: broadcasts stay in memory, infos go nowhere."""
@@ -270,6 +278,7 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         self._deliver = deliver or _nowhere
         self._scheduler = Scheduler(self._deliver, max_jobs)
         self._max_subscriptions = max_subscriptions
+        self.max_presences = max_presences  # checked by ``Presence.track``
         self._subscriptions: dict[str, Subscription] = {}
         self._cleanups: list[Cleanup] = []
         self._closed = False
@@ -320,7 +329,7 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         return list(self._subscriptions)
 
     def _received(self, topic: str, event: str, message: t.Any) -> None:
-        self._deliver(InfoEvent(event, message), None)
+        self._deliver(InfoEvent(event, message), Broadcast(topic))
 
     async def close(self) -> None:
         """The view is closing: stop its jobs, uploads, subscriptions and cleanups, in order."""

@@ -26,11 +26,15 @@ FEED_LINES = 8  # the feed keeps this many lines, newest first
 @dataclass
 class Lobby:
     whos_here: WhosHere
-    feed: list[str] = field(default_factory=list)
+    # Newest first, each line keyed by its number: a new line is one row of the diff.
+    feed: list[dict[str, Any]] = field(default_factory=list)
+    lines: int = 0  # written so far
 
     def say(self, *lines: str) -> None:
-        """Add ``lines`` to the feed, the last one on top."""
-        self.feed = [*reversed(lines), *self.feed][:FEED_LINES]
+        """Add ``lines`` to the feed, the last one on top, each keyed by its number."""
+        new = [{"id": self.lines + n, "text": line} for n, line in enumerate(lines)]
+        self.lines += len(lines)
+        self.feed = [*reversed(new), *self.feed][:FEED_LINES]
 
 
 class LobbyLive(LiveView[Lobby]):

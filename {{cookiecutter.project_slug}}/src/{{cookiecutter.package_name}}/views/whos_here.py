@@ -19,10 +19,17 @@ and ``{% include "whos_here.html" %}`` in its template (the context must have
 While Redis is away the page works on: this tab is tracked as soon as Redis
 is back (the runtime holds it), and the panel says presence is unavailable
 until the ``RESYNC`` that follows, when it lists everyone again.
+
+A presence change costs what it changes, not the size of the room: ``apply``
+looks only at the keys a diff names, and the panel lists ``SHOWN`` people
+(this tab first, then in order of arrival, so a newcomer is a row added at
+the end) as rows keyed by their presence key, so one arrival is a one-row
+diff; the rest are counted ("and 240 more").
 """
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +41,7 @@ DIFF = "presence_diff"
 ADJECTIVES = ("Brave", "Calm", "Eager", "Gentle", "Jolly", "Lucky", "Quick", "Wise")
 ANIMALS = ("Badger", "Falcon", "Heron", "Lynx", "Otter", "Panda", "Robin", "Walrus")
 COLOURS = ("red", "orange", "green", "teal", "blue", "purple", "pink", "brown")  # see app.css
+SHOWN = 20  # people a panel lists; the others are counted
 
 Metas = dict[str, list[dict[str, Any]]]
 
@@ -74,16 +82,29 @@ class WhosHere:
     me: Visitor | None = None
     metas: Metas = field(default_factory=dict)  # key → metas, as presence lists them
     unavailable: bool = False  # presence could not be listed (Redis is away): until a refresh
+    rows: list[dict[str, Any]] = field(default_factory=list)  # whom the panel lists
 
     @property
     def people(self) -> list[Visitor]:
         """Everyone here, by name."""
         return _people(self.metas)
 
+    @property
+    def more(self) -> int:
+        """How many people are here besides those the panel lists."""
+        return max(0, len(self.metas) - SHOWN)
+
     def others_doing(self, doing: str) -> list[Visitor]:
         """Everyone but this tab who is ``doing`` something ("editing"), by name."""
         me = self.me.key if self.me else None
-        return [visitor for visitor in self.people if visitor.doing == doing and visitor.key != me]
+        return sorted(
+            (
+                visitor
+                for key, metas in self.metas.items()
+                if key != me and metas and (visitor := _visitor(key, metas[-1])).doing == doing
+            ),
+            key=_by_name,
+        )
 
     async def join(self, socket: LiveViewSocket[Any], doing: str = "viewing") -> None:
         """Show this tab on the topic, named as nobody there is, and list who is there.
@@ -112,12 +133,18 @@ class WhosHere:
             self.unavailable, self.metas = True, {}
         else:
             self.unavailable = False
+        self.rows = []  # anyone may have changed meanwhile
+        self._list(set())
 
     def apply(self, event: InfoEvent) -> Changes | None:
-        """Apply a presence diff (``None`` for any other event): joins, then leaves, by ref."""
+        """Apply a presence diff (``None`` for any other event): joins, then leaves, by ref.
+
+        Only the keys the diff names are looked at: the cost is the change's.
+        """
         if event.name != DIFF:
             return None
-        before = {visitor.key: visitor for visitor in self.people}
+        named = {*event.payload["joins"], *event.payload["leaves"]}
+        before = self._visitors(named)
         for key, entry in event.payload["joins"].items():
             known = {meta["phx_ref"] for meta in self.metas.get(key, [])}
             self.metas.setdefault(key, []).extend(
@@ -130,18 +157,55 @@ class WhosHere:
                 self.metas[key] = metas
             else:
                 self.metas.pop(key, None)
-        after = {visitor.key: visitor for visitor in self.people}
+        after = self._visitors(named)
+        self._list(named)
         return Changes(
             joined=[visitor for key, visitor in after.items() if key not in before],
             left=[visitor for key, visitor in before.items() if key not in after],
         )
+
+    def _list(self, changed: set[str]) -> None:
+        """Choose the rows: this tab, then the first to arrive, ``SHOWN`` at most.
+
+        Plain dicts keyed by ``id``, made again only for who changed: the
+        template's loop reuses the row of anyone unchanged, and the diff
+        names only the rows that came, went or changed.
+        """
+        me = self.me.key if self.me else None
+        keys = [me] if me in self.metas else []
+        keys += itertools.islice((key for key in self.metas if key != me), SHOWN - len(keys))
+        kept = {row["id"]: row for row in self.rows if row["id"] not in changed}
+        self.rows = [
+            kept.get(key) or _row(_visitor(key, self.metas[key][-1]), key == me) for key in keys
+        ]
+
+    def _visitors(self, keys: set[str]) -> dict[str, Visitor]:
+        """The visitors here under ``keys``, by name."""
+        metas = self.metas
+        found = (_visitor(key, metas[key][-1]) for key in keys if metas.get(key))
+        return {visitor.key: visitor for visitor in sorted(found, key=_by_name)}
+
+
+def _by_name(visitor: Visitor) -> tuple[str, str]:
+    return visitor.name, visitor.key
+
+
+def _row(visitor: Visitor, me: bool) -> dict[str, Any]:
+    """A visitor as a row of the panel (``id``: the loop keys rows by it)."""
+    return {
+        "id": visitor.key,
+        "name": visitor.name,
+        "colour": visitor.colour,
+        "doing": visitor.doing,
+        "me": me,
+    }
 
 
 def _people(metas: Metas) -> list[Visitor]:
     """One visitor per key (its latest meta), by name."""
     return sorted(
         (_visitor(key, entries[-1]) for key, entries in metas.items() if entries),
-        key=lambda visitor: (visitor.name, visitor.key),
+        key=_by_name,
     )
 
 
