@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.live import ConnectedLiveViewSocket, InfoEvent
+from {{ cookiecutter.package_name }}.live import RESYNC, ConnectedLiveViewSocket, InfoEvent
 from {{ cookiecutter.package_name }}.live.inbox import Inbox, Info
 from {{ cookiecutter.package_name }}.live.presence import DIFF_EVENT, is_diff, merge_diffs
 from {{ cookiecutter.package_name }}.live.socket import Broadcast
@@ -58,6 +58,17 @@ def test_past_the_backlog_the_latest_broadcast_of_a_topic_replaces_the_one_waiti
     # went to the end: what is delivered keeps the order in which it was sent.
     assert drain(inbox) == [("news", 0), ("other", "once"), ("news", 999)]
     assert inbox.coalesced == 998
+
+
+def test_past_the_backlog_a_resync_is_never_replaced_by_a_later_broadcast() -> None:
+    inbox = Inbox(backlog=2, interval=0.2)
+    inbox.put(broadcast("contacts", "first"), 0.0)
+    inbox.put(broadcast("contacts", "contacts", event=RESYNC), 0.0)
+    for n in range(100):
+        inbox.put(broadcast("contacts", n), 0.0)
+        inbox.put(broadcast("contacts", "contacts", event=RESYNC), 0.0)  # a repeat: waits once
+    # "first" gave way to the latest broadcast; the resync stayed, once.
+    assert drain(inbox) == [(RESYNC, "contacts"), ("contacts", 99)]
 
 
 def test_what_waits_is_bounded_by_the_keys_whatever_is_sent() -> None:

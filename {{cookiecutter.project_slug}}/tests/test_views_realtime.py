@@ -46,8 +46,8 @@ from {{ cookiecutter.package_name }}.views.whos_here import (
 )
 
 from conftest import app_settings
-from outages import bring_back, take_down
 from live_client import LiveClient
+from outages import bring_back, take_down
 from servers import serve
 
 PERIOD = 0.05  # the dashboard's refresh period in these tests, in seconds

@@ -12,6 +12,8 @@ what the view listens to, not by how much others send:
   losing a join or a leave (by ``phx_ref``, as Phoenix.Presence syncs
   diffs): a view handles one diff per topic for however many arrived while
   it was busy, and one every ``interval`` at most (a batch per view per tick);
+- a ``RESYNC`` of a topic waits once at most, and no later broadcast
+  replaces it (the view must reload everything it shows of that topic);
 - other broadcasts are delivered one by one, in order, while fewer than
   ``backlog`` infos wait; past that, a broadcast on a topic replaces the one
   of that topic still waiting (latest wins), and takes its place at the end.
@@ -31,6 +33,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from .presence import DIFF_EVENT, MergedDiffs, is_diff
+from .pubsub import RESYNC
 from .socket import Broadcast, ConnectedLiveViewSocket, InfoEvent
 
 
@@ -129,11 +132,22 @@ class _Diffs:
     topic: str
 
 
+@dataclass(frozen=True)
+class _Resync:
+    """The slot of a ``RESYNC`` of ``topic``: never replaced by a later broadcast, which may
+    say less than "reload everything"; a repeat of one still waiting says nothing new."""
+
+    topic: str
+
+
 def _slot(info: Info) -> t.Hashable | None:
-    """What ``info`` coalesces with: its key, or the presence diffs of its topic."""
+    """What ``info`` coalesces with: its key, the presence diffs or the resync of its topic."""
     key = info.key
-    if type(key) is Broadcast and info.event.name == DIFF_EVENT and is_diff(info.event.payload):
-        return _Diffs(key.topic)  # anyone may name an event so: only a real diff merges
+    if type(key) is Broadcast:
+        if info.event.name == DIFF_EVENT and is_diff(info.event.payload):
+            return _Diffs(key.topic)  # anyone may name an event so: only a real diff merges
+        if info.event.name == RESYNC:
+            return _Resync(key.topic)
     return key
 
 
