@@ -24,7 +24,9 @@ from urllib.parse import urlsplit
 import redis.asyncio
 from dotenv import dotenv_values
 
-WAIT = 5.0  # seconds any single expected event may take before the test fails
+from {{ cookiecutter.package_name }}.live.testing import scaled
+
+WAIT = scaled(15.0)  # seconds any single expected event may take before the test fails
 NODE_SCRIPT = Path(__file__).with_name("pubsub_node.py")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 FAST = {"timeout": 0.5, "ping_every": 0.2, "max_backoff": 0.2}  # seconds: quick to notice, retry
