@@ -19,6 +19,11 @@ import sys
 SPIN = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
 
 
+def hear_ctrl_c() -> None:
+    """In the command's process, before it starts: Ctrl+C is its own again."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def main(command: list[str]) -> int:
     if not command:
         print(__doc__.splitlines()[0], file=sys.stderr)
@@ -30,7 +35,7 @@ def main(command: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     busy = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(count)]
     print(f"{count} busy processes compete with: {' '.join(command)}", flush=True)
-    process = subprocess.Popen(command, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(command, preexec_fn=hear_ctrl_c)
     try:
         return process.wait()
     finally:
