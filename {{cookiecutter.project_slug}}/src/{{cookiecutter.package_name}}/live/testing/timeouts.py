@@ -2,11 +2,11 @@
 
 A wait bound is the most an expected event may take before the test fails;
 on a busy machine everything takes longer. The test client's defaults and
-every bound in the app's own tests are ``scaled(seconds)``: chosen to pass on
-a two-core machine running twice as many busy processes as it has cores, and
+every bound in the app's own tests are ``scaled(seconds)``, chosen to pass on
+a two-core machine running twice as many busy processes as it has cores;
 ``TEST_TIMEOUT_SCALE=3`` (say) gives a slower machine three times as long
-without editing a test. Only waits for what must happen are scaled, so a
-passing run takes no longer.
+without editing a test. A test waits on a condition, so a bound costs time
+only when the test fails.
 """
 
 from __future__ import annotations
