@@ -1,5 +1,6 @@
 """Fixtures that bake the template into temporary directories."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,11 @@ from cookiecutter.main import cookiecutter
 TEMPLATE = Path(__file__).resolve().parents[1]
 
 Bake = Callable[..., Path]
+
+
+def scaled(seconds: float) -> float:
+    """``seconds`` times ``TEST_TIMEOUT_SCALE`` (1 unless set): the factor the baked suites use."""
+    return seconds * float(os.environ.get("TEST_TIMEOUT_SCALE") or 1)
 
 
 def bake_into(output_dir: Path, **extra_context: str) -> Path:

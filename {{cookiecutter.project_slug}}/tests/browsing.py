@@ -1,7 +1,9 @@
 """Driving the official client in Chromium: watched browser contexts and bounded waits.
 
 Shared by the browser tests. A ``watched`` context fails the test on any
-console or page error; every wait gives up after ``WAIT_MS``.
+console or page error; every wait (Playwright's default timeout included)
+gives up after ``WAIT_MS``: generous, as Chromium competes for the CPU on a
+busy machine, and scaled by ``TEST_TIMEOUT_SCALE``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from contextlib import asynccontextmanager
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page
 
-WAIT_MS = 5_000  # every wait is bounded
+from {{ cookiecutter.package_name }}.live.testing import scaled
+
+WAIT_MS = round(scaled(20.0) * 1000)  # every wait is bounded
 MAIN = "[data-phx-main]"
 # Whether the "who's here" panel lists the name ``name``.
 HERE = """(name) => [...document.querySelectorAll('#whos-here li')]
@@ -53,7 +57,7 @@ async def watched(
 
 
 async def wait_until(page: Page, predicate: str, arg: t.Any = None) -> None:
-    """Poll ``predicate`` (a JS function of ``arg``) in the page until it is true, at most 5 s."""
+    """Poll ``predicate`` (a JS function of ``arg``) in the page until it is true (``WAIT_MS``)."""
     await page.wait_for_function(predicate, arg=arg, timeout=WAIT_MS)
 
 

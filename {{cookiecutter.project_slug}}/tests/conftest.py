@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.db import Base, Database, create_engine
 from {{ cookiecutter.package_name }}.live.pubsub import PubSub
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
+from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.settings import (
     DEFAULT_ALLOWED_HOSTS,
     DEFAULT_DATABASE_URL,
@@ -38,11 +39,11 @@ from {{ cookiecutter.package_name }}.settings import (
     Settings,
 )
 
-from browsing import watched
+from browsing import WAIT_MS, watched
 from chromium import HOW_TO_GET_ONE, ChromiumNotFound, find_chromium
 
-STARTUP_TIMEOUT = 10.0  # seconds until the live server must answer
-SHUTDOWN_TIMEOUT = 10.0
+STARTUP_TIMEOUT = scaled(60.0)  # seconds until the live server must answer
+SHUTDOWN_TIMEOUT = scaled(30.0)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -220,7 +221,7 @@ def _wait_until_up(base_url: str, server: uvicorn.Server, thread: threading.Thre
             pytest.fail("the live server exited during start-up (see the captured log)")
         if server.started:
             try:
-                httpx.get(f"{base_url}/", timeout=1.0)
+                httpx.get(f"{base_url}/", timeout=STARTUP_TIMEOUT / 10)
                 return
             except httpx.HTTPError as error:
                 last_error = error
@@ -241,7 +242,7 @@ async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         try:
             chromium = await playwright.chromium.launch(
-                executable_path=executable, args=CHROMIUM_ARGS
+                executable_path=executable, args=CHROMIUM_ARGS, timeout=3 * WAIT_MS
             )
         except PlaywrightError as error:
             reason = error.message.splitlines()[0]

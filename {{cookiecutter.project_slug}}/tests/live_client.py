@@ -4,7 +4,7 @@ It does what the official JS client does, frame by frame, so tests can send
 exactly what a browser sends (and what a broken or hostile one might send):
 GET the page with its session cookie, read the container's tokens, connect to
 ``/live/websocket`` with that cookie, then join and push on ``lv:<id>``.
-Every wait is bounded: a server that does not answer fails the test quickly.
+Every wait is bounded: a server that does not answer within ``TIMEOUT`` fails the test.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from selectolax.lexbor import LexborHTMLParser
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-TIMEOUT = 5.0  # seconds to wait for any one frame
+from {{ cookiecutter.package_name }}.live.testing import scaled
+
+TIMEOUT = scaled(15.0)  # seconds to wait for any one frame
 VSN = "2.0.0"
 
 

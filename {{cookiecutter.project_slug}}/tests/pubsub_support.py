@@ -27,11 +27,14 @@ import redis.asyncio
 from dotenv import dotenv_values
 
 from {{ cookiecutter.package_name }}.live.pubsub import RESYNC
+from {{ cookiecutter.package_name }}.live.testing import scaled
 
-WAIT = 5.0  # seconds any single expected event may take before the test fails
+WAIT = scaled(15.0)  # seconds any single expected event may take before the test fails
 NODE_SCRIPT = Path(__file__).with_name("pubsub_node.py")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-FAST = {"timeout": 0.5, "ping_every": 0.2, "max_backoff": 0.2}  # seconds: quick to notice, retry
+# Seconds: ping and retry often; a busy machine may answer a ping late, which is no lost link
+# (the app's default timeout, 2 s: a reconnection loses the broadcasts made meanwhile).
+FAST = {"timeout": scaled(2.0), "ping_every": 0.2, "max_backoff": 0.2}
 
 
 def redis_url() -> str:

@@ -11,7 +11,9 @@ import base64
 import secrets
 import socket
 
-TIMEOUT = 30.0  # seconds for any one read or write (a bound only: tests wait on replies)
+from {{ cookiecutter.package_name }}.live.testing import scaled
+
+TIMEOUT = scaled(30.0)  # seconds for any one read or write (a bound only: tests wait on replies)
 
 
 def handshake(

@@ -18,8 +18,10 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
-STARTUP_TIMEOUT = 10.0  # seconds until the server must listen
-SHUTDOWN_TIMEOUT = 5.0
+from {{ cookiecutter.package_name }}.live.testing import scaled
+
+STARTUP_TIMEOUT = scaled(60.0)  # seconds until the server must listen
+SHUTDOWN_TIMEOUT = scaled(30.0)
 
 
 @contextmanager

@@ -125,9 +125,9 @@ async def test_reset_pushes_a_patch(page: Page) -> None:
     await expect_counter(page, 0, "?count=0")
     await assert_no_reload(page)
     # The flash the view put shows, and clicking it (lv:clear-flash) removes it.
-    await page.wait_for_selector("#flash-info:has-text('The counter was reset.')", timeout=5000)
+    await page.wait_for_selector("#flash-info:has-text('The counter was reset.')", timeout=WAIT_MS)
     await page.click("#flash-info")
-    await page.wait_for_selector("#flash-info", state="detached", timeout=5000)
+    await page.wait_for_selector("#flash-info", state="detached", timeout=WAIT_MS)
     # The patch ran handle_params only: the step chosen before it is still 3.
     await expect_step(page, 3)
     await page.click("#increment")

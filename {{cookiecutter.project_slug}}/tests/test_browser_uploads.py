@@ -334,7 +334,7 @@ async def test_chosen_files_upload_with_previews_and_saved_files_reach_every_pag
     assert temp_files(media_dir) == []
 
     # The links serve the very bytes chosen, from the media folder.
-    async with httpx.AsyncClient(base_url=live_server, timeout=5.0) as client:
+    async with httpx.AsyncClient(base_url=live_server, timeout=WAIT_MS / 1000) as client:
         for href, data in zip(links, [image, document], strict=True):
             assert href.startswith("/media/")
             response = await client.get(href)

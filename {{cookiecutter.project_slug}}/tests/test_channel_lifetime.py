@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 from {{ cookiecutter.package_name }}.live import LiveConfig, LiveEnvironment, LiveRoutes, LiveView
 from {{ cookiecutter.package_name }}.live.binding import bind
 from {{ cookiecutter.package_name }}.live.protocol import parsed_size
-from {{ cookiecutter.package_name }}.live.testing import ServerError, live
+from {{ cookiecutter.package_name }}.live.testing import ServerError, live, scaled
 from {{ cookiecutter.package_name }}.live.transport import Transport
 
 from live_client import LiveClient
@@ -87,7 +87,9 @@ def make_app(transports: Transports, **config: t.Any) -> Starlette:
     )
 
 
-async def replies(client: LiveClient, refs: list[str], timeout: float = 5.0) -> dict[str, t.Any]:
+async def replies(
+    client: LiveClient, refs: list[str], timeout: float = scaled(15.0)
+) -> dict[str, t.Any]:
     """The reply to each of ``refs``, in whatever order the views answer."""
     got: dict[str, t.Any] = {}
     async with asyncio.timeout(timeout):

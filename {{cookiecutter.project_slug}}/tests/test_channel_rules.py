@@ -44,6 +44,7 @@ from {{ cookiecutter.package_name }}.live.channel import MAX_PATCHES
 from {{ cookiecutter.package_name }}.live.logs import clip
 from {{ cookiecutter.package_name }}.live.router import view_id
 from {{ cookiecutter.package_name }}.live.session import LiveSession, browser_digest
+from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.live.transport import Transport
 
 from live_client import LiveClient, Reply
@@ -199,7 +200,7 @@ def click(event: str) -> dict[str, t.Any]:
     return {"type": "click", "event": event, "value": {"value": ""}}
 
 
-async def eventually(condition: t.Callable[[], bool], timeout: float = 2.0) -> None:
+async def eventually(condition: t.Callable[[], bool], timeout: float = scaled(10.0)) -> None:
     """Wait (bounded) for something the server's thread does."""
     async with asyncio.timeout(timeout):
         while not condition():

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from {{ cookiecutter.package_name }}.db import Database
+from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import count_contacts, sample_contacts, seed
 
@@ -142,7 +143,7 @@ def run_seed(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test"},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(120.0),
     )
 
 

@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.createdb import (
     drop_database,
 )
 from {{ cookiecutter.package_name }}.db import WRITE_ATTEMPTS, Database, WriteFailed, create_engine
+from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.models import Item
 
 from conftest import with_tables
@@ -46,7 +47,7 @@ def run(database_url: str, *command: str, check: bool = True) -> str:
         env={**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test"},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120.0),
     )
     output = result.stdout + result.stderr
     assert (result.returncode == 0) == check, f"{command} exited {result.returncode}:\n{output}"

@@ -27,11 +27,11 @@ from {{ cookiecutter.package_name }}.live.session import (
     SessionTokens,
     browser_digest,
 )
-from {{ cookiecutter.package_name }}.live.testing import ServerError, live
+from {{ cookiecutter.package_name }}.live.testing import ServerError, live, scaled
 from {{ cookiecutter.package_name }}.live.testing.asgi import WebSocket, websocket_scope
 from {{ cookiecutter.package_name }}.live.testing.errors import LiveTestError
 
-from live_client import VSN, LiveClient, fetch_page
+from live_client import TIMEOUT, VSN, LiveClient, fetch_page
 {%- raw %}
 
 
@@ -164,7 +164,7 @@ async def open_socket(base_url: str, origin: str | None) -> None:
     headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in page.cookies.items())}
     if origin is not None:
         headers["Origin"] = origin
-    async with connect(url, additional_headers=headers, open_timeout=5) as ws:
+    async with connect(url, additional_headers=headers, open_timeout=TIMEOUT) as ws:
         await ws.send('[null,"1","phoenix","heartbeat",{}]')
         assert '"status":"ok"' in t.cast(str, await ws.recv())
 
@@ -202,11 +202,11 @@ async def test_allowed_origins_extend_the_pages_own(origin: str, accepted: bool)
     scope["headers"] = [(b"host", b"testserver"), (b"origin", origin.encode())]
     socket = WebSocket(app, scope)
     if accepted:
-        await socket.connect(timeout=2)
-        await socket.close(timeout=2)
+        await socket.connect(timeout=scaled(10.0))
+        await socket.close(timeout=scaled(10.0))
     else:
         with pytest.raises(LiveTestError, match="did not accept"):
-            await socket.connect(timeout=2)
+            await socket.connect(timeout=scaled(10.0))
 
 
 @pytest.mark.parametrize(
@@ -235,9 +235,9 @@ async def test_the_pages_own_origin_is_its_exact_host_and_port(
         scope["headers"].append((b"host", host.encode()))
     socket = WebSocket(small_app(), scope)
     if accepted:
-        await socket.connect(timeout=2)
-        await socket.close(timeout=2)
+        await socket.connect(timeout=scaled(10.0))
+        await socket.close(timeout=scaled(10.0))
     else:
         with pytest.raises(LiveTestError, match="did not accept"):
-            await socket.connect(timeout=2)
+            await socket.connect(timeout=scaled(10.0))
 {%- endraw %}

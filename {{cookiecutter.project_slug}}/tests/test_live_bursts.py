@@ -34,7 +34,7 @@ from {{ cookiecutter.package_name }}.live import (
 from {{ cookiecutter.package_name }}.live.pubsub import PubSub
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
-from {{ cookiecutter.package_name }}.live.testing import Rendered
+from {{ cookiecutter.package_name }}.live.testing import Rendered, scaled
 
 from live_client import LiveClient
 from servers import serve
@@ -42,7 +42,7 @@ from servers import serve
 
 WRITES = 400  # more than a view's mailbox (64) many times over
 TOPIC = "writes"
-WAIT = 30.0  # seconds for the bystander to catch up on a busy machine
+WAIT = scaled(30.0)  # seconds for the bystander to catch up on a busy machine
 TEMPLATES = {
     "layout.html": "<meta name='csrf-token' content='{{ csrf_token }}'>{{ live_container }}",
     "reader.html": "<p id='last'>{{ last }}</p><p id='pings'>{{ pings }}</p>",

@@ -26,7 +26,7 @@ from {{ cookiecutter.package_name }}.live import (
     LiveViewSocket,
     is_connected,
 )
-from {{ cookiecutter.package_name }}.live.testing import live
+from {{ cookiecutter.package_name }}.live.testing import live, scaled
 {%- raw %}
 
 Calls = list[t.Any]
@@ -155,7 +155,7 @@ async def test_the_http_render_under_a_prefix(calls: Calls) -> None:
 
 
 async def wait_for(calls: Calls, call: t.Any) -> None:
-    async with asyncio.timeout(2):
+    async with asyncio.timeout(scaled(10.0)):
         while call not in calls:
             await asyncio.sleep(0.005)
 
@@ -180,7 +180,7 @@ async def test_a_handler_outliving_the_grace_is_cancelled(calls: Calls) -> None:
     async with live(make_app(close_grace=0.05), "/work") as view:
         stuck = asyncio.create_task(view.click("#stuck"))
         await wait_for(calls, ("event", "stuck"))
-        async with asyncio.timeout(2):
+        async with asyncio.timeout(scaled(10.0)):
             await view.close()
         stuck.cancel()
         await asyncio.gather(stuck, return_exceptions=True)

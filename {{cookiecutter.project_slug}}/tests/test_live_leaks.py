@@ -32,7 +32,7 @@ from {{ cookiecutter.package_name }}.live.presence import Presence
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.transport import Transport
 
-from live_client import LiveClient, fetch_page
+from live_client import TIMEOUT, LiveClient, fetch_page
 from servers import serve
 
 CYCLES = 500
@@ -120,8 +120,8 @@ async def test_churn_leaves_nothing_behind() -> None:
                     assert (await client.leave())["status"] == "ok"
                 else:
                     client.ws.transport.abort()  # the tab is gone: no leave, no close frame
-        async with httpx.AsyncClient(base_url=base_url) as http:
-            async with asyncio.timeout(10):
+        async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT) as http:
+            async with asyncio.timeout(TIMEOUT):
                 while True:
                     stats = (await http.get("/stats")).json()
                     if not stats["channels"] and not stats["runtime_tasks"]:

@@ -36,7 +36,13 @@ from {{ cookiecutter.package_name }}.live import (
 from {{ cookiecutter.package_name }}.live.presence import Presence
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.scheduler import Job, Scheduler
-from {{ cookiecutter.package_name }}.live.testing import ServerError, live, run_lifespan
+from {{ cookiecutter.package_name }}.live.testing import (
+    LiveTestError,
+    ServerError,
+    live,
+    run_lifespan,
+    scaled,
+)
 
 from live_client import LiveClient
 from servers import serve
@@ -50,6 +56,7 @@ TEMPLATES = {
     "{% for kind, message in flash.items() %}<p id='flash-{{ kind }}'>{{ message }}</p>"
     "{% endfor %}",
 }
+NAP = scaled(3.0)  # seconds the "nap" info holds its view: longer than any reply may take
 
 
 class TickerLive(LiveView[dict[str, t.Any]]):
@@ -106,7 +113,7 @@ class TickerLive(LiveView[dict[str, t.Any]]):
             if event.payload.get("away"):
                 await socket.push_navigate("/quiet")
         elif event.name == "nap":
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(NAP)
         elif event.name == "quiet":
             raise RuntimeError("expected by the test")
         elif event.name == "once":
@@ -307,7 +314,6 @@ async def test_unsubscribed_views_hear_nothing_more(calls: Calls, pubsub: Memory
     async with live(make_app(pubsub), "/quiet") as view:
         await view.hook("stop")
         await pubsub.broadcast("news", {"text": "unheard"})
-        await asyncio.sleep(0.05)
         await view.hook("noop")  # anything pushed before this reply has been applied
         assert view.text("#news") == ""
 
@@ -331,8 +337,8 @@ async def test_a_raising_handle_info_crashes_only_its_view(
 async def test_handle_info_can_navigate(calls: Calls, pubsub: MemoryPubSub) -> None:
     async with live(make_app(pubsub), "/ticker") as view:
         await pubsub.broadcast("news", {"text": "go", "away": True})
-        with pytest.raises(Exception):  # noqa: B017 -- the view left; waiting fails
-            await view.wait_for("#never", timeout=0.5)
+        with pytest.raises(LiveTestError, match="navigated away to '/quiet'"):
+            await view.wait_for("#never")
         assert view.redirect is not None and view.redirect.to == "/quiet"
 
 
@@ -365,10 +371,10 @@ async def test_a_slow_handle_info_holds_up_no_other_view_and_diffs_are_pushed(
             started = asyncio.get_running_loop().time()
             reply = await client.click("noop", topic=ticker.topic)
             assert reply["status"] == "ok"
-            assert asyncio.get_running_loop().time() - started < 0.3  # not after the nap
+            assert asyncio.get_running_loop().time() - started < NAP / 2  # not after the nap
             # The ticker's ticks arrive as pushes: [its join_ref, null, topic, "diff", diff].
             pushed = [frame for frame in client.pushes if frame.event == "diff"]
-            async with asyncio.timeout(2):
+            async with asyncio.timeout(scaled(10.0)):
                 while not pushed:
                     frame = await client.receive()
                     if frame.event == "diff":
@@ -447,7 +453,7 @@ async def test_sigterm_closes_views_cleanly_within_a_bound(tmp_path: Path) -> No
     server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     try:
         base_url = f"http://127.0.0.1:{port}"
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(scaled(60.0)):  # uvicorn starts
             while True:
                 try:
                     _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -461,10 +467,10 @@ async def test_sigterm_closes_views_cleanly_within_a_bound(tmp_path: Path) -> No
             server.send_signal(signal.SIGTERM)
             assert await client.close_code() == 1012  # "service restart"
         # uvicorn shuts down, then ends as the signal asks (status -SIGTERM).
-        assert server.wait(timeout=10) in (0, -signal.SIGTERM)
+        assert server.wait(timeout=scaled(30.0)) in (0, -signal.SIGTERM)
     finally:
         if server.poll() is None:
             server.kill()
-            server.wait(timeout=5)
+            server.wait(timeout=scaled(30.0))
     assert log.read_text() == "disconnect jobs=0 subscriptions=[]\n"
 {%- endraw %}

@@ -49,6 +49,7 @@ from {{ cookiecutter.package_name }}.live.testing import (
     ServerError,
     live,
     run_lifespan,
+    scaled,
 )
 
 import properties
@@ -836,7 +837,7 @@ async def test_pushed_patches_and_navigation() -> None:
     )
     async with live(server, "/") as view:
         with pytest.raises(LiveTestError, match="navigated away to '/next'"):
-            await view.wait_for("#never", timeout=2)  # the pushes arrive, the view leaves
+            await view.wait_for("#never")  # the pushes arrive, the view leaves
         with pytest.raises(LiveTestError, match="navigated away to '/next'"):
             await view.click("#x")
         assert view.path == "/?page=2"
@@ -886,6 +887,22 @@ async def test_a_server_that_does_not_answer_times_out() -> None:
     with pytest.raises(LiveTestError, match=r"no reply to phx_join within 0.05 s"):
         async with live(Silent(ROOT), "/", timeout=0.05):
             pass
+
+
+async def test_the_default_waits_are_scaled_by_test_timeout_scale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TEST_TIMEOUT_SCALE", raising=False)
+    assert scaled(2.0) == 2.0
+    monkeypatch.setenv("TEST_TIMEOUT_SCALE", "0.005")  # the test client's 10 s become 0.05 s
+    assert scaled(2.0) == 0.01
+    async with live(Scripted(ROOT), "/") as view:
+        with pytest.raises(LiveTestError, match=r"'#x' with text 'never' within 0.05 s"):
+            await view.wait_for("#x", text="never")
+    for wrong in ("0", "-1", "nan", "inf", "soon"):
+        monkeypatch.setenv("TEST_TIMEOUT_SCALE", wrong)
+        with pytest.raises(ValueError, match="TEST_TIMEOUT_SCALE must be a positive number"):
+            scaled(1.0)
 
 
 # -- the merge -------------------------------------------------------------------

@@ -20,7 +20,7 @@ from itsdangerous import URLSafeTimedSerializer
 from selectolax.lexbor import LexborHTMLParser
 from websockets.exceptions import ConnectionClosed
 
-from live_client import LiveClient, Reply
+from live_client import TIMEOUT, LiveClient, Reply
 
 Rendered = dict[str, t.Any]
 
@@ -428,7 +428,7 @@ async def test_conversion_error_shows_a_flash_naming_the_parameter(live_server: 
 
 
 async def test_http_render_has_the_container_and_csrf_meta(live_server: str) -> None:
-    async with httpx.AsyncClient(base_url=live_server) as http:
+    async with httpx.AsyncClient(base_url=live_server, timeout=TIMEOUT) as http:
         response = await http.get("/counter?count=3")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -448,7 +448,7 @@ async def test_http_render_has_the_container_and_csrf_meta(live_server: str) -> 
 
 
 async def test_http_render_rejects_unconvertible_params(live_server: str) -> None:
-    async with httpx.AsyncClient(base_url=live_server) as http:
+    async with httpx.AsyncClient(base_url=live_server, timeout=TIMEOUT) as http:
         response = await http.get("/counter?count=abc")
     assert response.status_code == 400
     assert "count" in response.text

@@ -32,6 +32,7 @@ from {{ cookiecutter.package_name }}.security import PublicFiles, SecurityHeader
 from {{ cookiecutter.package_name }}.settings import PROJECT_ROOT, Settings
 
 import raw_websocket
+from browsing import WAIT_MS
 {%- raw %}
 
 CSP = (
@@ -44,7 +45,6 @@ HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
 }
-WAIT_MS = 5_000
 
 
 def security_headers(response: httpx.Response) -> dict[str, str]:
@@ -202,7 +202,7 @@ def raw_get(base_url: str, target: str, host: str | None = None) -> tuple[int, b
     address = urlsplit(base_url)
     assert address.hostname and address.port
     host = host or address.netloc
-    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+    with socket.create_connection((address.hostname, address.port), WAIT_MS / 1000) as connection:
         connection.sendall(
             f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
         )
@@ -379,6 +379,7 @@ async def test_the_client_works_under_the_policy(page: Page) -> None:
 async def test_the_browser_enforces_the_policy(browser: Browser, live_server: str) -> None:
     """The test above means something: inline code and other origins are refused."""
     context = await browser.new_context(base_url=live_server)
+    context.set_default_timeout(WAIT_MS)
     try:
         page = await context.new_page()
         await page.add_init_script(RECORD_VIOLATIONS)

@@ -31,13 +31,14 @@ from {{ cookiecutter.package_name }}.__main__ import (
     MAX_REQUEST_HEAD_BYTES,
     MAX_WEBSOCKET_MESSAGE_BYTES,
 )
+from {{ cookiecutter.package_name }}.live.testing import scaled
 
 import raw_websocket
-from live_client import LiveClient
+from live_client import TIMEOUT, LiveClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-STARTUP_TIMEOUT = 15.0
-REFUSAL_TIMEOUT = 5.0  # seconds an oversized request may take to be refused
+STARTUP_TIMEOUT = scaled(90.0)  # seconds `python -m` may take to answer (imports, lifespan)
+REFUSAL_TIMEOUT = TIMEOUT  # seconds an oversized request may take to be refused
 UPLOAD_CHUNK_BYTES = 64_000  # LiveView's default upload chunk_size
 
 
@@ -53,7 +54,7 @@ def wait_until_up(url: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            httpx.get(url, timeout=1.0)
+            httpx.get(url, timeout=STARTUP_TIMEOUT / 10)
             return
         except httpx.HTTPError:
             time.sleep(0.05)
@@ -88,7 +89,7 @@ def served(app_database_url: str) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl+C does: a graceful stop
         try:
-            process.communicate(timeout=10)
+            process.communicate(timeout=2 * TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
@@ -96,7 +97,7 @@ def served(app_database_url: str) -> Iterator[str]:
 
 
 def test_serves_the_app_on_the_configured_port(served: str) -> None:
-    response = httpx.get(f"{served}/counter", timeout=5.0)
+    response = httpx.get(f"{served}/counter", timeout=TIMEOUT)
 
     assert response.status_code == 200
     assert "data-phx-main" in response.text
@@ -127,7 +128,7 @@ def test_an_oversized_request_head_is_refused_at_once(served: str) -> None:
     outcome: list[bytes | None] = []
     attacker = threading.Thread(target=lambda: outcome.append(send_oversized_head(port)))
     attacker.start()
-    others = [httpx.get(f"{served}/counter", timeout=2.0).status_code for _ in range(3)]
+    others = [httpx.get(f"{served}/counter", timeout=TIMEOUT).status_code for _ in range(3)]
     attacker.join(REFUSAL_TIMEOUT * 2)
 
     assert others == [200, 200, 200]

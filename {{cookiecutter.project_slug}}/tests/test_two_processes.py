@@ -32,19 +32,19 @@ from selectolax.lexbor import LexborHTMLParser
 import pubsub_support
 from {{ cookiecutter.package_name }}.db import Database, create_engine
 from {{ cookiecutter.package_name }}.live.pubsub import create_pubsub
-from {{ cookiecutter.package_name }}.live.testing import Rendered
+from {{ cookiecutter.package_name }}.live.testing import Rendered, scaled
 from {{ cookiecutter.package_name }}.models import Contact
 
 from live_client import LiveClient
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 HEARTBEAT = 0.2  # PRESENCE_HEARTBEAT of these processes, in seconds
-TTL = 1.0  # PRESENCE_TTL
+TTL = scaled(2.0)  # PRESENCE_TTL: a process the machine is slow to run is not taken for dead
 BOUND = TTL + HEARTBEAT  # the documented bound: a dead process's presences leave within it
-DELIVERY = 1.0  # seconds more, for the leave to be broadcast, sent and read on a busy machine
-STARTUP_TIMEOUT = 20.0  # seconds a process may take to answer HTTP
-STOP_TIMEOUT = 10.0
-WAIT = 5.0  # seconds any expected diff may take
+DELIVERY = scaled(3.0)  # seconds more, for the leave to be broadcast, sent and read
+STARTUP_TIMEOUT = scaled(90.0)  # seconds a process may take to answer HTTP (imports, lifespan)
+STOP_TIMEOUT = scaled(30.0)
+WAIT = scaled(15.0)  # seconds any expected diff may take
 PREFIX = f"test-{uuid.uuid4().hex[:12]}:"  # these processes' channels and keys in Redis
 
 
@@ -114,7 +114,7 @@ def _wait_until_up(server: Server) -> None:
         if server.process.poll() is not None:
             pytest.fail(f"the app exited during start-up:\n{server.log.read_text()[-3000:]}")
         try:
-            if httpx.get(server.url + "/", timeout=1.0).status_code == 200:
+            if httpx.get(server.url + "/", timeout=STARTUP_TIMEOUT / 10).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

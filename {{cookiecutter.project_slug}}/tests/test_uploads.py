@@ -48,7 +48,7 @@ from {{ cookiecutter.package_name }}.live import (
     remove_stale_uploads,
 )
 from {{ cookiecutter.package_name }}.live.socket import Progress
-from {{ cookiecutter.package_name }}.live.testing import Rendered, UploadFile, live
+from {{ cookiecutter.package_name }}.live.testing import Rendered, UploadFile, live, scaled
 from {{ cookiecutter.package_name }}.live.uploads.writer import upload_dir
 
 from live_client import Frame, LiveClient, LivePage, Reply
@@ -59,11 +59,11 @@ SECRET = "test-secret-key-for-the-upload-tests"
 MAX_FILE_SIZE = 10_000
 MAX_ENTRIES = 2
 CHUNK_SIZE = 1_000
-CHUNK_TIMEOUT = 2.0  # seconds; never runs out while a test is sending
-HASTY_TIMEOUT = 0.3  # the view that gives up on a stalled upload quickly
-BUSY_TIMEOUT = 0.4  # the view whose handler is sometimes slower than this
-STEADY_TIMEOUT = 1.5  # the view whose uploads take longer than this, a chunk at a time
-WAIT = 3.0  # the longest a test waits for the server to act on its own
+CHUNK_TIMEOUT = scaled(5.0)  # seconds; never runs out while a test is sending
+HASTY_TIMEOUT = scaled(1.0)  # the view that gives up on a stalled upload quickly
+BUSY_TIMEOUT = scaled(0.8)  # the view whose handler is sometimes slower than this
+STEADY_TIMEOUT = scaled(3.0)  # the view whose uploads take longer than this, a chunk at a time
+WAIT = scaled(15.0)  # the longest a test waits for the server to act on its own
 OK: Reply = {"status": "ok", "response": {}}
 
 TOO_LARGE = "The file is too large."

@@ -30,7 +30,7 @@ from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, TOPIC, broadcas
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.live import RESYNC
-from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan
+from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan, scaled
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
 from {{ cookiecutter.package_name }}.views import loading
@@ -711,7 +711,8 @@ async def test_a_burst_of_saves_commits_each_or_says_why(
 
         saved = await asyncio.gather(*(save(n, view) for n, view in enumerate(forms)))
         for listing in views[32:]:
-            await listing.wait_for("#total", text=f"{16 + sum(saved[:16])} contacts", timeout=30)
+            total = f"{16 + sum(saved[:16])} contacts"
+            await listing.wait_for("#total", text=total, timeout=scaled(30))
     async with database.session() as session:
         names = set((await session.scalars(select(Contact.name))).all())
     assert names == {
@@ -729,7 +730,7 @@ async def push_all(client: LiveClient, pushes: list[tuple[str, dict[str, t.Any]]
 
     async def read() -> None:
         while waiting:
-            frame = await client.receive(timeout=60)
+            frame = await client.receive(timeout=scaled(60))
             frames.append(frame.event)
             if frame.event == "phx_reply" and frame.ref in waiting:
                 waiting.pop(frame.ref).set_result(frame.payload)
@@ -847,10 +848,10 @@ async def test_pages_whose_queries_fail_say_so_and_recover_by_themselves(
         await take_down(database_url, "contacts")
         try:
             await broadcast(state["pubsub"], "updated", contact_id)  # both pages read again
-            unavailable = await listing.wait_for("#unavailable", timeout=30)
+            unavailable = await listing.wait_for("#unavailable", timeout=scaled(30))
             assert "could not be refreshed" in unavailable.text()
             assert names(listing) == ["Ada Lovelace"]  # what it showed stays
-            await shown.wait_for("#unavailable", timeout=30)
+            await shown.wait_for("#unavailable", timeout=scaled(30))
             assert shown.text("#contact-name") == "Ada Lovelace"
             # A page opened now: its HTTP render and its join say so, and it saves nothing.
             form = await stack.enter_async_context(live(app, f"{path}/edit", lifespan=state))
@@ -860,11 +861,11 @@ async def test_pages_whose_queries_fail_say_so_and_recover_by_themselves(
             assert form.text("#form-error").startswith("This contact could not be loaded yet")
         finally:
             await bring_back(database_url, "contacts")
-        await listing.wait_for("#contacts:not(:has(#unavailable))", timeout=30)
+        await listing.wait_for("#contacts:not(:has(#unavailable))", timeout=scaled(30))
         assert listing.text("#total") == "1 contact"
-        await shown.wait_for("#contact:not(:has(#unavailable))", timeout=30)
+        await shown.wait_for("#contact:not(:has(#unavailable))", timeout=scaled(30))
         assert shown.text("#contact-email") == "ada@example.com"
-        await form.wait_for("h1", text="Edit Ada Lovelace", timeout=30)
+        await form.wait_for("h1", text="Edit Ada Lovelace", timeout=scaled(30))
         assert not form.has("#unavailable")
         assert form.element("#contact-company").attributes["value"] == "Analytical Engines"
         await form.submit("#contact-form", {"score": "5"})

@@ -31,6 +31,7 @@ from {{ cookiecutter.package_name }}.live.testing import (
     Rendered,
     live,
     run_lifespan,
+    scaled,
 )
 from {{ cookiecutter.package_name }}.models import Item
 from {{ cookiecutter.package_name }}.resources import presence, pubsub
@@ -107,8 +108,8 @@ async def test_the_dashboard_renders_once_then_goes_live(app: Starlette) -> None
 async def test_the_dashboard_refreshes_by_itself(app: Starlette, fast_dashboard: None) -> None:
     async with live(app, "/dashboard") as view:
         assert view.text("#refreshes") == "0"
-        once = (await view.wait_for("#refreshes", text=other_than("0"), timeout=2)).text()
-        await view.wait_for("#refreshes", text=other_than(once), timeout=2)  # and again
+        once = (await view.wait_for("#refreshes", text=other_than("0"))).text()
+        await view.wait_for("#refreshes", text=other_than(once))  # and again
 
 
 async def test_the_dashboard_shows_new_rows_at_the_next_refresh(
@@ -117,7 +118,7 @@ async def test_the_dashboard_shows_new_rows_at_the_next_refresh(
     name = f"Widget {uuid.uuid4().hex[:8]}"
     async with live(app, "/dashboard") as view:
         count = await add_item(app_database_url, name)
-        await view.wait_for("#newest", text=name, timeout=2)
+        await view.wait_for("#newest", text=name)
         assert int(view.text("#items")) >= count  # other tests may add more meanwhile
 
 
@@ -130,22 +131,23 @@ async def test_the_dashboard_says_when_the_database_fails_and_recovers(
     async with live(app, "/dashboard") as view:
         await take_down(database_url, "items")
         try:
-            await view.wait_for("#unavailable", timeout=30)
+            await view.wait_for("#unavailable", timeout=scaled(30))
             ticked = view.text("#refreshes")
-            await view.wait_for("#refreshes", text=other_than(ticked), timeout=30)  # still live
+            # Still live: the ticks go on.
+            await view.wait_for("#refreshes", text=other_than(ticked), timeout=scaled(30))
         finally:
             await bring_back(database_url, "items")
-        await view.wait_for("section:not(:has(#unavailable))", timeout=30)
+        await view.wait_for("section:not(:has(#unavailable))", timeout=scaled(30))
         name = f"Widget {uuid.uuid4().hex[:8]}"
         await add_item(database_url, name)
-        await view.wait_for("#newest", text=name, timeout=30)
+        await view.wait_for("#newest", text=name, timeout=scaled(30))
 
 
 async def test_pause_cancels_the_schedule_and_resume_restarts_it(
     app: Starlette, fast_dashboard: None
 ) -> None:
     async with live(app, "/dashboard") as view:
-        await view.wait_for("#refreshes", text=other_than("0"), timeout=2)
+        await view.wait_for("#refreshes", text=other_than("0"))
         await view.click("#pause")
         assert view.text("#status") == "Paused."
         assert view.has("#resume") and not view.has("#pause")
@@ -154,7 +156,7 @@ async def test_pause_cancels_the_schedule_and_resume_restarts_it(
             await view.wait_for("#refreshes", text=other_than(paused_at), timeout=10 * PERIOD)
         await view.click("#resume")
         assert view.text("#status") == "Live: refreshed every 0.05 s."
-        await view.wait_for("#refreshes", text=other_than(paused_at), timeout=2)
+        await view.wait_for("#refreshes", text=other_than(paused_at))
 
 
 async def test_resume_sent_again_and_again_keeps_one_schedule(

@@ -24,7 +24,8 @@ the app never imports this package.
 
 Modules: ``view`` (``live``, ``LiveViewTest``), ``page`` (the HTTP render),
 ``channel`` and ``asgi`` (the wire, in-process), ``dom`` and ``forms`` (the
-HTML as a browser reads and fills it), ``rendered`` (the merge), ``errors``.
+HTML as a browser reads and fills it), ``rendered`` (the merge), ``errors``,
+``timeouts`` (``scaled``: every wait bound, times ``TEST_TIMEOUT_SCALE``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import typing as t
 from .asgi import run_lifespan
 from .errors import DiffError, HTTPError, LiveTestError, ServerError
 from .rendered import Rendered
+from .timeouts import scaled
 from .uploads import FileInput, UploadFile
 
 if t.TYPE_CHECKING:
@@ -52,6 +54,7 @@ __all__ = [
     "UploadFile",
     "live",
     "run_lifespan",
+    "scaled",
 ]
 
 _VIEW_NAMES = ("LiveViewTest", "PushedEvent", "Redirect", "live")

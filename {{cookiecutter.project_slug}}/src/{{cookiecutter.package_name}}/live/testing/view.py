@@ -21,10 +21,14 @@ from .errors import DiffError, HTTPError, LiveTestError, ServerError, snippet
 from .forms import CONTROLS, Control, Form, element_value, form_owner
 from .page import Page, read_page
 from .rendered import Extracted, Rendered
+from .timeouts import scaled
 from .uploads import FileInput, UploadFile
 from .uploads import upload as run_upload
 
 BASE_URL = "http://testserver"
+# Seconds a reply, or what ``wait_for`` waits for, may take before the test fails
+# (times TEST_TIMEOUT_SCALE): generous, as only a failing test waits them out.
+TIMEOUT = 10.0
 SOCKET_PATH = "/live/websocket"
 PHX_VALUE = "phx-value-"
 
@@ -313,13 +317,15 @@ class LiveViewTest:
         self._check_here()
 
     async def wait_for(
-        self, selector: str, *, text: Text = None, timeout: float = 1.0
+        self, selector: str, *, text: Text = None, timeout: float | None = None
     ) -> LexborNode:
         """Apply server pushes (``handle_info``, pub/sub) until ``selector`` matches; returns it.
 
+        Gives up after ``timeout`` seconds (``scaled(TIMEOUT)`` unless given).
         A view that crashes meanwhile raises ``ServerError`` (reason ``crash``);
         the next action rejoins it, as the browser does.
         """
+        timeout = scaled(TIMEOUT) if timeout is None else timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -843,7 +849,7 @@ async def live(
     client: httpx.AsyncClient | None = None,
     connect_params: Mapping[str, t.Any] | None = None,
     socket_path: str = SOCKET_PATH,
-    timeout: float = 5.0,
+    timeout: float | None = None,
 ) -> AsyncIterator[LiveViewTest]:
     """Load ``url`` as a browser would and yield the joined view.
 
@@ -854,8 +860,10 @@ async def live(
     session); ``connect_params`` are extra ``LiveSocket`` params and
     ``socket_path`` its endpoint (``LiveRoutes(path=...)`` + ``/websocket``). An
     HTTP redirect, or a redirect from ``mount``, leaves ``view.redirect`` set;
-    a reply takes at most ``timeout`` seconds (the client waits 30).
+    a reply takes at most ``timeout`` seconds (``scaled(TIMEOUT)`` unless
+    given; the client waits 30).
     """
+    timeout = scaled(TIMEOUT) if timeout is None else timeout
     async with served(app, lifespan=lifespan) as wrapped:
         http = client or httpx.AsyncClient(
             transport=httpx.ASGITransport(app=wrapped), base_url=BASE_URL
