@@ -18,7 +18,9 @@ def targets(makefile: Path) -> tuple[list[str], list[str]]:
 
 
 @pytest.mark.parametrize("fixture", ["default_project", "postgres_project", None])
-def test_readme_lists_every_make_target(fixture: str | None, request: pytest.FixtureRequest) -> None:
+def test_readme_lists_every_make_target(
+    fixture: str | None, request: pytest.FixtureRequest
+) -> None:
     project = TEMPLATE if fixture is None else request.getfixturevalue(fixture)
     documented, phony = targets(project / "Makefile")
     readme = (project / "README.md").read_text()
