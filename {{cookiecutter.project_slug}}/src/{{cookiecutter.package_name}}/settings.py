@@ -39,6 +39,7 @@ DEFAULT_MEDIA_MAX_BYTES = 1024**3
 DEFAULT_UPLOAD_MAX_BYTES = 256 * 1024**2
 DEFAULT_WRITE_RATE = 5.0  # database writes per second, per WebSocket connection...
 DEFAULT_WRITE_BURST = 20  # ...after this many at once
+BYTES = "number of bytes"  # what a disk bound is, in its error message
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 ORIGIN = re.compile(
@@ -124,9 +125,7 @@ class Settings:
             secret_key=secret_key,
             database_url=values.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             write_rate=_parse_positive("WRITE_RATE", values, DEFAULT_WRITE_RATE),
-            write_burst=int(
-                _parse_positive("WRITE_BURST", values, DEFAULT_WRITE_BURST, "whole number")
-            ),
+            write_burst=_parse_whole("WRITE_BURST", values, DEFAULT_WRITE_BURST),
             debug=_parse_bool("DEBUG", values.get("DEBUG", "")),
             sql_echo=_parse_bool("SQL_ECHO", values.get("SQL_ECHO", "")),
             host=values.get("HOST") or DEFAULT_HOST,
@@ -139,8 +138,12 @@ class Settings:
             presence_heartbeat=heartbeat,
             presence_ttl=ttl,
             media_dir=PROJECT_ROOT / (values.get("MEDIA_DIR") or "media"),
-            media_max_bytes=_parse_bytes("MEDIA_MAX_BYTES", values, DEFAULT_MEDIA_MAX_BYTES),
-            upload_max_bytes=_parse_bytes("UPLOAD_MAX_BYTES", values, DEFAULT_UPLOAD_MAX_BYTES),
+            media_max_bytes=_parse_whole(
+                "MEDIA_MAX_BYTES", values, DEFAULT_MEDIA_MAX_BYTES, BYTES
+            ),
+            upload_max_bytes=_parse_whole(
+                "UPLOAD_MAX_BYTES", values, DEFAULT_UPLOAD_MAX_BYTES, BYTES
+            ),
         )
 
 
@@ -173,7 +176,7 @@ def _parse_seconds(name: str, values: Mapping[str, str], default: float) -> floa
 def _parse_positive(
     name: str, values: Mapping[str, str], default: float, kind: str = "number"
 ) -> float:
-    """A finite number above 0 (a whole one if ``kind`` says so); unset or empty is ``default``."""
+    """A finite number above 0; unset or empty is ``default``."""
     raw = values.get(name, "")
     if not raw:
         return default
@@ -181,24 +184,25 @@ def _parse_positive(
         number = float(raw)
     except ValueError:
         number = math.nan
-    whole = kind == "whole number"
-    if not (math.isfinite(number) and number > 0) or whole and not number.is_integer():
+    if not (math.isfinite(number) and number > 0):
         raise SettingsError(f"{name}={raw[:200]!r} is not a {kind} above 0.")
     return number
 
 
-def _parse_bytes(name: str, values: Mapping[str, str], default: int) -> int:
-    """A whole number of bytes above 0 (``_`` may group digits); unset or empty is ``default``."""
+def _parse_whole(
+    name: str, values: Mapping[str, str], default: int, kind: str = "whole number"
+) -> int:
+    """A whole number above 0 (``_`` may group digits); unset or empty is ``default``."""
     raw = values.get(name, "")
     if not raw:
         return default
     try:
-        size = int(raw)
+        number = int(raw)
     except ValueError:
-        size = 0
-    if size < 1:
-        raise SettingsError(f"{name}={raw[:200]!r} is not a number of bytes above 0.")
-    return size
+        number = 0
+    if number < 1:
+        raise SettingsError(f"{name}={raw[:200]!r} is not a {kind} above 0.")
+    return number
 
 
 def _parse_origins(raw: str) -> tuple[str, ...]:
