@@ -120,6 +120,7 @@ class UploadChannel:
         self._join_ref = message.join_ref
         self._upload = config, entry, refresh
         entry.release = self._release
+        config.joined(entry)
         self._restart_timer()
         return {}
 

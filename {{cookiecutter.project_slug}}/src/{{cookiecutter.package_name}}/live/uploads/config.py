@@ -258,8 +258,9 @@ class UploadConfig:
                 continue
             entry.preflighted = True
             entry.preflighted_at = asyncio.get_running_loop().time()
-            # A whole-upload deadline: one byte now and then keeps no file (and its room) forever.
-            self._expire_in(entry, self.chunk_timeout + entry.client_size / holding.min_rate)
+            # Its room is held only while it is on its way: it must join within a chunk
+            # timeout (``joined`` sets the whole upload's deadline), or its room goes.
+            self._expire_in(entry, self.chunk_timeout)
         sent = [entry for entry in ready if entry.preflighted]
         if len(sent) < len(ready) and not self.auto_upload:
             for entry in sent:  # a form is sent whole or not at all
@@ -268,6 +269,14 @@ class UploadConfig:
             refused = {entry.ref for entry in ready if not entry.valid}
             return {"error": [[ref, reason] for ref, reason in self.errors if ref in refused]}
         return {"entries": sent}
+
+    def joined(self, entry: UploadEntry) -> None:
+        """Its channel joined: the whole upload's deadline, counted from its preflight, holds
+        from now (one byte now and then keeps no file, and its room, forever)."""
+        if self.holding is not None:
+            rate = self.holding.min_rate
+            deadline = entry.preflighted_at + self.chunk_timeout + entry.client_size / rate
+            self._expire_in(entry, deadline - asyncio.get_running_loop().time())
 
     def behind(self, entry: UploadEntry) -> bool:
         """Slower than ``min_rate`` on average since its preflight, after a ``chunk_timeout``
