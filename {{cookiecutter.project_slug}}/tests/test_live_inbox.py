@@ -71,6 +71,21 @@ def test_past_the_backlog_a_resync_is_never_replaced_by_a_later_broadcast() -> N
     assert drain(inbox) == [(RESYNC, "contacts"), ("contacts", 99)]
 
 
+def test_a_resync_drops_the_presence_diffs_of_its_topic_still_waiting() -> None:
+    """The reload lists everyone: a diff applied after it could bring back who has left."""
+    inbox = Inbox(backlog=20, interval=0.2)
+    inbox.put(broadcast("room", diff(joins={"x": [meta("r1")]}), event=DIFF_EVENT), 0.0)
+    inbox.put(broadcast("hall", diff(joins={"y": [meta("r2")]}), event=DIFF_EVENT), 0.0)
+    inbox.put(broadcast("room", "room", event=RESYNC), 0.0)
+    inbox.put(broadcast("room", diff(leaves={"z": [meta("r3")]}), event=DIFF_EVENT), 0.0)
+    taken = drain(inbox, now=1.0)
+    assert taken == [
+        (DIFF_EVENT, diff(joins={"y": [meta("r2")]})),  # another topic's
+        (RESYNC, "room"),
+        (DIFF_EVENT, diff(leaves={"z": [meta("r3")]})),  # what came after the resync stays
+    ]
+
+
 def test_what_waits_is_bounded_by_the_keys_whatever_is_sent() -> None:
     inbox = Inbox(backlog=4, interval=0.2)
     tick = object()

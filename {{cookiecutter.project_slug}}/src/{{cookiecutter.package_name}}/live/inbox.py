@@ -12,8 +12,9 @@ what the view listens to, not by how much others send:
   losing a join or a leave (by ``phx_ref``, as Phoenix.Presence syncs
   diffs): a view handles one diff per topic for however many arrived while
   it was busy, and one every ``interval`` at most (a batch per view per tick);
-- a ``RESYNC`` of a topic waits once at most, and no later broadcast
-  replaces it (the view must reload everything it shows of that topic);
+- a ``RESYNC`` of a topic waits once at most, no later broadcast replaces
+  it (the view must reload everything it shows of that topic), and the
+  presence diffs of its topic still waiting go (the reload covers them);
 - other broadcasts are delivered one by one, in order, while fewer than
   ``backlog`` infos wait; past that, a broadcast on a topic replaces the one
   of that topic still waiting (latest wins), and takes its place at the end.
@@ -52,6 +53,9 @@ class Info:
     due: float = 0.0  # not handed out before (loop time): a batch of presence diffs
 
 
+HANDED_KEPT = 16  # presence topics remembered before those handed out long ago are forgotten
+
+
 class Inbox:
     """The infos of one view's mailbox, oldest first; see the module's docstring.
 
@@ -87,16 +91,28 @@ class Inbox:
                 self.coalesced += 1
                 return
             if type(slot) is not Broadcast:
-                return  # a tick or a refresh is waiting already: a repeat says nothing new
+                return  # a tick, a refresh or a resync waits already: a repeat says nothing new
             if len(self._waiting) >= self._backlog:
                 del self._waiting[waiting.order]  # latest wins
                 self.coalesced += 1
+        if type(slot) is _Resync:
+            self._drop_diffs(info)
         if type(slot) is _Diffs:
             batch = max(now, self._handed.get(slot, now - self._interval) + self._interval)
             info.due = batch + random.uniform(0, self._interval / 2)
         self._waiting[info.order] = info
         if slot is not None:
             self._latest[slot] = info.order
+
+    def _drop_diffs(self, resync: Info) -> None:
+        """The presence diffs of a resync's topic still waiting: its reload covers them (kept,
+        they would be applied after it, and could bring back someone who has left)."""
+        topic = t.cast(_Resync, resync.slot).topic
+        order = self._latest.get(_Diffs(topic), -1)
+        held = self._waiting.get(order)
+        if held is not None and held.socket is resync.socket:
+            del self._waiting[order], self._latest[_Diffs(topic)]
+            self._merged.pop(order, None)
 
     def first(self, now: float) -> Info | None:
         """The oldest info that may be handed out at ``now``, left in place."""
@@ -113,6 +129,10 @@ class Inbox:
         if slot is not None and self._latest.get(slot) == info.order:
             del self._latest[slot]
         if type(slot) is _Diffs:
+            if len(self._handed) >= HANDED_KEPT:  # only the last interval's matter
+                self._handed = {
+                    key: at for key, at in self._handed.items() if at > now - self._interval
+                }
             self._handed[slot] = now
         merged = self._merged.pop(info.order, None)
         if merged is not None:
@@ -123,6 +143,7 @@ class Inbox:
         self._waiting.clear()
         self._latest.clear()
         self._merged.clear()
+        self._handed.clear()
 
 
 @dataclass(frozen=True)
