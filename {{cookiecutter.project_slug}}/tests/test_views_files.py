@@ -27,6 +27,7 @@ from {{ cookiecutter.package_name }}.live.testing import (
 from {{ cookiecutter.package_name }}.models import Attachment, Contact
 
 from conftest import app_settings
+from outages import bring_back, take_down
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # ~10 KB: several chunks
 PDF = b"%PDF-1.4\n" + b"0123456789" * 20_000  # ~200 KB
@@ -327,3 +328,22 @@ async def test_a_contact_page_cannot_delete_another_contact_s_file(
         ("mine.pdf", PDF_TYPE, len(PDF)),
     ]
     assert kept(media) == sorted([PNG, PDF])
+
+
+async def test_a_save_while_the_database_is_away_says_so_and_works_once_it_is_back(
+    database_url: str, database: Database, media: Path, contact_id: int
+) -> None:
+    app = create_app(app_settings(database_url=database_url, media_dir=media))
+    await database.dispose()
+    async with live(app, f"/contacts/{contact_id}") as view:
+        await choose(view, UploadFile("cv.pdf", PDF, PDF_TYPE))
+        await take_down(database_url, "attachments")
+        try:
+            await view.submit("#upload-form")
+            assert "the database is away" in view.text("#flash-error")
+            assert kept(media) == []
+        finally:
+            await bring_back(database_url, "attachments")
+        await view.submit("#upload-form")  # the file stayed uploaded: no need to choose it again
+        assert view.text("#flash-info") == "1 file saved."
+    assert kept(media) == [PDF]

@@ -201,11 +201,14 @@ class RedisPubSub(PubSub):
                 publish = functools.partial(
                     self.client.publish, self.prefix + topic, encode(topic, RESYNC, topic)
                 )
+                # Forgotten first: a broadcast that fails while this is published is
+                # remembered again, for a resync after it.
+                del self._unsent[topic]
                 try:
                     await self.command(f"resync of {clip(topic)}", publish, log=False)
                 except PubSubError:
+                    self._unsent.setdefault(topic)
                     break  # still away: try again later
-                del self._unsent[topic]
         logger.warning("Redis at %s is back: resyncs sent for the failed broadcasts", self._where)
 
     async def _sync(self, topic: str) -> None:

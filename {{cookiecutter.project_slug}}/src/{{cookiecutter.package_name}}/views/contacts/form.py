@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from ... import contacts
 from ...contacts import ContactGone, EmailTaken, Errors
-from ...db import WriteFailed
+from ...db import DATABASE_ERRORS, WriteFailed
 from ...live import (
     RESYNC,
     ConnectedLiveViewSocket,
@@ -170,7 +170,12 @@ class ContactFormLive(LiveView[ContactForm]):
 
         The person's edits stay; only the notice tells them.
         """
-        form, found = socket.context, await find(socket, contact_id)
+        form = socket.context
+        try:
+            found = await find(socket, contact_id)
+        except DATABASE_ERRORS:
+            form.notice = "Changes made elsewhere meanwhile could not be checked: no database."
+            return {}
         if found == form.loaded:
             return {}
         form.loaded = found

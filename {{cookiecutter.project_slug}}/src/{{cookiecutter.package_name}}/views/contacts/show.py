@@ -4,6 +4,7 @@ Files are uploaded as soon as they are chosen (``auto_upload``), each with
 its progress, preview and errors, and kept when the person saves them.
 """
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from ... import contacts, media
 from ...contacts import AttachmentRow, ContactGone, ContactRow
-from ...db import WriteFailed
+from ...db import DATABASE_ERRORS, WriteFailed
 from ...live import (
     RESYNC,
     ConnectedLiveViewSocket,
@@ -27,6 +28,8 @@ from ...resources import database, pubsub, settings
 from ...writes import take_write, write
 from ..loading import RETRY, Loading, is_retry
 from ..whos_here import WhosHere
+
+logger = logging.getLogger(__name__)
 
 
 def presence_topic(contact_id: int) -> str:
@@ -214,8 +217,13 @@ class ContactShowLive(LiveView[ContactPage]):
     async def _room_for_files(self, socket: ConnectedLiveViewSocket[ContactPage]) -> bool:
         """The kept files and these fit in ``MEDIA_MAX_BYTES``; if not, the page says so."""
         done, _ = socket.uploaded_entries("files")
-        async with database(socket).session() as session:
-            used = await contacts.media_bytes(session)
+        try:
+            async with database(socket).session() as session:
+                used = await contacts.media_bytes(session)
+        except DATABASE_ERRORS as error:  # the files stay uploaded: Save works once it is back
+            logger.warning("the media quota could not be read: %s", type(error).__name__)
+            socket.put_flash("error", "The files were not saved: the database is away. Try again.")
+            return False
         if used + sum(entry.received for entry in done) <= settings(socket).media_max_bytes:
             return True
         socket.put_flash("error", "The files were not saved: the storage for files is full.")
