@@ -8,8 +8,9 @@ for each size N:
 1. a bystander tab joins ``/lobby`` and sends a heartbeat every
    ``--heartbeat-every`` seconds, timing each reply; it merges every diff it
    is pushed into its page, as the official client does;
-2. one client opens N more lobby tabs (each its own page and socket, as a
-   browser's tabs, ``--concurrency`` at a time): N presences join;
+2. one client, in a process of its own, opens N more lobby tabs (each its
+   own page and socket, as a browser's tabs, ``--concurrency`` at a time):
+   N presences join;
 3. once the bystander has heard nothing for a second, the N tabs hang up:
    N presences leave.
 
@@ -19,8 +20,8 @@ presence, and how often its view crashed (``phx_error``). The bystander's
 page must end each phase showing everyone (its "who's here" count), or the
 run says so.
 
-Latencies are measured in this process, so they include the clients' own
-work; the CPU columns say how busy the server and the rest of the machine
+Latencies are measured in the bystander's process, which does nothing else
+(the crowd's work would otherwise delay its clock); the CPU columns say how busy the server and the rest of the machine
 were. The exit code is 0 whatever the figures say: this is a report, not a
 test; it is 1 only when the app cannot be baked or migrated.
 
@@ -198,39 +199,89 @@ def phase(bystander: Bystander, cpu: CpuMeter, crashes: int, presences: int) -> 
     }
 
 
+class Crowd:
+    """The client's N lobby tabs, in a process of their own (``--crowd``).
+
+    A bystander is somebody else, on another machine: the crowd's own work
+    (opening and dropping N sockets) must not delay the bystander's clock.
+    """
+
+    def __init__(self, port: int, presences: int, concurrency: int) -> None:
+        self.arguments = [str(port), str(presences), str(concurrency)]
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def arrive(self) -> None:
+        """Start the process; return once every tab has joined."""
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--crowd", *self.arguments,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        await self._expect("joined")
+
+    async def leave(self) -> None:
+        """Every tab hangs up at once."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(b"leave\n")
+        await self._expect("left")
+
+    async def _expect(self, word: str) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        async with asyncio.timeout(SETTLE_TIMEOUT):
+            line = (await self.process.stdout.readline()).decode().strip()
+        if line != word:
+            raise BenchError(f"the crowd said {line[:200]!r}, not {word!r}")
+
+    async def close(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+async def crowd(port: int, presences: int, concurrency: int) -> None:
+    """The crowd process: join N tabs, say so, hang them all up when told to."""
+    visitors = [Visitor(port) for _ in range(presences)]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def arrive(visitor: Visitor) -> None:
+        async with gate:
+            await visitor.open()
+
+    try:
+        await asyncio.gather(*(arrive(visitor) for visitor in visitors))
+        print("joined", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+    finally:
+        for visitor in visitors:
+            visitor.close()
+    print("left", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # the bench kills this process when done
+
+
 async def bench_size(app: App, presences: int, every: float, concurrency: int) -> dict[str, t.Any]:
     """N presences join, then leave, while a bystander watches."""
     server = AppServer("app", app)
     async with running(server):
         bystander = Bystander(server.port, every)
-        visitors = [Visitor(server.port) for _ in range(presences)]
+        visitors = Crowd(server.port, presences, concurrency)
         try:
             await bystander.open()
             await asyncio.sleep(QUIET)  # its own join's diffs, and a few heartbeats at rest
             result: dict[str, t.Any] = {"presences": presences}
-            gate = asyncio.Semaphore(concurrency)
-
-            async def arrive(visitor: Visitor) -> None:
-                async with gate:
-                    await visitor.open()
-
             for name in ("join", "leave"):
                 bystander.heartbeats, bystander.diff_bytes = [], 0
                 crashes, cpu = bystander.crashes, CpuMeter([server])
                 if name == "join":
-                    await asyncio.gather(*(arrive(visitor) for visitor in visitors))
+                    await visitors.arrive()
                     await bystander.settled(presences + 1)
                 else:
-                    for visitor in visitors:
-                        visitor.close()
+                    await visitors.leave()
                     await bystander.settled(1)
                 result[name] = phase(bystander, cpu, crashes, presences)
             result["problems"] = dict(bystander.problems)
             result["server_warnings"] = server.warnings()
             return result
         finally:
-            for visitor in visitors:
-                visitor.close()
+            await visitors.close()
             bystander.close()
 
 
@@ -269,6 +320,11 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["--crowd"]:
+        port, presences, concurrency = map(int, arguments[1:4])
+        asyncio.run(crowd(port, presences, concurrency))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[150, 300], help="presences")
     parser.add_argument("--concurrency", type=int, default=16, help="tabs opening at once")
@@ -276,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         "--heartbeat-every", type=float, default=0.05, help="seconds between bystander heartbeats"
     )
     json_option(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if not all(0 < size <= 2000 for size in args.sizes) or args.concurrency < 1:
         parser.error("--sizes from 1 to 2000, --concurrency at least 1")
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import pytest
 
 import pubsub_support as support
-from {{ cookiecutter.package_name }}.live.presence import Presence
+from {{ cookiecutter.package_name }}.live.presence import Presence, merge_diffs
 from {{ cookiecutter.package_name }}.live.pubsub import PubSub, PubSubError
 from {{ cookiecutter.package_name }}.live.pubsub.redis import RedisPubSub
 from {{ cookiecutter.package_name }}.live.socket import ConnectedLiveViewSocket, LiveViewSocket
@@ -77,6 +77,20 @@ def diff(
     }
 
 
+async def until_heard(diffs: support.Inbox, expected: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    """The diffs heard once, merged, they change a list as ``expected`` does.
+
+    Changes made close together may arrive merged (the presence's batch):
+    what a subscriber can count on is their sum.
+    """
+
+    async def arrived() -> bool:
+        return merge_diffs(*diffs.messages("presence_diff")) == expected
+
+    await support.eventually(arrived, f"{expected} (got {diffs.received})")
+    return diffs.messages("presence_diff")
+
+
 async def test_track_lists_the_meta_and_announces_a_join(
     presence: Presence, diffs: support.Inbox
 ) -> None:
@@ -116,7 +130,7 @@ async def test_update_is_a_leave_of_the_old_meta_and_a_join_of_the_new(
     [new] = (await presence.list("room"))["alice"]
     assert new["status"] == "here" and new["phx_ref"] != old["phx_ref"]
     assert new["phx_ref_prev"] == old["phx_ref"]
-    assert (await diffs.wait(2))[1][2] == diff(joins={"alice": [new]}, leaves={"alice": [old]})
+    await until_heard(diffs, diff(joins={"alice": [new]}, leaves={"alice": [old]}))
 
 
 async def test_untrack_announces_a_leave_once(presence: Presence, diffs: support.Inbox) -> None:
@@ -130,9 +144,9 @@ async def test_untrack_announces_a_leave_once(presence: Presence, diffs: support
 
     assert await presence.list("room") == {}
     await presence.track(view(), "room", "marker", {})
-    messages = [message for _, _, message in await diffs.wait(3)]
-    assert messages[1] == diff(leaves={"alice": [meta]})
-    assert list(messages[2]["joins"]) == ["marker"]
+    [marker] = (await presence.list("room"))["marker"]
+    messages = await until_heard(diffs, diff(joins={"marker": [marker]}, leaves={"alice": [meta]}))
+    assert [list(message["leaves"]) for message in messages].count(["alice"]) == 1
 
 
 async def test_the_http_render_tracks_nothing(presence: Presence, diffs: support.Inbox) -> None:
@@ -155,14 +169,30 @@ async def test_a_closing_view_untracks_everything(
     await presence.track(socket, "room", "alice", {"tab": 1})
     await presence.track(socket, "lobby", "alice", {"tab": 1})
     await presence.track(view(), "room", "bob", {})
+    listed = await presence.list("room")
 
     await socket.close()  # what the runtime does when the view ends, however it ends
 
     assert list(await presence.list("room")) == ["bob"]
     assert await presence.list("lobby") == {}
     assert presence.tracked == 1
-    leaves = [m["leaves"] for _, _, m in await diffs.wait(3) if m["leaves"]]
-    assert [list(leave) for leave in leaves] == [["alice"]]
+    await until_heard(diffs, diff(joins={"bob": listed["bob"]}, leaves={"alice": listed["alice"]}))
+
+
+async def test_changes_made_together_go_out_as_one_diff(
+    presence: Presence, diffs: support.Inbox
+) -> None:
+    sockets = [view() for _ in range(100)]
+    for number, socket in enumerate(sockets):
+        await presence.track(socket, "room", f"visitor-{number}", {})
+    everyone = await presence.list("room")
+    await until_heard(diffs, diff(joins=everyone))
+    diffs.received.clear()
+
+    await asyncio.gather(*(socket.close() for socket in sockets))  # a crowd's tabs, closed
+
+    messages = await until_heard(diffs, diff(leaves=everyone))
+    assert len(messages) <= 10  # one each would be 100 broadcasts, each decoded by every view
 
 
 async def test_mistakes_are_refused_at_the_call(presence: Presence) -> None:
@@ -199,6 +229,8 @@ async def test_a_view_tracks_at_most_max_presences(presence: Presence) -> None:
 
 
 async def test_presence_must_be_started_and_bounds_checked(pubsub: PubSub) -> None:
+    with pytest.raises(ValueError, match="batch"):
+        Presence(pubsub, heartbeat=1, ttl=2, batch=1)
     presence = Presence(pubsub)
     with pytest.raises(RuntimeError, match="start the Presence first"):
         await presence.track(view(), "room", "alice", {})

@@ -8,6 +8,10 @@ as a ``presence_diff`` event, in Phoenix's shape:
 ``{"joins": {key: {"metas": [...]}}, "leaves": {key: {"metas": [...]}}}``, so
 a view that subscribes to the topic hears it in ``handle_info``.
 
+The changes a process makes to a topic within ``batch`` seconds (0.02) go
+out merged, as one diff: 300 tabs closing at once are one broadcast that
+each subscriber decodes once, not 300 (90,000 deliveries to a room of 300).
+
 Presences live where the pub/sub's processes all see them: in a dict with
 ``MemoryPubSub``, in Redis with ``RedisPubSub``, where a process that dies
 without a word has its presences leave within ``ttl + heartbeat`` seconds.
@@ -21,6 +25,7 @@ topic's ``RESYNC``, which its subscription hears once Redis is back.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import functools
 import json
@@ -36,6 +41,7 @@ from .socket import ConnectedLiveViewSocket, LiveViewSocket
 DIFF_EVENT = "presence_diff"
 HEARTBEAT = 3.0  # seconds between a process's heartbeats, and its sweeps of dead processes
 TTL = 10.0  # seconds without a heartbeat after which a process is dead
+BATCH = 0.02  # seconds a topic's changes wait to go out merged
 
 logger = logging.getLogger(__name__)
 Meta = dict[str, t.Any]
@@ -46,16 +52,29 @@ class Presence:
     """The presences of one pub/sub's processes; start it after the pub/sub, stop it before.
 
     ``async with pubsub, Presence(pubsub) as presence: ...``. ``heartbeat`` and
-    ``ttl`` bound how long a dead process's presences stay (Redis only).
+    ``ttl`` bound how long a dead process's presences stay (Redis only);
+    ``batch`` is how long a topic's changes wait to be broadcast as one diff.
     """
 
-    def __init__(self, pubsub: PubSub, *, heartbeat: float = HEARTBEAT, ttl: float = TTL) -> None:
+    def __init__(
+        self,
+        pubsub: PubSub,
+        *,
+        heartbeat: float = HEARTBEAT,
+        ttl: float = TTL,
+        batch: float = BATCH,
+    ) -> None:
         if not (math.isfinite(ttl) and 0 < heartbeat < ttl):
             raise ValueError(f"need 0 < heartbeat < ttl, not heartbeat={heartbeat}, ttl={ttl}")
+        if not 0 <= batch < heartbeat:
+            raise ValueError(f"need 0 <= batch < heartbeat, not batch={batch}")
         self._pubsub = pubsub
         self._store = pubsub.presence_store(heartbeat, ttl)
+        self._batch = batch
         # Each view's presences: (topic, key) → its meta as stored.
         self._views: dict[ConnectedLiveViewSocket[t.Any], dict[tuple[str, str], Meta]] = {}
+        self._pending: dict[str, MergedDiffs] = {}  # topic → its changes not broadcast yet
+        self._flushes: set[asyncio.Task[None]] = set()
         self._started = False
 
     async def __aenter__(self) -> Presence:
@@ -71,9 +90,12 @@ class Presence:
         self._started = True
 
     async def stop(self) -> None:
-        """This process's presences leave (announced to other processes)."""
+        """Changes waiting go out; this process's presences leave (announced to other processes)."""
         self._started = False
         self._views.clear()
+        for task in self._flushes:
+            task.cancel()
+        await asyncio.gather(*map(self._broadcast, list(self._pending)))
         await self._store.stop()
 
     @property
@@ -185,12 +207,34 @@ class Presence:
         await self._diff(topic, _group(joined), _group(left))
 
     async def _diff(self, topic: str, joins: Metas, leaves: Metas) -> None:
-        diff = {
-            "joins": {key: {"metas": metas} for key, metas in joins.items()},
-            "leaves": {key: {"metas": metas} for key, metas in leaves.items()},
-        }
+        """Merge a change into the topic's next broadcast, due ``batch`` seconds after its first."""
+        pending = self._pending.get(topic)
+        first = pending is None
+        if pending is None:
+            pending = self._pending[topic] = MergedDiffs()
+        pending.add(
+            {
+                "joins": {key: {"metas": metas} for key, metas in joins.items()},
+                "leaves": {key: {"metas": metas} for key, metas in leaves.items()},
+            }
+        )
+        if not self._started:  # stopping (the store announces its leaves): nothing may wait
+            await self._broadcast(topic)
+        elif first:
+            task = asyncio.create_task(self._flush(topic))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, topic: str) -> None:
+        await asyncio.sleep(self._batch)
+        await self._broadcast(topic)
+
+    async def _broadcast(self, topic: str) -> None:
+        pending = self._pending.pop(topic, None)
+        if pending is None:
+            return
         try:
-            await self._pubsub.broadcast(topic, diff, event=DIFF_EVENT)
+            await self._pubsub.broadcast(topic, pending.diff(), event=DIFF_EVENT)
         except PubSubError:
             pass  # logged; the topic's subscribers get a RESYNC, and list again, once it is back
 
