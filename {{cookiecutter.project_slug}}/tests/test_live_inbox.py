@@ -60,6 +60,16 @@ def test_past_the_backlog_the_latest_broadcast_of_a_topic_replaces_the_one_waiti
     assert inbox.coalesced == 998
 
 
+def test_a_broadcast_that_replaced_others_says_how_many() -> None:
+    inbox = Inbox(backlog=2, interval=0.2)
+    for n in range(10):
+        inbox.put(broadcast("news", n), 0.0)
+    handed = []
+    while (first := inbox.first(0.0)) is not None:
+        handed.append(inbox.pop(first, 0.0).event)
+    assert [(event.payload, event.coalesced) for event in handed] == [(0, 0), (9, 8)]
+
+
 def test_past_the_backlog_a_resync_is_never_replaced_by_a_later_broadcast() -> None:
     inbox = Inbox(backlog=2, interval=0.2)
     inbox.put(broadcast("contacts", "first"), 0.0)

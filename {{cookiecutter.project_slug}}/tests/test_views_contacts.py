@@ -29,7 +29,7 @@ from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, TOPIC, broadcast
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
 from {{ cookiecutter.package_name }}.db import Database
-from {{ cookiecutter.package_name }}.live import RESYNC
+from {{ cookiecutter.package_name }}.live import RESYNC, LiveConfig
 from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan, scaled
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
@@ -625,6 +625,31 @@ async def test_a_contact_page_ignores_other_contacts_changes_and_deletes(
             assert shown.text("#contact-name") == "Ada Lovelace"
             assert not shown.has("#gone") and not shown.has("#flash-error")
             assert shown.title == "Ada Lovelace"
+
+
+async def test_a_deletion_skipped_under_a_burst_is_found_all_the_same(
+    app: Starlette, database: Database
+) -> None:
+    """Past its backlog a page gets only the latest broadcast: it says others were skipped."""
+    mine = await add(database, name="Ada Lovelace", email="ada@example.com")
+    other = await add(database, name="Grace Hopper", email="grace@example.com")
+    backlog = LiveConfig().info_backlog
+    paths = [f"/contacts/{mine}", f"/contacts/{mine}/edit"]
+    async with run_lifespan(app) as state, AsyncExitStack() as stack:
+        shown, form = [
+            await stack.enter_async_context(live(app, path, lifespan=state)) for path in paths
+        ]
+        async with database.session() as session:
+            await session.execute(delete(Contact).where(Contact.id == mine))
+        # Neither page runs before these are all sent (nothing here waits): the backlog fills
+        # up, then the next change of another contact replaces "deleted" before it is handled.
+        for _ in range(backlog - 1):
+            await broadcast(state["pubsub"], "updated", other)
+        await broadcast(state["pubsub"], "deleted", mine)
+        await broadcast(state["pubsub"], "updated", other)
+        await shown.wait_for("#gone")
+        assert shown.text("#flash-error") == "Someone else deleted this contact."
+        await form.wait_for("#notice", text="Someone else deleted this contact")
 
 
 async def test_after_a_resync_every_page_shows_what_it_missed(

@@ -447,9 +447,13 @@ def change_of(event: InfoEvent) -> dict[str, Any] | None:
     """A broadcast ``event``'s change, read defensively (anything may publish here); else None.
 
     After a ``RESYNC`` of ``TOPIC`` (the pub/sub was away: any contact may have
-    changed meanwhile) it is ``{"action": "resync"}``: a page reloads all it shows.
+    changed meanwhile), or a change that replaced others the view had not
+    handled yet (a burst: ``coalesced``), it is ``{"action": "resync"}``: a
+    page reloads all it shows.
     """
-    if event.name == RESYNC and event.payload == TOPIC:
+    if (event.name == RESYNC and event.payload == TOPIC) or (
+        event.name == TOPIC and event.coalesced
+    ):
         return {"action": "resync"}
     if event.name != TOPIC:
         return None

@@ -17,16 +17,18 @@ what the view listens to, not by how much others send:
   presence diffs of its topic still waiting go (the reload covers them);
 - other broadcasts are delivered one by one, in order, while fewer than
   ``backlog`` infos wait; past that, a broadcast on a topic replaces the one
-  of that topic still waiting (latest wins), and takes its place at the end.
+  of that topic still waiting (latest wins), and takes its place at the end;
+  its ``InfoEvent.coalesced`` counts the broadcasts it replaced.
 
 So a view under a burst renders at the rate it can and sees the latest
 state of every topic, but may not see every message: a view that must
-account for each one should take a broadcast as "something changed" and
-reload what it shows.
+account for each one should take a broadcast whose ``coalesced`` is not 0
+as "something changed" and reload what it shows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import typing as t
@@ -93,7 +95,10 @@ class Inbox:
             if type(slot) is not Broadcast:
                 return  # a tick, a refresh or a resync waits already: a repeat says nothing new
             if len(self._waiting) >= self._backlog:
-                del self._waiting[waiting.order]  # latest wins
+                del self._waiting[waiting.order]  # latest wins, and says how many it replaced
+                info.event = dataclasses.replace(
+                    info.event, coalesced=info.event.coalesced + waiting.event.coalesced + 1
+                )
                 self.coalesced += 1
         if type(slot) is _Resync:
             self._drop_diffs(info)

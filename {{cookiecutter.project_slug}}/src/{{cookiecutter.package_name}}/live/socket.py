@@ -48,10 +48,14 @@ class InfoEvent:
 
     ``InfoEvent(RESYNC, topic)`` says broadcasts on ``topic`` may have been
     missed (the pub/sub was away): reload what the view shows from them.
+    ``coalesced`` counts the earlier broadcasts on the topic this one replaced
+    while the view was behind (see ``inbox``): if it is not 0, some were
+    never handled, and a view that acts only on some messages should reload.
     """
 
     name: str
     payload: t.Any = None
+    coalesced: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
