@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlparse
 
 import pytest
+import redis
 
 import pubsub_support as support
 from {{ cookiecutter.package_name }}.live.presence import Presence, merge_diffs
@@ -388,4 +389,32 @@ async def test_while_redis_is_away_presences_are_held_then_made_and_announced() 
             assert "bob" not in joined()
         finally:
             await stop(*watcher)
+            await stop(*here)
+
+
+async def test_once_redis_did_not_answer_presence_fails_at_once_until_a_heartbeat_does() -> None:
+    """A partition (Redis up, not answering) costs a page one timeout, not one per call."""
+    timeout = support.FAST["timeout"]
+    with support.own_redis() as server:
+        here = await node("t:", server.url)
+        try:
+            with redis.Redis.from_url(server.url) as client:  # every client waits, unanswered
+                client.execute_command("CLIENT", "PAUSE", round((timeout + 1) * 1000), "ALL")
+            with pytest.raises(PubSubError):
+                await here[1].list("room")  # the one timeout
+            started = time.monotonic()
+            await here[1].track(view(), "room", "alice", {"name": "Alice"})  # held
+            with pytest.raises(PubSubError, match="Redis is away"):
+                await here[1].list("room")
+            assert time.monotonic() - started < timeout / 2
+
+            async def back() -> bool:  # once the pause is over, the next heartbeat's resync
+                try:
+                    listed = without_refs(await here[1].list("room"))
+                except PubSubError:
+                    return False
+                return listed == {"alice": [{"name": "Alice"}]}
+
+            await support.eventually(back, "Alice written, listed again")
+        finally:
             await stop(*here)

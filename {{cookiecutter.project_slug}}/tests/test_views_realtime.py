@@ -22,9 +22,10 @@ from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.types import ASGIApp
 
+import pubsub_support
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.db import Database
-from {{ cookiecutter.package_name }}.live import InfoEvent
+from {{ cookiecutter.package_name }}.live import InfoEvent, Presence, PubSubError
 from {{ cookiecutter.package_name }}.live.testing import (
     LiveTestError,
     LiveViewTest,
@@ -36,6 +37,7 @@ from {{ cookiecutter.package_name }}.live.testing import (
 from {{ cookiecutter.package_name }}.models import Item
 from {{ cookiecutter.package_name }}.resources import presence, pubsub
 from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.views import whos_here
 from {{ cookiecutter.package_name }}.views.dashboard import DashboardLive
 from {{ cookiecutter.package_name }}.views.whos_here import (
     ADJECTIVES,
@@ -225,6 +227,36 @@ async def test_a_wave_reaches_every_tab(app: Starlette) -> None:
         await first.click("#wave")
         await second.wait_for("#feed li", text=f"{waver} waves")
         await first.wait_for("#feed li", text=f"{waver} waves")
+
+
+async def test_a_panel_that_could_not_list_who_is_here_tries_again_by_itself(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing failed but the subscription stayed up (Redis slow): no RESYNC will come."""
+    answers = {"list": False}
+    listed = []
+    real_list = Presence.list
+
+    async def flaky_list(self: Presence, topic: str) -> dict[str, t.Any]:
+        listed.append(topic)
+        if not answers["list"]:
+            raise PubSubError("presence list of 'lobby' failed: Redis did not answer in time")
+        return await real_list(self, topic)
+
+    monkeypatch.setattr(Presence, "list", flaky_list)
+    monkeypatch.setattr(whos_here, "RETRY", 0.05)
+    async with live(app, "/lobby") as view:
+        assert view.has("#presence-unavailable")
+        assert len(listed) == 1  # joining did not wait on a second list bound to fail
+
+        async def tried_again() -> bool:
+            return len(listed) >= 3
+
+        await pubsub_support.eventually(tried_again, "two more tries of the list, one at a time")
+        assert view.has("#presence-unavailable")
+        answers["list"] = True
+        await view.wait_for("#whos-here li", text=f"{view.text('#me')} (you)")
+        assert not view.has("#presence-unavailable")
 
 
 async def test_code_without_a_socket_reaches_views_through_the_apps_pubsub(app: Starlette) -> None:

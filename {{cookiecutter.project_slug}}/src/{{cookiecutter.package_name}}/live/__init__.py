@@ -11,6 +11,7 @@ from .params import Params
 from .presence import Presence
 from .pubsub import RESYNC, PubSub, PubSubError, create_pubsub
 from .routes import LiveRoutes
+from .scheduler import Job
 from .socket import (
     ConnectedLiveViewSocket,
     InfoEvent,
@@ -28,6 +29,7 @@ __all__ = [
     "BindingError",
     "ConnectedLiveViewSocket",
     "InfoEvent",
+    "Job",
     "LiveConfig",
     "LiveEnvironment",
     "LiveRoutes",

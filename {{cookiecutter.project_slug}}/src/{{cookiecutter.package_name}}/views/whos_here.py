@@ -18,7 +18,9 @@ and ``{% include "whos_here.html" %}`` in its template (the context must have
 
 While Redis is away the page works on: this tab is tracked as soon as Redis
 is back (the runtime holds it), and the panel says presence is unavailable
-until the ``RESYNC`` that follows, when it lists everyone again.
+until the ``RESYNC`` that follows, when it lists everyone again. A list that
+fails while the subscription stays up (Redis slow, or back before presence
+is) is tried again by itself every ``RETRY`` seconds, as such a ``RESYNC``.
 
 A presence change costs what it changes, not the size of the room: ``apply``
 looks only at the keys a diff names, and the panel lists ``SHOWN`` people
@@ -34,7 +36,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..live import InfoEvent, LiveViewSocket, PubSubError, is_connected
+from ..live import RESYNC, InfoEvent, Job, LiveViewSocket, PubSubError, is_connected
 from ..resources import presence
 
 DIFF = "presence_diff"
@@ -42,6 +44,7 @@ ADJECTIVES = ("Brave", "Calm", "Eager", "Gentle", "Jolly", "Lucky", "Quick", "Wi
 ANIMALS = ("Badger", "Falcon", "Heron", "Lynx", "Otter", "Panda", "Robin", "Walrus")
 COLOURS = ("red", "orange", "green", "teal", "blue", "purple", "pink", "brown")  # see app.css
 SHOWN = 20  # people a panel lists; the others are counted
+RETRY = 2.0  # seconds between tries to list who is here while presence is unavailable
 
 Metas = dict[str, list[dict[str, Any]]]
 
@@ -83,6 +86,7 @@ class WhosHere:
     metas: Metas = field(default_factory=dict)  # key → metas, as presence lists them
     unavailable: bool = False  # presence could not be listed (Redis is away): until a refresh
     rows: list[dict[str, Any]] = field(default_factory=list)  # whom the panel lists
+    retry: Job | None = field(default=None, repr=False)  # the next try while unavailable
 
     @property
     def people(self) -> list[Visitor]:
@@ -119,18 +123,22 @@ class WhosHere:
         self.me = me = Visitor.new({visitor.name for visitor in self.people}, doing)
         meta = {"name": me.name, "colour": me.colour, "doing": me.doing}
         await presence(socket).track(socket, self.topic, me.key, meta)
-        await self.refresh(socket)
+        if not self.unavailable:  # else the next try lists this tab too: no wait for it now
+            await self.refresh(socket)
 
     async def refresh(self, socket: LiveViewSocket[Any]) -> None:
         """List who is here again (after a ``RESYNC``: diffs may have been missed meanwhile).
 
         While presence cannot be listed (Redis is away), the panel is
-        ``unavailable``; the ``RESYNC`` that follows Redis's return heals it.
+        ``unavailable``; the ``RESYNC`` that follows Redis's return heals it,
+        or else the one this schedules, ``RETRY`` seconds later.
         """
         try:
             self.metas = await presence(socket).list(self.topic)
         except PubSubError:
             self.unavailable, self.metas = True, {}
+            if is_connected(socket) and not (self.retry and self.retry.active):
+                self.retry = socket.schedule_info_once(InfoEvent(RESYNC, self.topic), RETRY)
         else:
             self.unavailable = False
         self.rows = []  # anyone may have changed meanwhile
