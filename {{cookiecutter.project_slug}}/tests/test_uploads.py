@@ -1251,6 +1251,25 @@ async def test_the_process_holds_no_more_than_its_bound_across_sockets(
             assert shelf.files == {later.name: later.data}
 
 
+async def test_a_file_refused_for_want_of_room_is_tried_again_at_its_next_preflight(
+    tmp_path: Path,
+) -> None:
+    """As the browser does on the next submit: the same file, the same ref, room freed since."""
+    held, waiting = Photo.of("0", 2_500), Photo.of("0", 2_500)
+    with serving(tmp_path / "uploads", upload_max_bytes=4_000) as server:
+        async with opened(server) as first, opened(server, "/manual") as second:
+            tokens = await first.announce(held)
+            await first.send(held, tokens[held.ref])
+            await second.choose(waiting)
+            response = (await second.preflight(waiting))["response"]
+            assert response["error"] == [["0", "server_full"]]
+
+            await first.click("cancel", ref="0")  # its room is free again
+            tokens = (await second.preflight(waiting))["response"]["entries"]
+            await second.send(waiting, tokens["0"])
+            assert second.refs("done") == "0" and second.errors("0") == []
+
+
 async def test_a_manual_upload_past_the_bound_sends_nothing(tmp_path: Path) -> None:
     fits, too_much = Photo.of("0", 2_000), Photo.of("1", 2_500)
     with serving(tmp_path / "uploads", upload_socket_max_bytes=4_000) as server:

@@ -47,6 +47,7 @@ MESSAGES = {
     "socket_full": "Too many files are waiting to be saved on this page: save or cancel some.",
     "server_full": "The server is receiving too many files right now: try again later.",
 }
+FULL = {"socket_full", "server_full"}  # refusals for want of room, which may be freed later
 
 
 class UploadError(ValueError):
@@ -240,6 +241,7 @@ class UploadConfig:
         client_entries = client_entries[: self.max_entries + MAX_EXTRA_ENTRIES]
         self.put_entries(client_entries)
         refs = [str(item.get("ref")) for item in client_entries if isinstance(item, dict)]
+        self._reconsider(refs)
         problems = [[ref, reason] for ref, reason in self.errors if ref in refs or ref == self.ref]
         if problems and not self.auto_upload:
             return {"error": problems}
@@ -269,6 +271,16 @@ class UploadConfig:
             refused = {entry.ref for entry in ready if not entry.valid}
             return {"error": [[ref, reason] for ref, reason in self.errors if ref in refused]}
         return {"entries": sent}
+
+    def _reconsider(self, refs: list[str]) -> None:
+        """Entries a full budget refused may have room now (others' files went): they try again
+        at their next preflight (the browser's next submit) instead of being refused for good."""
+        again = {ref for ref, reason in self.errors if ref in refs and reason in FULL}
+        if again:
+            self.errors = [(ref, reason) for ref, reason in self.errors if ref not in again]
+            for entry in self.entries:
+                if entry.ref in again:
+                    entry.valid = True
 
     def joined(self, entry: UploadEntry) -> None:
         """Its channel joined: the whole upload's deadline, counted from its preflight, holds
