@@ -1106,15 +1106,16 @@ async def test_a_progress_callback_can_keep_each_file_as_it_arrives(
 # -- what a busy view, a view that goes, or a killed process leaves ---------------------
 
 
+@pytest.mark.parametrize("min_rate", [100, 20_000], ids=["chunk-timeout", "whole-deadline"])
 async def test_a_busy_view_does_not_time_out_the_uploads_it_keeps_waiting(
-    tmp_path: Path, shelf: Shelf
+    tmp_path: Path, shelf: Shelf, min_rate: int
 ) -> None:
     """While a slow handler runs, the client's progress pushes fill the view's mailbox and the
-    socket is not read: chunks wait, through no fault of the client's. Time does not count."""
+    socket is not read: chunks wait, through no fault of the client's. Time does not count,
+    for the chunk timeout or for the whole upload's deadline (chunk_timeout + size /
+    upload_min_rate: far at 100 B/s, shorter than the slow handler at 20,000)."""
     photo = Photo.of("0", 2_000)
-    # The whole-upload deadline (chunk_timeout + size / upload_min_rate) is far: only the
-    # chunk timeout is at stake here.
-    with serving(tmp_path / "uploads", mailbox_size=2, upload_min_rate=100) as server:
+    with serving(tmp_path / "uploads", mailbox_size=2, upload_min_rate=min_rate) as server:
         async with opened(server, "/busy") as page:
             tokens = await page.announce(photo)
             client = page.client

@@ -442,6 +442,7 @@ class LiveChannel:
             limits.upload_min_rate,
             limits.upload_expiry,
             self._refresher(joined.socket),
+            self.transport.reading_time,
         )
         checked = config.preflight(entries, holding)
         response: dict[str, t.Any] = {"ref": config.ref}

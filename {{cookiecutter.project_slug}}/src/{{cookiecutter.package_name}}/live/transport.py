@@ -13,6 +13,7 @@ frame that is not valid JSON closes that socket alone with 1007.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import typing as t
 from urllib.parse import urlsplit
@@ -62,7 +63,8 @@ class Transport:
         self.root_path: str = websocket.scope.get("root_path", "")
         self.channels: dict[str, Channel] = {}
         self.closed = False
-        self.stalled = False  # the reader waits for room: the client's frames are not read
+        self._stalled_at: float | None = None  # since when the client's frames wait unread
+        self._stalled_for = 0.0  # seconds they waited so, before that
         # What this socket's uploads may hold on disk, within what the whole process may.
         self.upload_budget = DiskBudget(
             self.config.upload_socket_max_bytes, "socket_full", routes.upload_budget
@@ -145,9 +147,8 @@ class Transport:
                 await self._refuse(message, "unknown event")
             return
         # Room first, then the lookup: a channel cannot finish between the two.
-        self.stalled = True
-        await self._room.wait()
-        self.stalled = False
+        with self._unread():
+            await self._room.wait()
         channel = self.channels.get(message.topic)
         if channel is None:
             if message.event != "phx_join":
@@ -165,12 +166,32 @@ class Transport:
         self._queued += message.size
         if self._queued > self.config.max_queued_bytes:
             self._room.clear()
-        self.stalled = True  # while a full mailbox keeps the message waiting
-        delivered = await channel.deliver(message)
-        self.stalled = False
+        with self._unread():  # while a full mailbox keeps the message waiting
+            delivered = await channel.deliver(message)
         if not delivered:
             self.dequeued(message)
             await self._refuse(message, "unmatched topic")
+
+    @property
+    def stalled(self) -> bool:
+        """The reader waits for room: the client's frames are not read (it may be sending)."""
+        return self._stalled_at is not None
+
+    def reading_time(self) -> float:
+        """The loop's time, less the seconds this socket was not read: an upload's clock,
+        which a busy view (its full mailbox) must not run down."""
+        now = asyncio.get_running_loop().time()
+        unread = self._stalled_for + (0.0 if self._stalled_at is None else now - self._stalled_at)
+        return now - unread
+
+    @contextlib.contextmanager
+    def _unread(self) -> t.Iterator[None]:
+        self._stalled_at = asyncio.get_running_loop().time()
+        try:
+            yield
+        finally:
+            self._stalled_for += asyncio.get_running_loop().time() - self._stalled_at
+            self._stalled_at = None
 
     def dequeued(self, message: Message) -> None:
         """A channel took ``message`` out of its mailbox: reading may go on."""

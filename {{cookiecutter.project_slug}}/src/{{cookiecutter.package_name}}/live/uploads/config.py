@@ -75,7 +75,8 @@ class UploadEntry:
     registered: bool = False  # its upload channel joined: a token joins once
     release: t.Callable[[], None] | None = field(default=None, repr=False)  # ends that channel
     reservation: Reservation | None = field(default=None, repr=False)  # its bytes, counted
-    preflighted_at: float = 0.0  # the event loop's time: its minimum rate counts from there
+    preflighted_at: float = 0.0  # on ``Holding.clock``: its minimum rate counts from there
+    deadline: float = 0.0  # on ``Holding.clock``: joined by then, or (joined) complete by then
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)  # its deadline
 
     @property
@@ -114,6 +115,7 @@ class Holding:
     min_rate: int  # bytes a second an upload averages from its preflight, at least
     expiry: float  # seconds a complete file waits to be consumed
     changed: t.Callable[[], None]  # shows the view what expired
+    clock: t.Callable[[], float]  # the socket's reading time: uploads' deadlines run on it
 
 
 @dataclass(eq=False)
@@ -259,10 +261,10 @@ class UploadConfig:
                 self._refuse(entry, full.reason)
                 continue
             entry.preflighted = True
-            entry.preflighted_at = asyncio.get_running_loop().time()
+            entry.preflighted_at = holding.clock()
             # Its room is held only while it is on its way: it must join within a chunk
             # timeout (``joined`` sets the whole upload's deadline), or its room goes.
-            self._expire_in(entry, self.chunk_timeout)
+            self._expire_by(entry, entry.preflighted_at + self.chunk_timeout)
         sent = [entry for entry in ready if entry.preflighted]
         if len(sent) < len(ready) and not self.auto_upload:
             for entry in sent:  # a form is sent whole or not at all
@@ -286,17 +288,22 @@ class UploadConfig:
         """Its channel joined: the whole upload's deadline, counted from its preflight, holds
         from now (one byte now and then keeps no file, and its room, forever)."""
         if self.holding is not None:
-            rate = self.holding.min_rate
-            deadline = entry.preflighted_at + self.chunk_timeout + entry.client_size / rate
-            self._expire_in(entry, deadline - asyncio.get_running_loop().time())
+            whole = self.chunk_timeout + entry.client_size / self.holding.min_rate
+            self._expire_by(entry, entry.preflighted_at + whole)
 
     def behind(self, entry: UploadEntry) -> bool:
         """Slower than ``min_rate`` on average since its preflight, after a ``chunk_timeout``
         of grace: the deadline's rule, checked as each chunk arrives."""
         if self.holding is None:
             return False
-        late = asyncio.get_running_loop().time() - entry.preflighted_at - self.chunk_timeout
+        late = self.holding.clock() - entry.preflighted_at - self.chunk_timeout
         return late > 0 and entry.received < late * self.holding.min_rate
+
+    def _expire_by(self, entry: UploadEntry, deadline: float) -> None:
+        """Give an upload on its way up to ``deadline`` (on the socket's reading time)."""
+        assert self.holding is not None
+        entry.deadline = deadline
+        self._expire_in(entry, deadline - self.holding.clock())
 
     def _expire_in(self, entry: UploadEntry, seconds: float) -> None:
         entry.stop_timer()
@@ -306,6 +313,10 @@ class UploadConfig:
         """An upload past its deadline, or a complete file never consumed: its bytes go."""
         entry.timer = None
         if entry not in self.entries or not entry.preflighted:
+            return
+        left = entry.deadline - self.holding.clock() if self.holding else 0.0
+        if not entry.done and left > 0:  # its socket went unread meanwhile: that time is not its
+            self._expire_in(entry, left)
             return
         self.fail(entry, "expired" if entry.done else "too_slow")
         if entry.release is not None:
