@@ -3,10 +3,12 @@
 The app imports only these names; everything else is the runtime's own.
 """
 
+from .async_result import AsyncResult, Cancelled
 from .binding import BindingError
 from .compiler import pure
 from .config import LiveConfig
 from .diff import diff_tree
+from .js import JsCommands, js
 from .params import Params
 from .presence import Presence
 from .pubsub import RESYNC, PubSub, PubSubError, create_pubsub
@@ -24,10 +26,13 @@ from .uploads import UploadConfig, UploadEntry, UploadError, remove_stale_upload
 from .view import LiveView, UnhandledEvent
 
 __all__ = [
+    "AsyncResult",
     "RESYNC",
     "BindingError",
+    "Cancelled",
     "ConnectedLiveViewSocket",
     "InfoEvent",
+    "JsCommands",
     "LiveConfig",
     "LiveEnvironment",
     "LiveRoutes",
@@ -46,6 +51,7 @@ __all__ = [
     "create_pubsub",
     "diff_tree",
     "is_connected",
+    "js",
     "pure",
     "remove_stale_uploads",
     "render_template",
