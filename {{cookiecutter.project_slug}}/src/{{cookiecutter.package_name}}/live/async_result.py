@@ -158,7 +158,7 @@ def assign_results(context: t.Any, keys: tuple[str, ...], outcome: AsyncResult[t
         if missing:
             failure = ValueError(f"assign_async: the work returned no {', '.join(missing)}")
             logger.error("%s", failure)
-            outcome = outcome.with_failure(failure)
+            outcome = AsyncResult(failed=failure)
     for key in keys:
         current = get_key(context, key)
         if not isinstance(current, AsyncResult):
