@@ -7,6 +7,7 @@ event listing the files, the preflight, binary chunks, progress); see
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -234,6 +235,9 @@ async def test_deleting_a_file_removes_it_everywhere(
         await save(view, UploadFile("a.png", PNG, "image/png"))
         link = view.element("#files .file-list li a.delete")
         assert link.attributes["data-confirm"] == "Delete a.png?"
+        # Once confirmed, the browser hides the file at once, then tells the server.
+        row = view.element("#files .file-list li").attributes["id"]
+        assert json.loads(link.attributes["phx-click"] or "")[0] == ["hide", {"to": f"#{row}"}]
         await view.click("#files .file-list li a.delete")
         assert view.text("#no-files") == "No files yet."
     assert kept(media) == [] and await attachments(database) == []

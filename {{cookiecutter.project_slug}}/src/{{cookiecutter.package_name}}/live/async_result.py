@@ -29,7 +29,8 @@ if t.TYPE_CHECKING:
 
 T = t.TypeVar("T")
 Work = t.Callable[[], t.Any]
-"""An async function of no arguments, or a plain one (run in a thread: it may block)."""
+"""A function of no arguments: async, or plain (run in a thread, so it may block; a
+coroutine it returns, as ``lambda: fetch(url)`` does, is then awaited)."""
 logger = logging.getLogger(__name__)
 
 
@@ -130,6 +131,8 @@ class AsyncTasks:
                 value = await work()
             else:
                 value = await asyncio.to_thread(work)
+                if inspect.isawaitable(value):  # a lambda calling an async function
+                    value = await value
             outcome = outcome.with_ok(value)
         except asyncio.CancelledError:
             if self._closed or self._running.get(key, (None, None))[1] is not token:

@@ -5,6 +5,7 @@
   // "/live", or under the app's path prefix when it is mounted below one.
   const liveSocket = new LiveView.LiveSocket(meta("live-socket"), Phoenix.Socket, {
     params: { _csrf_token: csrfToken },
+    hooks: window.Hooks,  // hooks.js
   });
   liveSocket.connect();
   window.liveSocket = liveSocket;
