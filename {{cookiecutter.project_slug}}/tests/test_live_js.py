@@ -150,7 +150,7 @@ def test_a_loop_using_js_keeps_change_tracking() -> None:
     rows = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
     before = render_template(template, {"rows": rows}, memo)
     after = render_template(template, {"rows": [rows[0], {"id": 2, "name": "c"}]}, memo)
-    entries_before, entries_after = before["0"]["k"], after["0"]["k"]  # type: ignore[index]
+    entries_before, entries_after = before["0"]["k"], after["0"]["k"]
     assert entries_after["0"] is entries_before["0"]  # the unchanged row was reused
     assert "c" in to_html(after)
 {%- endraw %}
