@@ -20,8 +20,6 @@ import json
 import typing as t
 from collections.abc import Mapping, Sequence
 
-from markupsafe import Markup
-
 Target = str | Mapping[str, str]
 TransitionPart = str | Sequence[str]
 Transition = str | tuple[TransitionPart, TransitionPart, TransitionPart] | list[str]
@@ -290,9 +288,9 @@ class JsCommands:
         """The JSON the client reads from a ``phx-*`` attribute."""
         return json.dumps([[kind, args] for kind, args in self.commands], separators=(",", ":"))
 
-    def __html__(self) -> Markup:
+    def __html__(self) -> str:
         """The JSON, escaped for an attribute value (quoted with ``"`` or ``'``)."""
-        return Markup(html.escape(str(self), quote=True))
+        return html.escape(str(self), quote=True)
 
     def __repr__(self) -> str:
         return f"JsCommands({str(self)})"
