@@ -22,8 +22,6 @@ import inspect
 import logging
 import typing as t
 
-from .scheduler import Deliver
-
 if t.TYPE_CHECKING:
     from .socket import InfoEvent
 
@@ -78,12 +76,12 @@ ASYNC_EVENT = "phx:async"  # the InfoEvent name that carries an ``AsyncDone``
 
 
 class AsyncTasks:
-    """The async work of one connected view, at most ``limit`` at once."""
+    """The async work of one connected view, at most ``limit`` at once; ``deliver`` queues
+    each outcome in the view's mailbox."""
 
-    def __init__(self, deliver: Deliver, limit: int, info: type[InfoEvent]) -> None:
+    def __init__(self, deliver: t.Callable[[AsyncDone], None], limit: int) -> None:
         self._deliver = deliver
         self._limit = limit
-        self._info = info
         self._running: dict[str | tuple[str, ...], tuple[asyncio.Task[None], object]] = {}
         self._closed = False
 
@@ -141,7 +139,7 @@ class AsyncTasks:
         except Exception as exc:
             logger.exception("async work %r failed", key)
             outcome = outcome.with_failure(exc)
-        self._deliver(self._info(ASYNC_EVENT, AsyncDone(key, token, outcome)), token)
+        self._deliver(AsyncDone(key, token, outcome))
 
 
 def is_async_done(event: InfoEvent) -> bool:

@@ -17,7 +17,16 @@ from urllib.parse import ParseResult, urlencode, urlsplit
 
 from starlette.datastructures import State
 
-from .async_result import AsyncDone, AsyncResult, AsyncTasks, Work, assign_results, get_key, set_key
+from .async_result import (
+    ASYNC_EVENT,
+    AsyncDone,
+    AsyncResult,
+    AsyncTasks,
+    Work,
+    assign_results,
+    get_key,
+    set_key,
+)
 from .pubsub import PubSub, PubSubError, Subscription
 from .pubsub.memory import MemoryPubSub
 from .scheduler import Deliver, Job, Scheduler
@@ -253,11 +262,11 @@ class LiveViewSocket(t.Generic[Context]):
         render the keys just show loading. ``reset`` drops the last result.
         """
         names = (keys,) if isinstance(keys, str) else tuple(keys)
+        self._start_async(names, work)  # first: a closed view refuses, leaving the keys as they are
         for name in names:
             current = get_key(self.context, name)
             current = current if isinstance(current, AsyncResult) else AsyncResult()
             set_key(self.context, name, current.with_loading(reset))
-        self._start_async(names, work)
 
     def start_async(self, name: str, work: Work) -> None:
         """Run ``work``; its ``AsyncResult`` goes to ``handle_async(name, result, socket)``."""
@@ -307,7 +316,7 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         self._pubsub: PubSub = pubsub
         self._deliver = deliver or _nowhere
         self._scheduler = Scheduler(self._deliver, max_jobs)
-        self._async = AsyncTasks(self._deliver, max_async, InfoEvent)
+        self._async = AsyncTasks(self._async_done, max_async)
         self._max_subscriptions = max_subscriptions
         self.max_presences = max_presences  # checked by ``Presence.track``
         self._subscriptions: dict[str, Subscription] = {}
@@ -330,6 +339,10 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
     def _start_async(self, key: str | tuple[str, ...], work: Work) -> None:
         self._check_open()
         self._async.start(key, work)
+
+    def _async_done(self, done: AsyncDone) -> None:
+        """Queue work's outcome like an info (its own key: it never coalesces)."""
+        self._deliver(InfoEvent(ASYNC_EVENT, done), done.token)
 
     async def finish_async(
         self,
