@@ -85,9 +85,6 @@ class AsyncTasks:
         self._running: dict[str | tuple[str, ...], tuple[asyncio.Task[None], object]] = {}
         self._closed = False
 
-    def __len__(self) -> int:
-        return len(self._running)
-
     def start(self, key: str | tuple[str, ...], work: Work) -> None:
         """Run ``work`` under ``key``, replacing the work running under it."""
         if key not in self._running and len(self._running) >= self._limit:
