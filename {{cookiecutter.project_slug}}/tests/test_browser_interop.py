@@ -24,6 +24,7 @@ from {{ cookiecutter.package_name }}.views import dashboard
 from {{ cookiecutter.package_name }}.views.dashboard import DashboardLive
 
 from browsing import WAIT_MS, assert_sound, open_live, wait_until, watched
+from outages import bring_back, take_down
 {%- raw %}
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -110,6 +111,31 @@ async def test_a_confirmed_delete_hides_the_file_then_pushes(
     await wait_until(page, "() => window.__seen.length === 2")
     assert sorted(await page.evaluate("window.__seen")) == ["hidden", "pushed"]
     assert await page.is_visible(f"#file-{second}")
+    await assert_sound(page)
+
+
+async def test_a_delete_that_fails_shows_the_file_again(
+    page: Page, live_database: Database, app_database_url: str
+) -> None:
+    """The server undoes the browser's hide: push_event("js-exec") runs the row's data-show."""
+    contact_id, _, (file_id,) = await add_contact(live_database, files=1)
+    await open_live(page, f"/contacts/{contact_id}")
+    await page.evaluate(WATCH, ["delete_file", f"file-{file_id}"])
+    await page.evaluate(
+        """(id) => document.getElementById(id).addEventListener(
+            "phx:show-end", () => window.__seen.push("shown"))""",
+        f"file-{file_id}",
+    )
+    await take_down(app_database_url, "attachments")
+    try:
+        answer_confirm(page, accept=True)
+        await page.click(f"#file-{file_id} a.delete")
+        await page.locator("#flash-error").wait_for(timeout=WAIT_MS)
+    finally:
+        await bring_back(app_database_url, "attachments")
+    await wait_until(page, "() => window.__seen.includes('shown')")
+    assert await page.evaluate("window.__seen") == ["pushed", "hidden", "shown"]
+    assert await page.is_visible(f"#file-{file_id}")
     await assert_sound(page)
 
 

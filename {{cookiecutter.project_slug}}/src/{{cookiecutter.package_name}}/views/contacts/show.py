@@ -158,6 +158,8 @@ class ContactShowLive(LiveView[ContactPage]):
                 )
             except WriteFailed as failed:
                 socket.put_flash("error", failed.message)
+                # The browser hid the file when the delete was confirmed: show it again.
+                socket.push_event("js-exec", {"to": f"#file-{file_id}", "attr": "data-show"})
                 return None
             if stored is not None:
                 media.remove([stored], settings(socket).media_dir)
