@@ -24,7 +24,15 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from {{ cookiecutter.package_name }}.live import LiveEnvironment, diff_tree, pure, render_template, render_tree, to_html
+from {{ cookiecutter.package_name }}.live import (
+    LiveEnvironment,
+    diff_tree,
+    js,
+    pure,
+    render_template,
+    render_tree,
+    to_html,
+)
 from {{ cookiecutter.package_name }}.live.memo import Memo
 from {{ cookiecutter.package_name }}.live.shared_statics import share_statics
 from {{ cookiecutter.package_name }}.live.testing import Rendered
@@ -202,7 +210,7 @@ def twice(value: t.Any) -> str:
 def app_environment(environment: jinja2.Environment, clock: Clock) -> jinja2.Environment:
     """``environment`` with the app's filters and functions, pure and impure."""
     environment.filters.update(stamp=clock.stamp, twice=twice)
-    environment.globals.update(now=clock.now, shout=pure(lambda value: f"{value}!"))
+    environment.globals.update(now=clock.now, shout=pure(lambda value: f"{value}!"), js=js)
     return environment
 
 
@@ -219,14 +227,22 @@ class Scope:
 def expressions(scope: Scope) -> list[str]:
     """What ``{{ }}`` may print here: context values, loop variables, ``loop`` counters.
 
-    ``now()`` is an impure app function, ``shout()`` a pure one. The innermost
+    ``now()`` is an impure app function, ``shout()`` a pure one; ``js`` builds
+    JS commands (JSON escaped for an attribute) from any value. The innermost
     loop's own row is the likeliest: a body reading nothing else keeps change
     tracking, so its entries are reused.
     """
     names = ["a", "b", "g", "words|length", "rows|length", "now()"]
+    names.append("js.hide('#m').push('e', value={'a': a})")
     for depth, (name, kind) in enumerate(reversed(scope.loop_vars)):
         names += (
-            [f"{name}.name", f"{name}.id|default('')", f"{name}.n", f"shout({name}.name)"]
+            [
+                f"{name}.name",
+                f"{name}.id|default('')",
+                f"{name}.n",
+                f"shout({name}.name)",
+                f"js.dispatch('x', to={name}.name)",
+            ]
             if kind == "row"
             else [name, f"shout({name})"]
         ) * (3 if depth == 0 else 1)

@@ -338,6 +338,18 @@ async def test_the_contact_page_shows_its_fields(app: Starlette, database: Datab
         assert view.title == "Ada Lovelace"
 
 
+async def test_the_copy_email_hook_gets_a_reply(app: Starlette, database: Database) -> None:
+    contact_id = await add(database)
+    async with live(app, f"/contacts/{contact_id}") as view:
+        button = view.element("#copy-email")
+        assert button.attributes["phx-hook"] == "CopyEmail"
+        assert button.attributes["data-email"] == "ada@example.com"
+        assert await view.hook("email_copied", {"email": "ada@example.com"}) == {"label": "Copied"}
+        # Edited meanwhile elsewhere: the page copied what it showed, and says so.
+        reply = await view.hook("email_copied", {"email": "old@example.com"})
+        assert reply == {"label": "Copied an old address"}
+
+
 async def test_a_patch_from_an_edit_form_to_a_new_one_is_a_fresh_form(
     app: Starlette, database: Database
 ) -> None:

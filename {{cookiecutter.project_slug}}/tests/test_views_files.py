@@ -7,6 +7,7 @@ event listing the files, the preflight, binary chunks, progress); see
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -234,6 +235,9 @@ async def test_deleting_a_file_removes_it_everywhere(
         await save(view, UploadFile("a.png", PNG, "image/png"))
         link = view.element("#files .file-list li a.delete")
         assert link.attributes["data-confirm"] == "Delete a.png?"
+        # Once confirmed, the browser hides the file at once, then tells the server.
+        row = view.element("#files .file-list li").attributes["id"]
+        assert json.loads(link.attributes["phx-click"] or "")[0] == ["hide", {"to": f"#{row}"}]
         await view.click("#files .file-list li a.delete")
         assert view.text("#no-files") == "No files yet."
     assert kept(media) == [] and await attachments(database) == []
@@ -328,6 +332,27 @@ async def test_a_contact_page_cannot_delete_another_contact_s_file(
         ("mine.pdf", PDF_TYPE, len(PDF)),
     ]
     assert kept(media) == sorted([PNG, PDF])
+
+
+async def test_a_delete_that_fails_shows_the_hidden_file_again(
+    database_url: str, database: Database, media: Path, contact_id: int
+) -> None:
+    app = create_app(app_settings(database_url=database_url, media_dir=media))
+    await database.dispose()
+    async with live(app, f"/contacts/{contact_id}") as view:
+        await save(view, UploadFile("a.png", PNG, "image/png"))
+        row = view.element("#files .file-list li")
+        assert json.loads(row.attributes["data-show"] or "") == [["show", {}]]
+        await take_down(database_url, "attachments")
+        try:
+            await view.click("#files .file-list li a.delete")  # the browser hid the file
+        finally:
+            await bring_back(database_url, "attachments")
+        assert "could not be reached" in view.text("#flash-error")
+        undo = {"to": f"#{row.attributes['id']}", "attr": "data-show"}
+        assert [(e.name, e.payload) for e in view.pushed_events] == [("js-exec", undo)]
+        assert view.has("#files .file-list li")
+    assert len(kept(media)) == 1
 
 
 async def test_a_save_while_the_database_is_away_says_so_and_works_once_it_is_back(

@@ -34,10 +34,10 @@ from {{ cookiecutter.package_name }}.live.testing import (
     run_lifespan,
     scaled,
 )
-from {{ cookiecutter.package_name }}.models import Item
+from {{ cookiecutter.package_name }}.models import Item, Status
 from {{ cookiecutter.package_name }}.resources import presence, pubsub
 from {{ cookiecutter.package_name }}.settings import Settings
-from {{ cookiecutter.package_name }}.views import whos_here
+from {{ cookiecutter.package_name }}.views import dashboard, whos_here
 from {{ cookiecutter.package_name }}.views.dashboard import DashboardLive
 from {{ cookiecutter.package_name }}.views.whos_here import (
     ADJECTIVES,
@@ -179,6 +179,42 @@ async def test_resume_sent_again_and_again_keeps_one_schedule(
         assert sockets[-1].jobs == 1
         await view.hook("pause")
         assert sockets[-1].jobs == 0
+
+
+async def test_the_statistics_load_beside_the_page(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading on the HTTP render and once connected; then the figures, pushed."""
+    monkeypatch.setattr(DashboardLive, "report_time", scaled(0.2))
+    async with live(app, "/dashboard") as view:
+        dead = LexborHTMLParser(view.dead_html)
+        assert dead.css_first("#statistics-loading") is not None
+        assert view.has("#statistics-loading") and view.has("#pause")  # the page is usable
+        await view.wait_for("#contacts-total")
+        assert not view.has("#statistics-loading")
+        assert [view.text(f"#contacts-{status}").isdigit() for status in Status] == [True] * 3
+        await view.click("#recount")  # loads again, showing the last figures meanwhile
+        assert view.has("#statistics-loading") and view.has("#contacts-total")
+        await view.wait_for("#recount")
+
+
+async def test_statistics_that_fail_say_so_and_can_be_recounted(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DashboardLive, "report_time", 0.0)
+
+    async def broken(db: Database, delay: float) -> None:
+        raise OSError("the report server is away")
+
+    original = dashboard.statistics
+    monkeypatch.setattr(dashboard, "statistics", broken)
+    async with live(app, "/dashboard") as view:
+        await view.wait_for("#statistics-failed", text="could not be computed")
+        assert view.has("#status")  # the view did not crash
+        monkeypatch.setattr(dashboard, "statistics", original)
+        await view.click("#recount")
+        await view.wait_for("#contacts-total")
+        assert not view.has("#statistics-failed")
 
 
 # -- who's here (the lobby) ------------------------------------------------------

@@ -3,10 +3,12 @@
 The app imports only these names; everything else is the runtime's own.
 """
 
+from .async_result import AsyncResult, Cancelled
 from .binding import BindingError
 from .compiler import pure
 from .config import LiveConfig
 from .diff import diff_tree
+from .js import JsCommands, js
 from .params import Params
 from .presence import Presence
 from .pubsub import RESYNC, PubSub, PubSubError, create_pubsub
@@ -25,11 +27,14 @@ from .uploads import UploadConfig, UploadEntry, UploadError, remove_stale_upload
 from .view import LiveView, UnhandledEvent
 
 __all__ = [
+    "AsyncResult",
     "RESYNC",
     "BindingError",
+    "Cancelled",
     "ConnectedLiveViewSocket",
     "InfoEvent",
     "Job",
+    "JsCommands",
     "LiveConfig",
     "LiveEnvironment",
     "LiveRoutes",
@@ -48,6 +53,7 @@ __all__ = [
     "create_pubsub",
     "diff_tree",
     "is_connected",
+    "js",
     "pure",
     "remove_stale_uploads",
     "render_template",

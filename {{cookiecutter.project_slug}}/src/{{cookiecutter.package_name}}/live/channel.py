@@ -25,6 +25,7 @@ from urllib.parse import ParseResult, urljoin, urlparse
 
 from starlette.exceptions import HTTPException
 
+from .async_result import is_async_done
 from .binding import BindingError
 from .diff import diff_tree
 from .inbox import Inbox, Info, orders
@@ -224,7 +225,9 @@ class LiveChannel:
     async def _info(self, joined: JoinedView, event: InfoEvent) -> None:
         """``handle_info``, then push what changed: navigation first, then the diff."""
         try:
-            if event is not REFRESH:
+            if is_async_done(event):
+                await joined.socket.finish_async(event.payload, joined.view.handle_async)
+            elif event is not REFRESH:
                 await joined.view.handle_info(event, joined.socket)
             response = await self._update(joined)
             for kind in ("live_patch", "redirect", "live_redirect", "diff"):
@@ -323,6 +326,7 @@ class LiveChannel:
             max_jobs=config.max_jobs,
             max_subscriptions=config.max_subscriptions,
             max_presences=config.max_presences,
+            max_async=config.max_async,
         )
         socket.state = websocket.state
         socket.root_path = self.transport.root_path
@@ -402,15 +406,19 @@ class LiveChannel:
                 config = self._upload_config(joined, ref)
                 if config is not None:
                     config.put_entries(entries)
+        reply = None
         try:
-            await call_handle_event(joined.view, joined.socket, event, payload)
+            reply = await call_handle_event(joined.view, joined.socket, event, payload)
         except BindingError as exc:
             # The person at the browser sees what was wrong; the view decides how.
             logger.info("event %s on %s: %s", clip(event), clip(self.topic), exc)
             await joined.view.handle_binding_error(joined.socket, event, exc)
         except UnhandledEvent as exc:
             raise error(f"unhandled event {clip(event, 100)}") from exc
-        return await self._update(joined)
+        response = await self._update(joined)
+        if reply is not None:  # the hook's pushEvent callback reads it from the diff's "r"
+            response.setdefault("diff", {})["r"] = reply
+        return response
 
     async def _live_patch(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
         url = payload.get("url")

@@ -52,6 +52,9 @@ class LiveConfig:
     max_presences: int = 10
     """Presences (``Presence.track``) one view may have at once."""
 
+    max_async: int = 10
+    """``assign_async``/``start_async`` work one view may run at once."""
+
     close_grace: float = 5.0
     """On close, a running handler may finish for this long before it is cancelled."""
 

@@ -44,12 +44,14 @@ async def call_handle_params(
 
 async def call_handle_event(
     view: LiveView[t.Any], socket: LiveViewSocket[t.Any], event: str, payload: dict[str, t.Any]
-) -> None:
-    """``handle_event`` with the event's values bound to its signature.
+) -> dict[str, t.Any] | None:
+    """``handle_event`` with the event's values bound to its signature; returns its reply.
 
-    An unannotated ``payload`` (the legacy ``(event, payload, socket)`` form)
-    is ``legacy_payload``; an annotated one is the decoded values converted
-    to its annotation (``dict[str, Any]``: as decoded).
+    A dict it returns is the event's reply (Phoenix's ``{:reply, map, socket}``):
+    a hook's ``pushEvent`` callback receives it. An unannotated ``payload``
+    (the legacy ``(event, payload, socket)`` form) is ``legacy_payload``; an
+    annotated one is the decoded values converted to its annotation
+    (``dict[str, Any]``: as decoded).
     """
     values = decode_event_value(payload)
     inject = {
@@ -61,7 +63,10 @@ async def call_handle_event(
             else convert(values, annotation, "payload")
         ),
     }
-    await view.handle_event(**bind(view.handle_event, values, inject))
+    reply = await view.handle_event(**bind(view.handle_event, values, inject))
+    if reply is None or isinstance(reply, dict):
+        return reply
+    raise TypeError(f"handle_event({event!r}) returned {type(reply).__name__}: a reply is a dict")
 
 
 def _params_as(annotation: t.Any, values: dict[str, t.Any]) -> t.Any:

@@ -17,6 +17,16 @@ from urllib.parse import ParseResult, urlencode, urlsplit
 
 from starlette.datastructures import State
 
+from .async_result import (
+    ASYNC_EVENT,
+    AsyncDone,
+    AsyncResult,
+    AsyncTasks,
+    Work,
+    assign_results,
+    get_key,
+    set_key,
+)
 from .pubsub import PubSub, PubSubError, Subscription
 from .pubsub.memory import MemoryPubSub
 from .scheduler import Deliver, Job, Scheduler
@@ -248,6 +258,34 @@ class LiveViewSocket(t.Generic[Context]):
         """Deliver ``event`` to ``handle_info`` once, after ``seconds`` (connected only)."""
         return Job()
 
+    def assign_async(self, keys: str | t.Sequence[str], work: Work, *, reset: bool = False) -> None:
+        """Set ``keys`` of the context to loading ``AsyncResult``s, filled when ``work`` ends.
+
+        ``work`` (async, or plain: run in a thread) returns the value of one
+        key, or a dict with every key. It runs once connected; on the HTTP
+        render the keys just show loading. ``reset`` drops the last result.
+        """
+        names = (keys,) if isinstance(keys, str) else tuple(keys)
+        self._start_async(names, work)  # first: a closed view refuses, leaving the keys as they are
+        for name in names:
+            current = get_key(self.context, name)
+            current = current if isinstance(current, AsyncResult) else AsyncResult()
+            set_key(self.context, name, current.with_loading(reset))
+
+    def start_async(self, name: str, work: Work) -> None:
+        """Run ``work``; its ``AsyncResult`` goes to ``handle_async(name, result, socket)``."""
+        self._start_async(name, work)
+
+    def cancel_async(self, key: str | t.Sequence[str]) -> bool:
+        """Stop the work of ``start_async(name)`` or ``assign_async(keys)``; False if none runs.
+
+        Its result still arrives, failed with ``Cancelled``.
+        """
+        return False
+
+    def _start_async(self, key: str | tuple[str, ...], work: Work) -> None:
+        """Nothing runs on the HTTP render."""
+
     async def subscribe(self, topic: str) -> None:
         """Receive the broadcasts on ``topic`` in ``handle_info`` (connected sockets only).
 
@@ -273,6 +311,7 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         max_jobs: int = 100,
         max_subscriptions: int = 100,
         max_presences: int = 10,
+        max_async: int = 10,
     ) -> None:
         """The runtime passes ``pubsub`` and ``deliver`` (into the view's mailbox); a unit
         test of a view may leave them out: broadcasts stay in memory, infos go nowhere."""
@@ -281,6 +320,7 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         self._pubsub: PubSub = pubsub
         self._deliver = deliver or _nowhere
         self._scheduler = Scheduler(self._deliver, max_jobs)
+        self._async = AsyncTasks(self._async_done, max_async)
         self._max_subscriptions = max_subscriptions
         self.max_presences = max_presences  # checked by ``Presence.track``
         self._subscriptions: dict[str, Subscription] = {}
@@ -294,6 +334,33 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
     def schedule_info_once(self, event: InfoEvent, seconds: float | None = None) -> Job:
         self._check_open()
         return self._scheduler.once(event, seconds)
+
+    def cancel_async(self, key: str | t.Sequence[str]) -> bool:
+        if isinstance(key, str):
+            return self._async.cancel(key) or self._async.cancel((key,))
+        return self._async.cancel(tuple(key))
+
+    def _start_async(self, key: str | tuple[str, ...], work: Work) -> None:
+        self._check_open()
+        self._async.start(key, work)
+
+    def _async_done(self, done: AsyncDone) -> None:
+        """Queue work's outcome like an info (its own key: it never coalesces)."""
+        self._deliver(InfoEvent(ASYNC_EVENT, done), done.token)
+
+    async def finish_async(
+        self,
+        done: AsyncDone,
+        handle_async: t.Callable[[str, AsyncResult[t.Any], t.Any], t.Awaitable[None]],
+    ) -> None:
+        """Apply work's outcome (the view's mailbox hands it over): assign it, or call
+        ``handle_async``. The outcome of work replaced or closed since is dropped."""
+        if not self._async.finish(done):
+            return
+        if isinstance(done.key, tuple):
+            assign_results(self.context, done.key, done.outcome)
+        else:
+            await handle_async(done.key, done.outcome, self)
 
     async def subscribe(self, topic: str) -> None:
         self._check_open()
@@ -339,6 +406,7 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
         """The view is closing: stop its jobs, uploads, subscriptions and cleanups, in order."""
         self._closed = True
         self._scheduler.cancel_all()
+        self._async.close()
         for config in self.uploads.values():
             config.close()
         subscriptions, self._subscriptions = list(self._subscriptions.values()), {}

@@ -10,6 +10,7 @@ import typing as t
 import jinja2
 
 from .compiler import LiveCodeGenerator
+from .js import js
 from .memo import MEMO_VARIABLE, Memo
 from .tree import Tree, build_tree
 from .uploads.markup import GLOBALS as UPLOAD_GLOBALS
@@ -59,6 +60,7 @@ class LiveEnvironment(jinja2.Environment):
         options.setdefault("undefined", LiveUndefined)
         super().__init__(**options)
         self.globals.update(UPLOAD_GLOBALS)  # live_file_input, live_img_preview, upload_errors
+        self.globals["js"] = js  # JS commands: phx-click="{{ js.hide('#modal').push('close') }}"
         self._refuse_unsupported()
 
     def overlay(self, *args: t.Any, **options: t.Any) -> t.Self:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
+from .async_result import AsyncResult
 from .binding import BindingError
 from .socket import ConnectedLiveViewSocket, Context, InfoEvent, LiveViewSocket
 
@@ -32,8 +33,11 @@ class LiveView(t.Generic[Context]):
     async def handle_params(self, *args: t.Any, **kwargs: t.Any) -> None:
         """React to the URL: after ``mount``, and on every live patch."""
 
-    async def handle_event(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """React to a browser event (``phx-click``, ``phx-change``, ``phx-submit``, keys, hooks)."""
+    async def handle_event(self, *args: t.Any, **kwargs: t.Any) -> dict[str, t.Any] | None:
+        """React to a browser event (``phx-click``, ``phx-change``, ``phx-submit``, keys, hooks).
+
+        A dict returned is the event's reply: a hook's ``pushEvent`` callback gets it.
+        """
         raise UnhandledEvent()
 
     async def handle_binding_error(
@@ -49,6 +53,12 @@ class LiveView(t.Generic[Context]):
 
     async def handle_info(self, event: InfoEvent, socket: ConnectedLiveViewSocket[Context]) -> None:
         """React to a scheduled or published message."""
+
+    async def handle_async(
+        self, name: str, result: AsyncResult[t.Any], socket: ConnectedLiveViewSocket[Context]
+    ) -> None:
+        """``socket.start_async(name, work)`` ended: ``result.ok`` and ``result.result``, or
+        ``result.failed`` (the exception; the view goes on)."""
 
     async def disconnect(self, socket: ConnectedLiveViewSocket[Context]) -> None:
         """Custom cleanup when the connection closes or the view is left."""

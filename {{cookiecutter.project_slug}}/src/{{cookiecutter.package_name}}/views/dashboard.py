@@ -4,15 +4,22 @@
 reaches ``handle_info``, which re-reads the figures, and the runtime pushes
 what changed. On the HTTP render nothing is scheduled (the page shows the
 figures once); the schedule starts when the browser connects.
+
+The contact statistics stand for a slow report: ``assign_async`` computes
+them beside the view once it is connected, and the template shows
+``statistics.loading``, then ``statistics.result`` or ``statistics.failed``.
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
+from ..db import Database
 from ..live import (
+    AsyncResult,
     ConnectedLiveViewSocket,
     InfoEvent,
     LiveView,
@@ -20,11 +27,18 @@ from ..live import (
     UnhandledEvent,
     is_connected,
 )
-from ..models import Item
+from ..models import Contact, Item, Status
 from ..resources import database
 from .loading import RETRY, Loading
 
 REFRESH = InfoEvent("refresh")
+
+
+@dataclass(frozen=True)
+class Statistics:
+    contacts: int
+    by_status: list[tuple[str, int]]  # every status, in order, with its count
+    average_score: float | None  # None without contacts
 
 
 @dataclass
@@ -37,17 +51,20 @@ class Dashboard:
     refreshes: int = 0
     paused: bool = False
     loading: Loading = field(default_factory=Loading)  # the figures' read: the database may fail
+    statistics: AsyncResult[Statistics] = field(default_factory=AsyncResult)
 
 
 class DashboardLive(LiveView[Dashboard]):
     template_name = "dashboard.html"
     period = 1.0  # seconds between refreshes
+    report_time = 0.5  # seconds the statistics take at least: a stand-in for a slow report
 
     async def mount(self, socket: LiveViewSocket[Dashboard], session: dict[str, Any]) -> None:
         socket.context = Dashboard(period=self.period, connected=is_connected(socket))
         socket.live_title = "Dashboard"
         await refresh(socket)
         self.job = socket.schedule_info(REFRESH, self.period)  # does nothing until connected
+        self._count(socket)
 
     async def handle_info(
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[Dashboard]
@@ -63,6 +80,8 @@ class DashboardLive(LiveView[Dashboard]):
             socket.context.paused = True
         elif event == RETRY:
             await refresh(socket)
+        elif event == "recount":
+            self._count(socket)
         elif event == "resume":
             self.job.cancel()  # one schedule at a time, however often "resume" is sent
             self.job = socket.schedule_info(REFRESH, self.period)
@@ -70,6 +89,30 @@ class DashboardLive(LiveView[Dashboard]):
             await refresh(socket)
         else:
             raise UnhandledEvent(event)
+
+    def _count(self, socket: LiveViewSocket[Dashboard]) -> None:
+        """Compute the statistics beside the view (the last ones stay shown meanwhile)."""
+        db, delay = database(socket), self.report_time
+        socket.assign_async("statistics", lambda: statistics(db, delay))
+
+
+async def statistics(db: Database, delay: float) -> Statistics:
+    """Contacts by status and their average score, after ``delay`` seconds."""
+    await asyncio.sleep(delay)
+    async with db.session() as session:
+        rows = await session.execute(
+            select(Contact.status, func.count(), func.sum(Contact.score)).group_by(Contact.status)
+        )
+    counts, scores = {}, 0
+    for status, count, score in rows:
+        counts[status] = count
+        scores += score or 0
+    total = sum(counts.values())
+    return Statistics(
+        contacts=total,
+        by_status=[(status.value, counts.get(status.value, 0)) for status in Status],
+        average_score=scores / total if total else None,
+    )
 
 
 async def refresh(socket: LiveViewSocket[Dashboard]) -> None:

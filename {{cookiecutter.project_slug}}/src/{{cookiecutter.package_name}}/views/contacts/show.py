@@ -122,7 +122,8 @@ class ContactShowLive(LiveView[ContactPage]):
         socket: ConnectedLiveViewSocket[ContactPage],
         ref: str = "",
         id: int | None = None,
-    ) -> None:
+        email: str = "",
+    ) -> dict[str, str] | None:
         page = socket.context
         contact_id, name = page.contact["id"], page.contact["name"]
         if event == "delete":
@@ -130,12 +131,16 @@ class ContactShowLive(LiveView[ContactPage]):
                 deleted = await delete(socket, contact_id)
             except WriteFailed as failed:
                 socket.put_flash("error", failed.message)
-                return
+                return None
             if deleted:
                 socket.put_flash("info", f"{name} was deleted.")
             else:
                 socket.put_flash("error", f"{name} had already been deleted by someone else.")
             await socket.push_navigate(contacts.PATH)
+        elif event == "email_copied":  # from the CopyEmail hook: the reply labels its button
+            logger.info("contact %s: email copied", contact_id)
+            same = email == page.contact["email"]
+            return {"label": "Copied" if same else "Copied an old address"}
         elif event == RETRY:
             await self._refresh(socket)
         elif event == "validate_files":
@@ -153,13 +158,16 @@ class ContactShowLive(LiveView[ContactPage]):
                 )
             except WriteFailed as failed:
                 socket.put_flash("error", failed.message)
-                return
+                # The browser hid the file when the delete was confirmed: show it again.
+                socket.push_event("js-exec", {"to": f"#file-{file_id}", "attr": "data-show"})
+                return None
             if stored is not None:
                 media.remove([stored], settings(socket).media_dir)
                 await contacts.broadcast(pubsub(socket), "updated", contact_id)
             await self._load_files(socket)
         else:
             raise UnhandledEvent(event)
+        return None
 
     async def _save_files(self, socket: ConnectedLiveViewSocket[ContactPage]) -> None:
         """Move each complete upload into the media folder, and record them in one transaction.

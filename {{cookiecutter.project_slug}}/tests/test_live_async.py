@@ -1,0 +1,340 @@
+"""Async work (``assign_async``, ``start_async``) and hook replies (dicts from ``handle_event``).
+
+Work runs beside the view; its outcome goes through the view's mailbox, so it
+is applied between events, never during one. A failure is shown, never a
+crash; closing the view or navigating away cancels the work; a patch does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import typing as t
+from urllib.parse import urlparse
+
+import pytest
+from jinja2 import DictLoader
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+
+from {{ cookiecutter.package_name }}.live import (
+    AsyncResult,
+    Cancelled,
+    ConnectedLiveViewSocket,
+    LiveConfig,
+    LiveEnvironment,
+    LiveRoutes,
+    LiveView,
+    LiveViewSocket,
+)
+from {{ cookiecutter.package_name }}.live.testing import ServerError, live, scaled
+
+from live_client import LiveClient
+from servers import serve
+{%- raw %}
+
+TEMPLATES = {
+    "layout.html": "<meta name='csrf-token' content='{{ csrf_token }}'>"
+    "<title>{{ title }}</title>{{ live_container }}",
+    "stats.html": "{% if stats.loading %}<p id='loading'>Loading…"
+    "{% if stats.ok %} (was {{ stats.result }}){% endif %}</p>"
+    "{% elif stats.failed %}<p id='failed'>Could not load: {{ stats.failed }}</p>"
+    "{% else %}<p id='stats'>{{ stats.result }}</p>{% endif %}"
+    "<p id='pair'>{% if a.failed %}failed: {{ a.failed }}{% else %}{{ a.result }} {{ b.result }}"
+    "{% endif %}</p><p id='note'>{{ note }}</p>",
+    "other.html": "<p id='other'>other</p>",
+}
+WAIT = scaled(10.0)
+
+
+class Gates:
+    """What the test lets the work do, and what happened, shared by views and test."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        self.calls: list[t.Any] = []
+        self.value: t.Any = 42
+
+
+gates = Gates()
+
+
+async def gated() -> t.Any:
+    gates.started.set()
+    try:
+        await gates.release.wait()
+    except asyncio.CancelledError:
+        gates.calls.append("cancelled")
+        raise
+    if isinstance(gates.value, Exception):
+        raise gates.value
+    return gates.value
+
+
+class StatsLive(LiveView[dict[str, t.Any]]):
+    template_name = "stats.html"
+
+    async def mount(self, socket: LiveViewSocket[dict[str, t.Any]], session: t.Any) -> None:
+        socket.context = {"a": AsyncResult(), "b": AsyncResult(), "note": ""}
+        socket.assign_async("stats", gated)
+
+    async def handle_event(
+        self, event: str, socket: ConnectedLiveViewSocket[dict[str, t.Any]], payload: t.Any
+    ) -> dict[str, t.Any] | None:
+        gates.calls.append(("event", event))
+        if event == "reload":
+            socket.assign_async("stats", gated)
+        elif event == "pair":
+            socket.assign_async(["a", "b"], lambda: {"a": 1, "b": threading.current_thread().name})
+        elif event == "half-pair":
+            socket.assign_async(["a", "b"], lambda: {"a": 1})
+        elif event == "start":
+            socket.start_async("job", gated)
+        elif event == "cancel":
+            return {"cancelled": socket.cancel_async(payload.get("key", ["stats"]))}
+        elif event == "release-and-wait":
+            # The work ends while this handler runs: its result must wait for the handler.
+            gates.release.set()
+            async with asyncio.timeout(WAIT):
+                while _work_tasks():  # done, its outcome queued
+                    await asyncio.sleep(0)
+            gates.calls.append(("event done", event))
+        elif event == "copy":
+            return {"copied": payload["email"], "at": "server"}
+        elif event == "bad-reply":
+            return ["not", "a", "dict"]  # type: ignore[return-value]
+        elif event == "patch":
+            await socket.push_patch("/stats?page=2")
+        elif event == "away":
+            await socket.push_navigate("/other")
+        return None
+
+    async def handle_async(
+        self, name: str, result: AsyncResult[t.Any], socket: ConnectedLiveViewSocket[t.Any]
+    ) -> None:
+        gates.calls.append(("handle_async", name, result.ok, result.result, result.failed))
+        socket.context["note"] = f"{name}: {result.result if result.ok else 'failed'}"
+
+
+class OtherLive(LiveView[None]):
+    template_name = "other.html"
+
+
+def _work_tasks() -> list[asyncio.Task[t.Any]]:
+    return [task for task in asyncio.all_tasks() if "AsyncTasks._run" in repr(task.get_coro())]
+
+
+@pytest.fixture(autouse=True)
+def fresh_gates() -> None:
+    global gates
+    gates = Gates()
+
+
+def make_app(**config: t.Any) -> Starlette:
+    routes = LiveRoutes(
+        LiveEnvironment(loader=DictLoader(TEMPLATES)), "secret", config=LiveConfig(**config)
+    )
+    routes.add("/stats", StatsLive)
+    routes.add("/other", OtherLive)
+    return Starlette(
+        routes=routes.routes, middleware=[Middleware(SessionMiddleware, secret_key="secret")]
+    )
+
+
+# -- assign_async --------------------------------------------------------------------
+
+
+async def test_loading_is_rendered_then_the_result_is_pushed() -> None:
+    async with live(make_app(), "/stats") as view:
+        assert "id='loading'" in view.dead_html or 'id="loading"' in view.dead_html
+        view.assert_has("#loading")  # connected: still loading until the work ends
+        await asyncio.wait_for(gates.started.wait(), WAIT)
+        gates.release.set()
+        await view.wait_for("#stats", text="42")
+        # Reloading keeps the last result while the new one loads, as Phoenix does.
+        gates.release.clear()
+        await view.hook("reload")
+        assert view.text("#loading") == "Loading… (was 42)"
+        gates.value = 43
+        gates.release.set()
+        await view.wait_for("#stats", text="43")
+
+
+async def test_a_failure_is_shown_and_the_view_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    gates.value = RuntimeError("the report server is down")
+    gates.release.set()
+    async with live(make_app(), "/stats") as view:
+        await view.wait_for("#failed", text="the report server is down")
+        assert await view.hook("copy", {"email": "a@b.c"}) == {"copied": "a@b.c", "at": "server"}
+    assert any(
+        record.levelno == logging.ERROR and "async work" in record.getMessage()
+        for record in caplog.records
+    )
+
+
+async def test_several_keys_come_from_one_dict_and_plain_functions_run_in_a_thread() -> None:
+    async with live(make_app(), "/stats") as view:
+        await view.hook("pair")
+        node = await view.wait_for("#pair", text="1 ")
+        assert node.text() != f"1 {threading.current_thread().name}"  # not the event loop's
+
+
+async def test_a_key_missing_from_the_dict_fails_every_key() -> None:
+    async with live(make_app(), "/stats") as view:
+        await view.hook("half-pair")
+        await view.wait_for("#pair", text="failed: assign_async: the work returned no b")
+
+
+async def test_results_wait_for_the_handler_running() -> None:
+    async with live(make_app(), "/stats") as view:
+        await asyncio.wait_for(gates.started.wait(), WAIT)
+        await view.hook("release-and-wait")
+        await view.wait_for("#stats", text="42")
+    assert gates.calls == [("event", "release-and-wait"), ("event done", "release-and-wait")]
+
+
+async def test_cancel_async_fails_the_result_with_cancelled() -> None:
+    async with live(make_app(), "/stats") as view:
+        await asyncio.wait_for(gates.started.wait(), WAIT)
+        assert await view.hook("cancel") == {"cancelled": True}
+        await view.wait_for("#failed", text="cancelled")
+        assert "cancelled" in gates.calls
+        assert await view.hook("cancel") == {"cancelled": False}  # nothing runs any more
+
+
+async def test_a_newer_run_replaces_the_one_running() -> None:
+    async with live(make_app(), "/stats") as view:
+        await asyncio.wait_for(gates.started.wait(), WAIT)
+        await view.hook("reload")
+        assert gates.calls.count("cancelled") == 1  # the first run, dropped
+        gates.release.set()
+        await view.wait_for("#stats", text="42")
+
+
+# -- start_async and handle_async --------------------------------------------------------
+
+
+async def test_start_async_hands_its_result_to_handle_async() -> None:
+    gates.release.set()
+    async with live(make_app(), "/stats") as view:
+        await view.hook("start")
+        await view.wait_for("#note", text="job: 42")
+    assert ("handle_async", "job", True, 42, None) in gates.calls
+
+
+async def test_start_async_hands_its_failure_to_handle_async() -> None:
+    failure = ValueError("no")
+    gates.value = failure
+    gates.release.set()
+    async with live(make_app(), "/stats") as view:
+        await view.hook("start")
+        await view.wait_for("#note", text="job: failed")
+    assert ("handle_async", "job", False, None, failure) in gates.calls
+
+
+# -- cancellation ------------------------------------------------------------------------
+
+
+async def test_closing_the_view_cancels_its_work() -> None:
+    async with live(make_app(), "/stats") as view:
+        await asyncio.wait_for(gates.started.wait(), WAIT)
+        await view.close()
+    async with asyncio.timeout(WAIT):
+        while _work_tasks():
+            await asyncio.sleep(0)
+    assert gates.calls == ["cancelled"]
+
+
+async def test_navigating_away_cancels_but_a_patch_does_not() -> None:
+    async with live(make_app(), "/stats") as view:
+        await asyncio.wait_for(gates.started.wait(), WAIT)
+        await view.hook("patch")
+        assert view.path == "/stats?page=2"
+        assert "cancelled" not in gates.calls and len(_work_tasks()) == 1
+        redirect = await view.hook("away")
+        assert redirect is None and view.redirect is not None
+        await view.follow_redirect()
+        view.assert_has("#other")
+        async with asyncio.timeout(WAIT):
+            while _work_tasks():
+                await asyncio.sleep(0)
+    assert "cancelled" in gates.calls
+
+
+async def test_work_is_bounded_per_view() -> None:
+    socket: ConnectedLiveViewSocket[dict[str, t.Any]] = ConnectedLiveViewSocket(
+        urlparse("http://h/"), max_async=2
+    )
+    socket.context = {}
+    socket.start_async("one", gated)
+    socket.assign_async("two", gated)
+    socket.start_async("one", gated)  # replaces: still two
+    with pytest.raises(RuntimeError, match="at most 2 async tasks"):
+        socket.start_async("three", gated)
+    await socket.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        socket.start_async("four", gated)
+
+
+def test_the_http_render_only_shows_loading() -> None:
+    socket: LiveViewSocket[dict[str, t.Any]] = LiveViewSocket(urlparse("http://h/"))
+    socket.context = {"stats": AsyncResult(ok=True, result=1)}
+    socket.assign_async("stats", gated)
+    socket.start_async("job", gated)
+    assert socket.context["stats"] == AsyncResult(ok=True, loading=True, result=1)
+    assert not socket.cancel_async("job")
+    socket.assign_async("stats", gated, reset=True)
+    assert socket.context["stats"] == AsyncResult(loading=True)
+
+
+def test_async_result_states() -> None:
+    result: AsyncResult[int] = AsyncResult()
+    assert not (result.ok or result.loading or result.failed)
+    loading = result.with_loading()
+    failed = loading.with_failure(Cancelled("x"))
+    assert (failed.loading, failed.ok, str(failed.failed)) == (False, False, "x")
+    done = failed.with_loading().with_ok(3)
+    assert (done.ok, done.loading, done.failed, done.result) == (True, False, None, 3)
+
+
+# -- hook replies --------------------------------------------------------------------
+
+
+async def test_a_returned_dict_is_the_hook_reply() -> None:
+    async with live(make_app(), "/stats") as view:
+        assert await view.hook("copy", {"email": "x@y.z"}) == {"copied": "x@y.z", "at": "server"}
+        assert await view.hook("patch") is None  # no dict: no reply
+
+
+async def test_a_reply_that_is_not_a_dict_crashes_the_view() -> None:
+    async with live(make_app(), "/stats") as view:
+        with pytest.raises(ServerError, match="crash"):
+            await view.hook("bad-reply")
+
+
+async def test_protocol_the_reply_rides_in_the_diff_and_results_are_pushed() -> None:
+    gates.value = "late"
+    with serve(make_app()) as base_url:
+        async with LiveClient.open(base_url, "/stats") as client:
+            assert (await client.join())["status"] == "ok"
+            reply = await client.push(
+                "event", {"type": "hook", "event": "copy", "value": {"email": "a@b.c"}}
+            )
+            assert reply == {
+                "status": "ok",
+                "response": {"diff": {"r": {"copied": "a@b.c", "at": "server"}}},
+            }
+            reply = await client.push(
+                "event", {"type": "hook", "event": "release-and-wait", "value": {}}
+            )
+            assert reply["status"] == "ok" and "r" not in reply["response"].get("diff", {})
+            # The work's result arrives after the reply, as a pushed diff.
+            async with asyncio.timeout(WAIT):
+                while not any(f.event == "diff" for f in client.pushes):
+                    client.pushes.append(await client.receive())
+            diff = next(f for f in client.pushes if f.event == "diff").payload
+            assert "late" in repr(diff)
+{%- endraw %}
