@@ -120,7 +120,8 @@ class WhosHere:
             return
         await socket.subscribe(self.topic)
         await self.refresh(socket)
-        self.me = me = Visitor.new({visitor.name for visitor in self.people}, doing)
+        taken = {str(metas[-1].get("name")) for metas in self.metas.values() if metas}
+        self.me = me = Visitor.new(taken, doing)
         meta = {"name": me.name, "colour": me.colour, "doing": me.doing}
         await presence(socket).track(socket, self.topic, me.key, meta)
         if not self.unavailable:  # else the next try lists this tab too: no wait for it now
