@@ -697,7 +697,8 @@ def test_streams_keep_what_their_operations_describe(
     shown = jinja2.Environment(autoescape=True).from_string(SHOWN_LIST)
     stream = Stream([{"id": row_id, "name": f"r{row_id}"} for row_id in first], name="rows")
     wanted: list[list[t.Any]] = [[[[f"rows-{i}", -1, None] for i in first], [], False]]
-    memo, model, expected = Memo(), [], []
+    memo, expected = Memo(), []
+    model: Kept = []
     rows = {f"rows-{row_id}": {"id": row_id, "name": f"r{row_id}"} for row_id in first}
     trees, diffs = [render_template(template, {"rows": stream}, memo)], []
     join = json.loads(json.dumps(trees[0]))  # as sent: the server then forgets its rows
@@ -714,7 +715,11 @@ def test_streams_keep_what_their_operations_describe(
         browser_keeps(model, operations if inserts or deletes or reset else [], rows)
         expected.append(shown.render(rows=[row for _, row in model]))
     shared = [share_statics(diff) for diff in diffs]
-    for case in ({"join": join, "diffs": diffs}, {"join": share_statics(join), "diffs": shared}):
+    cases: list[Case] = [
+        {"join": join, "diffs": diffs},
+        {"join": share_statics(join), "diffs": shared},
+    ]
+    for case in cases:
         assert ported_merge(case) == expected, f"case: {json.dumps(case)}"
         (result,) = replay_client.replay([case])
         assert result["error"] is None, f"the client threw: {result['error']}"

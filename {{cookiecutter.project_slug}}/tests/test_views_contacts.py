@@ -608,7 +608,8 @@ async def pushed_diff(client: LiveClient) -> dict[str, t.Any]:
 
 def stream_of(diff: dict[str, t.Any]) -> list[t.Any]:
     """The ``stream`` entry of the list's rows, the only stream of the page."""
-    found, nodes = [], [diff]
+    found: list[list[t.Any]] = []
+    nodes = [diff]
     while nodes:
         node = nodes.pop()
         found += [node["stream"]] if "stream" in node else []
