@@ -152,6 +152,8 @@ def test_dom_ids_come_from_the_id_attribute_or_key_or_a_function() -> None:
         Stream([{"name": "no id"}], name="users")
     with pytest.raises(ValueError, match="name"):
         Stream(name="")
+    with pytest.raises(ValueError, match="letters, digits"):
+        Stream(name='a"]')  # would break the client's selector of the stream's rows
 
 
 def test_the_wire_format_is_what_the_client_reads() -> None:

@@ -16,7 +16,8 @@ exact HTML Jinja would render (``Template.render`` keeps working), while
 ``tree.build_tree`` turns the same stream into a Phoenix rendered tree without
 ever splitting HTML. The statics of every scope are fixed at compile time, and
 the same list object is reused by every render, so comparing statics is an
-identity check.
+identity check. A loop's iterable is evaluated before its ``ForOpen``: a
+``Stream`` gives the marker its operations (see ``stream.open_loop``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Rules (see PROTOCOL.md, "Merge rules"): an unchanged slot is left out; a node
 whose statics changed is sent whole (the client replaces anything carrying
 ``"s"``); a comprehension sends only the entries that changed, plus ``kc``,
-and entries that moved are sent as their old index (``km`` set).
+and entries that moved are sent as their old index (``km`` set). A stream's
+comprehension sends its rows whole with its ``stream`` entry, whatever the
+old tree held: the client empties it once rendered (see ``stream``).
 """
 
 from __future__ import annotations

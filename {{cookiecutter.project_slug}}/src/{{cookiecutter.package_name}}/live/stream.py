@@ -18,12 +18,15 @@ behaviour follow PyView's ``Stream`` (``pyview/stream.py``).
 
 from __future__ import annotations
 
+import re
 import typing as t
 from dataclasses import dataclass, field
 
 from .compiler import ForOpen
 
 T = t.TypeVar("T")
+# The client finds a reset stream's rows with a CSS selector quoting its name.
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass
@@ -54,8 +57,9 @@ class Stream(t.Generic[T]):
     """A list shown by the browser; the server remembers only what changed since the last render.
 
     ``name`` is the stream's reference on the wire and the prefix of its DOM
-    ids: ``dom_id`` (default ``"{name}-{id}"``, the id read from ``item.id``
-    or else ``item["id"]``) names each row's element.
+    ids (letters, digits, ``-`` and ``_``): ``dom_id`` (default
+    ``"{name}-{id}"``, the id read from ``item.id`` or else ``item["id"]``)
+    names each row's element.
     """
 
     def __init__(
@@ -67,6 +71,8 @@ class Stream(t.Generic[T]):
     ) -> None:
         if not name:
             raise ValueError("Stream 'name' is required")
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"a stream's name is letters, digits, - and _: not {name!r}")
         self.name = name
         self._dom_id = dom_id or self._default_dom_id
         self._ops = StreamOps(ref=name)

@@ -175,7 +175,7 @@ def _render_comprehension(
         if stream:
             rows[start:] = ["".join(rows[start:])]
     if stream:
-        out.extend(html for _, html in _patch_stream(node, stream, rows, streams, path))
+        out.extend(row for _, row in _patch_stream(node, stream, rows, streams, path))
 
 
 def _patch_stream(
