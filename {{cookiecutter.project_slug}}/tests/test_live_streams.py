@@ -35,7 +35,7 @@ from {{ cookiecutter.package_name }}.live import (
     render_template,
 )
 from {{ cookiecutter.package_name }}.live.memo import Memo
-from {{ cookiecutter.package_name }}.live.testing import live, run_lifespan
+from {{ cookiecutter.package_name }}.live.testing import DiffError, Rendered, live, run_lifespan
 from {{ cookiecutter.package_name }}.live.tree import forget_streams
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -252,6 +252,36 @@ def test_a_plain_render_shows_the_rows() -> None:
 
 
 # -- the test client -------------------------------------------------------------
+
+COUNTED = '<p>{{ n }}</p>' + LIST
+
+
+def test_the_port_keeps_rows_through_diffs_that_do_not_touch_them() -> None:
+    users = Stream([User(1, "Ada"), User(2, "Bo")], name="users")
+    memo = Memo()
+    joined = render(COUNTED, {"users": users, "n": 1}, memo)
+    client = Rendered(json.loads(json.dumps(joined)))
+    forget_streams(joined)
+    later = render(COUNTED, {"users": users, "n": 2}, memo)
+    client.merge(json.loads(json.dumps(diff_tree(joined, later))))
+    assert client.html == (
+        '<p>2</p><ul id="u" phx-update="stream">'
+        '<li id="users-1">Ada</li><li id="users-2">Bo</li></ul>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("loop", "problem"),
+    [
+        ({"s": ["<li>", "</li>"], "k": {"0": {"0": "x"}, "kc": 1}, "stream": ["u", [], []]}, "id"),
+        ({"s": ["<li>", "</li>"], "k": {"kc": 0}, "stream": ["u"]}, "is not"),
+    ],
+)
+def test_the_port_refuses_streams_the_client_could_not_patch(
+    loop: dict[str, t.Any], problem: str
+) -> None:
+    with pytest.raises(DiffError, match=problem):
+        Rendered({"s": ["<ul>", "</ul>"], "0": loop})
 
 ROWS = "#items > li"
 
