@@ -618,6 +618,20 @@ def stream_of(diff: dict[str, t.Any]) -> list[t.Any]:
     return found[0]
 
 
+async def test_a_save_that_moves_a_row_moves_it_in_the_list(
+    app: Starlette, database: Database
+) -> None:
+    """A saved row is updated where it is, or moved where the sort puts it now."""
+    ids = [await add(database, name=f"Person {n}", email=f"p{n}@example.com") for n in range(4)]
+    paths = ["/contacts", f"/contacts/{ids[0]}/edit", f"/contacts/{ids[2]}/edit"]
+    async with pages(app, *paths) as (listing, first, third):
+        await third.submit("#contact-form", {"score": "9"})  # stays third
+        await listing.wait_for(f"#contact-{ids[2]} td.col-score", text="9")
+        await first.submit("#contact-form", {"name": "Zed"})  # sorts last now
+        await listing.wait_for("#contact-rows td.col-name a", text="Zed")
+        assert names(listing) == ["Person 1", "Person 2", "Person 3", "Zed"]
+
+
 async def test_a_delete_removes_the_row_everywhere(app: Starlette, database: Database) -> None:
     contact_id = await add(database)
     async with pages(

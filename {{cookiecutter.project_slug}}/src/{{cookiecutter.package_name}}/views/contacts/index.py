@@ -130,13 +130,16 @@ class ContactListLive(LiveView[ContactList]):
 def _send_changes(listing: ContactList, rows: list[ContactRow], changed: Any) -> None:
     """Turn the rows shown into ``rows`` with the fewest stream operations.
 
-    The rows gone are deleted, and the rows new to the page (or ``changed``,
-    which may have moved) inserted at their place, in order: the others keep
-    theirs, since the page stays sorted.
+    The rows gone are deleted, and the rows new to the page inserted at their
+    place, in order: the others keep theirs, since the page stays sorted. The
+    ``changed`` row is updated where it is, or deleted and inserted anew when
+    its change moved it.
     """
-    new_ids = {row["id"] for row in rows}
+    ids = [row["id"] for row in rows]
+    moved = changed in listing.shown and changed in ids
+    moved = moved and listing.shown.index(changed) != ids.index(changed)
     for shown in listing.shown:
-        if shown not in new_ids or shown == changed:
+        if shown not in ids or (shown == changed and moved):
             listing.rows.delete_by_id(_dom_id(shown))
     kept = set(listing.shown)
     for at, row in enumerate(rows):
