@@ -172,6 +172,8 @@ def test_the_wire_format_is_what_the_client_reads() -> None:
     stream.reset([User(5, "Ed")])  # drops the insert before it
     assert stream._get_wire_format() == ["users", [["users-5", -1, None]], [], True]
     assert not stream and len(stream) == 0
+    with pytest.raises(ValueError, match="at is -1"):
+        stream.insert(User(6, "Fi"), at=-2)  # the client would show it nowhere
 
 
 # -- the rendered tree and its diffs ------------------------------------------------

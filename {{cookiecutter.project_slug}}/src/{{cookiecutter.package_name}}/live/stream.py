@@ -98,6 +98,8 @@ class Stream(t.Generic[T]):
         keeps the first ``limit`` rows (the last ``-limit`` when negative);
         ``update_only`` updates a shown row and never adds one. Returns its DOM id.
         """
+        if at < -1:
+            raise ValueError(f"at is -1 (the end), 0 (the top) or a row's index, not {at}")
         dom_id = self._dom_id(item)
         self._ops.inserts.append(StreamInsert(dom_id, item, at, limit, update_only))
         return dom_id

@@ -186,7 +186,7 @@ def _patch_stream(
     Once applied, the comprehension is emptied as ``rendered.js`` does (it
     keeps a ``stream`` entry with no operations, to know its rows).
     """
-    if not isinstance(stream, list) or len(stream) < 3 or not isinstance(stream[1], list):
+    if not (isinstance(stream, list) and len(stream) > 2 and all(map(_is_list, stream[1:3]))):
         raise DiffError(f"stream at {path or '/'} is not [ref, inserts, deletes(, reset)]")
     ref, inserts, deletes = str(stream[0]), stream[1], stream[2]
     if len(stream) > 3:  # the client resets on any fourth element
@@ -195,14 +195,15 @@ def _patch_stream(
         for kept in streams.values():
             kept[:] = [row for row in kept if row[0] != deleted]
     kept = streams.setdefault(ref, [])
-    options = {insert[0]: insert for insert in inserts if isinstance(insert, list) and insert}
+    options = {insert[0]: insert for insert in inserts if _is_list(insert) and len(insert) > 2}
     for row in rows:
         found = _ROOT_ID.match(row)
         if found is None:
             raise DiffError(f"a row of stream {ref!r} has no id on its root element: {row!r}")
         dom_id = html.unescape(found[1])
-        insert = [*options.get(dom_id, [dom_id]), -1, None][:4]  # at -1, no limit, by default
-        at, limit, update_only = insert[1], insert[2], insert[3:] == [True]
+        # [dom_id, at, limit(, update_only)]; an element no insert names is appended.
+        insert = [*options.get(dom_id, [dom_id, -1, None]), False]
+        at, limit, update_only = insert[1], insert[2], insert[3] is True
         shown = next((i for i, (key, _) in enumerate(kept) if key == dom_id), None)
         if shown is not None:
             kept[shown] = (dom_id, row)
@@ -278,6 +279,10 @@ def _truthy(value: t.Any) -> bool:
         or value == ""
         or (isinstance(value, int | float) and value == 0)
     )
+
+
+def _is_list(value: t.Any) -> bool:
+    return isinstance(value, list)
 
 
 def _is_number(value: t.Any) -> t.TypeGuard[int | float]:
