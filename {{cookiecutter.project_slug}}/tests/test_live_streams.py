@@ -39,7 +39,7 @@ from {{ cookiecutter.package_name }}.live.testing import DiffError, Rendered, li
 from {{ cookiecutter.package_name }}.live.tree import forget_streams
 from {{ cookiecutter.package_name }}.settings import Settings
 
-from browsing import open_live, wait_until, watched
+from browsing import assert_no_reload, open_live, set_marker, wait_until, watched
 from conftest import app_settings
 from live_client import LiveClient, Reply
 from servers import serve
@@ -397,23 +397,48 @@ async def feed_page(browser: Browser, feed_server: str) -> AsyncIterator[Page]:
 
 @pytest.mark.browser
 @pytest.mark.asyncio(loop_scope="session")
-async def test_the_official_client_inserts_deletes_resets_and_limits(feed_page: Page) -> None:
+async def test_the_official_client_inserts_at_the_top_and_bottom_and_updates(
+    feed_page: Page,
+) -> None:
     page = feed_page
+    await set_marker(page)
     await expect_ids(page, ["items-101", "items-102", "items-103"])
     await page.click("#top")
     await expect_ids(page, ["items-1", "items-101", "items-102", "items-103"])
     await page.click("#bottom")
     await expect_ids(page, ["items-1", "items-101", "items-102", "items-103", "items-2"])
-    await page.click("#items-101 button.delete")
-    await expect_ids(page, ["items-1", "items-102", "items-103", "items-2"])
-    await page.click("#rename")
+    await page.click("#rename")  # in place
     await page.click("#rename-unknown")  # update_only: never added
-    await wait_until(page, "() => document.querySelector('#items-102').textContent.includes('Re')")
     await page.click("#announce")  # an info, pushed
-    await expect_ids(page, ["items-7", "items-1", "items-102", "items-103", "items-2"])
+    await expect_ids(page, ["items-7", "items-1", "items-101", "items-102", "items-103", "items-2"])
+    assert (await page.text_content("#items-102") or "").startswith("Renamed 102")
+    await assert_no_reload(page)
+
+
+@pytest.mark.browser
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_official_client_deletes_and_keeps_a_limit(feed_page: Page) -> None:
+    page = feed_page
+    await page.click("#items-101 button.delete")
+    await expect_ids(page, ["items-102", "items-103"])
+    await page.click("#bottom")
     await page.click("#limited")  # at the top, keeping the first three
-    await expect_ids(page, ["items-3", "items-7", "items-1"])
+    await expect_ids(page, ["items-2", "items-102", "items-103"])
+    await page.click("#limited")
+    await expect_ids(page, ["items-3", "items-2", "items-102"])
+
+
+@pytest.mark.browser
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_official_client_resets_on_a_patch(feed_page: Page) -> None:
+    page = feed_page
+    await set_marker(page)
+    await page.click("#top")
+    await expect_ids(page, ["items-1", "items-101", "items-102", "items-103"])
     await page.click("#page-2")
     await expect_ids(page, ["items-201", "items-202", "items-203"])
+    await page.go_back()  # a patch again: handle_params resets to page 1
+    await expect_ids(page, ["items-101", "items-102", "items-103"])
     assert "undefined" not in await page.inner_html("#items")
+    await assert_no_reload(page)
 {%- endraw %}
