@@ -114,7 +114,7 @@ class WhosHere:
         """Show this tab on the topic, named as nobody there is, and list who is there.
 
         Subscribing comes first so no diff is missed; one that repeats what
-        the list already shows changes nothing.
+        the list already shows (this tab's own join, say) changes nothing.
         """
         if not is_connected(socket):
             return
@@ -123,9 +123,10 @@ class WhosHere:
         taken = {str(metas[-1].get("name")) for metas in self.metas.values() if metas}
         self.me = me = Visitor.new(taken, doing)
         meta = {"name": me.name, "colour": me.colour, "doing": me.doing}
-        await presence(socket).track(socket, self.topic, me.key, meta)
-        if not self.unavailable:  # else the next try lists this tab too: no wait for it now
-            await self.refresh(socket)
+        tracked = await presence(socket).track(socket, self.topic, me.key, meta)
+        if tracked is not None and not self.unavailable:  # (else the next try lists it)
+            self.metas.setdefault(me.key, []).append(tracked)
+            self._list({me.key})
 
     async def refresh(self, socket: LiveViewSocket[Any]) -> None:
         """List who is here again (after a ``RESYNC``: diffs may have been missed meanwhile).
