@@ -5,6 +5,7 @@ The app imports only these names; everything else is the runtime's own.
 
 from .binding import BindingError
 from .compiler import pure
+from .component import ComponentMeta, ComponentSocket, LiveComponent
 from .config import LiveConfig
 from .diff import diff_tree
 from .params import Params
@@ -26,8 +27,11 @@ from .view import LiveView, UnhandledEvent
 __all__ = [
     "RESYNC",
     "BindingError",
+    "ComponentMeta",
+    "ComponentSocket",
     "ConnectedLiveViewSocket",
     "InfoEvent",
+    "LiveComponent",
     "LiveConfig",
     "LiveEnvironment",
     "LiveRoutes",
