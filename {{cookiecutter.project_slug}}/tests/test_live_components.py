@@ -1,0 +1,309 @@
+"""LiveComponents: the ``c`` map on the wire, events by ``phx-target``, updates, destroys.
+
+Protocol tests speak to a real server over a WebSocket (``live_client``) and
+check the exact frames; test-client tests drive the same view as a browser
+would (``live``). A board view renders counters, each a component: one per
+id in ``counters``, and an ``extra`` one it can hide and show again.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from unittest.mock import AsyncMock, MagicMock
+
+import pytest
+from jinja2 import DictLoader
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+
+from {{ cookiecutter.package_name }}.live import (
+    ComponentMeta,
+    ComponentSocket,
+    ConnectedLiveViewSocket,
+    InfoEvent,
+    LiveComponent,
+    LiveEnvironment,
+    LiveRoutes,
+    LiveView,
+    LiveViewSocket,
+    render_tree,
+)
+from {{ cookiecutter.package_name }}.live import component as component_module
+from {{ cookiecutter.package_name }}.live.testing import live
+
+from live_client import LiveClient, Reply
+from servers import serve
+{%- raw %}
+
+SECRET = "secret"
+TEMPLATES = {
+    "layout.html": "<meta name='csrf-token' content='{{ csrf_token }}'>{{ live_container }}",
+    "board.html": "<div id='board'><p id='total'>{{ total }}</p>"
+    "{% for name in counters %}{{ live_component(Counter, id=name, label=name) }}{% endfor %}"
+    "{% if extra %}{{ live_component(Counter, id='extra', label='extra') }}{% endif %}</div>",
+    "counter.html": "<div id='counter-{{ label }}'><span class='label'>{{ label }}</span>"
+    "<b>{{ count }}</b><button class='inc' phx-click='inc' phx-target='{{ myself }}'>+</button>"
+    "<button class='tell' phx-click='tell' phx-target='#counter-{{ label }}'>tell</button>"
+    "</div>",
+    "macro.html": "{% macro box() %}{{ live_component(Counter, id='m', label='m') }}{% endmacro %}"
+    "<div>{{ box() }}</div>",  # a macro's output is a string: no place for a component
+}
+
+
+class Counter(LiveComponent[dict[str, t.Any]]):
+    template_name = "counter.html"
+
+    async def mount(
+        self, socket: ComponentSocket[dict[str, t.Any]], assigns: dict[str, t.Any]
+    ) -> None:
+        socket.context = {"count": 0}
+
+    async def update(
+        self, socket: ComponentSocket[dict[str, t.Any]], assigns: dict[str, t.Any]
+    ) -> None:
+        socket.context["label"] = assigns["label"]
+
+    async def handle_event(
+        self, event: str, socket: ComponentSocket[dict[str, t.Any]], by: int = 1
+    ) -> None:
+        if event == "inc":
+            socket.context["count"] += by
+        elif event == "tell":
+            await socket.send_parent("told", {"count": socket.context["count"]})
+
+
+class Board(LiveView[dict[str, t.Any]]):
+    template_name = "board.html"
+    sockets: t.ClassVar[list[LiveViewSocket[t.Any]]] = []  # connected ones, for the tests
+
+    async def mount(
+        self, socket: LiveViewSocket[dict[str, t.Any]], session: dict[str, t.Any]
+    ) -> None:
+        socket.context = {"counters": ["a", "b"], "extra": True, "total": 0}
+        if socket.connected:
+            self.sockets.append(socket)
+
+    async def handle_event(
+        self, event: str, socket: ConnectedLiveViewSocket[dict[str, t.Any]], count: int = 0
+    ) -> None:
+        if event == "told":
+            socket.context["total"] = count
+        elif event == "toggle":
+            socket.context["extra"] = not socket.context["extra"]
+        elif event == "later":
+            socket.schedule_info_once(InfoEvent("rename"), 0)
+
+    async def handle_info(
+        self, event: InfoEvent, socket: ConnectedLiveViewSocket[dict[str, t.Any]]
+    ) -> None:
+        socket.send_update(Counter, "a", label="A!")
+
+
+def environment() -> LiveEnvironment:
+    environment = LiveEnvironment(loader=DictLoader(TEMPLATES))
+    environment.globals["Counter"] = Counter
+    return environment
+
+
+def create_app() -> Starlette:
+    routes = LiveRoutes(environment(), SECRET)
+    routes.add("/board", Board)
+    return Starlette(
+        routes=routes.routes, middleware=[Middleware(SessionMiddleware, secret_key=SECRET)]
+    )
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with serve(create_app()) as base_url:
+        yield base_url
+
+
+@asynccontextmanager
+async def joined(base_url: str) -> AsyncIterator[tuple[LiveClient, dict[str, t.Any]]]:
+    async with LiveClient.open(base_url, "/board") as client:
+        yield client, ok(await client.join())["rendered"]
+
+
+def ok(reply: Reply) -> dict[str, t.Any]:
+    assert reply["status"] == "ok", reply
+    return reply["response"]
+
+
+def error(reply: Reply) -> dict[str, t.Any]:
+    assert reply["status"] == "error", reply
+    return reply["response"]
+
+
+def click(event: str, cid: int | None = None, **value: t.Any) -> dict[str, t.Any]:
+    payload = {"type": "click", "event": event, "value": {"value": "", **value}}
+    return payload if cid is None else {**payload, "cid": cid}
+
+
+# -- the wire ----------------------------------------------------------------------
+
+
+async def test_the_join_holds_cids_in_slots_and_each_component_once_with_shared_statics(
+    server: str,
+) -> None:
+    async with joined(server) as (_, rendered):
+        counters, extra = rendered["1"], rendered["2"]
+        assert [entry["0"] for entry in counters["k"].values() if isinstance(entry, dict)] == [
+            1,
+            2,
+        ]
+        assert extra["0"] == 3
+        first, second, third = (rendered["c"][cid] for cid in ("1", "2", "3"))
+        assert first["r"] == 1 and first["s"][0].startswith("<div id='counter-")
+        assert first["0"] == "a" and first["2"] == "0" and first["3"] == "1"
+        # The other counters share the first one's statics: sent once.
+        assert second == {"s": 1, "0": "b", "1": "b", "2": "0", "3": "2", "4": "b", "r": 1}
+        assert third["s"] == 1 and third["3"] == "3"
+
+
+async def test_an_event_with_a_cid_changes_that_component_only(server: str) -> None:
+    async with joined(server) as (client, _):
+        assert ok(await client.push("event", click("inc", 2, by="5"))) == {
+            "diff": {"c": {"2": {"2": "5"}}}
+        }
+
+
+async def test_a_component_whose_assigns_did_not_change_sends_nothing(server: str) -> None:
+    async with joined(server) as (client, _):
+        # The parent re-renders (its total changed) and renders every counter again with
+        # the same assigns: none of them is updated, rendered or sent.
+        assert ok(await client.push("event", click("told", count="7"))) == {
+            "diff": {"0": "7"}
+        }
+
+
+async def test_send_parent_calls_the_views_handle_event(server: str) -> None:
+    async with joined(server) as (client, _):
+        ok(await client.push("event", click("inc", 1, by="3")))
+        assert ok(await client.push("event", click("tell", 1))) == {"diff": {"0": "3"}}
+
+
+async def test_send_update_from_handle_info_renders_the_component(server: str) -> None:
+    async with joined(server) as (client, _):
+        assert ok(await client.push("event", click("later"))) == {}
+        frame = await client.receive()
+        renamed = {"c": {"1": {"0": "A!", "1": "A!", "4": "A!"}}}
+        assert (frame.event, frame.payload) == ("diff", renamed)
+
+
+async def test_a_removed_component_is_freed_when_the_client_destroys_it(server: str) -> None:
+    async with joined(server) as (client, _):
+        assert ok(await client.push("event", click("toggle"))) == {"diff": {"2": ""}}
+        assert ok(await client.push("cids_will_destroy", {"cids": [3]})) == {}
+        assert ok(await client.push("cids_destroyed", {"cids": [3]})) == {"cids": [3]}
+        assert error(await client.push("event", click("inc", 3))) == {
+            "reason": "no such component"
+        }
+        # Shown again, it is a new component: a new cid, its statics those of cid 1.
+        diff = ok(await client.push("event", click("toggle")))["diff"]
+        assert diff["2"]["0"] == 4 and diff["c"]["4"]["s"] in (-1, -2)
+
+
+async def test_a_component_rendered_again_before_it_is_destroyed_stays(server: str) -> None:
+    async with joined(server) as (client, _):
+        ok(await client.push("event", click("inc", 3)))
+        ok(await client.push("event", click("toggle")))
+        ok(await client.push("cids_will_destroy", {"cids": [3]}))
+        # Back before cids_destroyed: the same cid, whose tree the client still has.
+        assert ok(await client.push("event", click("toggle"))) == {
+            "diff": {"2": {"0": 3, "s": ["", ""]}}
+        }
+        assert ok(await client.push("cids_destroyed", {"cids": [3]})) == {"cids": []}
+        assert ok(await client.push("event", click("inc", 3))) == {
+            "diff": {"c": {"3": {"2": "2"}}}
+        }
+
+
+@pytest.mark.parametrize("cid", [99, "1", 1.5, True])
+async def test_an_event_for_no_component_gets_an_error_and_one_log_line(
+    server: str, caplog: pytest.LogCaptureFixture, cid: t.Any
+) -> None:
+    async with joined(server) as (client, _):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            reply = await client.push("event", click("inc", cid))
+        assert error(reply) == {"reason": "no such component"}
+        logged = [record for record in caplog.records if "component" in record.getMessage()]
+        assert len(logged) == 1
+        assert ok(await client.push("event", click("inc", 1))) == {
+            "diff": {"c": {"1": {"2": "1"}}}
+        }
+
+
+# -- the test client ---------------------------------------------------------------
+
+
+async def test_the_test_client_targets_components_and_destroys_them() -> None:
+    Board.sockets.clear()
+    async with live(create_app(), "/board", lifespan=False) as view:
+        assert "counter-extra" in view.dead_html  # the HTTP render mounts components too
+        await view.click("#counter-b .inc")
+        assert view.text("#counter-b b") == "1" and view.text("#counter-a b") == "0"
+        assert view.element("#counter-b").attributes["data-phx-component"] == "2"
+        await view.click("#counter-b .tell")  # phx-target: a selector inside the component
+        assert view.text("#total") == "1"
+        await view.hook("inc", {"by": 4}, target="#counter-a")
+        await view.hook("inc", {"by": 2}, target=3)
+        assert view.text("#counter-a b") == "4" and view.text("#counter-extra b") == "2"
+        components = Board.sockets[-1].components
+        await view.hook("toggle")
+        assert not view.has("#counter-extra") and components.component_count == 3
+        await view.hook("inc", target=1)  # before its next action the client destroys cid 3
+        assert components.get_all_cids() == [1, 2]
+
+
+# -- the API -----------------------------------------------------------------------
+
+
+async def test_the_pyview_api_of_components() -> None:
+    meta = ComponentMeta(cid=42, parent_meta=None)
+    assert meta.myself == meta.cid == 42
+    manager = MagicMock()
+    manager.send_to_parent = AsyncMock()
+    socket = ComponentSocket(context={"n": 1}, cid=7, manager=manager)
+    assert socket.myself == 7
+    await socket.send_parent("saved")
+    manager.send_to_parent.assert_awaited_once_with("saved", {})
+
+    class Plain(LiveComponent[dict[str, t.Any]]):
+        pass
+
+    plain = Plain()
+    await plain.mount(socket, {"x": 1})
+    await plain.update(socket, {"x": 2})
+    await plain.handle_event("any", {}, socket)
+    assert socket.context == {"n": 1}  # the defaults take nothing
+    with pytest.raises(NotImplementedError, match="Plain needs a template_name"):
+        plain.template({}, meta)
+
+
+async def test_live_component_is_refused_where_it_cannot_render() -> None:
+    with pytest.raises(TypeError, match="only in a LiveView's template"):
+        render_tree("<p>{{ live_component(C, id=1) }}</p>", {"C": Counter})
+    manager = component_module.ComponentsManager(MagicMock())
+    templates = environment()
+    with pytest.raises(TypeError, match="not inside a macro"):
+        await manager.render(templates, templates.get_template("macro.html"), {})
+
+
+def test_a_view_has_a_bounded_number_of_components(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(component_module, "MAX_COMPONENTS", 3)
+    manager = component_module.ComponentsManager(MagicMock())
+    assert [manager.register(Counter, name, {}) for name in "abc"] == [1, 2, 3]
+    manager.begin_render()
+    manager.register(Counter, "b", {})  # a and c are no longer rendered
+    assert manager.register(Counter, "d", {}) == 4  # a, the oldest of them, makes room
+    assert manager.get_all_cids() == [2, 3, 4]
+    manager.register(Counter, "c", {})
+    with pytest.raises(RuntimeError, match="more than 3 components"):
+        manager.register(Counter, "e", {})
+{%- endraw %}
