@@ -3,10 +3,11 @@
 // Usage: node replay.mjs <rendered.cjs>, where rendered.cjs is an esbuild
 // bundle of phoenix_live_view's own assets/js/phoenix_live_view/rendered.js.
 // Reads one case per stdin line, {"join": tree, "diffs": [diff...], "fulls"?:
-// [tree...]}, and answers each with one stdout line, {"html": [...], "fulls":
+// [tree...], "prunes"?: [[cid...]...]}, and answers each with one stdout line, {"html": [...], "fulls":
 // [...] | null, "error": string | null}: the HTML after the join and after
 // each diff, merged exactly as the browser would (extract, then mergeDiff,
-// then toString), and the HTML of a fresh client built from each full tree.
+// then toString; before diff i, pruneCIDs(prunes[i]), as after a
+// cids_destroyed reply), and the HTML of a fresh client built from each full tree.
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 
@@ -22,12 +23,13 @@ const render = (rendered) => rendered.toString().buffer;
 
 const fresh = (tree) => render(new Rendered("phx-test", Rendered.extract(tree).diff));
 
-function replay({ join, diffs = [], fulls }) {
+function replay({ join, diffs = [], fulls, prunes = [] }) {
   const result = { html: [], fulls: null, error: null };
   try {
     const rendered = new Rendered("phx-test", Rendered.extract(join).diff);
     result.html.push(render(rendered));
-    for (const diff of diffs) {
+    for (const [step, diff] of diffs.entries()) {
+      rendered.pruneCIDs(prunes[step] ?? []);
       rendered.mergeDiff(Rendered.extract(diff).diff);
       result.html.push(render(rendered));
     }

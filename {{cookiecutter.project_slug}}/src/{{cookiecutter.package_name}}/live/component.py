@@ -6,8 +6,8 @@ across renders, and by a cid (an integer) on the wire: the parent's slot holds
 the cid, and the diff's ``"c"`` map holds each component's tree, whose root
 element the client tags so that ``phx-target="{{ myself }}"`` sends events to
 it. A component is rendered only when something it sees changed: new assigns
-from the parent (compared with ``==``), an event, or ``send_update``; an
-unchanged one sends nothing. The client says when one left the page
+from the parent (see ``freeze``), an event, or ``send_update``; an unchanged
+one sends nothing. The client says when one left the page
 (``cids_will_destroy``, then ``cids_destroyed``), and only then is it freed,
 as in Phoenix. The API follows PyView's (``mount(socket, assigns)``,
 ``update(socket, assigns)``, ``template(assigns, meta)``), with Jinja templates.
@@ -18,8 +18,10 @@ from __future__ import annotations
 import logging
 import typing as t
 from dataclasses import dataclass, field
+from datetime import date
 
 import jinja2
+from markupsafe import Markup
 
 from .compiler import Cid
 from .diff import diff_tree
@@ -105,6 +107,29 @@ class LiveComponent(t.Generic[T]):
         return variables
 
 
+_SCALARS = frozenset({str, int, bool, type(None), Markup, date})
+
+
+def freeze(value: t.Any) -> t.Hashable:
+    """A stand-in for assigns, equal only for values that render the same.
+
+    Types count (``Markup("<b>")`` is not ``"<b>"``, nor ``True`` ``1``), and
+    containers are copied: a list the parent changes in place is a change.
+    Any other object (a database row, say) could change behind an equal
+    stand-in, so it never equals anything: passing one updates every time.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return (kind, value)
+    if kind is float:
+        return (kind, repr(value))
+    if kind is dict:
+        return (kind, tuple((freeze(key), freeze(item)) for key, item in value.items()))
+    if kind is list or kind is tuple:
+        return (kind, tuple(map(freeze, value)))
+    return object()
+
+
 class _Instance:
     """One component of a view, and what the client holds of it."""
 
@@ -112,7 +137,7 @@ class _Instance:
         self.component = component
         self.key = key
         self.context: t.Any = {}
-        self.assigns: dict[str, t.Any] | None = None  # the parent's, as last given
+        self.assigns: t.Hashable = None  # the parent's, as last given (``freeze``)
         self.memo = Memo()
         self.tree: Tree | None = None  # as the client has it
         self.dirty = True  # its state changed since it was rendered
@@ -143,7 +168,7 @@ class ComponentsManager:
         """The cid of ``(component_class, component_id)``; a new one mounts, new assigns update."""
         if not (isinstance(component_class, type) and issubclass(component_class, LiveComponent)):
             raise TypeError(f"live_component() takes a LiveComponent class: {component_class!r}")
-        key = (component_class, component_id)
+        key, frozen = (component_class, component_id), freeze(assigns)
         cid = self._by_key.get(key)
         if cid is None:
             self._make_room()
@@ -154,9 +179,9 @@ class ComponentsManager:
         else:
             instance = self._instances[cid]
             instance.marked = False  # rendered again before the client destroyed it
-            if assigns != instance.assigns:
+            if frozen != instance.assigns:
                 self._pending.append((cid, assigns, False))
-        self._instances[cid].assigns = dict(assigns)
+        self._instances[cid].assigns = frozen
         self._seen.add(cid)
         return cid
 
@@ -301,11 +326,10 @@ class ComponentsManager:
         tree, but its statics only when no other component with the same
         template is on the client (``"s": -cid``) or in this message (``"s": cid``).
         """
-        sources = {
-            id(instance.tree["s"]): -cid
-            for cid, instance in self._instances.items()
-            if instance.tree is not None and cid not in self._fresh
-        }
+        sources: dict[int, int] = {}  # statics (by id) → the cid to take them from
+        for cid, instance in self._instances.items():
+            if instance.tree is not None:  # as the client has it, before this message
+                sources.setdefault(id(instance.tree["s"]), -cid)
         out: Tree = {}
         for cid in sorted(self._fresh):
             new, instance = self._fresh[cid], self._instances[cid]
