@@ -44,7 +44,8 @@ TEMPLATES = {
     "layout.html": "<meta name='csrf-token' content='{{ csrf_token }}'>{{ live_container }}",
     "board.html": "<div id='board'><p id='total'>{{ total }}</p>"
     "{% for name in counters %}{{ live_component(Counter, id=name, label=name) }}{% endfor %}"
-    "{% if extra %}{{ live_component(Counter, id='extra', label='extra') }}{% endif %}</div>",
+    "{% if extra %}{{ live_component(Counter, id='extra', label='extra') }}{% endif %}"
+    "<button id='toggle' phx-click='toggle'>toggle</button></div>",
     "counter.html": "<div id='counter-{{ label }}'><span class='label'>{{ label }}</span>"
     "<b>{{ count }}</b><button class='inc' phx-click='inc' phx-target='{{ myself }}'>+</button>"
     "<button class='tell' phx-click='tell' phx-target='#counter-{{ label }}'>tell</button>"
