@@ -52,6 +52,8 @@ TEMPLATES = {
     "</div>",
     "macro.html": "{% macro box() %}{{ live_component(Counter, id='m', label='m') }}{% endmacro %}"
     "<div>{{ box() }}</div>",  # a macro's output is a string: no place for a component
+    "twice.html": "<div>{% for _ in range(2) %}{{ live_component(Counter, id='a', label='a') }}"
+    "{% endfor %}</div>",
 }
 
 
@@ -294,6 +296,8 @@ async def test_live_component_is_refused_where_it_cannot_render() -> None:
     templates = environment()
     with pytest.raises(TypeError, match="not inside a macro"):
         await manager.render(templates, templates.get_template("macro.html"), {})
+    with pytest.raises(ValueError, match="two Counter components with id 'a'"):
+        await manager.render(templates, templates.get_template("twice.html"), {})
 
 
 def test_a_view_has_a_bounded_number_of_components(monkeypatch: pytest.MonkeyPatch) -> None:

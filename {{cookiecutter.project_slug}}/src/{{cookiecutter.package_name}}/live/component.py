@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -152,7 +153,7 @@ class ComponentsManager:
         self.liveview: t.Any = None  # set when the view mounts, for ``send_parent``
         self._instances: dict[int, _Instance] = {}
         self._by_key: dict[tuple[type, t.Hashable], int] = {}
-        self._pending: list[tuple[int, dict[str, t.Any], bool]] = []  # cid, assigns, mount first
+        self._pending: deque[tuple[int, dict[str, t.Any], bool]] = deque()  # cid, assigns, mount?
         self._next_cid = 1
         self._seen: set[int] = set()  # rendered by the last render
         self._fresh: dict[int, Tree] = {}  # rendered, not yet sent
@@ -200,7 +201,7 @@ class ComponentsManager:
     async def run_pending_lifecycle(self) -> None:
         """``mount`` (new components) and ``update`` for what was registered or sent."""
         while self._pending:
-            cid, assigns, mount = self._pending.pop(0)
+            cid, assigns, mount = self._pending.popleft()
             instance = self._instances.get(cid)
             if instance is None:
                 continue  # destroyed meanwhile
@@ -254,6 +255,12 @@ class ComponentsManager:
 
     def __contains__(self, cid: object) -> bool:
         return cid in self._instances
+
+    def rendered(
+        self, component_class: type[LiveComponent[t.Any]], component_id: t.Hashable
+    ) -> bool:
+        """True when the render under way (or the last one) already rendered this component."""
+        return self._by_key.get((component_class, component_id)) in self._seen
 
     # -- rendering ---------------------------------------------------------------
 
@@ -402,4 +409,7 @@ def live_component(
         raise TypeError("live_component() renders only in a LiveView's template")
     if "id" not in assigns:
         raise TypeError("live_component() needs an id=")
-    return Cid(manager.register(component, assigns.pop("id"), assigns))
+    component_id = assigns.pop("id")
+    if manager.rendered(component, component_id):
+        raise ValueError(f"two {component.__name__} components with id {component_id!r}")
+    return Cid(manager.register(component, component_id, assigns))
