@@ -82,6 +82,11 @@ class Counter(LiveComponent[dict[str, t.Any]]):
 class Board(LiveView[dict[str, t.Any]]):
     template_name = "board.html"
     sockets: t.ClassVar[list[LiveViewSocket[t.Any]]] = []  # connected ones, for the tests
+    renders: t.ClassVar[int] = 0  # of its template, by every board
+
+    def template_context(self, socket: LiveViewSocket[dict[str, t.Any]]) -> dict[str, t.Any]:
+        Board.renders += 1
+        return super().template_context(socket)
 
     async def mount(
         self, socket: LiveViewSocket[dict[str, t.Any]], session: dict[str, t.Any]
@@ -249,11 +254,13 @@ async def test_the_test_client_targets_components_and_destroys_them() -> None:
     Board.sockets.clear()
     async with live(create_app(), "/board", lifespan=False) as view:
         assert "counter-extra" in view.dead_html  # the HTTP render mounts components too
+        renders = Board.renders
         await view.click("#counter-b .inc")
         assert view.text("#counter-b b") == "1" and view.text("#counter-a b") == "0"
+        assert Board.renders == renders  # the component alone was rendered
         assert view.element("#counter-b").attributes["data-phx-component"] == "2"
         await view.click("#counter-b .tell")  # phx-target: a selector inside the component
-        assert view.text("#total") == "1"
+        assert view.text("#total") == "1" and Board.renders == renders + 1  # send_parent
         await view.hook("inc", {"by": 4}, target="#counter-a")
         await view.hook("inc", {"by": 2}, target=3)
         assert view.text("#counter-a b") == "4" and view.text("#counter-extra b") == "2"

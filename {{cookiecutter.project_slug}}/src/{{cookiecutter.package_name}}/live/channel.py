@@ -402,21 +402,25 @@ class LiveChannel:
                 config = self._upload_config(joined, ref)
                 if config is not None:
                     config.put_entries(entries)
-        cid = payload.get("cid")
-        if cid is not None and (type(cid) is not int or cid not in joined.socket.components):
+        components, cid = joined.socket.components, payload.get("cid")
+        if cid is not None and (type(cid) is not int or cid not in components):
             raise error("no such component")  # one it destroyed, or a forged cid
+        parent_events, alone = components.parent_events, cid is not None
         try:
             if cid is None:
                 await call_handle_event(joined.view, joined.socket, event, payload)
             else:
-                await joined.socket.components.handle_event(cid, event, payload)
+                await components.handle_event(cid, event, payload)
         except BindingError as exc:
             # The person at the browser sees what was wrong; the view decides how.
             logger.info("event %s on %s: %s", clip(event), clip(self.topic), exc)
             await joined.view.handle_binding_error(joined.socket, event, exc)
+            alone = False
         except UnhandledEvent as exc:
             raise error(f"unhandled event {clip(event, 100)}") from exc
-        return await self._update(joined)
+        # A component that did not call its view renders alone, as in Phoenix.
+        alone = alone and components.parent_events == parent_events
+        return await self._update(joined, view=not alone)
 
     async def _live_patch(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
         url = payload.get("url")
@@ -581,8 +585,9 @@ class LiveChannel:
     def _browser_url(self, to: str) -> str:
         return self.routes.navigation_url(to, self.transport.root_path)
 
-    async def _update(self, joined: JoinedView) -> dict[str, t.Any]:
-        """After a callback: follow navigation, then reply with the diff."""
+    async def _update(self, joined: JoinedView, view: bool = True) -> dict[str, t.Any]:
+        """After a callback: follow navigation, then reply with the diff (of the components
+        alone unless ``view``)."""
         response: dict[str, t.Any] = {}
         patched = await self._follow_patches(joined)
         if patched:
@@ -590,9 +595,13 @@ class LiveChannel:
         navigation = self._take_navigation(joined)
         if navigation is not None:
             return navigation
-        tree = await self._render(joined)
-        diff = share_statics(diff_tree(joined.tree, tree))
-        joined.tree = tree
+        diff: Tree = {}
+        if view:
+            tree = await self._render(joined)
+            diff = share_statics(diff_tree(joined.tree, tree))
+            joined.tree = tree
+        else:
+            await joined.socket.components.render_components(self.routes.environment)
         self._components(joined, diff)
         self._title_and_events(joined, diff)
         if diff:

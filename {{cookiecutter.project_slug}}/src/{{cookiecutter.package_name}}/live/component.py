@@ -36,6 +36,7 @@ if t.TYPE_CHECKING:
 
 T = t.TypeVar("T")
 COMPONENTS_VARIABLE = "__phx_components"
+RENDERED_VARIABLE = "__phx_rendered_cids"  # the components one template render rendered
 MAX_COMPONENTS = 1000  # alive in one view, rendered or waiting for the client to destroy them
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ class ComponentsManager:
     def __init__(self, parent_socket: LiveViewSocket[t.Any]) -> None:
         self.parent_socket = parent_socket
         self.liveview: t.Any = None  # set when the view mounts, for ``send_parent``
+        self.parent_events = 0  # calls of ``send_parent``: the view may have changed
         self._instances: dict[int, _Instance] = {}
         self._by_key: dict[tuple[type, t.Hashable], int] = {}
         self._pending: deque[tuple[int, dict[str, t.Any], bool]] = deque()  # cid, assigns, mount?
@@ -228,6 +230,7 @@ class ComponentsManager:
     async def send_to_parent(self, event: str, payload: dict[str, t.Any]) -> None:
         if self.liveview is None:
             raise RuntimeError("send_parent() needs a mounted view")
+        self.parent_events += 1
         await call_handle_event(self.liveview, self.parent_socket, event, {"value": payload})
 
     def unregister(self, cid: int) -> None:
@@ -256,12 +259,6 @@ class ComponentsManager:
     def __contains__(self, cid: object) -> bool:
         return cid in self._instances
 
-    def rendered(
-        self, component_class: type[LiveComponent[t.Any]], component_id: t.Hashable
-    ) -> bool:
-        """True when the render under way (or the last one) already rendered this component."""
-        return self._by_key.get((component_class, component_id)) in self._seen
-
     # -- rendering ---------------------------------------------------------------
 
     def send_update(
@@ -288,36 +285,37 @@ class ComponentsManager:
         context: dict[str, t.Any],
         memo: Memo | None = None,
     ) -> Tree:
-        """The view's tree; its components are mounted, updated and those changed rendered."""
-        from .template import render_template  # template.py imports this module
-
+        """The view's tree, then ``render_components``."""
         self.begin_render()
-        tree = render_template(template, {**context, COMPONENTS_VARIABLE: self}, memo)
+        tree = _render_template(template, context, self, memo)
+        await self.render_components(environment)
+        return tree
+
+    async def render_components(self, environment: jinja2.Environment) -> None:
+        """Mount and update what is pending, then render the components shown that changed.
+
+        After an event that a component handled alone, this is the whole
+        render: the view's template is not rendered again, as in Phoenix.
+        """
         renders = 0
         while True:
             await self.run_pending_lifecycle()
             due = sorted(cid for cid in self._seen if self._instances[cid].dirty)
             if not due:
-                return tree
+                return
             for cid in due:
                 renders += 1
                 if renders > 2 * MAX_COMPONENTS:
                     raise RuntimeError("components keep updating each other as they render")
-                self._fresh[cid] = self._render_component(environment, cid, render_template)
+                self._fresh[cid] = self._render_component(environment, cid)
 
-    def _render_component(
-        self,
-        environment: jinja2.Environment,
-        cid: int,
-        render_template: t.Callable[..., Tree],
-    ) -> Tree:
+    def _render_component(self, environment: jinja2.Environment, cid: int) -> Tree:
         instance = self._instances[cid]
         component, meta = instance.component, ComponentMeta(cid)
         chosen = component.template(instance.context, meta)
         template = environment.get_template(chosen) if isinstance(chosen, str) else chosen
         variables = component.template_context(instance.context, meta)
-        variables[COMPONENTS_VARIABLE] = self
-        tree = render_template(template, variables, instance.memo)
+        tree = _render_template(template, variables, self, instance.memo)
         if not tree["s"][0].lstrip().startswith("<"):
             raise ValueError(
                 f"{type(component).__name__}'s template must start with its one root element"
@@ -399,6 +397,19 @@ class ComponentsManager:
         return ComponentSocket(self._instances[cid].context, cid, self)
 
 
+def _render_template(
+    template: jinja2.Template,
+    variables: dict[str, t.Any],
+    manager: ComponentsManager,
+    memo: Memo | None,
+) -> Tree:
+    """Render a view's or a component's template; its components register with ``manager``."""
+    from .template import render_template  # template.py imports this module
+
+    variables = {**variables, COMPONENTS_VARIABLE: manager, RENDERED_VARIABLE: set()}
+    return render_template(template, variables, memo)
+
+
 @jinja2.pass_context
 def live_component(
     context: jinja2.runtime.Context, component: type[LiveComponent[t.Any]], **assigns: t.Any
@@ -409,7 +420,8 @@ def live_component(
         raise TypeError("live_component() renders only in a LiveView's template")
     if "id" not in assigns:
         raise TypeError("live_component() needs an id=")
-    component_id = assigns.pop("id")
-    if manager.rendered(component, component_id):
+    component_id, rendered = assigns.pop("id"), context[RENDERED_VARIABLE]
+    if (component, component_id) in rendered:
         raise ValueError(f"two {component.__name__} components with id {component_id!r}")
+    rendered.add((component, component_id))
     return Cid(manager.register(component, component_id, assigns))
