@@ -1,6 +1,6 @@
 """LiveComponents in headless Chromium, driven by the official client.
 
-The board of ``test_live_components`` is served with the app's layout (and
+The board of ``board.py`` is served with the app's layout (and
 so the official client): events reach a component through ``phx-target``
 (a cid, or a selector inside it) and a component reaches its view with
 ``send_parent``; a component the view stops rendering is destroyed by the
@@ -22,8 +22,8 @@ from starlette.routing import BaseRoute
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.live import LiveConfig, LiveEnvironment, LiveRoutes
 from {{ cookiecutter.package_name }}.live.testing import scaled
-from test_live_components import TEMPLATES, Board, Counter
 
+from board import TEMPLATES, Board, Counter
 from browsing import assert_sound, open_live, wait_until, watched
 from conftest import app_settings
 from servers import serve
