@@ -33,7 +33,9 @@ TEMPLATES = {
     "board.html": "<div id='board'><p id='total'>{{ total }}</p>"
     "{% for name in counters %}{{ live_component(Counter, id=name, label=name) }}{% endfor %}"
     "{% if extra %}{{ live_component(Counter, id='extra', label='extra') }}{% endif %}"
-    "<button id='toggle' phx-click='toggle'>toggle</button></div>",
+    "<button id='toggle' phx-click='toggle'>toggle</button>"
+    "<button id='push-a' phx-click='[[\"push\",{\"event\":\"inc\",\"target\":\"#counter-a\"}]]'>"
+    "a+</button></div>",
     "counter.html": "<div id='counter-{{ label }}'><span class='label'>{{ label }}</span>"
     "<b>{{ count }}</b><button class='inc' phx-click='inc' phx-target='{{ myself }}'>+</button>"
     "<button class='tell' phx-click='tell' phx-target='#counter-{{ label }}'>tell</button>"

@@ -80,6 +80,8 @@ async def test_events_reach_components_by_phx_target(board: Page) -> None:
     await expect_text(board, "#counter-a b", "0")
     await board.click("#counter-b .tell")  # phx-target="#counter-b": send_parent
     await expect_text(board, "#total", "1")
+    await board.click("#push-a")  # JS.push("inc", target: "#counter-a")
+    await expect_text(board, "#counter-a b", "1")
 
 
 async def test_a_component_the_view_stops_rendering_is_destroyed(board: Page) -> None:

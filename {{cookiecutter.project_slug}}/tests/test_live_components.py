@@ -161,7 +161,9 @@ async def test_the_test_client_targets_components_and_destroys_them() -> None:
         assert view.element("#counter-b").attributes["data-phx-component"] == "2"
         await view.click("#counter-b .tell")  # phx-target: a selector inside the component
         assert view.text("#total") == "1" and Board.renders == renders + 1  # send_parent
-        await view.hook("inc", {"by": 4}, target="#counter-a")
+        await view.click("#push-a")  # JS.push("inc", target: "#counter-a")
+        assert view.text("#counter-a b") == "1"
+        await view.hook("inc", {"by": 3}, target="#counter-a")
         await view.hook("inc", {"by": 2}, target=3)
         assert view.text("#counter-a b") == "4" and view.text("#counter-extra b") == "2"
         components = Board.sockets[-1].components

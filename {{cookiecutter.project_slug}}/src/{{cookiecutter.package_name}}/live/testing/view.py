@@ -718,7 +718,7 @@ class LiveViewTest:
                     {control.name for control in form.controls}, None, submitter
                 )
                 payload["meta"] = meta
-        target = attr(node if form is None else form.node, "phx-target")
+        target = args.get("target") or attr(node if form is None else form.node, "phx-target")
         for cid in [None] if target is None else self._targets(target):
             await self._event(payload if cid is None else {**payload, "cid": cid})
 
