@@ -198,6 +198,23 @@ async def test_the_pyview_api_of_components() -> None:
         plain.template({}, meta)
 
 
+async def test_the_pyview_api_of_the_manager() -> None:
+    manager = component_module.ComponentsManager(MagicMock())
+    cid = manager.register(Counter, "a", {"label": "a"})
+    assert manager.has_pending_lifecycle() and manager.get_context(cid) == {}
+    await manager.run_pending_lifecycle()  # mount, then update
+    assert not manager.has_pending_lifecycle()
+    component, context = manager.get_component(cid) or (None, None)
+    assert isinstance(component, Counter) and context == {"count": 0, "label": "a"}
+    await manager.handle_event(cid, "inc", {"value": {"by": "2"}})
+    manager.set_context(cid, {**manager.get_context(cid), "label": "b"})
+    assert manager.get_context(cid) == {"count": 2, "label": "b"}
+    await manager.handle_event(99, "inc", {})  # no such component: logged, nothing happens
+    assert manager.get_component(99) is None and manager.get_context(99) is None
+    manager.unregister(cid)
+    assert manager.component_count == 0 and manager.register(Counter, "a", {}) == cid + 1
+
+
 async def test_live_component_is_refused_where_it_cannot_render() -> None:
     with pytest.raises(TypeError, match="only in a LiveView's template"):
         render_tree("<p>{{ live_component(C, id=1) }}</p>", {"C": Counter})
