@@ -62,11 +62,12 @@ class InfoEvent:
     ``coalesced`` counts the earlier broadcasts on the topic this one replaced
     while the view was behind (see ``inbox``): if it is not 0, some were
     never handled, and a view that acts only on some messages should reload.
+    (It is not compared: an event equals another of the same name and payload.)
     """
 
     name: str
     payload: t.Any = None
-    coalesced: int = 0
+    coalesced: int = dataclasses.field(default=0, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
