@@ -59,9 +59,7 @@ async def test_a_stopped_server_shows_reconnecting_and_a_restarted_one_clears_it
             assert await step_form_state(page) == {"inert": True, "opacity": "0.5"}
 
             # The same app again on the same port: the client rejoins by itself.
-            base_url = server.enter_context(
-                serve(create_app(settings), port=port, lifespan="on")
-            )
+            server.enter_context(serve(create_app(settings), port=port, lifespan="on"))
             await wait_until(page, HIDDEN, "#client-error")
             await wait_until(
                 page, "() => document.querySelector('[data-phx-main]').matches('.phx-connected')"
