@@ -40,6 +40,7 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
         loader=PackageLoader(__package__ or __name__, "templates"), auto_reload=settings.debug
     )
     environment.globals["app_name"] = APP_NAME
+    environment.globals["debug"] = settings.debug  # pages may say more to the developer
     # Uploads in progress are written beside the kept files: saving one is a rename.
     config = LiveConfig(
         allowed_origins=settings.allowed_origins,
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 https_only=settings.https,
             ),
         ],
+        exception_handlers=live.exception_handlers,
         lifespan=lifespan,
     )
 
