@@ -1,10 +1,12 @@
 """What a person sees when the server goes away under an open page, and when it comes back.
 
 The official client marks the view's element ``phx-client-error`` when it
-loses the socket, runs the ``phx-disconnected`` commands half a second later
-and the ``phx-connected`` ones once the view has joined again: the flash
-group (templates/flash.html) shows "Reconnecting…" meanwhile, and the page's
-forms are dimmed and inert, so a click on Save is not silently lost.
+loses the socket (``phx-server-error`` when the view failed on the server),
+runs the ``phx-disconnected`` commands half a second later and the
+``phx-connected`` ones once the view has joined again: the flash group
+(templates/flash.html) shows "Reconnecting…" (or "Something went wrong")
+meanwhile, and the page's forms are dimmed and inert, so a click on Save is
+not silently lost.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.views.counter import CounterLive
 
-from browsing import open_live, wait_until, watched
+from browsing import MAIN, open_live, wait_until, watched
 from conftest import app_settings
 from servers import serve
 
@@ -28,6 +31,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 REFUSED = "WebSocket connection to"
 SHOWN = "(sel) => document.querySelector(sel)?.checkVisibility() === true"
 HIDDEN = "(sel) => document.querySelector(sel)?.checkVisibility() === false"
+CONNECTED = "(sel) => document.querySelector(sel).matches('.phx-connected')"
 
 
 async def step_form_state(page: Page) -> dict[str, object]:
@@ -61,9 +65,7 @@ async def test_a_stopped_server_shows_reconnecting_and_a_restarted_one_clears_it
             # The same app again on the same port: the client rejoins by itself.
             server.enter_context(serve(create_app(settings), port=port, lifespan="on"))
             await wait_until(page, HIDDEN, "#client-error")
-            await wait_until(
-                page, "() => document.querySelector('[data-phx-main]').matches('.phx-connected')"
-            )
+            await wait_until(page, CONNECTED, MAIN)
             assert await step_form_state(page) == {"inert": False, "opacity": "1"}
             await page.fill("#step", "5")
             await wait_until(
@@ -71,3 +73,29 @@ async def test_a_stopped_server_shows_reconnecting_and_a_restarted_one_clears_it
             )
     finally:
         server.close()
+
+
+async def test_a_view_that_failed_on_the_server_shows_something_went_wrong_until_it_rejoins(
+    browser: Browser, live_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in handle_event")
+
+    # The client reports the click the crash answered.
+    async with watched(browser, live_server, tolerated="Failed to push event") as context:
+        page = await context.new_page()
+        await open_live(page, "/counter")
+        # The live server runs in this process: its counter crashes on the next event.
+        monkeypatch.setattr(CounterLive, "handle_event", crash)
+        await page.click("#increment")
+        await wait_until(page, SHOWN, "#server-error")
+        assert "Something went wrong" in await page.inner_text("#server-error")
+        assert await page.is_hidden("#client-error")
+        assert await step_form_state(page) == {"inert": True, "opacity": "0.5"}
+
+        monkeypatch.undo()  # fixed: the client's rejoin mounts it afresh
+        await wait_until(page, HIDDEN, "#server-error")
+        await wait_until(page, CONNECTED, MAIN)
+        assert await step_form_state(page) == {"inert": False, "opacity": "1"}
+        await page.click("#increment")
+        await wait_until(page, "() => document.querySelector('#count')?.textContent === '1'")
