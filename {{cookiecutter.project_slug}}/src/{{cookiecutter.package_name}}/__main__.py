@@ -15,9 +15,9 @@ already small. The garbage collector runs its young generation less often:
 thousands of joined views are hundreds of thousands of objects, and frequent
 full collections (300 ms each at 2,000 views) stalled every socket.
 
-In debug mode (``DEBUG=true``, as ``make setup`` writes ``.env``) the server
-restarts when a Python file of the package changes (uvicorn's reload), and
-it warns at start-up when the database lacks migrations.
+It warns at start-up when the database lacks migrations. In debug mode
+(``DEBUG=true``, as ``.env`` starts) the server restarts when a Python file
+of the package changes (uvicorn's reload).
 """
 
 import asyncio

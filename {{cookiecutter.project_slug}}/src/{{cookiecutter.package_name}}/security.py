@@ -83,8 +83,8 @@ class UploadedFiles(PublicFiles):
 
     Whatever a file turns out to be, it gets a sandboxing CSP (no script, an
     origin of its own), and anything but an image is a download. ``?name=``
-    is the name to save it under (``media.url``), cleaned by
-    ``media.download_name``: it keeps the stored extension.
+    (the contact page's links add the uploaded name) is the name to save it
+    under, cleaned by ``media.download_name``: it keeps the stored extension.
     """
 
     def file_response(
