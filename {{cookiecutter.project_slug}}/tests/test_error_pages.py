@@ -19,6 +19,7 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.db import Database, create_engine, describe, missing_table
@@ -75,6 +76,16 @@ async def test_an_unknown_url_is_the_apps_404_page(path: str) -> None:
     assert "There is no page at this address." in response.text
     assert 'href="/contacts"' in response.text  # in the layout, with its navigation
     assert response.headers["x-frame-options"] == "DENY"  # and the security headers
+
+
+async def test_under_a_prefix_the_404_page_links_stay_in_the_app() -> None:
+    outer = Starlette(routes=[Mount("/crm", app=create_app(app_settings()))])
+    async with client(outer) as browser:
+        for path in ("/crm/nope", "/crm/static/nope.css"):
+            response = await browser.get(path)
+            assert response.status_code == 404
+            assert 'href="/crm/contacts"' in response.text, path
+            assert '<a href="/crm/">Back to the home page</a>' in response.text, path
 
 
 async def test_a_wrong_method_is_the_apps_405_page_with_its_allow_header() -> None:

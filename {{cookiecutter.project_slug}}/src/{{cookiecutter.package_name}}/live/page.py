@@ -13,6 +13,7 @@ from markupsafe import Markup
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount
 
 from .binding import BindingError
 from .lifecycle import mount_view
@@ -153,9 +154,14 @@ def layout_response(
 
 
 def app_root_path(request: Request) -> str:
-    """The app's path prefix, also for a request under a ``Mount`` (a missing static file),
-    whose ``root_path`` has the mount's path added."""
-    return str(request.scope.get("app_root_path", request.scope.get("root_path", "")))
+    """The app's path prefix. A request the app routed into one of its ``Mount``s (a
+    missing static file) has the mount's path added to its ``root_path``: it goes."""
+    root_path = str(request.scope.get("root_path", ""))
+    endpoint = request.scope.get("endpoint")
+    for route in getattr(request.scope.get("app"), "routes", ()):
+        if isinstance(route, Mount) and route.app is endpoint:
+            return root_path.removesuffix(route.path)
+    return root_path
 
 
 def _phrase(status: int) -> str:
