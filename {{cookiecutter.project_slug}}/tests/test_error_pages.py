@@ -113,8 +113,8 @@ async def test_a_bug_in_debug_mode_is_the_traceback_page() -> None:
     assert "Internal Server Error</h1>" not in response.text
 
 
-async def test_a_missing_table_is_named_with_what_to_do(new_database_url: str) -> None:
-    database = Database(create_engine(new_database_url))
+async def test_a_missing_table_is_named_with_what_to_do(database_url: str) -> None:
+    database = Database(create_engine(database_url))
     try:
         with pytest.raises(Exception) as raised:
             async with database.session() as session:
@@ -128,9 +128,9 @@ async def test_a_missing_table_is_named_with_what_to_do(new_database_url: str) -
 
 @pytest.mark.parametrize("debug", [True, False])
 async def test_an_unmigrated_database_says_so_in_the_log_and_in_debug_on_the_page(
-    new_database_url: str, debug: bool, caplog: pytest.LogCaptureFixture
+    database_url: str, debug: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_app(app_settings(database_url=new_database_url, debug=debug))
+    app = create_app(app_settings(database_url=database_url, debug=debug))
     with caplog.at_level(logging.WARNING):
         async with live(app, "/contacts") as view:
             assert "could not be loaded" in view.text("#unavailable")
