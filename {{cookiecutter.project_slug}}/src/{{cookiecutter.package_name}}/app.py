@@ -46,6 +46,7 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     environment.globals.update(
         ContactFormComponent=ContactFormComponent, WhosHerePanel=WhosHerePanel
     )
+    environment.globals["debug"] = settings.debug  # pages may say more to the developer
     # Uploads in progress are written beside the kept files: saving one is a rename.
     config = LiveConfig(
         allowed_origins=settings.allowed_origins,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 https_only=settings.https,
             ),
         ],
+        exception_handlers=live.exception_handlers,
         lifespan=lifespan,
     )
 
