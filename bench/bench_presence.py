@@ -21,9 +21,10 @@ page must end each phase showing everyone (its "who's here" count), or the
 run says so.
 
 Latencies are measured in the bystander's process, which does nothing else
-(the crowd's work would otherwise delay its clock); the CPU columns say how busy the server and the rest of the machine
-were. The exit code is 0 whatever the figures say: this is a report, not a
-test; it is 1 only when the app cannot be baked or migrated.
+(the crowd's work would otherwise delay its clock); the CPU columns say how
+busy the server and the rest of the machine were. The exit code is 0 whatever
+the figures say: this is a report, not a test; it is 1 only when the app
+cannot be baked or migrated.
 
 Usage: ``python bench/bench_presence.py [--sizes 150 300] [--json]`` (``make bench-presence``).
 """
