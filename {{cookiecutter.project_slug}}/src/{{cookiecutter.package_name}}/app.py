@@ -55,6 +55,7 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     live.add("/contacts/new", ContactFormLive, name="contact_new")
     live.add("/contacts/{id:int}", ContactShowLive, name="contact")
     live.add("/contacts/{id:int}/edit", ContactFormLive, name="contact_edit")
+    # make gen-live adds its routes above this line
     return live
 
 
