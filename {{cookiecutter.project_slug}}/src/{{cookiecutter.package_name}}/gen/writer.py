@@ -74,9 +74,9 @@ class Plan:
         python = [str(path) for path in self.files if path.suffix == ".py"]
         new = [path for path in python if not path.endswith(("/models.py", "/app.py"))]
         ruff = [sys.executable, "-m", "ruff"]
-        subprocess.run([*ruff, "format", "--quiet", *new], cwd=self.root, check=True)
+        subprocess.run([*ruff, "format", "--quiet", "--no-cache", *new], cwd=self.root, check=True)
         subprocess.run(
-            [*ruff, "check", "--quiet", "--fix", "--select", "I", *python],
+            [*ruff, "check", "--quiet", "--no-cache", "--fix", "--select", "I", *python],
             cwd=self.root,
             check=True,
         )
@@ -112,7 +112,7 @@ def plan(resource: Resource, root: Path, package: str, force: bool = False) -> P
     migration, values["revision"], values["down_revision"] = _migration(resource, root)
     for template, path in SHARED.items():
         target = root / path.format(**where)
-        if force or not target.exists():
+        if not target.exists():  # shared by every resource: --force leaves it
             result.files[target] = env.get_template(template).render(values)
     for template, path in {**FILES, "migration.py.jinja": str(migration)}.items():
         result.files[root / path.format(**where)] = env.get_template(template).render(values)
