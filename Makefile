@@ -9,7 +9,7 @@ UV := $(UV_DIR)/bin/uv
 DEMO_DIR := build/demo/my-live-app
 LOCK_DIR := build/lock/my-live-app
 
-.PHONY: demo test bench bench-realtime bench-contacts bench-uploads bench-presence lock
+.PHONY: demo test bench bench-realtime bench-contacts bench-uploads bench-presence bench-streams lock
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv==$(UV_VERSION)
@@ -41,6 +41,9 @@ bench-uploads: $(VENV)/.installed  ## A 50 MB upload: MB/s through one socket, s
 
 bench-presence: $(VENV)/.installed  ## 150 and 300 lobby presences from one client: CPU, a bystander's heartbeat.
 	$(VENV)/bin/python bench/bench_presence.py $(BENCH_ARGS)
+
+bench-streams: $(VENV)/.installed  ## A stream against a keyed list: insert-at-top bytes, memory kept.
+	$(VENV)/bin/python bench/bench_streams.py $(BENCH_ARGS)
 
 # The baked uv.lock is the default bake's, its project name replaced by the slug placeholder.
 lock: $(VENV)/.installed  ## Re-pin after editing requirements-dev.in or the baked pyproject.toml.

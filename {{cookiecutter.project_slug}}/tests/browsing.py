@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page
 
 from {{ cookiecutter.package_name }}.live.testing import scaled
 
@@ -85,3 +85,15 @@ async def set_marker(page: Page) -> None:
 
 async def assert_no_reload(page: Page) -> None:
     assert await page.evaluate("window.__marker") == 1, "the page was reloaded"
+
+
+def answer_next_confirm(page: Page, accept: bool = True) -> list[str]:
+    """Accept (or dismiss) the next ``window.confirm``; the list returned gets its message."""
+    messages: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        messages.append(dialog.message)
+        await (dialog.accept() if accept else dialog.dismiss())
+
+    page.once("dialog", answer)
+    return messages

@@ -19,7 +19,7 @@ import typing as t
 import uuid
 
 import pytest
-from playwright.async_api import BrowserContext, Dialog, Page, WebSocket
+from playwright.async_api import BrowserContext, Page, WebSocket
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import func, select
 
@@ -29,6 +29,7 @@ from {{ cookiecutter.package_name }}.models import Contact
 from browsing import (
     HERE,
     WAIT_MS,
+    answer_next_confirm,
     assert_no_reload,
     assert_sound,
     open_live,
@@ -116,18 +117,6 @@ def sent_events(page: Page) -> list[dict[str, t.Any]]:
 
     page.on("websocket", on_websocket)
     return events
-
-
-def answer_next_confirm(page: Page, accept: bool) -> list[str]:
-    """Accept or dismiss the next ``window.confirm``; the list returned gets its message."""
-    messages: list[str] = []
-
-    async def answer(dialog: Dialog) -> None:
-        messages.append(dialog.message)
-        await (dialog.accept() if accept else dialog.dismiss())
-
-    page.once("dialog", answer)
-    return messages
 
 
 async def my_name(page: Page) -> str:

@@ -16,14 +16,14 @@ import uuid
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Dialog, Page
+from playwright.async_api import Browser, BrowserContext, Page
 
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.models import Attachment, Contact
 from {{ cookiecutter.package_name }}.views import dashboard
 from {{ cookiecutter.package_name }}.views.dashboard import DashboardLive
 
-from browsing import WAIT_MS, assert_sound, open_live, wait_until, watched
+from browsing import WAIT_MS, answer_next_confirm, assert_sound, open_live, wait_until, watched
 from outages import bring_back, take_down
 {%- raw %}
 
@@ -73,18 +73,6 @@ async def add_contact(database: Database, files: int = 0) -> tuple[int, str, lis
         return contact.id, email, [attachment.id for attachment in attachments]
 
 
-def answer_confirm(page: Page, accept: bool) -> list[str]:
-    """Answer the next ``window.confirm``; the list returned gets its message."""
-    messages: list[str] = []
-
-    async def answer(dialog: Dialog) -> None:
-        messages.append(dialog.message)
-        await (dialog.accept() if accept else dialog.dismiss())
-
-    page.once("dialog", answer)
-    return messages
-
-
 # -- js --------------------------------------------------------------------------
 
 
@@ -96,7 +84,7 @@ async def test_a_confirmed_delete_hides_the_file_then_pushes(
     await page.evaluate(WATCH, ["delete_file", f"file-{first}"])
 
     # Dismissed: nothing hidden, nothing sent.
-    asked = answer_confirm(page, accept=False)
+    asked = answer_next_confirm(page, accept=False)
     await page.click(f"#file-{first} a.delete")
     assert asked == ["Delete f0.pdf?"]
     assert await page.is_visible(f"#file-{first}")
@@ -104,7 +92,7 @@ async def test_a_confirmed_delete_hides_the_file_then_pushes(
 
     # Confirmed: the browser hides the file (its next frame) and pushes the event at once;
     # the server's diff then removes it.
-    asked = answer_confirm(page, accept=True)
+    asked = answer_next_confirm(page, accept=True)
     await page.click(f"#file-{first} a.delete")
     assert asked == ["Delete f0.pdf?"]
     await page.locator(f"#file-{first}").wait_for(state="detached", timeout=WAIT_MS)
@@ -128,7 +116,7 @@ async def test_a_delete_that_fails_shows_the_file_again(
     )
     await take_down(app_database_url, "attachments")
     try:
-        answer_confirm(page, accept=True)
+        answer_next_confirm(page, accept=True)
         await page.click(f"#file-{file_id} a.delete")
         await page.locator("#flash-error").wait_for(timeout=WAIT_MS)
     finally:

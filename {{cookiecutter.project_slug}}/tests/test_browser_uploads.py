@@ -31,7 +31,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from jinja2.filters import do_filesizeformat
-from playwright.async_api import Browser, BrowserContext, Dialog, Page, WebSocket
+from playwright.async_api import Browser, BrowserContext, Page, WebSocket
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from {{ cookiecutter.package_name }}.app import create_app
@@ -42,6 +42,7 @@ from {{ cookiecutter.package_name }}.settings import Settings
 
 from browsing import (
     WAIT_MS,
+    answer_next_confirm,
     assert_no_reload,
     assert_sound,
     open_live,
@@ -262,18 +263,6 @@ def upload_frames(page: Page) -> dict[str, t.Any]:
 
     page.on("websocket", on_websocket)
     return sent
-
-
-def answer_next_confirm(page: Page) -> list[str]:
-    """Accept the next ``window.confirm``; the list returned gets its message."""
-    messages: list[str] = []
-
-    async def answer(dialog: Dialog) -> None:
-        messages.append(dialog.message)
-        await dialog.accept()
-
-    page.once("dialog", answer)
-    return messages
 
 
 async def wait_for_disk(check: t.Callable[[], bool], what: str) -> None:

@@ -9,6 +9,11 @@ rendered as a live view renders it (one ``Memo``, reusing unchanged rows).
 Each state's tree, and the diffs between them, are replayed through the
 client's own ``rendered.js`` (see ``replay/``), and through the test client's
 port of it: after every diff both must hold exactly what plain Jinja2 renders.
+
+Streams too: random inserts (at any place, with limits, update-only),
+deletes and resets; the rows the browser keeps, from the rows and operations
+the client hands its DOM patch, must be what plain Jinja2 renders of the list
+those operations describe.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 import typing as t
 from dataclasses import dataclass, replace
 
@@ -26,6 +32,7 @@ from markupsafe import Markup
 
 from {{ cookiecutter.package_name }}.live import (
     LiveEnvironment,
+    Stream,
     diff_tree,
     js,
     pure,
@@ -36,6 +43,7 @@ from {{ cookiecutter.package_name }}.live import (
 from {{ cookiecutter.package_name }}.live.memo import Memo
 from {{ cookiecutter.package_name }}.live.shared_statics import share_statics
 from {{ cookiecutter.package_name }}.live.testing import Rendered
+from {{ cookiecutter.package_name }}.live.tree import forget_streams
 
 import properties
 
@@ -609,6 +617,128 @@ def test_keyed_rows_move_insert_delete(
 ) -> None:
     """Rows keyed by id reorder, appear, vanish, change and lose or share ids."""
     check_source(replay_client, KEYED_TABLE, contexts)
+
+
+# -- streams -----------------------------------------------------------------
+
+STREAM_LIST = (
+    '<ul id="s" phx-update="stream">{% for dom_id, row in rows %}'
+    '<li id="{{ dom_id }}">{{ row.name }}</li>{% endfor %}</ul>'
+)
+SHOWN_LIST = (  # what the browser shows: every row kept, as a plain list
+    '<ul id="s" phx-update="stream">{% for row in rows %}'
+    '<li id="rows-{{ row.id }}">{{ row.name }}</li>{% endfor %}</ul>'
+)
+LIST_ROW = re.compile(r'<li id="([^"]*)">.*?</li>', re.DOTALL)
+STREAM_ID = st.integers(0, 5)
+STREAM_CALL = st.one_of(
+    st.tuples(
+        st.just("insert"),
+        STREAM_ID,
+        TEXT,
+        st.sampled_from([-1, -1, 0, 1, 3]),  # at
+        st.sampled_from([None, None, 2, -2, 4]),  # limit
+        st.booleans(),  # update_only
+    ),
+    st.tuples(st.just("delete"), STREAM_ID),
+    st.tuples(st.just("reset"), st.lists(STREAM_ID, max_size=3, unique=True)),
+)
+Kept = list[tuple[str, t.Any]]
+
+
+def browser_keeps(kept: Kept, operations: list[list[t.Any]], rows: dict[str, t.Any]) -> None:
+    """What ``dom_patch`` does with one render's stream ``operations`` and its new ``rows``.
+
+    A reset drops every row, deletes go, then each insert in turn updates its
+    row in place when shown, else (unless update-only) goes in at ``at`` and
+    trims the list to its ``limit``.
+    """
+    for _, inserts, deletes, *reset in operations:
+        if reset:
+            kept.clear()
+        kept[:] = [row for row in kept if row[0] not in deletes]
+        for dom_id, at, limit, *update_only in inserts:
+            shown = [i for i, (key, _) in enumerate(kept) if key == dom_id]
+            if shown:
+                kept[shown[0]] = (dom_id, rows[dom_id])
+            elif not update_only:
+                kept.insert(len(kept) if at == -1 else at, (dom_id, rows[dom_id]))
+                if limit is not None and limit >= 0:
+                    del kept[limit:]
+                elif limit is not None:
+                    del kept[: max(0, len(kept) + limit)]
+
+
+def stream_calls(stream: Stream[dict[str, t.Any]], calls: list[tuple[t.Any, ...]]) -> list[t.Any]:
+    """Make ``calls`` on ``stream``; the operations they ask for, as the wire says them.
+
+    An id inserted twice by one render would be two elements with one id:
+    the second insert is left out, as an app must.
+    """
+    operations: list[t.Any] = [[], [], False]  # inserts, deletes, reset
+    inserted: set[int] = set()
+    for name, *args in calls:
+        if name == "insert" and args[0] not in inserted:
+            row_id, text, at, limit, update_only = args
+            stream.insert({"id": row_id, "name": text}, at=at, limit=limit, update_only=update_only)
+            operations[0].append([f"rows-{row_id}", at, limit, *([True] * update_only)])
+            inserted.add(row_id)
+        elif name == "delete":
+            stream.delete({"id": args[0]})
+            operations[1].append(f"rows-{args[0]}")
+        elif name == "reset":
+            stream.reset([{"id": row_id, "name": f"r{row_id}"} for row_id in args[0]])
+            operations = [[[f"rows-{row_id}", -1, None] for row_id in args[0]], operations[1], True]
+            inserted = set(args[0])
+    return operations
+
+
+@properties.examples(40)
+@given(
+    first=st.lists(STREAM_ID, max_size=4, unique=True),
+    steps=st.lists(st.lists(STREAM_CALL, max_size=4), min_size=1, max_size=5),
+)
+def test_streams_keep_what_their_operations_describe(
+    replay_client: ReplayClient, first: list[int], steps: list[list[tuple[t.Any, ...]]]
+) -> None:
+    """Each render's stream rows and operations, kept as the browser keeps them, show the list."""
+    template = LiveEnvironment().from_string(STREAM_LIST)
+    shown = jinja2.Environment(autoescape=True).from_string(SHOWN_LIST)
+    stream = Stream([{"id": row_id, "name": f"r{row_id}"} for row_id in first], name="rows")
+    wanted: list[list[t.Any]] = [[[[f"rows-{i}", -1, None] for i in first], [], False]]
+    memo, expected = Memo(), []
+    model: Kept = []
+    rows = {f"rows-{row_id}": {"id": row_id, "name": f"r{row_id}"} for row_id in first}
+    trees, diffs = [render_template(template, {"rows": stream}, memo)], []
+    join = json.loads(json.dumps(trees[0]))  # as sent: the server then forgets its rows
+    forget_streams(trees[0])
+    for step in range(len(steps) + 1):
+        if step:
+            wanted.append(stream_calls(stream, steps[step - 1]))
+            rows.update({f"rows-{row['id']}": row for _, row in stream})
+            trees.append(render_template(template, {"rows": stream}, memo))
+            diffs.append(json.loads(json.dumps(diff_tree(trees[-2], trees[-1]))))
+            forget_streams(trees[-1])
+        inserts, deletes, reset = wanted[step]
+        operations = [["rows", inserts, deletes, *([True] * reset)]]
+        browser_keeps(model, operations if inserts or deletes or reset else [], rows)
+        expected.append(shown.render(rows=[row for _, row in model]))
+    shared = [share_statics(diff) for diff in diffs]
+    cases: list[Case] = [
+        {"join": join, "diffs": diffs},
+        {"join": share_statics(join), "diffs": shared},
+    ]
+    for case in cases:
+        assert ported_merge(case) == expected, f"case: {json.dumps(case)}"
+        (result,) = replay_client.replay([case])
+        assert result["error"] is None, f"the client threw: {result['error']}"
+        kept: Kept = []
+        renders = zip(result["html"], result["streams"], strict=True)
+        for step, (html, operations) in enumerate(renders):
+            new_rows = {found[1]: found[0] for found in LIST_ROW.finditer(html)}
+            browser_keeps(kept, operations, new_rows)
+            merged = '<ul id="s" phx-update="stream">' + "".join(row for _, row in kept) + "</ul>"
+            assert merged == expected[step], f"step {step}, case: {json.dumps(case)}"
 
 
 # -- deterministic checks ----------------------------------------------------

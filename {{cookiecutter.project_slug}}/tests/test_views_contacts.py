@@ -585,6 +585,65 @@ async def test_an_insert_keeps_the_page_size_and_the_sort(
         assert listing.text("#page-of") == "Page 1 of 2"
 
 
+async def test_a_contact_created_elsewhere_is_one_row_on_the_wire(
+    database_url: str, database: Database
+) -> None:
+    """The list is a stream: a new contact on its page is one inserted row (the row it pushes
+    to the next page, one delete), and a delete one id, instead of the page's rows again."""
+    ids = [await add(database, name=f"Person {n:02}", email=f"p{n}@example.com") for n in range(10)]
+    with serve(app_on(database_url), lifespan="on") as base_url:
+        async with LiveClient.open(base_url, "/contacts?per_page=10") as client:
+            assert (await client.join())["status"] == "ok"
+            form = await client.load("/contacts/new")
+            assert (await client.join(page=form))["status"] == "ok"
+            await client.push("event", _save_event("Aaron First", "aaron@example.com"), form.topic)
+            created = await pushed_diff(client)
+            new_id = stream_of(created)[1][0][0]
+            assert stream_of(created) == ["contacts", [[new_id, 0, None]], [f"contact-{ids[9]}"]]
+            assert len(json.dumps(created, separators=(",", ":"))) <= 600  # the row, the counts
+
+            reply = await client.click("delete", {"id": str(ids[0])})
+            assert stream_of(reply["response"]["diff"]) == [
+                "contacts",
+                [[f"contact-{ids[9]}", 9, None]],  # back from the next page, at the bottom
+                [f"contact-{ids[0]}"],
+            ]
+
+
+async def pushed_diff(client: LiveClient) -> dict[str, t.Any]:
+    """The next diff pushed to the list's topic, kept meanwhile or still to come."""
+    while True:
+        frame = client.pushes.pop(0) if client.pushes else await client.receive()
+        if frame.event == "diff" and frame.topic == client.page.topic:
+            return t.cast(dict[str, t.Any], frame.payload)
+
+
+def stream_of(diff: dict[str, t.Any]) -> list[t.Any]:
+    """The ``stream`` entry of the list's rows, the only stream of the page."""
+    found: list[list[t.Any]] = []
+    nodes = [diff]
+    while nodes:
+        node = nodes.pop()
+        found += [node["stream"]] if "stream" in node else []
+        nodes += [value for value in node.values() if isinstance(value, dict)]
+    assert len(found) == 1, diff
+    return found[0]
+
+
+async def test_a_save_that_moves_a_row_moves_it_in_the_list(
+    app: Starlette, database: Database
+) -> None:
+    """A saved row is updated where it is, or moved where the sort puts it now."""
+    ids = [await add(database, name=f"Person {n}", email=f"p{n}@example.com") for n in range(4)]
+    paths = ["/contacts", f"/contacts/{ids[0]}/edit", f"/contacts/{ids[2]}/edit"]
+    async with pages(app, *paths) as (listing, first, third):
+        await third.submit("#contact-form", {"score": "9"})  # stays third
+        await listing.wait_for(f"#contact-{ids[2]} td.col-score", text="9")
+        await first.submit("#contact-form", {"name": "Zed"})  # sorts last now
+        await listing.wait_for("#contact-rows td.col-name a", text="Zed")
+        assert names(listing) == ["Person 1", "Person 2", "Person 3", "Zed"]
+
+
 async def test_a_delete_removes_the_row_everywhere(app: Starlette, database: Database) -> None:
     contact_id = await add(database)
     async with pages(

@@ -40,10 +40,12 @@ class Case(t.TypedDict, total=False):
 
 
 class Result(t.TypedDict):
-    """HTML after the join and each diff; HTML of a fresh client per full tree."""
+    """HTML after the join and each diff, and the stream operations of each of those
+    renders (``[ref, inserts, deletes(, reset)]``); HTML of a fresh client per full tree."""
 
     html: list[str]
     fulls: list[str | None] | None
+    streams: list[list[list[t.Any]]]
     error: str | None
 
 

@@ -4,9 +4,10 @@
 // bundle of phoenix_live_view's own assets/js/phoenix_live_view/rendered.js.
 // Reads one case per stdin line, {"join": tree, "diffs": [diff...], "fulls"?:
 // [tree...]}, and answers each with one stdout line, {"html": [...], "fulls":
-// [...] | null, "error": string | null}: the HTML after the join and after
-// each diff, merged exactly as the browser would (extract, then mergeDiff,
-// then toString), and the HTML of a fresh client built from each full tree.
+// [...] | null, "streams": [...], "error": string | null}: the HTML after the
+// join and after each diff, merged exactly as the browser would (extract, then
+// mergeDiff, then toString), the stream operations each of those renders hands
+// the DOM patch, and the HTML of a fresh client built from each full tree.
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 
@@ -23,13 +24,18 @@ const render = (rendered) => rendered.toString().buffer;
 const fresh = (tree) => render(new Rendered("phx-test", Rendered.extract(tree).diff));
 
 function replay({ join, diffs = [], fulls }) {
-  const result = { html: [], fulls: null, error: null };
+  const result = { html: [], fulls: null, streams: [], error: null };
+  const step = (rendered) => {
+    const { buffer, streams } = rendered.toString();
+    result.html.push(buffer);
+    result.streams.push([...streams]);
+  };
   try {
     const rendered = new Rendered("phx-test", Rendered.extract(join).diff);
-    result.html.push(render(rendered));
+    step(rendered);
     for (const diff of diffs) {
       rendered.mergeDiff(Rendered.extract(diff).diff);
-      result.html.push(render(rendered));
+      step(rendered);
     }
   } catch (err) {
     result.error = `step ${result.html.length}: ${err.stack || err}`;

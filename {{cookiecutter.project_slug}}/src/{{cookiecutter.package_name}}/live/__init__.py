@@ -21,6 +21,7 @@ from .socket import (
     UnsafeRedirect,
     is_connected,
 )
+from .stream import Stream
 from .template import LiveEnvironment, LiveUndefined, render_template, render_tree
 from .tree import to_html
 from .uploads import UploadConfig, UploadEntry, UploadError, remove_stale_uploads
@@ -45,6 +46,7 @@ __all__ = [
     "Presence",
     "PubSub",
     "PubSubError",
+    "Stream",
     "UnhandledEvent",
     "UnsafeRedirect",
     "UploadConfig",

@@ -38,7 +38,7 @@ from .session import InvalidToken, csrf_valid
 from .shared_statics import share_statics
 from .socket import ConnectedLiveViewSocket, InfoEvent, Navigation
 from .template import render_template
-from .tree import Tree
+from .tree import Tree, forget_streams
 from .uploads.config import Holding, UploadConfig, UploadEntry
 from .view import LiveView, UnhandledEvent
 
@@ -341,6 +341,7 @@ class LiveChannel:
             await self._drop()
             raise
         rendered = share_statics(joined.tree)
+        forget_streams(joined.tree)  # the reply holds copies of their rows
         self._title_and_events(joined, rendered)
         self.joined = joined
         return {**response, "rendered": rendered, "liveview_version": LIVEVIEW_VERSION}
@@ -597,6 +598,7 @@ class LiveChannel:
             return navigation
         tree = self._render(joined)
         diff = share_statics(diff_tree(joined.tree, tree))
+        forget_streams(tree)  # the diff holds copies of their rows
         joined.tree = tree
         self._title_and_events(joined, diff)
         if diff:

@@ -16,7 +16,8 @@ exact HTML Jinja would render (``Template.render`` keeps working), while
 ``tree.build_tree`` turns the same stream into a Phoenix rendered tree without
 ever splitting HTML. The statics of every scope are fixed at compile time, and
 the same list object is reused by every render, so comparing statics is an
-identity check.
+identity check. A loop's iterable is evaluated before its ``ForOpen``: a
+``Stream`` gives the marker its operations (see ``stream.open_loop``).
 """
 
 from __future__ import annotations
@@ -79,10 +80,17 @@ class ForOpen(Open):
     """
 
     loop_id: int
+    stream: list[t.Any] | None = None  # a stream's operations on the wire (see ``stream``)
 
     def __new__(cls, statics: list[str]) -> ForOpen:
         marker = t.cast(ForOpen, super().__new__(cls, statics))
         marker.loop_id = next(_LOOP_IDS)
+        return marker
+
+    def streaming(self, operations: list[t.Any]) -> ForOpen:
+        """This loop's marker for one render of a stream, carrying its operations."""
+        marker = t.cast(ForOpen, Open.__new__(ForOpen, self.statics))
+        marker.loop_id, marker.stream = self.loop_id, operations
         return marker
 
 
@@ -160,6 +168,7 @@ class ThenClose:
 
 
 _MEMO_MODULE = __name__.rpartition(".")[0] + ".memo"
+_STREAM_MODULE = __name__.rpartition(".")[0] + ".stream"
 # A loop body holding any of these reads more than its row.
 _CONTEXTUAL = (
     nodes.Include,
@@ -321,6 +330,8 @@ class LiveCodeGenerator(CodeGenerator):
         # with its for-else flag, memo variable and the names besides its row
         # the body reads (Jinja forbids custom nodes).
         self._loop_items: dict[int, tuple[str | None, str | None, list[str]]] = {}
+        # Iterables of live loops, evaluated before the loop: the name holding each.
+        self._loop_iterables: dict[int, str] = {}
 
     # -- scope bookkeeping -------------------------------------------------
 
@@ -331,11 +342,15 @@ class LiveCodeGenerator(CodeGenerator):
 
     def _open_scope(self, kind: str) -> str:
         """Start a node; returns the name of its marker constant."""
-        scope = _Scope()
-        self._scopes.append(scope)
-        name = self._constant(kind, scope)
+        name = self._new_scope(kind)
         self.writeline(f"yield {name}")
         return name
+
+    def _new_scope(self, kind: str) -> str:
+        """Start a node whose marker the caller yields; returns its marker constant's name."""
+        scope = _Scope()
+        self._scopes.append(scope)
+        return self._constant(kind, scope)
 
     def _close_scope(self) -> None:
         self._scopes.pop().finish()
@@ -376,6 +391,7 @@ class LiveCodeGenerator(CodeGenerator):
             extra=1,
         )
         self.writeline(f"from {_MEMO_MODULE} import loop_memo as _phx_loop_memo")
+        self.writeline(f"from {_STREAM_MODULE} import open_loop as _phx_open_loop")
         for name, kind, value in self._constants:
             if kind == "Static":
                 self.writeline(f"{name} = _phx_Static({value!r})")
@@ -481,13 +497,20 @@ class LiveCodeGenerator(CodeGenerator):
         if ran:
             self.writeline(f"{ran} = 0")
         self._slot()
-        loop = self._open_scope("ForOpen")
+        # The iterable is evaluated first: a stream gives its marker its operations.
+        rows, loop = self.temporary_identifier(), self.temporary_identifier()
+        self.writeline(f"{rows} = ")
+        self.visit(node.iter, frame)
+        self.writeline(f"{loop}, {rows} = _phx_open_loop({self._new_scope('ForOpen')}, {rows})")
+        self.writeline(f"yield {loop}")
         if memo:
             self.writeline(f"{memo} = _phx_loop_memo(context, {loop})")
+        self._loop_iterables[id(node.iter)] = rows
         try:
             super().visit_For(node, frame)
         finally:
             node.body, node.else_ = node.body[1:], else_body
+            self._loop_iterables.pop(id(node.iter), None)
         self._close_scope()
         if ran:
             self._slot()
@@ -503,6 +526,13 @@ class LiveCodeGenerator(CodeGenerator):
             self.indent()
             self.writeline('yield ""')
             self.outdent()
+
+    def visit(self, node: nodes.Node, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        rows = self._loop_iterables.pop(id(node), None)
+        if rows is not None:
+            self.write(rows)  # a live loop's iterable, evaluated before the loop
+            return None
+        return super().visit(node, *args, **kwargs)
 
     def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
         if self._live(frame) and frame.eval_ctx.autoescape and not frame.eval_ctx.volatile:

@@ -3,7 +3,9 @@
 Rules (see PROTOCOL.md, "Merge rules"): an unchanged slot is left out; a node
 whose statics changed is sent whole (the client replaces anything carrying
 ``"s"``); a comprehension sends only the entries that changed, plus ``kc``,
-and entries that moved are sent as their old index (``km`` set).
+and entries that moved are sent as their old index (``km`` set). A stream's
+comprehension sends its rows whole with its ``stream`` entry, whatever the
+old tree held: the client empties it once rendered (see ``stream``).
 """
 
 from __future__ import annotations
@@ -51,10 +53,13 @@ def _diff_same(old: Tree, new: Tree) -> Tree | None:
 
 def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
     old_k, new_k = old["k"], new["k"]
-    old_count, new_count = old_k["kc"], new_k["kc"]
+    new_count = new_k["kc"]
+    # A stream's rows are all new, and the client emptied its comprehension once rendered.
+    streamed = getattr(new, "streamed", False)
+    old_count = 0 if streamed else old_k["kc"]
     out: Tree = {}
     moved = False
-    old_at = _key_index(old, new)
+    old_at = None if streamed else _key_index(old, new)
     for i in range(new_count):
         slot = SLOT[i]
         entry = new_k[slot]
@@ -72,12 +77,13 @@ def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
         else:
             moved = True
             out[slot] = [j, change] if change else j
-    if not out and new_count == old_count:
+    stream = new.get("stream")
+    if not out and new_count == old_count and stream is None:
         return None
     out["kc"] = new_count
     if moved:
         out["km"] = True
-    return {"k": out}
+    return {"k": out} if stream is None else {"k": out, "stream": stream}
 
 
 def _key_index(old: Tree, new: Tree) -> dict[t.Hashable, int] | None:

@@ -133,6 +133,11 @@ class Memo:
 
 
 def loop_memo(context: t.Any, loop: ForOpen) -> LoopMemo | None:
-    """The memo of ``loop`` when the render has one (live renders; never plain HTML)."""
+    """The memo of ``loop`` when the render has one (live renders; never plain HTML).
+
+    A stream's loop has none: its rows are sent once and forgotten, never reused.
+    """
+    if loop.stream is not None:
+        return None
     memo = context.get(MEMO_VARIABLE)
     return memo.loop(loop) if isinstance(memo, Memo) else None

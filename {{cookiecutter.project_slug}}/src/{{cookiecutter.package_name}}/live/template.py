@@ -12,6 +12,7 @@ import jinja2
 from .compiler import LiveCodeGenerator
 from .js import js
 from .memo import MEMO_VARIABLE, Memo
+from .stream import forget_pending
 from .tree import Tree, build_tree
 from .uploads.markup import GLOBALS as UPLOAD_GLOBALS
 
@@ -97,11 +98,14 @@ def render_template(
     """Render a template compiled by a ``LiveEnvironment`` to its rendered tree.
 
     Successive renders of one view pass the same ``memo``, so loop entries of
-    unchanged rows are reused (see ``memo``).
+    unchanged rows are reused (see ``memo``). The streams of ``context`` are
+    empty afterwards: their operations are in the tree (see ``stream``).
     """
     variables = dict(context)
     if memo is None:
-        return build_tree(template.root_render_func(template.new_context(variables)))
+        tree = build_tree(template.root_render_func(template.new_context(variables)))
+        forget_pending(context)
+        return tree
     variables[MEMO_VARIABLE] = memo
     try:
         tree = build_tree(template.root_render_func(template.new_context(variables)))
@@ -109,6 +113,7 @@ def render_template(
         memo.discard()
         raise
     memo.rendered()
+    forget_pending(context)
     return tree
 
 

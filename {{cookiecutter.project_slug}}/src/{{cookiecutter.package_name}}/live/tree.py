@@ -35,13 +35,37 @@ SLOT = _SlotKeys()
 
 
 class Comprehension(dict[str, t.Any]):
-    """A keyed comprehension; ``entry_keys`` (never sent) let the differ match rows."""
+    """A keyed comprehension; ``entry_keys`` (never sent) let the differ match rows.
+
+    A stream's comprehension (``streamed``) holds only the rows inserted by
+    this render and, when it has operations, their ``"stream"`` entry; the
+    client keeps its rows in the DOM and empties it once rendered.
+    """
 
     entry_keys: list[t.Hashable | None]
+    streamed = False
 
     def __init__(self, statics: list[str]) -> None:
         super().__init__(s=statics, k={})
         self.entry_keys = []
+
+
+class StreamedTree(dict[str, t.Any]):
+    """A rendered tree with stream comprehensions, listed for ``forget_streams``."""
+
+    streams: list[Comprehension]
+
+
+def forget_streams(tree: Tree) -> None:
+    """Empty the stream comprehensions of a tree that was sent, as the client does.
+
+    The rows a stream inserted are the client's to keep: the server holds
+    none after the render, however long the list.
+    """
+    for comprehension in getattr(tree, "streams", ()):
+        comprehension["k"] = {"kc": 0}
+        comprehension.pop("stream", None)
+        comprehension.entry_keys = []
 
 
 def build_tree(events: t.Iterable[str]) -> Tree:
@@ -51,6 +75,7 @@ def build_tree(events: t.Iterable[str]) -> Tree:
     current: t.Any = None  # the node or comprehension being built
     target: t.Any = holder  # the dict that receives the next slot
     index = 0
+    streams: list[Comprehension] = []
     for event in events:
         kind = type(event)
         if kind is Static:
@@ -76,6 +101,12 @@ def build_tree(events: t.Iterable[str]) -> Tree:
             stack.append((current, target, index))
             current = Comprehension(event.statics)  # type: ignore[attr-defined]
             target = None
+            operations = event.stream  # type: ignore[attr-defined]
+            if operations is not None:
+                current.streamed = True
+                streams.append(current)
+                if operations:
+                    current["stream"] = operations
         elif kind is Close:
             if type(current) is Comprehension:
                 current["k"]["kc"] = len(current.entry_keys)
@@ -88,7 +119,11 @@ def build_tree(events: t.Iterable[str]) -> Tree:
             index += 1
     if stack or "0" not in holder:
         raise ValueError("template output is not a complete rendered tree")
-    return t.cast(Tree, holder["0"])
+    if not streams:
+        return t.cast(Tree, holder["0"])
+    tree = StreamedTree(holder["0"])
+    tree.streams = streams
+    return tree
 
 
 def to_html(node: t.Any) -> str:

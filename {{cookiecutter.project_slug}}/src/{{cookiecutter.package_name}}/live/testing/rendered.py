@@ -2,16 +2,23 @@
 
 A port of ``rendered.js`` (``mergeDiff``, ``mutableMerge``, ``mergeKeyed``,
 ``toString`` with templates ``p``) for what this runtime sends: nodes, keyed
-comprehensions (with ``km`` moves) and templates. The runtime has no
-components, so a diff with ``c`` is a ``DiffError``; streams are refused too.
-Plain Python on purpose: ``bench/bench_diff.py`` checks every engine's diffs
-with it, without the test client's httpx and selectolax.
+comprehensions (with ``km`` moves), templates and streams. The runtime has no
+components, so a diff with ``c`` is a ``DiffError``. Plain Python on purpose:
+``bench/bench_diff.py`` checks every engine's diffs with it, without the test
+client's httpx and selectolax.
+
+A stream's rows are kept as the browser keeps the children of its
+``phx-update="stream"`` container (``dom_patch``): inserted at their ``at``,
+updated in place when their id is shown, trimmed to their ``limit``, removed
+by a delete or a reset. The container's other children are not counted.
 """
 
 from __future__ import annotations
 
 import copy
+import html
 import json
+import re
 import typing as t
 from dataclasses import dataclass
 
@@ -20,6 +27,8 @@ from .errors import DiffError
 Tree = dict[str, t.Any]
 
 _MISSING: t.Any = object()
+_ROOT_ID = re.compile(r'\s*<[^\s>/]+[^>]*?\sid="([^"]*)"')
+Streams = dict[str, list[tuple[str, str]]]  # a stream's ref: its rows, (DOM id, HTML), in order
 
 
 @dataclass
@@ -45,6 +54,7 @@ class Rendered:
     def __init__(self, rendered: Tree | None = None) -> None:
         self.tree: Tree = {}
         self.html = ""
+        self.streams: Streams = {}
         if rendered is not None:
             self.merge(rendered)
 
@@ -62,7 +72,7 @@ class Rendered:
             raise DiffError("the diff has components (c), but this runtime has no components")
         self.tree = diff if "s" in diff else _merge_into(self.tree, diff)
         out: list[str] = []
-        _render(self.tree, None, out, "")
+        _render(self.tree, None, out, "", self.streams)
         self.html = "".join(out)
 
 
@@ -94,8 +104,6 @@ def _merge_keyed(target: Tree, source: Tree) -> None:
         )
     if "kc" not in entries:
         raise DiffError(f"a keyed diff without kc: {entries!r}")
-    if "stream" in source:
-        raise DiffError("streams are not supported by the test client yet")
     # Moves read entries from their old positions: the client clones first.
     before = copy.deepcopy(current) if _truthy(entries.get("km")) else None
     for index, entry in entries.items():
@@ -122,6 +130,8 @@ def _merge_keyed(target: Tree, source: Tree) -> None:
         for i in range(int(count), int(old_count)):
             current.pop(str(i), None)
     current["kc"] = count
+    if _truthy(source.get("stream")):
+        target["stream"] = source["stream"]
     if _truthy(source.get("p")):
         target["p"] = source["p"]
 
@@ -129,19 +139,24 @@ def _merge_keyed(target: Tree, source: Tree) -> None:
 # -- rendering ---------------------------------------------------------------------
 
 
-def _render(node: Tree, templates: t.Any, out: list[str], path: str) -> None:
+def _render(node: Tree, templates: t.Any, out: list[str], path: str, streams: Streams) -> None:
     """A node's HTML into ``out``; statics taken from a template are stored in the node."""
     if _truthy(node.get("k")):
-        _render_comprehension(node, templates, out, path)
+        _render_comprehension(node, templates, out, path, streams)
         return
     if _truthy(node.get("p")):
         templates = node.pop("p")
     statics = node["s"] = _statics(node.get("s", _MISSING), templates, path)
-    _render_entry(node, statics, templates, out, path)
+    _render_entry(node, statics, templates, out, path, streams)
 
 
-def _render_comprehension(node: Tree, templates: t.Any, out: list[str], path: str) -> None:
-    """Each keyed entry with the comprehension's statics; its own ``p`` serves the entries."""
+def _render_comprehension(
+    node: Tree, templates: t.Any, out: list[str], path: str, streams: Streams
+) -> None:
+    """Each keyed entry with the comprehension's statics; its own ``p`` serves the entries.
+
+    A stream's comprehension shows the rows the browser keeps instead.
+    """
     entry_templates = templates if _truthy(templates) else node.get("p")
     statics = node["s"] = _statics(node.get("s", _MISSING), templates, path)
     node.pop("p", None)
@@ -149,20 +164,69 @@ def _render_comprehension(node: Tree, templates: t.Any, out: list[str], path: st
     count = entries.get("kc")
     if not isinstance(count, int):
         raise DiffError(f"comprehension at {path or '/'} has no valid kc: {count!r}")
+    stream = node.get("stream")
+    rows: list[str] = [] if stream else out
     for i in range(count):
         entry = entries.get(str(i))
         if not isinstance(entry, dict):
             raise DiffError(f"comprehension at {path or '/'} has {count} entries but no entry {i}")
-        _render_entry(entry, statics, entry_templates, out, f"{path}/k{i}")
+        start = len(rows)
+        _render_entry(entry, statics, entry_templates, rows, f"{path}/k{i}", streams)
+        if stream:
+            rows[start:] = ["".join(rows[start:])]
+    if stream:
+        out.extend(row for _, row in _patch_stream(node, stream, rows, streams, path))
+
+
+def _patch_stream(
+    node: Tree, stream: t.Any, rows: list[str], streams: Streams, path: str
+) -> list[tuple[str, str]]:
+    """Apply a stream's operations to the rows kept, as ``dom_patch`` does; its rows after.
+
+    Once applied, the comprehension is emptied as ``rendered.js`` does (it
+    keeps a ``stream`` entry with no operations, to know its rows).
+    """
+    if not (isinstance(stream, list) and len(stream) > 2 and all(map(_is_list, stream[1:3]))):
+        raise DiffError(f"stream at {path or '/'} is not [ref, inserts, deletes(, reset)]")
+    ref, inserts, deletes = str(stream[0]), stream[1], stream[2]
+    if len(stream) > 3:  # the client resets on any fourth element
+        streams[ref] = []
+    for deleted in deletes:
+        for kept in streams.values():
+            kept[:] = [row for row in kept if row[0] != deleted]
+    kept = streams.setdefault(ref, [])
+    options = {insert[0]: insert for insert in inserts if _is_list(insert) and len(insert) > 2}
+    for row in rows:
+        found = _ROOT_ID.match(row)
+        if found is None:
+            raise DiffError(f"a row of stream {ref!r} has no id on its root element: {row!r}")
+        dom_id = html.unescape(found[1])
+        # [dom_id, at, limit(, update_only)]; an element no insert names is appended.
+        insert = [*options.get(dom_id, [dom_id, -1, None]), False]
+        at, limit, update_only = insert[1], insert[2], insert[3] is True
+        shown = next((i for i, (key, _) in enumerate(kept) if key == dom_id), None)
+        if shown is not None:
+            kept[shown] = (dom_id, row)
+            continue
+        if update_only:
+            continue
+        position = len(kept) if at == -1 or not _is_number(at) else int(at)
+        kept.insert(position, (dom_id, row))
+        if _is_number(limit) and limit >= 0:
+            del kept[int(limit) :]
+        elif _is_number(limit) and len(kept) > -limit:
+            del kept[: len(kept) + int(limit)]
+    node["k"], node["stream"] = {"kc": 0}, [ref, [], []]
+    return kept
 
 
 def _render_entry(
-    node: Tree, statics: list[str], templates: t.Any, out: list[str], path: str
+    node: Tree, statics: list[str], templates: t.Any, out: list[str], path: str, streams: Streams
 ) -> None:
     """Statics and the node's slots ``"0"``, ``"1"``… in turn."""
     for i in range(len(statics) - 1):
         out.append(statics[i])
-        _render_slot(node, i, templates, out, path)
+        _render_slot(node, i, templates, out, path, streams)
     out.append(statics[-1])
 
 
@@ -184,12 +248,14 @@ def _statics(statics: t.Any, templates: t.Any, path: str) -> list[str]:
     return statics
 
 
-def _render_slot(node: Tree, i: int, templates: t.Any, out: list[str], path: str) -> None:
+def _render_slot(
+    node: Tree, i: int, templates: t.Any, out: list[str], path: str, streams: Streams
+) -> None:
     value = node.get(str(i), _MISSING)
     if isinstance(value, str):
         out.append(value)
     elif isinstance(value, dict):
-        _render(value, templates, out, f"{path}/{i}")
+        _render(value, templates, out, f"{path}/{i}", streams)
     elif isinstance(value, bool) or value is None:
         out.append(json.dumps(value))  # the client writes true, false and null as text
     elif _is_number(value):
@@ -213,6 +279,10 @@ def _truthy(value: t.Any) -> bool:
         or value == ""
         or (isinstance(value, int | float) and value == 0)
     )
+
+
+def _is_list(value: t.Any) -> bool:
+    return isinstance(value, list)
 
 
 def _is_number(value: t.Any) -> t.TypeGuard[int | float]:

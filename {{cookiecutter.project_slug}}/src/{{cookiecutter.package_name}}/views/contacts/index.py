@@ -1,10 +1,17 @@
-"""The contact list: paging, sorting and search in the URL, live for every viewer."""
+"""The contact list: paging, sorting and search in the URL, live for every viewer.
 
-from dataclasses import dataclass, field
+Its rows are a stream: the browser keeps them, the view keeps only their
+ids (a page holds at most 100). A change sends just the rows it moved: a
+contact created elsewhere arrives as one inserted row (and the row it
+pushes to the next page as one delete); another page, sort or search
+resets the stream.
+"""
+
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ... import contacts
-from ...contacts import Page, PagingParams
+from ...contacts import ContactRow, Page, PagingParams
 from ...db import WriteFailed
 from ...live import (
     RESYNC,
@@ -12,6 +19,7 @@ from ...live import (
     InfoEvent,
     LiveView,
     LiveViewSocket,
+    Stream,
     UnhandledEvent,
     is_connected,
 )
@@ -23,11 +31,21 @@ from .show import delete
 PRESENCE_TOPIC = "contacts"
 
 
+def _dom_id(contact_id: int) -> str:
+    return f"contact-{contact_id}"
+
+
+def _rows() -> Stream[ContactRow]:
+    return Stream(name="contacts", dom_id=lambda row: _dom_id(row["id"]))
+
+
 @dataclass
 class ContactList:
     whos_here: WhosHere
     paging: PagingParams = field(default_factory=PagingParams)
-    page: Page = field(default_factory=Page)
+    page: Page = field(default_factory=Page)  # its numbers; its rows are in ``rows``
+    rows: Stream[ContactRow] = field(default_factory=_rows)
+    shown: list[int] = field(default_factory=list)  # the ids of the rows shown, in order
     columns: tuple[tuple[str, str], ...] = contacts.COLUMNS
     per_page_choices: tuple[int, ...] = contacts.PER_PAGE
     loading: Loading = field(default_factory=Loading)
@@ -48,7 +66,7 @@ class ContactListLive(LiveView[ContactList]):
     ) -> None:
         # Both renders (HTTP and connected) show real rows: no flash of an empty table.
         socket.context.paging = paging.clamped()
-        await self._load(socket)
+        await self._load(socket, reset=True)
 
     async def handle_event(
         self,
@@ -62,7 +80,7 @@ class ContactListLive(LiveView[ContactList]):
             # The URL follows the search box; handle_params runs the query.
             await socket.push_patch(paging.url(q=q, page=1), replace=True)
         elif event == RETRY:
-            await self._load(socket)
+            await self._load(socket, reset=True)
         elif event == "delete" and id is not None:
             try:
                 deleted = await delete(socket, id)
@@ -80,20 +98,50 @@ class ContactListLive(LiveView[ContactList]):
     async def handle_info(
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactList]
     ) -> None:
-        if contacts.change_of(event) is not None or is_retry(event, socket.context.loading):
-            await self._load(socket)  # the page keeps its sort and its size
+        change = contacts.change_of(event)
+        if change is not None and change.get("action") in ("created", "updated", "deleted"):
+            await self._load(socket, changed=change.get("id"))  # keeps its sort and its size
+        elif change is not None or is_retry(event, socket.context.loading):
+            await self._load(socket, reset=True)  # anything may have changed: show it all
         elif event.name == RESYNC:  # of the presence topic: arrivals and departures were missed
             await socket.context.whos_here.refresh(socket)
         else:
             socket.context.whos_here.apply(event)
 
-    async def _load(self, socket: LiveViewSocket[ContactList]) -> None:
+    async def _load(
+        self, socket: LiveViewSocket[ContactList], changed: Any = None, reset: bool = False
+    ) -> None:
         # The page shown may be before the one asked for (page=99999: the last one); the
         # paging keeps asking for the URL's, so the view and its URL agree as rows come and go.
         listing = socket.context
 
         async def query() -> None:
             async with database(socket).session() as session:
-                listing.page = await contacts.list_contacts(session, listing.paging)
+                page = await contacts.list_contacts(session, listing.paging)
+            if reset:
+                listing.rows.reset(page.rows)
+            else:
+                _send_changes(listing, page.rows, changed)
+            listing.page, listing.shown = replace(page, rows=[]), [row["id"] for row in page.rows]
 
         await listing.loading.run(socket, query)  # if the database is away: say so, retry
+
+
+def _send_changes(listing: ContactList, rows: list[ContactRow], changed: Any) -> None:
+    """Turn the rows shown into ``rows`` with the fewest stream operations.
+
+    The rows gone are deleted, and the rows new to the page inserted at their
+    place, in order: the others keep theirs, since the page stays sorted. The
+    ``changed`` row is updated where it is, or deleted and inserted anew when
+    its change moved it.
+    """
+    ids = [row["id"] for row in rows]
+    moved = changed in listing.shown and changed in ids
+    moved = moved and listing.shown.index(changed) != ids.index(changed)
+    for shown in listing.shown:
+        if shown not in ids or (shown == changed and moved):
+            listing.rows.delete_by_id(_dom_id(shown))
+    kept = set(listing.shown)
+    for at, row in enumerate(rows):
+        if row["id"] not in kept or row["id"] == changed:
+            listing.rows.insert(row, at=at)
