@@ -48,11 +48,14 @@ def package(root: Path) -> Path:
         (["product", "products", "name:str"], "class name, like Product"),
         (["Product", "Products", "name:str"], "the plural is lowercase"),
         (["Product", "models", "name:str"], "'models' is taken by the app itself"),
+        (["Product", "loading", "name:str"], "'loading' is taken by the app itself"),
+        (["Product", "static", "name:str"], "'static' is taken by the app itself"),
         (["Product", "class", "name:str"], "the plural is lowercase"),
         (["Product", "products"], "usage: make gen-live"),
         (["Product", "products", "class:str"], "its name in lowercase"),
         (["Product", "products", "name:str", "id:int"], "'id' is reserved"),
         (["Product", "products", "name:str", "model_x:int"], "'model_x' is reserved"),
+        (["Product", "products", "name:str", "date:date"], "'date' is reserved"),
         (["Product", "products", "name:str", "price:money"], "unknown type 'money'; the types"),
         (["Product", "products", "name:str", "name:text"], "the field 'name' is given twice"),
         (["Product", "products", "price:decimal"], "a resource needs a str field"),
@@ -70,7 +73,8 @@ def package(root: Path) -> Path:
             "there is no resource 'contacts' written by make gen-live",
         ),
         (["Contact", "people", "name:str"], "Contact is already in models.py"),
-        (["Person", "contacts", "name:str"], "contacts is already in models.py"),
+        (["Person", "contacts", "name:str"], "'contacts' is taken by the app itself"),
+        (["Item", "things", "name:str"], "Item is already in models.py"),
     ],
 )
 def test_bad_input_is_refused_clearly_and_nothing_is_written(
@@ -114,10 +118,11 @@ def test_an_existing_resource_is_written_again_only_with_force(
 ) -> None:
     assert main(SHELF, root=root) == 0
     written = snapshot(root)
-    (package(root) / "gen_shelves.py").write_text("# mine\n")
+    view = package(root) / "views" / "gen_shelves" / "index.py"
+    view.write_text("# mine\n")
     assert main(SHELF, root=root) == 2
     assert "GenShelf exists already (src/" in capsys.readouterr().err
-    assert (package(root) / "gen_shelves.py").read_text() == "# mine\n"
+    assert view.read_text() == "# mine\n"
 
     assert main([*SHELF, "--force"], root=root) == 0
     # Everything as the first run wrote it: one model, one route, one link, one migration.

@@ -17,16 +17,17 @@ KINDS = ("str", "text", "int", "decimal", "bool", "date", "datetime", "enum", "r
 CLASS_NAME = re.compile(r"[A-Z][a-zA-Z0-9]*")
 SNAKE = re.compile(r"[a-z][a-z0-9_]*")
 CHOICE = re.compile(r"[a-z][a-z0-9_]{0,19}")
-# Names a field may not take: the model's own columns, and SQLAlchemy's or pydantic's.
-RESERVED_FIELDS = frozenset({"id", "created_at", "updated_at", "metadata", "registry"})
-# Modules, URLs and tables of the app a resource may not take (its module is its plural).
-RESERVED_PLURALS = frozenset(
-    {
-        "app", "assets", "crud", "createdb", "db", "gen", "live", "media", "models",
-        "ratelimit", "resources", "security", "seed", "settings", "static", "templates",
-        "tests", "views", "websocket_protocol", "writes", "items", "attachments",
-    }
+# Names a field may not take: the model's own columns, SQLAlchemy's or pydantic's, and
+# the types the generated code names (a field ``date`` would hide the type ``date``).
+RESERVED_FIELDS = frozenset(
+    {"id", "created_at", "updated_at", "metadata", "registry", "date", "datetime", "str", "int",
+     "bool", "any"}
 )  # fmt: skip
+# URLs and names of the app a resource may not take (its module and URL are its plural);
+# any other module or package of the app is refused too.
+RESERVED_PLURALS = frozenset(
+    {"assets", "crud", "gen", "live", "media", "static", "templates", "tests", "views"}
+)
 WRITTEN_BY = re.compile(r'make gen-live ARGS="([^"]*)"')  # in a module's docstring
 
 
@@ -141,7 +142,7 @@ def parse(args: list[str], package: Path) -> Resource:
         raise SpecError(
             f"{plural!r}: the plural is lowercase letters, digits and '_', like products"
         )
-    if plural in RESERVED_PLURALS:
+    if plural in RESERVED_PLURALS or _taken(plural, package):
         raise SpecError(f"{plural!r} is taken by the app itself: choose another plural")
     fields: list[Field] = []
     for spec in specs:
@@ -152,6 +153,14 @@ def parse(args: list[str], package: Path) -> Resource:
     if not any(field.kind == "str" for field in fields):
         raise SpecError("a resource needs a str field: its first one is what a record is called")
     return Resource(name, plural, tuple(fields))
+
+
+def _taken(plural: str, package: Path) -> bool:
+    """Whether the app has a module, package or view of this name that gen-live did not write."""
+    module = package / f"{plural}.py"
+    if module.is_file():
+        return WRITTEN_BY.search(module.read_text()) is None
+    return any(path.exists() for path in (package / plural, package / "views" / f"{plural}.py"))
 
 
 def _field(spec: str, package: Path) -> Field:

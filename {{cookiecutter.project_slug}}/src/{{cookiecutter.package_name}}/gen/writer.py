@@ -74,12 +74,11 @@ class Plan:
         python = [str(path) for path in self.files if path.suffix == ".py"]
         new = [path for path in python if not path.endswith(("/models.py", "/app.py"))]
         ruff = [sys.executable, "-m", "ruff"]
-        subprocess.run([*ruff, "format", "--quiet", "--no-cache", *new], cwd=self.root, check=True)
-        subprocess.run(
-            [*ruff, "check", "--quiet", "--no-cache", "--fix", "--select", "I", *python],
-            cwd=self.root,
-            check=True,
-        )
+        quiet = ["--quiet", "--no-cache"]
+        sort = ["check", *quiet, "--fix", "--select=I", *python]
+        for command in (["format", *quiet, *new], sort):
+            if subprocess.run([*ruff, *command], cwd=self.root).returncode:
+                print(f"ruff {command[0]} failed on these files: see make lint", file=sys.stderr)
         return [path.relative_to(self.root) for path in self.files]
 
 
