@@ -53,7 +53,14 @@ class ContactPage:
 def not_loaded(contact_id: int) -> ContactRow:
     """What a page holds of a contact the database could not give yet: its id alone."""
     return ContactRow(
-        id=contact_id, name="", email="", company="", status="", score=0, since=None, vip=False
+        id=contact_id,
+        name="",
+        email="",
+        company="",
+        status="",
+        score=0,
+        since=None,
+        vip=False,
     )
 
 
