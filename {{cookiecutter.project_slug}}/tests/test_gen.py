@@ -87,6 +87,13 @@ def test_bad_input_is_refused_clearly_and_nothing_is_written(
     assert snapshot(root) == before
 
 
+def test_a_resource_refers_to_another_once(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(SHELF, root=root) == 0
+    twice = ["a_id:references:gen_shelves", "b_id:references:gen_shelves"]
+    assert main(["GenBook", "gen_books", "title:str", *twice], root=root) == 2
+    assert "a resource may refer to 'gen_shelves' once" in capsys.readouterr().err
+
+
 def test_a_resource_is_written_with_its_routes_nav_model_and_migration(root: Path) -> None:
     assert main(SHELF, root=root) == 0
     assert main(BOOK, root=root) == 0

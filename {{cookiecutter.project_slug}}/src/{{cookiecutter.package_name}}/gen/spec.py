@@ -149,6 +149,8 @@ def parse(args: list[str], package: Path) -> Resource:
         field = _field(spec, package)
         if any(other.name == field.name or other.key == field.key for other in fields):
             raise SpecError(f"{spec!r}: the field {field.key!r} is given twice")
+        if field.target and any(other.target == field.target for other in fields):
+            raise SpecError(f"{spec!r}: a resource may refer to {field.target.plural!r} once")
         fields.append(field)
     if not any(field.kind == "str" for field in fields):
         raise SpecError("a resource needs a str field: its first one is what a record is called")
