@@ -368,10 +368,15 @@ async def test_a_payload_with_fields_of_the_wrong_type_is_malformed(
         assert error(await client.push(event, payload)) == {"reason": "malformed payload"}
 
 
-async def test_cids_destroyed_echoes_the_integer_cids(server: str, record: Record) -> None:
+async def test_cids_are_integers_and_only_those_the_view_gave_are_destroyed(
+    server: str, record: Record
+) -> None:
     async with joined(server) as client:
-        payload = {"cids": [1, "2", 3.0, True, None, 4]}
-        assert ok(await client.push("cids_destroyed", payload)) == {"cids": [1, 4]}
+        for event in ("cids_will_destroy", "cids_destroyed"):
+            payload = {"cids": [1, "2", 3.0, True, None, 4]}
+            assert error(await client.push(event, payload)) == {"reason": "malformed payload"}
+        assert ok(await client.push("cids_will_destroy", {"cids": [1, 4]})) == {}
+        assert ok(await client.push("cids_destroyed", {"cids": [1, 4]})) == {"cids": []}
 
 
 async def test_a_patch_loop_crashes_the_view_not_the_socket(server: str, record: Record) -> None:

@@ -9,15 +9,18 @@ rendered as a live view renders it (one ``Memo``, reusing unchanged rows).
 Each state's tree, and the diffs between them, are replayed through the
 client's own ``rendered.js`` (see ``replay/``), and through the test client's
 port of it: after every diff both must hold exactly what plain Jinja2 renders.
-
 Streams too: random inserts (at any place, with limits, update-only),
 deletes and resets; the rows the browser keeps, from the rows and operations
 the client hands its DOM patch, must be what plain Jinja2 renders of the list
 those operations describe.
+
+Views rendering LiveComponents (random templates too) are replayed with the
+diff's ``c`` and the client's destroys.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
@@ -31,6 +34,8 @@ from hypothesis import strategies as st
 from markupsafe import Markup
 
 from {{ cookiecutter.package_name }}.live import (
+    ComponentSocket,
+    LiveComponent,
     LiveEnvironment,
     Stream,
     diff_tree,
@@ -40,6 +45,7 @@ from {{ cookiecutter.package_name }}.live import (
     render_tree,
     to_html,
 )
+from {{ cookiecutter.package_name }}.live.component import ComponentsManager
 from {{ cookiecutter.package_name }}.live.memo import Memo
 from {{ cookiecutter.package_name }}.live.shared_statics import share_statics
 from {{ cookiecutter.package_name }}.live.testing import Rendered
@@ -154,6 +160,7 @@ EDITS: dict[str, t.Callable[[t.Any], st.SearchStrategy[t.Any]]] = {
     "rows": edit_rows,
     "words": lambda words: edit_list(words, SCALAR),
     "grid": lambda grid: edit_list(grid, st.lists(st.integers(0, 9), max_size=3)),
+    "keys": lambda keys: edit_list(keys, st.integers(0, 6)),
 }
 
 
@@ -814,4 +821,146 @@ def test_output_before_extends_is_rendered(replay_client: ReplayClient) -> None:
         "main.html": "{{ a }}\n{% extends 'base.html' %}",
     }
     check_program(replay_client, templates, [{"a": 1}, {"a": 2}])
+
+
+# -- components --------------------------------------------------------------
+
+
+class Box(LiveComponent[dict[str, t.Any]]):
+    """Renders ``box.html`` with the parent's assigns as its state."""
+
+    template_name = "box.html"
+
+    async def update(
+        self, socket: ComponentSocket[dict[str, t.Any]], assigns: dict[str, t.Any]
+    ) -> None:
+        socket.context = assigns
+
+
+class Card(Box):
+    template_name = "card.html"
+
+
+ASSIGNS = "a=a, b=b, f=f, g=g, rows=rows, words=words, s=s, grid=grid"
+SWAPPED = "a=b, b=a, f=not f, g=g, rows=rows|reverse|list, words=words, s=s, grid=grid"
+# Boxes keyed by ``keys`` (moved, added, removed: destroyed and made again), a card
+# shown while ``f``; each instance shares its statics with another of its template.
+COMPONENTS_MAIN = (
+    "<main>{% for k in keys %}{{ live_component(Box, id=k, " + ASSIGNS + ") }}{% endfor %}"
+    "{{ a }}{% if f %}{{ live_component(Card, id=0, " + SWAPPED + ") }}"
+    "{{ live_component(Box, id='swapped', " + SWAPPED + ") }}{% endif %}</main>"
+)
+COMPONENT_CONTEXT = st.fixed_dictionaries(
+    {"keys": st.lists(st.integers(0, 6), max_size=4, unique=True)}
+).flatmap(lambda keys: CONTEXT.map(lambda ctx: {**ctx, **keys}))
+# What the client adds to a component's root element.
+CLIENT_ATTRIBUTES = re.compile(r' data-phx-(?:id|component|view)="[^"]*"')
+
+
+@st.composite
+def component_programs(draw: st.DrawFn) -> dict[str, str]:
+    """The view's template renders components whose templates are random fragments."""
+    scope = Scope(include=False)
+    return {
+        "main.html": COMPONENTS_MAIN,
+        "box.html": f"<div class='box'>{draw(fragment(scope, 2))}</div>",
+        "card.html": f"\n<p>{draw(fragment(scope, 2))}</p>",
+    }
+
+
+def plain_component(environment: jinja2.Environment) -> t.Callable[..., Markup]:
+    """``live_component`` for plain Jinja2: the component's template, rendered in place."""
+
+    def live_component(component: type[Box], id: t.Any, **assigns: t.Any) -> Markup:
+        return Markup(environment.get_template(component.template_name).render(assigns))
+
+    return live_component
+
+
+async def component_life(templates: dict[str, str], contexts: list[Context]) -> Case:
+    """A view's life as the channel sends it; the client destroys what it stops showing."""
+    live = app_environment(LiveEnvironment(loader=jinja2.DictLoader(templates)), Clock())
+    live.globals.update(Box=Box, Card=Card)
+    manager, memo = ComponentsManager(t.cast(t.Any, None)), Memo()
+    main = live.get_template("main.html")
+    messages, prunes, previous = [], [], None
+    for ctx in contexts:
+        tree = await manager.render(live, main, ctx, memo)
+        message = share_statics(tree if previous is None else diff_tree(previous, tree))
+        changes = manager.changes()
+        if changes:
+            message["c"] = changes
+        messages.append(message)
+        gone = sorted(set(manager.get_all_cids()) - manager.get_seen_cids())
+        manager.will_destroy(gone)
+        prunes.append(manager.destroyed(gone))
+        previous = tree
+    return {"join": messages[0], "diffs": messages[1:], "prunes": prunes[:-1]}
+
+
+def ported_component_merge(case: Case) -> list[str]:
+    """``ported_merge``, pruning as the client does."""
+    wire = json.loads(json.dumps(case))
+    rendered = Rendered(Rendered.extract(wire["join"]).diff)
+    html = [rendered.html]
+    for diff, pruned in zip(wire["diffs"], wire["prunes"], strict=True):
+        rendered.prune(pruned)
+        rendered.merge(Rendered.extract(diff).diff)
+        html.append(rendered.html)
+    return html
+
+
+def check_component_life(
+    client: ReplayClient, templates: dict[str, str], contexts: list[Context]
+) -> Case:
+    """Every step of the life, merged by the client and by its port, is what Jinja renders.
+
+    The clock stands still: a component renders again only when its assigns
+    change, so one showing the time would show the time of its last render.
+    """
+    loader = jinja2.DictLoader(templates)
+    plain = app_environment(jinja2.Environment(autoescape=True, loader=loader), Clock())
+    plain.globals.update(live_component=plain_component(plain), Box=Box, Card=Card)
+    expected = [plain.get_template("main.html").render(ctx) for ctx in contexts]
+    case = asyncio.run(component_life(templates, contexts))
+    ported = [CLIENT_ATTRIBUTES.sub("", html) for html in ported_component_merge(case)]
+    assert ported == expected, f"case: {json.dumps(case)}"
+    (result,) = client.replay([case])
+    assert result["error"] is None, f"the client threw: {result['error']}\ncase: {json.dumps(case)}"
+    for step, (html, merged) in enumerate(zip(expected, result["html"], strict=True)):
+        assert CLIENT_ATTRIBUTES.sub("", merged) == html, f"step {step}, case: {json.dumps(case)}"
+    return case
+
+
+@properties.examples(30)
+@given(templates=component_programs(), contexts=context_sequences(COMPONENT_CONTEXT))
+def test_components_replay_like_fresh_renders(
+    replay_client: ReplayClient, templates: dict[str, str], contexts: list[Context]
+) -> None:
+    check_component_life(replay_client, templates, contexts)
+
+
+def test_components_share_statics_and_unchanged_ones_send_nothing(
+    replay_client: ReplayClient,
+) -> None:
+    templates = {"main.html": COMPONENTS_MAIN, "box.html": "<i>{{ a }}</i>", "card.html": "<p></p>"}
+    base = {"a": 1, "b": 2, "f": False, "g": 0, "rows": [], "words": [], "s": "", "grid": []}
+    contexts = [
+        {**base, "keys": [1, 2]},
+        {**base, "keys": [1, 2, 3]},  # a new box: the statics of one the client has
+        {**base, "keys": [2, 3]},  # the first box goes: destroyed, then pruned
+        {**base, "keys": [2, 3], "b": 3},  # nothing a box sees changed
+        # Box 1 again, a new component, as boxes 2 and 3 change: it takes the statics
+        # the client has for box 2.
+        {**base, "keys": [2, 3, 1]},
+    ]
+    case = check_component_life(replay_client, templates, contexts)
+    assert case["join"]["c"] == {
+        "1": {"s": ["<i>", "</i>"], "0": "1", "r": 1},
+        "2": {"s": 1, "0": "1", "r": 1},
+    }
+    assert case["diffs"][0]["c"] == {"3": {"s": -1, "0": "1", "r": 1}}
+    assert case["prunes"] == [[], [], [1], []]
+    assert "c" not in case["diffs"][2]
+    assert case["diffs"][3]["c"] == {"4": {"s": -2, "0": "1", "r": 1}}
 {%- endraw %}

@@ -956,12 +956,34 @@ def test_entries_moved_from_one_place_stay_shared_as_in_the_client() -> None:
     assert merged(join, copied, changed).html == "<i>x</i><i>x</i>"
 
 
-def test_components_are_refused() -> None:
-    # The runtime has no components: a diff with "c", or a slot holding a cid, breaks the protocol.
-    with pytest.raises(DiffError, match=r"components \(c\)"):
-        merged({"s": ["", ""], "0": 1, "c": {"1": {"s": ["<b>", "</b>"], "0": "one"}}})
-    with pytest.raises(DiffError, match="slot /0 refers to component 1"):
+def test_components_render_in_their_slots_with_their_root_tagged() -> None:
+    join = {"s": ["<main>", "", "</main>"], "0": 1, "1": 2, "c": {
+        "1": {"s": ["<b>", "</b>"], "0": "one", "r": 1},
+        "2": {"s": 1, "0": "two", "r": 1},  # the statics of component 1, in this same message
+    }}
+    rendered = merged(join)
+    assert rendered.html == (
+        '<main><b data-phx-component="1">one</b><b data-phx-component="2">two</b></main>'
+    )
+    # A diff with only "c" patches the components; "s": -1 takes component 1's statics as
+    # the client holds them; a missing slot of a component keeps its value.
+    rendered.merge({"c": {"2": {"0": "TWO"}, "3": {"s": -1, "0": "three", "r": 1}}})
+    rendered.merge({"1": 3})
+    assert rendered.html == (
+        '<main><b data-phx-component="1">one</b><b data-phx-component="3">three</b></main>'
+    )
+    assert rendered.shown == {"1", "3"}
+    rendered.prune([2])
+    assert set(rendered.components) == {"1", "3"}
+
+
+def test_what_the_client_throws_on_in_components_is_a_diff_error() -> None:
+    with pytest.raises(DiffError, match="no component for CID 1"):
         merged({"s": ["", ""], "0": 1})
+    with pytest.raises(DiffError, match="does not start with an element"):
+        merged({"s": ["", ""], "0": 1, "c": {"1": {"s": ["text ", ""], "0": "x", "r": 1}}})
+    with pytest.raises(DiffError, match="shares the statics of 7, which is gone"):
+        merged({"s": ["", ""], "0": 1, "c": {"1": {"s": -7, "0": "x"}}})
 
 
 def test_null_and_booleans_render_as_the_client_writes_them() -> None:

@@ -397,3 +397,20 @@ async def test_one_arrival_is_one_row_of_the_panel_and_past_the_shown_ones_a_cou
                     assert rows == {}
                     assert shown == SHOWN and more is not None
                     assert int(more.group(1)) == here - SHOWN
+
+
+async def test_the_panel_is_a_component_that_sends_nothing_when_its_people_stay(
+    app_database_url: str,
+) -> None:
+    settings = app_settings(database_url=app_database_url, pubsub_url="memory://")
+    with serve(create_app(settings), lifespan="on") as base_url:
+        async with LiveClient.open(base_url, "/lobby") as client:
+            rendered = (await client.join())["response"]["rendered"]
+            (cid,) = rendered["c"]  # the panel: the lobby's one component
+            assert rendered["c"][cid]["r"] == 1 and "whos-here" in rendered["c"][cid]["s"][0]
+            assert (await client.click("wave"))["status"] == "ok"
+            frame = await client.receive()
+            while frame.event != "diff":
+                frame = await client.receive()
+            # The feed shows the wave; the panel, whose rows did not change, is not sent.
+            assert "waves" in json.dumps(frame.payload) and "c" not in frame.payload

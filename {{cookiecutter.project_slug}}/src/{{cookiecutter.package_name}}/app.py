@@ -20,12 +20,14 @@ from .resources import Resources
 from .security import PublicFiles, SecurityHeadersMiddleware, UploadedFiles
 from .settings import PROJECT_ROOT, Settings, get_settings
 from .views.contacts.form import ContactFormLive
+from .views.contacts.form_component import ContactFormComponent
 from .views.contacts.index import ContactListLive
 from .views.contacts.show import ContactShowLive
 from .views.counter import CounterLive
 from .views.dashboard import DashboardLive
 from .views.index import IndexLive
 from .views.lobby import LobbyLive
+from .views.whos_here import WhosHerePanel
 
 APP_NAME = {{cookiecutter.project_name | tojson}}
 NODE_MODULES = PROJECT_ROOT / "assets" / "node_modules"
@@ -40,6 +42,10 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
         loader=PackageLoader(__package__ or __name__, "templates"), auto_reload=settings.debug
     )
     environment.globals["app_name"] = APP_NAME
+    # The LiveComponents that templates render with live_component()
+    environment.globals.update(
+        ContactFormComponent=ContactFormComponent, WhosHerePanel=WhosHerePanel
+    )
     # Uploads in progress are written beside the kept files: saving one is a rename.
     config = LiveConfig(
         allowed_origins=settings.allowed_origins,

@@ -32,11 +32,16 @@ Tree = dict[str, t.Any]
 
 
 class Case(t.TypedDict, total=False):
-    """A join, the diffs that follow it, and optionally the full tree of every state."""
+    """A join, the diffs that follow it, and optionally the full tree of every state.
+
+    ``prunes[i]`` are the cids the client forgets (``cids_destroyed``'s reply)
+    before it merges ``diffs[i]``.
+    """
 
     join: Tree
     diffs: list[Tree]
     fulls: list[Tree]
+    prunes: list[list[int]]
 
 
 class Result(t.TypedDict):

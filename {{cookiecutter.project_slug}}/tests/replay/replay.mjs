@@ -3,11 +3,13 @@
 // Usage: node replay.mjs <rendered.cjs>, where rendered.cjs is an esbuild
 // bundle of phoenix_live_view's own assets/js/phoenix_live_view/rendered.js.
 // Reads one case per stdin line, {"join": tree, "diffs": [diff...], "fulls"?:
-// [tree...]}, and answers each with one stdout line, {"html": [...], "fulls":
-// [...] | null, "streams": [...], "error": string | null}: the HTML after the
-// join and after each diff, merged exactly as the browser would (extract, then
-// mergeDiff, then toString), the stream operations each of those renders hands
-// the DOM patch, and the HTML of a fresh client built from each full tree.
+// [tree...], "prunes"?: [[cid...]...]}, and answers each with one stdout
+// line, {"html": [...], "fulls": [...] | null, "streams": [...], "error":
+// string | null}: the HTML after the join and after each diff, merged exactly
+// as the browser would (extract, then mergeDiff, then toString; before diff
+// i, pruneCIDs(prunes[i]), as after a cids_destroyed reply), the stream
+// operations each of those renders hands the DOM patch, and the HTML of a
+// fresh client built from each full tree.
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 
@@ -23,7 +25,7 @@ const render = (rendered) => rendered.toString().buffer;
 
 const fresh = (tree) => render(new Rendered("phx-test", Rendered.extract(tree).diff));
 
-function replay({ join, diffs = [], fulls }) {
+function replay({ join, diffs = [], fulls, prunes = [] }) {
   const result = { html: [], fulls: null, streams: [], error: null };
   const step = (rendered) => {
     const { buffer, streams } = rendered.toString();
@@ -33,7 +35,8 @@ function replay({ join, diffs = [], fulls }) {
   try {
     const rendered = new Rendered("phx-test", Rendered.extract(join).diff);
     step(rendered);
-    for (const diff of diffs) {
+    for (const [i, diff] of diffs.entries()) {
+      rendered.pruneCIDs(prunes[i] ?? []);
       rendered.mergeDiff(Rendered.extract(diff).diff);
       step(rendered);
     }

@@ -6,6 +6,7 @@ The app imports only these names; everything else is the runtime's own.
 from .async_result import AsyncResult, Cancelled
 from .binding import BindingError
 from .compiler import pure
+from .component import ComponentMeta, ComponentSocket, LiveComponent
 from .config import LiveConfig
 from .diff import diff_tree
 from .js import JsCommands, js
@@ -32,10 +33,13 @@ __all__ = [
     "RESYNC",
     "BindingError",
     "Cancelled",
+    "ComponentMeta",
+    "ComponentSocket",
     "ConnectedLiveViewSocket",
     "InfoEvent",
     "Job",
     "JsCommands",
+    "LiveComponent",
     "LiveConfig",
     "LiveEnvironment",
     "LiveRoutes",

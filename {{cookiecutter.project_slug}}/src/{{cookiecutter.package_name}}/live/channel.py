@@ -37,7 +37,6 @@ from .router import view_id
 from .session import InvalidToken, csrf_valid
 from .shared_statics import share_statics
 from .socket import ConnectedLiveViewSocket, InfoEvent, Navigation
-from .template import render_template
 from .tree import Tree, forget_streams
 from .uploads.config import Holding, UploadConfig, UploadEntry
 from .view import LiveView, UnhandledEvent
@@ -342,6 +341,7 @@ class LiveChannel:
             raise
         rendered = share_statics(joined.tree)
         forget_streams(joined.tree)  # the reply holds copies of their rows
+        self._components(joined, rendered)
         self._title_and_events(joined, rendered)
         self.joined = joined
         return {**response, "rendered": rendered, "liveview_version": LIVEVIEW_VERSION}
@@ -389,7 +389,7 @@ class LiveChannel:
             raise Reply("error", navigation)
         if patched:
             response["live_patch"] = patched
-        joined.tree = self._render(joined)
+        joined.tree = await self._render(joined)
         return response
 
     async def _event(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -407,16 +407,26 @@ class LiveChannel:
                 config = self._upload_config(joined, ref)
                 if config is not None:
                     config.put_entries(entries)
+        components, cid = joined.socket.components, payload.get("cid")
+        if cid is not None and (type(cid) is not int or cid not in components):
+            raise error("no such component")  # one it destroyed, or a forged cid
+        parent_events, alone = components.parent_events, cid is not None
         reply = None
         try:
-            reply = await call_handle_event(joined.view, joined.socket, event, payload)
+            if cid is None:
+                reply = await call_handle_event(joined.view, joined.socket, event, payload)
+            else:
+                await components.handle_event(cid, event, payload)
         except BindingError as exc:
             # The person at the browser sees what was wrong; the view decides how.
             logger.info("event %s on %s: %s", clip(event), clip(self.topic), exc)
             await joined.view.handle_binding_error(joined.socket, event, exc)
+            alone = False
         except UnhandledEvent as exc:
             raise error(f"unhandled event {clip(event, 100)}") from exc
-        response = await self._update(joined)
+        # A component that did not call its view renders alone, as in Phoenix.
+        alone = alone and components.parent_events == parent_events
+        response = await self._update(joined, view=not alone)
         if reply is not None:  # the hook's pushEvent callback reads it from the diff's "r"
             response.setdefault("diff", {})["r"] = reply
         return response
@@ -504,15 +514,13 @@ class LiveChannel:
     async def _cids_will_destroy(
         self, joined: JoinedView, payload: dict[str, t.Any]
     ) -> dict[str, t.Any]:
+        joined.socket.components.will_destroy(_cids(payload))
         return {}
 
     async def _cids_destroyed(
         self, joined: JoinedView, payload: dict[str, t.Any]
     ) -> dict[str, t.Any]:
-        cids = payload.get("cids")
-        if not isinstance(cids, list):
-            raise error("malformed payload")
-        return {"cids": [cid for cid in cids if type(cid) is int]}
+        return {"cids": joined.socket.components.destroyed(_cids(payload))}
 
     # -- steps ---------------------------------------------------------------
 
@@ -587,8 +595,9 @@ class LiveChannel:
     def _browser_url(self, to: str) -> str:
         return self.routes.navigation_url(to, self.transport.root_path)
 
-    async def _update(self, joined: JoinedView) -> dict[str, t.Any]:
-        """After a callback: follow navigation, then reply with the diff."""
+    async def _update(self, joined: JoinedView, view: bool = True) -> dict[str, t.Any]:
+        """After a callback: follow navigation, then reply with the diff (of the components
+        alone unless ``view``)."""
         response: dict[str, t.Any] = {}
         patched = await self._follow_patches(joined)
         if patched:
@@ -596,14 +605,26 @@ class LiveChannel:
         navigation = self._take_navigation(joined)
         if navigation is not None:
             return navigation
-        tree = self._render(joined)
-        diff = share_statics(diff_tree(joined.tree, tree))
-        forget_streams(tree)  # the diff holds copies of their rows
-        joined.tree = tree
+        diff: Tree = {}
+        if view:
+            tree = await self._render(joined)
+            diff = share_statics(diff_tree(joined.tree, tree))
+            forget_streams(tree)  # the diff holds copies of their rows
+            joined.tree = tree
+        else:
+            await joined.socket.components.render_components(self.routes.environment)
+        self._components(joined, diff)
         self._title_and_events(joined, diff)
         if diff:
             response["diff"] = diff
         return response
+
+    @staticmethod
+    def _components(joined: JoinedView, message: Tree) -> None:
+        """Add the components rendered since the last message (``c``) to a join or diff."""
+        changes = joined.socket.components.changes()
+        if changes:
+            message["c"] = changes
 
     @staticmethod
     def _title_and_events(joined: JoinedView, message: Tree) -> None:
@@ -615,10 +636,20 @@ class LiveChannel:
         if socket.pushed_events:
             message["e"], socket.pushed_events = socket.pushed_events, []
 
-    def _render(self, joined: JoinedView) -> Tree:
+    async def _render(self, joined: JoinedView) -> Tree:
         view = joined.view
         context = view.template_context(joined.socket)
-        return render_template(self.routes.template(view), context, joined.memo)
+        return await joined.socket.components.render(
+            self.routes.environment, self.routes.template(view), context, joined.memo
+        )
+
+
+def _cids(payload: dict[str, t.Any]) -> list[int]:
+    """The cids of a ``cids_will_destroy`` or ``cids_destroyed``; anything else is refused."""
+    cids = payload.get("cids")
+    if not isinstance(cids, list) or not all(type(cid) is int for cid in cids):
+        raise error("malformed payload")
+    return t.cast(list[int], cids)
 
 
 def _cancelling() -> bool:

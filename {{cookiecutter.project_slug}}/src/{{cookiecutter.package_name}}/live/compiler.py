@@ -123,6 +123,28 @@ CLOSE = Close()
 POSITIONAL_ITEM = Item()
 
 
+class Cid(str):
+    """A live component in a slot (``live_component``): the tree holds its cid, an int.
+
+    It has no HTML of its own: a component's output needs its lifecycle, which
+    only a view's render runs (``component``). Escaping it, as the buffered
+    parts of a template (macros, ``{% set %}`` blocks, filters) do, is refused.
+    """
+
+    cid: int
+
+    def __new__(cls, cid: int) -> Cid:
+        marker = super().__new__(cls, "")
+        marker.cid = cid
+        return marker
+
+    def __html__(self) -> str:
+        raise TypeError(
+            "live_component() must be output directly by a template,"
+            " not inside a macro, a filter or a {% set %} block"
+        )
+
+
 def loop_key(value: t.Any) -> t.Hashable | None:
     """A loop entry's key: its ``id`` (or its own value when scalar), else None.
 
@@ -147,8 +169,11 @@ def loop_item(value: t.Any) -> Item:
 
 def escape_value(value: t.Any) -> str:
     """``escape`` without allocating a ``Markup`` for ints, which never need escaping."""
-    if type(value) is int:
+    kind = type(value)
+    if kind is int:
         return str(value)
+    if kind is Cid:
+        return t.cast(Cid, value)
     return escape(value)
 
 

@@ -9,8 +9,11 @@ from urllib.parse import ParseResult
 
 from .binding import bind, convert
 from .params import Params, decode_event_value, legacy_payload, url_values
-from .socket import LiveViewSocket
-from .view import LiveView
+
+if t.TYPE_CHECKING:  # socket.py imports component.py, which imports this module
+    from .component import ComponentSocket, LiveComponent
+    from .socket import LiveViewSocket
+    from .view import LiveView
 
 _RAW: tuple[t.Any, ...] = (inspect.Parameter.empty, t.Any)
 """Annotations (none, or ``Any``) that ask for ``params`` or ``payload`` as the client sent it."""
@@ -23,6 +26,7 @@ async def mount_view(
     path_params: dict[str, t.Any],
 ) -> None:
     """``mount``, then ``handle_params`` unless ``mount`` already navigated away."""
+    socket.components.liveview = view
     await view.mount(socket, session)
     if socket.navigation is None:
         await call_handle_params(view, socket, path_params)
@@ -43,9 +47,13 @@ async def call_handle_params(
 
 
 async def call_handle_event(
-    view: LiveView[t.Any], socket: LiveViewSocket[t.Any], event: str, payload: dict[str, t.Any]
+    view: LiveView[t.Any] | LiveComponent[t.Any],
+    socket: LiveViewSocket[t.Any] | ComponentSocket[t.Any],
+    event: str,
+    payload: dict[str, t.Any],
 ) -> dict[str, t.Any] | None:
-    """``handle_event`` with the event's values bound to its signature; returns its reply.
+    """``handle_event`` (a view's or a component's) with the event's values bound to its
+    signature; returns its reply.
 
     A dict it returns is the event's reply (Phoenix's ``{:reply, map, socket}``):
     a hook's ``pushEvent`` callback receives it. An unannotated ``payload``

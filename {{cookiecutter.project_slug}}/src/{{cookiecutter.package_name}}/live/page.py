@@ -65,7 +65,11 @@ async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Reques
                 FLASH_COOKIE, routes.flash_signer.dumps(socket.flash), max_age=FLASH_MAX_AGE
             )
         return redirect
-    html = routes.template(view).render(view.template_context(socket))
+    components = socket.components
+    tree = await components.render(
+        routes.environment, routes.template(view), view.template_context(socket)
+    )
+    html = components.html(tree)
     container_id = "phx-" + secrets.token_urlsafe(12)
     # The connected mount gets the session and the flash this render showed,
     # and only on this container, for this view, in this browser session.

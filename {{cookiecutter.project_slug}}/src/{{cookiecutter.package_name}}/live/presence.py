@@ -105,17 +105,19 @@ class Presence:
 
     async def track(
         self, socket: LiveViewSocket[t.Any], topic: str, key: str, meta: t.Mapping[str, t.Any]
-    ) -> None:
+    ) -> Meta | None:
         """Show ``meta`` under ``key`` on ``topic`` until the view closes or untracks it.
 
-        Does nothing on the HTTP render (the socket is not connected).
+        Returns the meta as listed (with its ``phx_ref``), so the view can show
+        itself without listing the topic again. Does nothing on the HTTP
+        render (the socket is not connected): then None.
         ``ValueError`` if this view already tracks ``key`` there (``update``
         it); ``RuntimeError`` past ``LiveConfig.max_presences`` for the view;
         ``TypeError``/``ValueError`` for a meta JSON cannot carry. If the
         backend cannot be reached, the presence is held and made later.
         """
         if not isinstance(socket, ConnectedLiveViewSocket):  # not is_connected: no one is here yet
-            return
+            return None
         self._check(topic, key)
         views = self._views.get(socket)
         if views is not None and (topic, key) in views:
@@ -131,6 +133,8 @@ class Presence:
         await self._put(topic, stored["phx_ref"], entry)
         views[(topic, key)] = stored
         await self._diff(topic, {key: [stored]}, {})
+        listed: Meta = json.loads(entry)["meta"]  # as ``list`` gives it: through JSON, a copy
+        return listed
 
     async def update(
         self, socket: LiveViewSocket[t.Any], topic: str, key: str, meta: t.Mapping[str, t.Any]

@@ -27,6 +27,7 @@ from .async_result import (
     get_key,
     set_key,
 )
+from .component import ComponentsManager, LiveComponent
 from .pubsub import PubSub, PubSubError, Subscription
 from .pubsub.memory import MemoryPubSub
 from .scheduler import Deliver, Job, Scheduler
@@ -61,11 +62,12 @@ class InfoEvent:
     ``coalesced`` counts the earlier broadcasts on the topic this one replaced
     while the view was behind (see ``inbox``): if it is not 0, some were
     never handled, and a view that acts only on some messages should reload.
+    (It is not compared: an event equals another of the same name and payload.)
     """
 
     name: str
     payload: t.Any = None
-    coalesced: int = 0
+    coalesced: int = dataclasses.field(default=0, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +111,7 @@ class LiveViewSocket(t.Generic[Context]):
         self.uploads: dict[str, UploadConfig] = {}  # templates see it as ``uploads``
         # The app's lifespan state (``request.state``): its database, settings, pub/sub.
         self.state = State()
+        self.components = ComponentsManager(self)  # the view's LiveComponents
         self._pubsub = pubsub
 
     async def push_patch(
@@ -134,6 +137,12 @@ class LiveViewSocket(t.Generic[Context]):
         input can never send the browser elsewhere by accident.
         """
         self.navigation = Navigation("redirect", _external(url))
+
+    def send_update(
+        self, component: type[LiveComponent[t.Any]], id: t.Hashable, **assigns: t.Any
+    ) -> None:
+        """Call a rendered component's ``update`` with ``assigns``, then render it."""
+        self.components.send_update(component, id, assigns)
 
     def put_flash(self, kind: str, message: str) -> None:
         """Show ``message`` as the ``kind`` flash (``flash`` in templates); survives navigation."""

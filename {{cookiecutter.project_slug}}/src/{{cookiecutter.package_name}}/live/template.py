@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import types
@@ -10,6 +11,7 @@ import typing as t
 import jinja2
 
 from .compiler import LiveCodeGenerator
+from .component import live_component
 from .js import js
 from .memo import MEMO_VARIABLE, Memo
 from .stream import forget_pending
@@ -62,6 +64,7 @@ class LiveEnvironment(jinja2.Environment):
         super().__init__(**options)
         self.globals.update(UPLOAD_GLOBALS)  # live_file_input, live_img_preview, upload_errors
         self.globals["js"] = js  # JS commands: phx-click="{{ js.hide('#modal').push('close') }}"
+        self.globals["live_component"] = live_component
         self._refuse_unsupported()
 
     def overlay(self, *args: t.Any, **options: t.Any) -> t.Self:
@@ -90,6 +93,15 @@ class LiveEnvironment(jinja2.Environment):
             except KeyError:
                 pass
         return super().getattr(obj, attribute)
+
+
+def context_variables(context: t.Any) -> dict[str, t.Any]:
+    """A view's or component's context as template variables: its keys, or its dataclass fields."""
+    if isinstance(context, t.Mapping):
+        return dict(context)
+    if dataclasses.is_dataclass(context) and not isinstance(context, type):
+        return {field.name: getattr(context, field.name) for field in dataclasses.fields(context)}
+    return {}
 
 
 def render_template(

@@ -13,7 +13,7 @@ import typing as t
 
 from markupsafe import Markup
 
-from .compiler import Close, ForOpen, Item, Open, Static
+from .compiler import Cid, Close, ForOpen, Item, Open, Static
 
 Tree = dict[str, t.Any]
 
@@ -114,6 +114,9 @@ def build_tree(events: t.Iterable[str]) -> Tree:
             current, target, index = stack.pop()
             target[SLOT[index]] = done
             index += 1
+        elif kind is Cid:
+            target[SLOT[index]] = event.cid  # type: ignore[attr-defined]
+            index += 1
         else:
             target[SLOT[index]] = str(event)
             index += 1
@@ -126,21 +129,30 @@ def build_tree(events: t.Iterable[str]) -> Tree:
     return tree
 
 
-def to_html(node: t.Any) -> str:
-    """Render a tree (or any slot value) to HTML, as the client would."""
+def to_html(node: t.Any, components: t.Mapping[int, Tree] | None = None) -> str:
+    """Render a tree (or any slot value) to HTML, as the client would.
+
+    A slot holding a cid renders that component's tree, from ``components``.
+    """
     if isinstance(node, str):
         return node
+    if type(node) is int:
+        if components is None:
+            raise ValueError(f"component {node} rendered without its components")
+        return to_html(components[node], components)
     statics = node["s"]
     if "k" in node:
         keyed = node["k"]
-        return "".join(fill(statics, keyed[SLOT[i]]) for i in range(keyed["kc"]))
-    return fill(statics, node)
+        return "".join(fill(statics, keyed[SLOT[i]], components) for i in range(keyed["kc"]))
+    return fill(statics, node, components)
 
 
-def fill(statics: list[str], slots: Tree) -> str:
+def fill(
+    statics: list[str], slots: Tree, components: t.Mapping[int, Tree] | None = None
+) -> str:
     """The HTML of one node or comprehension entry: statics interleaved with its slots."""
     parts = [statics[0]]
     for i in range(1, len(statics)):
-        parts.append(to_html(slots[SLOT[i - 1]]))
+        parts.append(to_html(slots[SLOT[i - 1]], components))
         parts.append(statics[i])
     return "".join(parts)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import typing as t
 
 from .async_result import AsyncResult
 from .binding import BindingError
 from .socket import ConnectedLiveViewSocket, Context, InfoEvent, LiveViewSocket
+from .template import context_variables
 
 
 class UnhandledEvent(LookupError):
@@ -67,14 +67,7 @@ class LiveView(t.Generic[Context]):
         """Template variables: the context's keys (or dataclass fields), ``context``, ``flash``,
         ``root_path`` (for links: ``href="{{ root_path }}/items"``) and ``uploads``."""
         context = socket.context
-        if isinstance(context, t.Mapping):
-            variables = dict(context)
-        elif dataclasses.is_dataclass(context) and not isinstance(context, type):
-            variables = {
-                field.name: getattr(context, field.name) for field in dataclasses.fields(context)
-            }
-        else:
-            variables = {}
+        variables = context_variables(context)
         variables.setdefault("context", context)
         variables.setdefault("flash", socket.flash)
         variables.setdefault("root_path", socket.root_path)

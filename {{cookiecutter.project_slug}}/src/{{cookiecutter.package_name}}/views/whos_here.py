@@ -15,6 +15,8 @@ people here. To show the panel in a view::
 
 and ``{% include "whos_here.html" %}`` in its template (the context must have
 ``whos_here``). Leaving needs nothing: the runtime untracks a closing view.
+The panel is a LiveComponent (``WhosHerePanel``): when the view re-renders for
+anything else, an unchanged panel sends nothing.
 
 While Redis is away the page works on: this tab is tracked as soon as Redis
 is back (the runtime holds it), and the panel says presence is unavailable
@@ -36,7 +38,16 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..live import RESYNC, InfoEvent, Job, LiveViewSocket, PubSubError, is_connected
+from ..live import (
+    RESYNC,
+    ComponentSocket,
+    InfoEvent,
+    Job,
+    LiveComponent,
+    LiveViewSocket,
+    PubSubError,
+    is_connected,
+)
 from ..resources import presence
 
 DIFF = "presence_diff"
@@ -114,7 +125,7 @@ class WhosHere:
         """Show this tab on the topic, named as nobody there is, and list who is there.
 
         Subscribing comes first so no diff is missed; one that repeats what
-        the list already shows changes nothing.
+        the list already shows (this tab's own join, say) changes nothing.
         """
         if not is_connected(socket):
             return
@@ -123,9 +134,10 @@ class WhosHere:
         taken = {str(metas[-1].get("name")) for metas in self.metas.values() if metas}
         self.me = me = Visitor.new(taken, doing)
         meta = {"name": me.name, "colour": me.colour, "doing": me.doing}
-        await presence(socket).track(socket, self.topic, me.key, meta)
-        if not self.unavailable:  # else the next try lists this tab too: no wait for it now
-            await self.refresh(socket)
+        tracked = await presence(socket).track(socket, self.topic, me.key, meta)
+        if tracked is not None and not self.unavailable:  # (else the next try lists it)
+            self.metas.setdefault(me.key, []).append(tracked)
+            self._list({me.key})
 
     async def refresh(self, socket: LiveViewSocket[Any]) -> None:
         """List who is here again (after a ``RESYNC``: diffs may have been missed meanwhile).
@@ -193,6 +205,17 @@ class WhosHere:
         metas = self.metas
         found = (_visitor(key, metas[key][-1]) for key in keys if metas.get(key))
         return {visitor.key: visitor for visitor in sorted(found, key=_by_name)}
+
+
+class WhosHerePanel(LiveComponent[dict[str, Any]]):
+    """The panel: ``rows``, ``more``, ``unavailable`` and ``connected``, from ``WhosHere``."""
+
+    template_name = "whos_here_panel.html"
+
+    async def update(
+        self, socket: ComponentSocket[dict[str, Any]], assigns: dict[str, Any]
+    ) -> None:
+        socket.context = assigns
 
 
 def _by_name(visitor: Visitor) -> tuple[str, str]:

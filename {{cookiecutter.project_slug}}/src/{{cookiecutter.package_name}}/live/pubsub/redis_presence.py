@@ -97,6 +97,7 @@ class RedisPresenceStore(PresenceStore):
         self._mine: dict[str, tuple[str, str]] = {}  # ref → (topic, entry): what this process has
         self._lock = asyncio.Lock()  # one change of this process's entries at a time
         self._dirty = False  # a write failed: Redis may not hold exactly ``_mine``
+        self._away = False  # a call Redis did not answer, and no heartbeat since: fail at once
         self._announce: Announce | None = None
         self._beating: asyncio.Task[None] | None = None
 
@@ -120,13 +121,13 @@ class RedisPresenceStore(PresenceStore):
 
     async def put(self, topic: str, ref: str, entry: str, replaces: str | None = None) -> bool:
         async with self._lock:
-            if self._dirty:
+            if self._away:
                 self._keep(topic, ref, entry, replaces)
                 raise _held(topic)
             try:
                 replaced = await self._write(topic, ref, entry, replaces or "")
             except PubSubError:  # held: the heartbeat writes it once Redis is back
-                self._dirty = True
+                self._dirty = self._away = True
                 self._keep(topic, ref, entry, replaces)
                 raise
             except BaseException:  # a cancellation: it may have landed
@@ -143,16 +144,19 @@ class RedisPresenceStore(PresenceStore):
     async def delete(self, topic: str, ref: str) -> bool:
         async with self._lock:
             self._mine.pop(ref, None)  # gone from this process, whatever Redis answers
-            if self._dirty:
+            if self._away:
                 raise _held(topic)
             try:
                 return await self._remove(topic, ref) is not None
-            except BaseException:  # the heartbeat removes it, and announces the leave
+            except PubSubError:  # the heartbeat removes it, and announces the leave
+                self._dirty = self._away = True
+                raise
+            except BaseException:  # a cancellation: as above, but Redis may be fine
                 self._dirty = True
                 raise
 
     async def entries(self, topic: str) -> list[str]:
-        if self._dirty:
+        if self._away:
             raise _held(topic)
         try:
             found = await self._pubsub.command(
@@ -160,7 +164,8 @@ class RedisPresenceStore(PresenceStore):
                 lambda: self._pubsub.client.hvals(self._prefix + "topic:" + topic),
             )
         except PubSubError:
-            self._dirty = True  # the next heartbeat checks Redis holds what this process has
+            # Until a heartbeat answers; which then checks Redis holds what this process has.
+            self._dirty = self._away = True
             raise
         return [_text(entry) for entry in found]
 
@@ -206,6 +211,7 @@ class RedisPresenceStore(PresenceStore):
             lambda: client.set(self._alive, b"1", px=self._ttl_ms, get=True),
             log=False,
         )
+        self._away = False
         if had_key is None or self._dirty:
             await self._resync()
         await self._sweep_dead()

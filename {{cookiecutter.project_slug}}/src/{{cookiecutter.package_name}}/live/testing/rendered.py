@@ -1,11 +1,11 @@
 """The official client's merge, ported: a rendered tree, the diffs merged into it, its HTML.
 
 A port of ``rendered.js`` (``mergeDiff``, ``mutableMerge``, ``mergeKeyed``,
-``toString`` with templates ``p``) for what this runtime sends: nodes, keyed
-comprehensions (with ``km`` moves), templates and streams. The runtime has no
-components, so a diff with ``c`` is a ``DiffError``. Plain Python on purpose:
-``bench/bench_diff.py`` checks every engine's diffs with it, without the test
-client's httpx and selectolax.
+``cachedFindComponent``, ``cloneMerge``, ``toString`` with templates ``p``) for
+what this runtime sends: nodes, keyed comprehensions (with ``km`` moves),
+templates, components (``c``, statics shared by ``"s": cid``) and streams.
+Plain Python on purpose: ``bench/bench_diff.py`` checks every engine's diffs
+with it, without the test client's httpx and selectolax.
 
 A stream's rows are kept as the browser keeps the children of its
 ``phx-update="stream"`` container (``dom_patch``): inserted at their ``at``,
@@ -29,6 +29,8 @@ Tree = dict[str, t.Any]
 _MISSING: t.Any = object()
 _ROOT_ID = re.compile(r'\s*<[^\s>/]+[^>]*?\sid="([^"]*)"')
 Streams = dict[str, list[tuple[str, str]]]  # a stream's ref: its rows, (DOM id, HTML), in order
+# Where the client adds a component's attributes: after its root element's tag name.
+_ROOT_TAG = re.compile(r"\A\s*(?:<!--.*?-->\s*)*<[a-zA-Z][^\s/>]*", re.DOTALL)
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Rendered:
 
     def __init__(self, rendered: Tree | None = None) -> None:
         self.tree: Tree = {}
+        self.components: dict[str, Tree] = {}  # by cid, as the client keeps them
+        self.shown: set[str] = set()  # the cids the last render showed
         self.html = ""
         self.streams: Streams = {}
         if rendered is not None:
@@ -68,12 +72,88 @@ class Rendered:
         """Merge an extracted diff (the join's ``rendered`` first), then render."""
         if not isinstance(diff, dict):
             raise DiffError(f"a diff must be an object, got {diff!r}")
-        if "c" in diff:
-            raise DiffError("the diff has components (c), but this runtime has no components")
+        changed = diff.get("c")
+        if changed is not None:
+            diff = {key: value for key, value in diff.items() if key != "c"}
         self.tree = diff if "s" in diff else _merge_into(self.tree, diff)
+        if changed is not None:
+            if not isinstance(changed, dict):
+                raise DiffError(f"c must be an object, got {changed!r}")
+            cache: dict[str, Tree] = {}
+            found = {
+                cid: _find_component(cid, changed, self.components, cache) for cid in changed
+            }
+            self.components.update(found)
         out: list[str] = []
-        _render(self.tree, None, out, "", self.streams)
+        self.shown = set()
+        _render(self.tree, None, out, "", self)
         self.html = "".join(out)
+
+    def prune(self, cids: t.Iterable[t.Any]) -> None:
+        """The client's ``pruneCIDs``: forget components the server destroyed."""
+        for cid in cids:
+            self.components.pop(_key(cid), None)
+
+    def component_html(self, cid: str) -> str:
+        """A component's HTML, its root element tagged ``data-phx-component`` as the client does."""
+        component = self.components.get(cid)
+        if component is None:
+            raise DiffError(f"no component for CID {cid} (the client throws)")
+        self.shown.add(cid)
+        out: list[str] = []
+        _render(component, None, out, f"c{cid}", self)
+        html = "".join(out)
+        root = _ROOT_TAG.match(html)
+        if root is None:
+            raise DiffError(f"component {cid} does not start with an element: malformed html")
+        return f'{root.group()} data-phx-component="{cid}"{html[root.end() :]}'
+
+
+# -- components --------------------------------------------------------------------
+
+
+def _find_component(
+    cid: str, changed: Tree, old: dict[str, Tree], cache: dict[str, Tree]
+) -> Tree:
+    """The client's ``cachedFindComponent``: a component's new tree from its diff."""
+    if cid in cache:
+        return cache[cid]
+    diff = changed.get(cid)
+    if not isinstance(diff, dict):
+        raise DiffError(f"component {cid} in c is {diff!r}, not an object")
+    source = diff.get("s")
+    if _is_number(source):
+        shared = (
+            _find_component(_key(source), changed, old, cache)
+            if source > 0
+            else old.get(_key(-source))
+        )
+        if shared is None:
+            raise DiffError(f"component {cid} shares the statics of {-source}, which is gone")
+        found = _clone_merge(shared, diff)
+        found["s"] = shared["s"]
+    elif "s" in diff or cid not in old:
+        found = diff
+    else:
+        found = _clone_merge(old[cid], diff)
+    cache[cid] = found
+    return found
+
+
+def _clone_merge(target: Tree, source: Tree) -> Tree:
+    """The client's ``cloneMerge``: ``source`` merged into a copy of ``target``."""
+    if _truthy(source.get("k")):
+        merged = copy.deepcopy(target)
+        _merge_keyed(merged, source)
+        return merged
+    merged = {**target, **source}
+    for key in merged:
+        value, before = source.get(key, _MISSING), target.get(key)
+        if isinstance(value, dict) and "s" not in value and isinstance(before, dict):
+            merged[key] = _clone_merge(before, value)
+        elif value is _MISSING and isinstance(before, dict):
+            merged[key] = _clone_merge(before, {})
+    return merged
 
 
 # -- merging -----------------------------------------------------------------------
@@ -139,19 +219,19 @@ def _merge_keyed(target: Tree, source: Tree) -> None:
 # -- rendering ---------------------------------------------------------------------
 
 
-def _render(node: Tree, templates: t.Any, out: list[str], path: str, streams: Streams) -> None:
+def _render(node: Tree, templates: t.Any, out: list[str], path: str, rendered: Rendered) -> None:
     """A node's HTML into ``out``; statics taken from a template are stored in the node."""
     if _truthy(node.get("k")):
-        _render_comprehension(node, templates, out, path, streams)
+        _render_comprehension(node, templates, out, path, rendered)
         return
     if _truthy(node.get("p")):
         templates = node.pop("p")
     statics = node["s"] = _statics(node.get("s", _MISSING), templates, path)
-    _render_entry(node, statics, templates, out, path, streams)
+    _render_entry(node, statics, templates, out, path, rendered)
 
 
 def _render_comprehension(
-    node: Tree, templates: t.Any, out: list[str], path: str, streams: Streams
+    node: Tree, templates: t.Any, out: list[str], path: str, rendered: Rendered
 ) -> None:
     """Each keyed entry with the comprehension's statics; its own ``p`` serves the entries.
 
@@ -171,11 +251,11 @@ def _render_comprehension(
         if not isinstance(entry, dict):
             raise DiffError(f"comprehension at {path or '/'} has {count} entries but no entry {i}")
         start = len(rows)
-        _render_entry(entry, statics, entry_templates, rows, f"{path}/k{i}", streams)
+        _render_entry(entry, statics, entry_templates, rows, f"{path}/k{i}", rendered)
         if stream:
             rows[start:] = ["".join(rows[start:])]
     if stream:
-        out.extend(row for _, row in _patch_stream(node, stream, rows, streams, path))
+        out.extend(row for _, row in _patch_stream(node, stream, rows, rendered.streams, path))
 
 
 def _patch_stream(
@@ -221,12 +301,12 @@ def _patch_stream(
 
 
 def _render_entry(
-    node: Tree, statics: list[str], templates: t.Any, out: list[str], path: str, streams: Streams
+    node: Tree, statics: list[str], templates: t.Any, out: list[str], path: str, rendered: Rendered
 ) -> None:
     """Statics and the node's slots ``"0"``, ``"1"``… in turn."""
     for i in range(len(statics) - 1):
         out.append(statics[i])
-        _render_slot(node, i, templates, out, path, streams)
+        _render_slot(node, i, templates, out, path, rendered)
     out.append(statics[-1])
 
 
@@ -249,19 +329,17 @@ def _statics(statics: t.Any, templates: t.Any, path: str) -> list[str]:
 
 
 def _render_slot(
-    node: Tree, i: int, templates: t.Any, out: list[str], path: str, streams: Streams
+    node: Tree, i: int, templates: t.Any, out: list[str], path: str, rendered: Rendered
 ) -> None:
     value = node.get(str(i), _MISSING)
     if isinstance(value, str):
         out.append(value)
     elif isinstance(value, dict):
-        _render(value, templates, out, f"{path}/{i}", streams)
+        _render(value, templates, out, f"{path}/{i}", rendered)
     elif isinstance(value, bool) or value is None:
         out.append(json.dumps(value))  # the client writes true, false and null as text
     elif _is_number(value):
-        raise DiffError(
-            f"slot {path}/{i} refers to component {value}, but this runtime has no components"
-        )
+        out.append(rendered.component_html(_key(value)))
     elif value is _MISSING:
         raise DiffError(f"slot {path}/{i} is missing: the client would render 'undefined'")
     else:

@@ -90,6 +90,7 @@ class LiveViewTest:
         self._joined = False
         self._crashed = False
         self._rendered = Rendered()
+        self._destroying: set[str] = set()  # cids the client asked the server to destroy
         self._used: dict[str, set[str]] = {}  # per form: the fields a user touched
         self._parsed: tuple[str, LexborHTMLParser, LexborNode] | None = None
         self.url = ""
@@ -280,12 +281,21 @@ class LiveViewTest:
         """Blur an element with ``phx-blur``."""
         return await self._focus("blur", selector)
 
-    async def hook(self, event: str, value: t.Any = None) -> t.Any:
-        """Push an event as a JS hook's ``pushEvent`` does; returns the hook reply, if any."""
+    async def hook(
+        self, event: str, value: t.Any = None, *, target: int | str | None = None
+    ) -> t.Any:
+        """Push an event as a JS hook's ``pushEvent`` (or, with ``target``, ``pushEventTo``)
+        does; returns the hook reply, if any.
+
+        ``target`` is a component's cid or a CSS selector: the event goes to the
+        component around each element it matches (to the view when none is).
+        """
         await self._ready()
-        return await self._event(
-            {"type": "hook", "event": event, "value": {} if value is None else value}
-        )
+        payload = {"type": "hook", "event": event, "value": {} if value is None else value}
+        reply = None
+        for cid in [None] if target is None else self._targets(str(target)):
+            reply = await self._event(payload if cid is None else {**payload, "cid": cid})
+        return reply
 
     async def patch(self, url: str) -> Redirect | None:
         """Change the URL as a ``patch`` link does: ``handle_params`` runs, ``mount`` does not."""
@@ -454,7 +464,7 @@ class LiveViewTest:
             if not isinstance(rendered, dict):
                 raise DiffError(f"the join reply has no rendered tree: {response}")
             extracted = Rendered.extract(rendered)
-            self._rendered = Rendered(extracted.diff)
+            self._rendered, self._destroying = Rendered(extracted.diff), set()
             self._joins += 1
             self._joined, self._crashed = True, False
             self._took(extracted, mount=True)
@@ -563,12 +573,35 @@ class LiveViewTest:
         return redirect
 
     async def _ready(self) -> None:
-        """Before an action: apply what arrived, refuse if the view left, rejoin after a crash."""
+        """Before an action: apply what arrived, refuse if the view left, rejoin after a crash,
+        and have the server destroy the components the page no longer shows."""
         self._drain()
         self._check_here()
         if self._crashed:
             self._crashed = False
             await self._join({"url": self.url}, referer=None, flash=None, navigation=False)
+        await self._destroy_components()
+
+    async def _destroy_components(self) -> None:
+        """As the client does after a patch: ``cids_will_destroy``, then ``cids_destroyed``
+        for those still not shown, then forget those the server destroyed."""
+        rendered, channel = self._rendered, self._live_channel()
+        gone = [cid for cid in rendered.components if cid not in rendered.shown]
+        cids = [int(cid) for cid in gone if cid not in self._destroying]
+        if not cids:
+            return
+        self._destroying.update(map(str, cids))
+        status, response = await channel.request("cids_will_destroy", {"cids": cids})
+        if status != "ok":
+            raise ServerError("cids_will_destroy", response)
+        self._drain()
+        cids = [cid for cid in cids if str(cid) not in self._rendered.shown]
+        if cids:
+            status, response = await channel.request("cids_destroyed", {"cids": cids})
+            if status != "ok":
+                raise ServerError("cids_destroyed", response)
+            self._rendered.prune(response["cids"])
+        self._destroying.difference_update(map(str, cids))
 
     def _drain(self) -> None:
         if self._channel is not None:
@@ -685,7 +718,9 @@ class LiveViewTest:
                     {control.name for control in form.controls}, None, submitter
                 )
                 payload["meta"] = meta
-        await self._event(payload)
+        target = args.get("target") or attr(node if form is None else form.node, "phx-target")
+        for cid in [None] if target is None else self._targets(target):
+            await self._event(payload if cid is None else {**payload, "cid": cid})
 
     async def _press(self, kind: str, selector: str | None, key: str) -> Redirect | None:
         """A key event: the element's own binding, else every window binding."""
@@ -754,6 +789,20 @@ class LiveViewTest:
         return self.redirect
 
     # -- finding elements ------------------------------------------------------
+
+    def _targets(self, target: str) -> list[int | None]:
+        """The client's ``phx-target``: a cid, or the component around each matched element."""
+        if target.isdigit() and (target == "0" or not target.startswith("0")):
+            return [int(target)]
+        found = [
+            self._closest(node, lambda node: attr(node, "data-phx-component") is not None)
+            for node in self.find(target)
+        ]
+        if not found:
+            raise LiveTestError(f"phx-target {target!r} matches nothing: the client sends nothing")
+        return [
+            None if node is None else int(attr(node, "data-phx-component") or 0) for node in found
+        ]
 
     def _root(self) -> LexborNode:
         """The container, parsed once per render."""

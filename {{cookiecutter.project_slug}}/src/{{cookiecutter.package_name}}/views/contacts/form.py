@@ -1,8 +1,10 @@
 """A contact's form, for a new contact (``/contacts/new``) or an existing one (``…/edit``).
 
-Fields are checked as the person types (``phx-change``), and an error shows
-only once its field has been used; saving checks them all, and the
-database has the last word on a taken email. Others see who is editing.
+The form itself is a LiveComponent (``form_component``): it checks fields as
+the person types, and an error shows only once its field has been used. This
+page loads the contact, saves (checking every field; the database has the
+last word on a taken email) and tells the form what went wrong with
+``send_update``. Others see who is editing.
 """
 
 import secrets
@@ -28,6 +30,7 @@ from ...resources import pubsub
 from ...writes import write
 from ..loading import RETRY, Loading, is_retry
 from ..whos_here import WhosHere
+from .form_component import FORM_ID, ContactFormComponent
 from .show import find, load, presence_topic
 
 
@@ -36,8 +39,7 @@ class ContactForm:
     contact_id: int | None = None
     name: str = ""  # as saved: the heading keeps it while the field changes
     loaded: contacts.ContactRow | None = None  # as saved, to compare with after a resync
-    values: dict[str, str] = field(default_factory=contacts.form_values)
-    errors: Errors = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=contacts.form_values)  # as loaded
     whos_here: WhosHere | None = None
     notice: str = ""  # what someone else did to this contact meanwhile
     gone: bool = False
@@ -95,22 +97,14 @@ class ContactFormLive(LiveView[ContactForm]):
         self, event: str, socket: ConnectedLiveViewSocket[ContactForm], payload: dict[str, Any]
     ) -> None:
         form = socket.context
-        values = {name: _text(payload[name]) for name in contacts.FIELDS if name in payload}
-        checked, errors = contacts.validate(values)  # a field left out takes its default
-        form.values = {**form.values, **values}
-        if event == "validate":
-            # Only fields the person has used: a fresh form is not a wall of red.
-            form.errors = {
-                name: message
-                for name, message in errors.items()
-                if f"_unused_{name}" not in payload
-            }
-        elif event == "save":
-            form.errors = errors
+        if event == "save":  # sent by the form component (send_parent)
+            values = {name: _text(payload[name]) for name in contacts.FIELDS if name in payload}
+            checked, errors = contacts.validate(values)  # a field left out takes its default
             if form.contact_id is not None and not form.loading.loaded:
-                form.errors = {"form": "This contact could not be loaded yet: nothing was saved."}
+                errors = {"form": "This contact could not be loaded yet: nothing was saved."}
             elif checked is not None:
-                await self._save(socket, checked)
+                errors = await self._save(socket, checked)
+            socket.send_update(ContactFormComponent, FORM_ID, errors=errors)
         elif event == RETRY:
             await self._retry(socket)
         else:
@@ -118,26 +112,26 @@ class ContactFormLive(LiveView[ContactForm]):
 
     async def _save(
         self, socket: ConnectedLiveViewSocket[ContactForm], checked: contacts.ContactIn
-    ) -> None:
+    ) -> Errors:
+        """Save, then show the contact; what went wrong otherwise."""
         form = socket.context
         try:
             saved = await write(
                 socket, lambda session: contacts.save_contact(session, checked, form.contact_id)
             )
         except WriteFailed as failed:  # too many saves, or the database busy or away
-            form.errors = {"form": failed.message}
-            return
+            return {"form": failed.message}
         except EmailTaken:
-            form.errors = {"email": "is already taken by another contact"}
-            return
+            return {"email": "is already taken by another contact"}
         except ContactGone:
             form.gone = True
             form.notice = "Someone else deleted this contact: it can no longer be saved."
-            return
+            return {}
         action: contacts.Action = "created" if form.contact_id is None else "updated"
         await contacts.broadcast(pubsub(socket), action, saved.id, by=form.page_key)
         socket.put_flash("info", f"{saved.name} was {action}.")
         await socket.push_navigate(f"{contacts.PATH}/{saved.id}")
+        return {}
 
     async def handle_info(
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactForm]

@@ -1,0 +1,102 @@
+"""LiveComponents in headless Chromium, driven by the official client.
+
+The board of ``board.py`` is served with the app's layout (and
+so the official client): events reach a component through ``phx-target``
+(a cid, or a selector inside it) and a component reaches its view with
+``send_parent``; a component the view stops rendering is destroyed by the
+client (``cids_will_destroy``, then ``cids_destroyed``), and freed on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import typing as t
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from jinja2 import ChoiceLoader, DictLoader, PackageLoader
+from playwright.async_api import Browser, Page
+from starlette.routing import BaseRoute
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.live import LiveConfig, LiveEnvironment, LiveRoutes
+from {{ cookiecutter.package_name }}.live.testing import scaled
+
+from board import TEMPLATES, Board, Counter
+from browsing import assert_sound, open_live, wait_until, watched
+from conftest import app_settings
+from servers import serve
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+
+@pytest.fixture(scope="module")
+def board_server(app_database_url: str) -> Iterator[str]:
+    """The app, with the board first among its routes (its own socket endpoint too)."""
+    settings = app_settings(database_url=app_database_url)
+    app = create_app(settings)
+    templates = {name: TEMPLATES[name] for name in ("board.html", "counter.html")}
+    loader = ChoiceLoader([DictLoader(templates), PackageLoader("{{ cookiecutter.package_name }}")])
+    environment = LiveEnvironment(loader=loader)
+    environment.globals.update(Counter=Counter, app_name="Board")
+    config = LiveConfig(allowed_origins=settings.allowed_origins)
+    board = LiveRoutes(environment, settings.secret_key, config=config)
+    board.add("/board", Board)
+    routes: list[BaseRoute] = app.router.routes
+    routes[:0] = board.routes
+    with serve(app, lifespan="on") as base_url:
+        yield base_url
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def board(browser: Browser, board_server: str) -> AsyncIterator[Page]:
+    async with watched(browser, board_server) as context:
+        yield await context.new_page()
+
+
+async def expect_text(page: Page, selector: str, text: str) -> None:
+    await wait_until(
+        page,
+        "([selector, text]) => document.querySelector(selector)?.textContent === text",
+        [selector, text],
+    )
+    await assert_sound(page)
+
+
+async def eventually(condition: t.Callable[[], bool]) -> None:
+    """Until ``condition`` holds, checked every 20 ms for a bounded time."""
+    async with asyncio.timeout(scaled(10.0)):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_events_reach_components_by_phx_target(board: Page) -> None:
+    Board.sockets.clear()
+    await open_live(board, "/board")
+    assert await board.get_attribute("#counter-b", "data-phx-component") == "2"
+    await board.click("#counter-b .inc")  # phx-target="2"
+    await expect_text(board, "#counter-b b", "1")
+    await expect_text(board, "#counter-a b", "0")
+    await board.click("#counter-b .tell")  # phx-target="#counter-b": send_parent
+    await expect_text(board, "#total", "1")
+    await board.click("#push-a")  # JS.push("inc", target: "#counter-a")
+    await expect_text(board, "#counter-a b", "1")
+
+
+async def test_a_component_the_view_stops_rendering_is_destroyed(board: Page) -> None:
+    Board.sockets.clear()
+    await open_live(board, "/board")
+    components = Board.sockets[-1].components
+    await board.click("#counter-extra .inc")
+    await expect_text(board, "#counter-extra b", "1")
+    await board.click("#toggle")
+    await board.wait_for_selector("#counter-extra", state="detached")
+    await eventually(lambda: components.get_all_cids() == [1, 2])
+    # Shown again, it is a new component (its statics those the client has for cid 1).
+    await board.click("#toggle")
+    await expect_text(board, "#counter-extra b", "0")
+    assert await board.get_attribute("#counter-extra", "data-phx-component") == "4"
+    await board.click("#counter-extra .inc")
+    await expect_text(board, "#counter-extra b", "1")
+    await expect_text(board, "#counter-a b", "0")
