@@ -113,6 +113,7 @@ def test_a_resource_is_written_with_its_routes_nav_model_and_migration(root: Pat
     app = (source / "app.py").read_text()
     assert 'live.add("/gen-books/{id:int}/edit", GenBookFormLive, name="gen_book_edit")' in app
     assert "from .views.gen_books.index import GenBookListLive\n" in app
+    assert '    environment.globals["GenBookFormComponent"] = GenBookFormComponent\n' in app
     layout = (source / "templates/layout.html").read_text()
     assert layout.index(">Gen shelves</a>") < layout.index(">Gen books</a>")
     models = (source / "models.py").read_text()

@@ -46,6 +46,7 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     environment.globals.update(
         ContactFormComponent=ContactFormComponent, WhosHerePanel=WhosHerePanel
     )
+    # make gen-live adds its components above this line
     # Uploads in progress are written beside the kept files: saving one is a rename.
     config = LiveConfig(
         allowed_origins=settings.allowed_origins,

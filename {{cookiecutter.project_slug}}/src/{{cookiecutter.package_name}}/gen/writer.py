@@ -3,7 +3,7 @@
 The templates are Jinja with delimiters of their own (``{= =}``, ``<% %>``,
 ``<# #>``), so the page templates they write keep their ``{{ }}`` and
 ``{% %}`` as they are. The app's files get their new lines at marked spots:
-imports in sorted place, routes above ``app.py``'s marker, a nav link above
+imports in sorted place, components and routes above ``app.py``'s markers, a nav link above
 ``layout.html``'s, the model at the end of ``models.py`` between two
 comments (what ``--force`` replaces). Nothing is written until every check
 has passed, and no file is overwritten without ``--force``.
@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from .spec import Resource, SpecError
 
 ROUTES_MARKER = "    # make gen-live adds its routes above this line\n"
+COMPONENTS_MARKER = "    # make gen-live adds its components above this line\n"
 NAV_MARKER = "        {# make gen-live adds its links above this line #}\n"
 SHARED = {
     "crud.py.jinja": "src/{package}/crud.py",
@@ -33,9 +34,11 @@ FILES = {
     "views_index.py.jinja": "src/{package}/views/{plural}/index.py",
     "views_show.py.jinja": "src/{package}/views/{plural}/show.py",
     "views_form.py.jinja": "src/{package}/views/{plural}/form.py",
+    "views_form_component.py.jinja": "src/{package}/views/{plural}/form_component.py",
     "index.html": "src/{package}/templates/{plural}/index.html",
     "show.html": "src/{package}/templates/{plural}/show.html",
     "form.html": "src/{package}/templates/{plural}/form.html",
+    "form_component.html": "src/{package}/templates/{plural}/form_component.html",
     "test.py.jinja": "tests/test_{plural}.py",
     "test_browser.py.jinja": "tests/test_browser_{plural}.py",
 }
@@ -118,9 +121,8 @@ def plan(resource: Resource, root: Path, package: str, force: bool = False) -> P
     block = env.get_template("model.py.jinja").render(values)
     result.files[models_path] = _add_model(models, ours, block, resource)
     app = source / "app.py"
-    result.files[app] = _add_routes(
-        app.read_text(), env.get_template("routes.py.jinja").render(values), resource
-    )
+    wiring = env.get_template("app.py.jinja").render(values)
+    result.files[app] = _add_to_app(app.read_text(), wiring)
     layout = source / "templates" / "layout.html"
     result.files[layout] = _add_nav(layout.read_text(), resource)
     return result
@@ -211,18 +213,21 @@ def _insert_import(source: str, module: str, names: list[str]) -> str:
 # -- app.py and layout.html -------------------------------------------------------------
 
 
-def _add_routes(app: str, routes: str, resource: Resource) -> str:
-    if ROUTES_MARKER not in app:
-        raise SpecError(f"app.py has lost its marker line: {ROUTES_MARKER.strip()!r}")
+def _add_to_app(app: str, wiring: str) -> str:
+    """``app.py`` with the resource's imports (sorted in), components and routes (each above
+    its marker); a line it has already is not added again."""
+    for marker in (COMPONENTS_MARKER, ROUTES_MARKER):
+        if marker not in app:
+            raise SpecError(f"app.py has lost its marker line: {marker.strip()!r}")
     lines = app.splitlines(keepends=True)
-    imports = [line for line in routes.splitlines(keepends=True) if line.startswith("from ")]
-    adds = [line for line in routes.splitlines(keepends=True) if not line.startswith("from ")]
+    imports = [line for line in wiring.splitlines(keepends=True) if line.startswith("from ")]
     views = [i for i, line in enumerate(lines) if line.startswith("from .views.")]
-    block = sorted(set(lines[views[0] : views[-1] + 1]) | set(imports))
-    lines[views[0] : views[-1] + 1] = block
+    lines[views[0] : views[-1] + 1] = sorted(set(lines[views[0] : views[-1] + 1]) | set(imports))
     text = "".join(lines)
-    new = "".join(line for line in adds if line not in text)
-    return text.replace(ROUTES_MARKER, new + ROUTES_MARKER)
+    for marker, start in ((COMPONENTS_MARKER, "    environment."), (ROUTES_MARKER, "    live.")):
+        new = [line for line in wiring.splitlines(keepends=True) if line.startswith(start)]
+        text = text.replace(marker, "".join(line for line in new if line not in text) + marker)
+    return text
 
 
 def _add_nav(layout: str, resource: Resource) -> str:
