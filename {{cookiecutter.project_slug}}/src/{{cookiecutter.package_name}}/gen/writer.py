@@ -101,23 +101,22 @@ def plan(resource: Resource, root: Path, package: str, force: bool = False) -> P
     ]
     if taken or re.search(rf'__tablename__ = "{resource.plural}"', _without(models, ours)):
         raise SpecError(f"{', '.join(taken) or resource.plural} is already in models.py")
-    existing = [path for template, path in FILES.items() if (root / path.format(**where)).exists()]
+    paths = {template: path.format(**where) for template, path in FILES.items()}
+    existing = [path for path in paths.values() if (root / path).exists()]
     if (existing or ours) and not force:
-        found = ", ".join(existing) if existing else "models.py"
-        raise SpecError(
-            f"{resource.name} exists already ({found.format(**where)}): "
-            "--force writes its files again"
-        )
+        found = ", ".join(existing) or "models.py"
+        raise SpecError(f"{resource.name} exists already ({found}): --force writes its files again")
+    migration, revision, parent = _migration(resource, root)
+    paths["migration.py.jinja"] = str(migration.relative_to(root))
     env = environment()
-    values = {"r": resource, "package": package, "revision": "", "down_revision": ""}
+    values = {"r": resource, "package": package, "revision": revision, "down_revision": parent}
     result = Plan(root)
-    migration, values["revision"], values["down_revision"] = _migration(resource, root)
     for template, path in SHARED.items():
         target = root / path.format(**where)
         if not target.exists():  # shared by every resource: --force leaves it
             result.files[target] = env.get_template(template).render(values)
-    for template, path in {**FILES, "migration.py.jinja": str(migration)}.items():
-        result.files[root / path.format(**where)] = env.get_template(template).render(values)
+    for template, path in paths.items():
+        result.files[root / path] = env.get_template(template).render(values)
     block = env.get_template("model.py.jinja").render(values)
     result.files[models_path] = _add_model(models, ours, block, resource)
     app = source / "app.py"
@@ -156,7 +155,7 @@ def _add_model(models: str, ours: str, block: str, resource: Resource) -> str:
         "enum": {"StrEnum"} if resource.has("enum") else set(),
         "datetime": {"datetime"},
     }
-    names = set(re.findall(r"\b([A-Za-z_]+)\(", block))
+    names = set(re.findall(r"\b([A-Za-z_]+)\(", block))  # what the block calls
     imports["sqlalchemy"] |= names & {
         "Boolean", "CheckConstraint", "Date", "DateTime", "Index", "Integer", "Numeric",
         "String", "Text", "false", "func",
