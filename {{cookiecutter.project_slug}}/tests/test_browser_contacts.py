@@ -218,6 +218,41 @@ async def test_an_edit_reaches_the_other_pages_record_and_list(
         await assert_no_reload(watcher)
 
 
+async def test_two_editors_a_stale_save_is_refused_and_their_values_taken(
+    page: Page, other: BrowserContext, live_database: Database, tag: str
+) -> None:
+    (contact_id,) = await add_contacts(
+        live_database, Contact(name=f"Ada {tag}", email=f"ada.{tag}@example.com", score=10)
+    )
+    edit = f"/contacts/{contact_id}/edit"
+    second = await other.new_page()
+    for editor in (page, second):
+        await open_live(editor, edit)
+        await form_settled(editor)
+    await second.fill("#contact-score", "55")  # typed while the other person saves
+
+    await page.fill("#contact-company", "Initech")
+    await page.click("#save")
+    await wait_until(page, "(path) => location.pathname === path", f"/contacts/{contact_id}")
+
+    await expect_text(second, "#their-changes dd", "Initech")
+    await expect_text(second, "#their-changes dt", "Company")
+    await second.click("#save")  # over the version it loaded: refused
+    refused = "Someone else saved this contact meanwhile: nothing was saved."
+    await expect_text(second, "#notice", refused)
+    await second.click("#take-theirs")
+    await wait_until(second, "() => !document.querySelector('#their-changes')")
+    assert await second.input_value("#contact-company") == "Initech"
+    assert await second.input_value("#contact-score") == "55"
+    await second.click("#save")
+    await wait_until(second, "(path) => location.pathname === path", f"/contacts/{contact_id}")
+    await expect_text(second, "#contact-score", "55")
+    async with live_database.session() as session:
+        saved = await session.get(Contact, contact_id)
+        assert saved is not None and (saved.company, saved.score) == ("Initech", 55)
+    await assert_sound(second)
+
+
 async def test_delete_asks_first_and_a_dismissed_confirm_sends_nothing(
     page: Page, other: BrowserContext, live_database: Database, tag: str
 ) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
+from {{ cookiecutter.package_name }}.contacts import ContactIn, StaleContact, save_contact
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.models import Contact
@@ -100,6 +102,42 @@ async def test_updated_at_changes_on_an_update_statement_too(database: Database)
         updated_at = await session.scalar(select(Contact.updated_at))
 
     assert updated_at is not None and updated_at.year > 2000
+
+
+async def test_a_save_over_a_version_someone_saved_since_is_refused(database: Database) -> None:
+    async with database.session() as session:
+        ada = await save_contact(session, ContactIn(name="Ada", email="ada@example.com"))
+        contact_id, loaded = ada.id, ada.version
+    assert loaded == 1
+    async with database.session() as session:  # someone else saves first
+        saved = await save_contact(
+            session, ContactIn(name="Ada", email="ada@example.com", company="Initech"), contact_id
+        )
+        assert saved.version == 2
+
+    mine = ContactIn(name="Ada", email="ada@example.com", score=55)
+    with pytest.raises(StaleContact):
+        async with database.session() as session:
+            await save_contact(session, mine, contact_id, loaded)
+    async with database.session() as session:
+        contact = await session.get(Contact, contact_id)
+        assert contact is not None and (contact.company, contact.score) == ("Initech", 0)
+
+
+async def test_of_two_saves_racing_over_one_version_the_second_is_refused(
+    database: Database,
+) -> None:
+    """Both read version 1; the UPDATE checks it, so the second to write is told."""
+    async with database.session() as session:
+        contact_id = (await save_contact(session, ContactIn(name="Ada", email="a@example.com"))).id
+    async with database.session() as first, database.session() as second:
+        mine = await first.get(Contact, contact_id)
+        theirs = await second.get(Contact, contact_id)
+        assert mine is not None and theirs is not None
+        mine.score, theirs.company = 55, "Initech"
+        await first.commit()
+        with pytest.raises(StaleDataError):
+            await second.flush()
 
 
 def test_samples_are_deterministic_unique_and_valid() -> None:

@@ -1106,14 +1106,14 @@ async def test_a_progress_callback_can_keep_each_file_as_it_arrives(
 # -- what a busy view, a view that goes, or a killed process leaves ---------------------
 
 
-@pytest.mark.parametrize("min_rate", [100, 20_000], ids=["chunk-timeout", "whole-deadline"])
+@pytest.mark.parametrize("min_rate", [100, 5_000], ids=["chunk-timeout", "whole-deadline"])
 async def test_a_busy_view_does_not_time_out_the_uploads_it_keeps_waiting(
     tmp_path: Path, shelf: Shelf, min_rate: int
 ) -> None:
     """While a slow handler runs, the client's progress pushes fill the view's mailbox and the
     socket is not read: chunks wait, through no fault of the client's. Time does not count,
     for the chunk timeout or for the whole upload's deadline (chunk_timeout + size /
-    upload_min_rate: far at 100 B/s, shorter than the slow handler at 20,000)."""
+    upload_min_rate: far at 100 B/s, shorter than the slow handler at 5,000)."""
     photo = Photo.of("0", 2_000)
     with serving(tmp_path / "uploads", mailbox_size=2, upload_min_rate=min_rate) as server:
         async with opened(server, "/busy") as page:
@@ -1135,6 +1135,28 @@ async def test_a_busy_view_does_not_time_out_the_uploads_it_keeps_waiting(
             await page.save()
             assert shelf.files == {photo.name: photo.data}
             assert not [f for f in client.pushes if f.event in ("phx_close", "phx_error")]
+
+
+async def test_a_client_that_keeps_its_own_view_busy_cannot_hold_its_room_for_long(
+    tmp_path: Path, shelf: Shelf
+) -> None:
+    """Its socket unread (its own flood of slow events) stops its uploads' clock, but for the
+    deadline's length and a chunk timeout more at most: a preflight never sent gives the
+    server's room back."""
+    held, wanted = Photo.of("0", 2_500), Photo.of("0", 2_500)
+    with serving(tmp_path / "uploads", upload_max_bytes=4_000, mailbox_size=2) as server:
+        async with opened(server, "/busy") as busy, opened(server) as other:
+            await busy.announce(held)  # preflighted: 2,500 of the server's 4,000 bytes held
+            client = busy.client
+            click = {"type": "click", "event": "slow", "value": {}}
+            for _ in range(10):  # slow events, replies unawaited: its socket stays unread
+                await client.send(client.join_ref, client.next_ref(), busy.topic, "event", click)
+            await other.choose(wanted)
+            async with asyncio.timeout(WAIT):  # far less than the 10 slow events take
+                while not (await other.preflight(wanted))["response"].get("entries"):
+                    assert other.errors("0") == [SERVER_FULL]  # until the room is back
+                    await asyncio.sleep(0.05)
+            client.ws.transport.abort()  # the tab is gone (a close would wait behind its events)
 
 
 async def test_a_view_that_goes_closes_its_uploads_channels(tmp_path: Path, shelf: Shelf) -> None:

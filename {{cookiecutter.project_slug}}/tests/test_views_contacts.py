@@ -568,8 +568,52 @@ async def test_an_editor_hears_when_someone_else_saves(
     async with pages(app, edit, edit) as (saver, other):
         await saver.submit("#contact-form", {"score": "12"})
         notice = await other.wait_for("#notice")
-        assert notice.text() == "Someone else saved this contact meanwhile: saving overwrites it."
+        assert notice.text() == "Someone else saved this contact meanwhile."
+        assert their_changes(other) == [("Score", "12")]
         assert "disabled" not in other.element("#save").attributes
+
+
+def their_changes(form: LiveViewTest) -> list[tuple[str, str]]:
+    """The fields someone else changed, as the form page lists them, and their values."""
+    names = [node.text() for node in form.find("#their-changes dt")]
+    return list(zip(names, [node.text() for node in form.find("#their-changes dd")], strict=True))
+
+
+async def company_and_score(database: Database, contact_id: int) -> tuple[str, int]:
+    contact = await stored(database, contact_id)
+    assert contact is not None
+    return contact.company, contact.score
+
+
+async def test_a_stale_save_is_refused_until_their_values_are_taken_or_mine_kept(
+    app: Starlette, database: Database
+) -> None:
+    contact_id = await add(database)  # Ada Lovelace, company "", score 0
+    edit = f"/contacts/{contact_id}/edit"
+    async with pages(app, edit, edit, edit) as (first, second, third):
+        await second.change("#contact-form", {"score": "55"})  # typed, not saved yet
+        await third.change("#contact-form", {"score": "66"})
+        await first.submit("#contact-form", {"company": "Initech"})
+        await second.wait_for("#their-changes")
+        assert their_changes(second) == [("Company", "Initech")]
+
+        await second.submit("#contact-form", {"score": "55"})  # over the version it loaded
+        refused = "Someone else saved this contact meanwhile: nothing was saved."
+        assert second.text("#notice") == refused
+        assert await company_and_score(database, contact_id) == ("Initech", 0)
+
+        await second.click("#take-theirs")  # their Company, its own Score
+        assert not second.has("#their-changes")
+        fields = "#contact-form input[name={}]"
+        assert second.element(fields.format("company")).attributes["value"] == "Initech"
+        assert second.element(fields.format("score")).attributes["value"] == "55"
+        await second.submit("#contact-form", {})
+        assert await company_and_score(database, contact_id) == ("Initech", 55)
+
+        await third.wait_for("#their-changes")
+        await third.click("#keep-mine")  # its own values win: it has seen what they were
+        await third.submit("#contact-form", {"company": "Globex"})
+        assert await company_and_score(database, contact_id) == ("Globex", 66)
 
 
 async def test_an_insert_keeps_the_page_size_and_the_sort(

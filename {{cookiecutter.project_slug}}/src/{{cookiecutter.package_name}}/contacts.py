@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from .live import RESYNC, InfoEvent, PubSub, PubSubError
 from .models import SCORE_MAX, SCORE_MIN, Attachment, Contact, Status
@@ -63,6 +64,7 @@ class ContactRow(TypedDict):
     score: int
     since: date | None
     vip: bool
+    version: int  # of the saves: a form saves over the version it was loaded at, or is refused
 
 
 def as_row(contact: Contact) -> ContactRow:
@@ -75,6 +77,7 @@ def as_row(contact: Contact) -> ContactRow:
         score=contact.score,
         since=contact.since,
         vip=contact.vip,
+        version=contact.version,
     )
 
 
@@ -284,12 +287,22 @@ def form_values(contact: ContactRow | None = None) -> dict[str, str]:
     }
 
 
+def changed_values(before: ContactRow, after: ContactRow) -> dict[str, str]:
+    """``after``'s form values that differ from ``before``'s: what a save elsewhere changed."""
+    old, new = form_values(before), form_values(after)
+    return {name: value for name, value in new.items() if old[name] != value}
+
+
 class ContactGone(LookupError):
     """The contact was deleted (by someone else) before this write."""
 
 
 class EmailTaken(ValueError):
     """Another contact has this email: the unique constraint said so."""
+
+
+class StaleContact(RuntimeError):
+    """Someone else saved the contact since the form was loaded: nothing was saved."""
 
 
 def _storable(contact_id: int) -> bool:
@@ -302,12 +315,16 @@ async def get_contact(session: AsyncSession, contact_id: int) -> Contact | None:
 
 
 async def save_contact(
-    session: AsyncSession, contact: ContactIn, contact_id: int | None = None
+    session: AsyncSession,
+    contact: ContactIn,
+    contact_id: int | None = None,
+    version: int | None = None,
 ) -> Contact:
-    """Insert, or update ``contact_id``; raises ``ContactGone`` or ``EmailTaken``.
+    """Insert, or update ``contact_id`` as it was at ``version`` (None: as it is now).
 
-    The database's unique constraint is the judge of a taken email, so two
-    people saving the same address at once cannot both succeed.
+    Raises ``ContactGone``, ``EmailTaken`` or ``StaleContact``. The database
+    is the judge of a taken email (its unique constraint) and of a stale
+    version (the UPDATE checks it), so of two people saving at once, one is told.
     """
     if contact_id is None:
         row = Contact()
@@ -318,11 +335,15 @@ async def save_contact(
             found = await session.get(Contact, contact_id, with_for_update=True)
         if found is None:
             raise ContactGone(contact_id)
+        if version is not None and found.version != version:
+            raise StaleContact(contact_id)
         row = found
     for name, value in contact.model_dump().items():
         setattr(row, name, value)
     try:
         await session.flush()
+    except StaleDataError as exc:  # saved by someone else between the read and the write
+        raise StaleContact(contact_id) from exc
     except IntegrityError as exc:
         message = str(exc.orig)  # PostgreSQL names the constraint, SQLite the column
         if "uq_contacts_email" in message or "contacts.email" in message:

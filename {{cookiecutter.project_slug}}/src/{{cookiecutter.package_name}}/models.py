@@ -84,6 +84,11 @@ class Contact(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # Counts the contact's saves: an UPDATE checks the version it read (SQLAlchemy's
+    # version counter), so a save made from a stale form is refused, not silently last.
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Attachment(Base):

@@ -76,7 +76,9 @@ class UploadEntry:
     release: t.Callable[[], None] | None = field(default=None, repr=False)  # ends that channel
     reservation: Reservation | None = field(default=None, repr=False)  # its bytes, counted
     preflighted_at: float = 0.0  # on ``Holding.clock``: its minimum rate counts from there
+    preflighted_loop: float = 0.0  # the same moment, on the loop's clock
     deadline: float = 0.0  # on ``Holding.clock``: joined by then, or (joined) complete by then
+    latest: float = 0.0  # on the loop's clock: however long its socket went unread, gone by then
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)  # its deadline
 
     @property
@@ -262,6 +264,7 @@ class UploadConfig:
                 continue
             entry.preflighted = True
             entry.preflighted_at = holding.clock()
+            entry.preflighted_loop = asyncio.get_running_loop().time()
             # Its room is held only while it is on its way: it must join within a chunk
             # timeout (``joined`` sets the whole upload's deadline), or its room goes.
             self._expire_by(entry, entry.preflighted_at + self.chunk_timeout)
@@ -300,9 +303,16 @@ class UploadConfig:
         return late > 0 and entry.received < late * self.holding.min_rate
 
     def _expire_by(self, entry: UploadEntry, deadline: float) -> None:
-        """Give an upload on its way up to ``deadline`` (on the socket's reading time)."""
+        """Give an upload on its way up to ``deadline`` (on the socket's reading time).
+
+        The time its socket goes unread (its view busy) is not the upload's,
+        up to the deadline's own length and a ``chunk_timeout`` more: a client
+        that keeps its own view busy cannot hold its room for longer.
+        """
         assert self.holding is not None
         entry.deadline = deadline
+        allowed = deadline - entry.preflighted_at
+        entry.latest = entry.preflighted_loop + 2 * allowed + self.chunk_timeout
         self._expire_in(entry, deadline - self.holding.clock())
 
     def _expire_in(self, entry: UploadEntry, seconds: float) -> None:
@@ -314,7 +324,8 @@ class UploadConfig:
         entry.timer = None
         if entry not in self.entries or not entry.preflighted:
             return
-        left = entry.deadline - self.holding.clock() if self.holding else 0.0
+        now = asyncio.get_running_loop().time()
+        left = min(entry.deadline - self.holding.clock(), entry.latest - now) if self.holding else 0
         if not entry.done and left > 0:  # its socket went unread meanwhile: that time is not its
             self._expire_in(entry, left)
             return

@@ -5,6 +5,12 @@ the person types, and an error shows only once its field has been used. This
 page loads the contact, saves (checking every field; the database has the
 last word on a taken email) and tells the form what went wrong with
 ``send_update``. Others see who is editing.
+
+Two people editing one contact: each form saves over the version of the
+contact it was loaded at (``Contact.version``). When someone else saves
+first, the page shows which fields they changed and to what, and a save
+from the stale form is refused; the person takes their values into the form
+(keeping their own edits of the other fields) or keeps theirs, then saves.
 """
 
 import secrets
@@ -14,7 +20,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from ... import contacts
-from ...contacts import ContactGone, EmailTaken, Errors
+from ...contacts import ContactGone, EmailTaken, Errors, StaleContact
 from ...db import DATABASE_ERRORS, WriteFailed
 from ...live import (
     RESYNC,
@@ -33,6 +39,16 @@ from ..whos_here import WhosHere
 from .form_component import FORM_ID, ContactFormComponent
 from .show import find, load, presence_topic
 
+LABELS = {  # a field as the form names it
+    "name": "Name",
+    "email": "Email",
+    "company": "Company",
+    "status": "Status",
+    "score": "Score",
+    "since": "Customer since",
+    "vip": "VIP",
+}
+
 
 @dataclass
 class ContactForm:
@@ -42,10 +58,17 @@ class ContactForm:
     values: dict[str, str] = field(default_factory=contacts.form_values)  # as loaded
     whos_here: WhosHere | None = None
     notice: str = ""  # what someone else did to this contact meanwhile
+    saved_since: contacts.ContactRow | None = None  # as someone else saved it since ``loaded``
+    theirs: dict[str, str] = field(default_factory=dict)  # the fields they changed: their values
     gone: bool = False
     statuses: tuple[str, ...] = tuple(Status)
     page_key: str = field(default_factory=lambda: secrets.token_urlsafe(8))  # "by" in broadcasts
     loading: Loading = field(default_factory=Loading)  # an edit form's read of its contact
+
+    @property
+    def their_changes(self) -> list[tuple[str, str]]:
+        """What someone else changed since this form was loaded: (label, their value)."""
+        return [(LABELS.get(name, name), value) for name, value in self.theirs.items()]
 
 
 class ContactFormLive(LiveView[ContactForm]):
@@ -105,6 +128,10 @@ class ContactFormLive(LiveView[ContactForm]):
             elif checked is not None:
                 errors = await self._save(socket, checked)
             socket.send_update(ContactFormComponent, FORM_ID, errors=errors)
+        elif event in ("take_theirs", "keep_mine") and form.saved_since is not None:
+            if event == "take_theirs":  # into the form, over what was typed in those fields
+                socket.send_update(ContactFormComponent, FORM_ID, typed=form.theirs)
+            form.loaded, form.saved_since, form.theirs, form.notice = form.saved_since, None, {}, ""
         elif event == RETRY:
             await self._retry(socket)
         else:
@@ -115,14 +142,19 @@ class ContactFormLive(LiveView[ContactForm]):
     ) -> Errors:
         """Save, then show the contact; what went wrong otherwise."""
         form = socket.context
+        version = form.loaded["version"] if form.loaded else None
         try:
             saved = await write(
-                socket, lambda session: contacts.save_contact(session, checked, form.contact_id)
+                socket,
+                lambda session: contacts.save_contact(session, checked, form.contact_id, version),
             )
         except WriteFailed as failed:  # too many saves, or the database busy or away
             return {"form": failed.message}
         except EmailTaken:
             return {"email": "is already taken by another contact"}
+        except StaleContact:
+            await self._saved_elsewhere(socket, refused=True)
+            return {}
         except ContactGone:
             form.gone = True
             form.notice = "Someone else deleted this contact: it can no longer be saved."
@@ -155,7 +187,31 @@ class ContactFormLive(LiveView[ContactForm]):
                 form.gone = True
                 form.notice = "Someone else deleted this contact: it can no longer be saved."
             elif not form.gone:
-                form.notice = "Someone else saved this contact meanwhile: saving overwrites it."
+                await self._saved_elsewhere(socket)
+
+    async def _saved_elsewhere(
+        self, socket: ConnectedLiveViewSocket[ContactForm], refused: bool = False
+    ) -> None:
+        """Someone else saved this contact: show what they changed, to take or to keep."""
+        form = socket.context
+        assert form.contact_id is not None and form.loaded is not None
+        try:
+            current = await find(socket, form.contact_id)
+        except DATABASE_ERRORS:
+            form.notice = "Someone else saved this contact meanwhile: their changes cannot be read."
+            return
+        if current is None:
+            form.gone = True
+            form.notice = "Someone else deleted this contact: it can no longer be saved."
+        elif current["version"] != form.loaded["version"]:
+            theirs = contacts.changed_values(form.loaded, current)
+            if theirs:
+                form.saved_since, form.theirs = current, theirs
+            else:  # the same values: nothing to choose between
+                form.loaded = current
+            form.notice = "Someone else saved this contact meanwhile" + (
+                ": nothing was saved." if refused else "."
+            )
 
     async def _missed(
         self, socket: ConnectedLiveViewSocket[ContactForm], contact_id: int
@@ -172,7 +228,6 @@ class ContactFormLive(LiveView[ContactForm]):
             return {}
         if found == form.loaded:
             return {}
-        form.loaded = found
         return {"action": "updated" if found else "deleted", "id": contact_id}
 
 

@@ -36,10 +36,12 @@ class ContactFormComponent(LiveComponent[FormState]):
 
     async def update(self, socket: ComponentSocket[FormState], assigns: dict[str, Any]) -> None:
         """From the page: its values (the contact as loaded), whether saving is possible,
-        and, by ``send_update``, the errors of a save."""
+        and, by ``send_update``, the errors of a save or values to put in some fields
+        (``typed``: someone else's, taken)."""
         state = socket.context
         if "values" in assigns and assigns["values"] != state.given:
             state.values = state.given = dict(assigns["values"])
+        state.values = {**state.values, **assigns.get("typed", {})}  # another's, taken
         state.disabled = assigns.get("disabled", state.disabled)
         state.cancel = assigns.get("cancel", state.cancel)
         state.errors = assigns.get("errors", state.errors)

@@ -61,6 +61,7 @@ def not_loaded(contact_id: int) -> ContactRow:
         score=0,
         since=None,
         vip=False,
+        version=0,
     )
 
 
