@@ -21,7 +21,7 @@ import uuid
 import pytest
 from playwright.async_api import BrowserContext, Page, WebSocket
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.models import Contact
@@ -252,6 +252,32 @@ async def test_two_editors_a_stale_save_is_refused_and_their_values_taken(
         assert saved is not None and (saved.company, saved.score) == ("Initech", 55)
     await assert_sound(second)
 
+
+async def test_rows_moved_by_edits_announced_one_by_one_keep_the_sort(
+    page: Page, other: BrowserContext, live_database: Database, tag: str
+) -> None:
+    """A rename saved before another one is announced: the list still ends up sorted."""
+    ada, _, cy = await add_contacts(
+        live_database,
+        *(
+            Contact(name=f"{name} {tag}", email=f"{name}.{tag}@example.com")
+            for name in ("Ada", "Bob", "Cy")
+        ),
+    )
+    listing = await other.new_page()
+    await open_live(listing, f"/contacts?q={tag}")
+    await expect_rows(listing, [f"Ada {tag}", f"Bob {tag}", f"Cy {tag}"])
+    await set_marker(listing)
+    async with live_database.session() as session:  # saved, announced only by the next edit
+        await session.execute(update(Contact).where(Contact.id == cy).values(name=f"Aaa {tag}"))
+    for contact_id, field, value in ((ada, "name", f"Zed {tag}"), (cy, "score", "5")):
+        await open_live(page, f"/contacts/{contact_id}/edit")
+        await page.fill(f"#contact-{field}", value)
+        await page.click("#save")
+        await wait_until(page, "(path) => location.pathname === path", f"/contacts/{contact_id}")
+    await expect_text(listing, f"#contact-{cy} td.col-score", "5")  # both edits were handled
+    await expect_rows(listing, [f"Aaa {tag}", f"Bob {tag}", f"Zed {tag}"])
+    await assert_no_reload(listing)
 
 async def test_delete_asks_first_and_a_dismissed_confirm_sends_nothing(
     page: Page, other: BrowserContext, live_database: Database, tag: str

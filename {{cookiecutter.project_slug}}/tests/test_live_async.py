@@ -8,6 +8,8 @@ crash; closing the view or navigating away cancels the work; a patch does not.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import threading
 import typing as t
@@ -29,6 +31,7 @@ from {{ cookiecutter.package_name }}.live import (
     LiveView,
     LiveViewSocket,
 )
+from {{ cookiecutter.package_name }}.live.async_result import AsyncDone, AsyncTasks
 from {{ cookiecutter.package_name }}.live.testing import ServerError, live, scaled
 
 from live_client import LiveClient
@@ -95,6 +98,10 @@ class StatsLive(LiveView[dict[str, t.Any]]):
             socket.start_async("job", gated)
         elif event == "cancel":
             return {"cancelled": socket.cancel_async(payload.get("key", ["stats"]))}
+        elif event == "start-and-cancel":  # before the work's task ever ran
+            socket.start_async(payload["name"], gated)
+            socket.assign_async(payload["name"], gated)
+            return {"cancelled": socket.cancel_async(payload["name"])}
         elif event == "release-and-wait":
             # The work ends while this handler runs: its result must wait for the handler.
             gates.release.set()
@@ -277,6 +284,114 @@ async def test_work_is_bounded_per_view() -> None:
     await socket.close()
     with pytest.raises(RuntimeError, match="closed"):
         socket.start_async("four", gated)
+
+
+async def test_work_cancelled_before_it_began_still_fails_with_cancelled() -> None:
+    async with live(make_app(max_async=3), "/stats") as view:
+        for round in range(4):  # more than max_async: each cancelled run frees its seat
+            name = f"job{round}"
+            assert await view.hook("start-and-cancel", {"name": name}) == {"cancelled": True}
+            await view.wait_for("#note", text=f"{name}: failed")
+            assert view.text("#pair") == "None None"
+        assert [call[1:3] for call in gates.calls if call[0] == "handle_async"] == [
+            (f"job{round}", False) for round in range(4)
+        ]
+        assert all(
+            isinstance(call[4], Cancelled) for call in gates.calls if call[0] == "handle_async"
+        )
+        await view.hook("cancel")  # the mount's "stats" run
+        await view.wait_for("#failed", text="cancelled")
+
+
+class Stop(BaseException):
+    """Not an ``Exception``: work may still raise it."""
+
+
+async def test_a_base_exception_from_work_is_a_failure_and_frees_the_seat() -> None:
+    delivered: list[AsyncDone] = []
+    tasks = AsyncTasks(delivered.append, limit=1)
+
+    async def stop() -> None:
+        raise Stop("out")
+
+    tasks.start("a", stop)
+    async with asyncio.timeout(WAIT):
+        while not delivered:
+            await asyncio.sleep(0)
+    assert isinstance(delivered[0].outcome.failed, Stop) and tasks.finish(delivered[0])
+    tasks.start("b", stop)  # the seat is free again
+    tasks.close()
+
+
+async def test_a_view_never_keeps_more_threads_busy_than_max_async() -> None:
+    release, lock = threading.Event(), threading.Lock()
+    busy = {"now": 0, "most": 0, "runs": 0}
+
+    def blocking() -> int:
+        with lock:
+            busy["now"] += 1
+            busy["most"] = max(busy["most"], busy["now"])
+            busy["runs"] += 1
+        release.wait(WAIT)
+        with lock:
+            busy["now"] -= 1
+        return busy["runs"]
+
+    delivered: list[AsyncDone] = []
+    tasks = AsyncTasks(delivered.append, limit=2)
+    for _ in range(20):  # a view spamming "reload": each run replaces the last
+        tasks.start("stats", blocking)
+        await asyncio.sleep(0)
+    async with asyncio.timeout(WAIT):
+        while busy["now"] < 2:
+            await asyncio.sleep(0.01)
+    assert busy["most"] == 2  # the replaced runs' threads keep their seats
+    release.set()
+    async with asyncio.timeout(WAIT):
+        while not delivered:
+            await asyncio.sleep(0.01)
+    assert busy["most"] == 2 and delivered[-1].outcome.result == 3  # the last run, after two
+    assert tasks.finish(delivered[-1])
+
+
+async def test_a_coroutine_returned_by_a_cancelled_thread_is_closed() -> None:
+    release, made = threading.Event(), []
+
+    def calls_async() -> t.Any:
+        made.append(coroutine := asyncio.sleep(0))
+        release.wait(WAIT)
+        return coroutine
+
+    tasks = AsyncTasks(lambda done: None, limit=1)
+    tasks.start("a", calls_async)
+    async with asyncio.timeout(WAIT):
+        while not made:
+            await asyncio.sleep(0.01)
+    assert tasks.cancel("a")
+    await asyncio.sleep(0)
+    release.set()
+    async with asyncio.timeout(WAIT):
+        while inspect.getcoroutinestate(made[0]) != inspect.CORO_CLOSED:
+            await asyncio.sleep(0.01)
+
+
+async def test_async_callables_run_on_the_event_loop() -> None:
+    async def where(tag: str) -> str:
+        return f"{tag} {threading.current_thread().name}"
+
+    class Where:
+        async def __call__(self) -> str:
+            return await where("callable")
+
+    delivered: list[AsyncDone] = []
+    tasks = AsyncTasks(delivered.append, limit=2)
+    tasks.start("a", functools.partial(where, "partial"))
+    tasks.start("b", Where())
+    async with asyncio.timeout(WAIT):
+        while len(delivered) < 2:
+            await asyncio.sleep(0)
+    loop = threading.current_thread().name
+    assert {done.outcome.result for done in delivered} == {f"partial {loop}", f"callable {loop}"}
 
 
 def test_the_http_render_only_shows_loading() -> None:

@@ -153,4 +153,16 @@ def test_a_loop_using_js_keeps_change_tracking() -> None:
     entries_before, entries_after = before["0"]["k"], after["0"]["k"]
     assert entries_after["0"] is entries_before["0"]  # the unchanged row was reused
     assert "c" in to_html(after)
+
+
+def test_a_loop_reading_commands_from_the_context_renders_their_new_value() -> None:
+    template = LiveEnvironment().from_string(
+        '{% for row in rows %}<li phx-click="{{ action }}">{{ row }}</li>{% endfor %}'
+    )
+    memo = Memo()
+    before = render_template(template, {"rows": ["a"], "action": js.hide("#first")}, memo)
+    same = render_template(template, {"rows": ["a"], "action": js.hide("#first")}, memo)
+    assert same["0"]["k"]["0"] is before["0"]["k"]["0"]  # equal commands: the row is reused
+    after = render_template(template, {"rows": ["a"], "action": js.hide("#second")}, memo)
+    assert "#second" in to_html(after) and "#first" not in to_html(after)
 {%- endraw %}

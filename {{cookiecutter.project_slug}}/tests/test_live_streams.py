@@ -9,6 +9,7 @@ patch, trimmed to a ``limit``, and inserted by an info.
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from jinja2 import ChoiceLoader, DictLoader
+from jinja2 import ChoiceLoader, DictLoader, TemplateRuntimeError
 from playwright.async_api import Browser, Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from starlette.applications import Starlette
@@ -33,6 +34,7 @@ from {{ cookiecutter.package_name }}.live import (
     diff_tree,
     is_connected,
     render_template,
+    to_html,
 )
 from {{ cookiecutter.package_name }}.live.memo import Memo
 from {{ cookiecutter.package_name }}.live.testing import DiffError, Rendered, live, run_lifespan
@@ -245,6 +247,78 @@ def test_a_stream_the_template_hides_is_emptied_by_the_render() -> None:
     hidden = "{% if shown %}{% for u in users %}{% endfor %}{% endif %}"
     render(f'<ul id="u" phx-update="stream">{hidden}</ul>', {"users": users, "shown": 0}, Memo())
     assert users._get_pending_ops() is None  # nothing piles up for a loop never rendered
+
+
+def test_a_hidden_stream_inside_a_dict_or_a_dataclass_is_emptied_by_the_render() -> None:
+    @dataclass
+    class Streams:
+        users: Stream[User]
+
+    in_dict: Stream[User] = Stream(name="a")
+    in_dataclass: Stream[User] = Stream(name="b")
+    context = {"shown": False, "by_name": {"a": in_dict}, "all": Streams(in_dataclass)}
+    hidden = (
+        '{% if shown %}<ul id="a" phx-update="stream">{% for dom_id, u in by_name.a %}'
+        '<li id="{{ dom_id }}"></li>{% endfor %}</ul>{% endif %}'
+    )
+    template, memo = LiveEnvironment().from_string(hidden), Memo()
+    for n in range(100):
+        in_dict.insert(User(n, ""), at=0, limit=10)
+        in_dataclass.insert(User(n, ""))
+        render_template(template, context, memo)
+    assert in_dict._get_pending_ops() is None and in_dataclass._get_pending_ops() is None
+    in_dict.insert(User(100, ""), at=0, limit=10)
+    shown = render_template(template, {**context, "shown": True}, memo)
+    assert shown["0"]["0"]["k"]["kc"] == 1  # only what happened since the last render
+
+
+def test_a_stream_looped_over_twice_gives_each_loop_its_operations() -> None:
+    twice = LIST + LIST.replace('id="u"', 'id="v"').replace('"{{ dom_id }}"', '"v-{{ dom_id }}"')
+    users = Stream([User(1, "Ada")], name="users")
+    memo = Memo()
+    tree = render(twice, {"users": users}, memo)
+    assert tree["0"]["stream"] == tree["1"]["stream"] == ["users", [["users-1", -1, None]], []]
+    assert to_html(tree).count("Ada") == 2
+    forget_streams(tree)
+    users.delete_by_id("users-1")
+    diff = diff_tree(tree, render(twice, {"users": users}, memo))
+    assert diff["0"]["stream"] == diff["1"]["stream"] == ["users", [], ["users-1"]]
+
+
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        (
+            '{% macro rows(s) %}{% for dom_id, u in s %}<li id="{{ dom_id }}"></li>'
+            "{% endfor %}{% endmacro %}<ul>{{ rows(users) }}</ul>",
+            "only be looped over by a {% for %}",
+        ),
+        (
+            '{% set rows %}{% for dom_id, u in users %}<li id="{{ dom_id }}"></li>'
+            "{% endfor %}{% endset %}<ul>{{ rows }}</ul>",
+            "only be looped over by a {% for %}",
+        ),
+        (
+            '{% macro box() %}<ul>{{ caller() }}</ul>{% endmacro %}{% call box() %}'
+            '{% for dom_id, u in users %}<li id="{{ dom_id }}"></li>{% endfor %}{% endcall %}',
+            "only be looped over by a {% for %}",
+        ),
+        (
+            '{% for dom_id, u in users|reverse %}<li id="{{ dom_id }}"></li>{% endfor %}',
+            "only be looped over by a {% for %}",
+        ),
+        ("{% if users %}<ul></ul>{% endif %}", "has no truth value"),
+        (
+            '{% for dom_id, u in users %}<li id="{{ dom_id }}"></li>{% else %}none{% endfor %}',
+            "cannot have an {% else %}",
+        ),
+    ],
+)
+def test_a_stream_outside_a_live_loop_is_a_clear_error(source: str, error: str) -> None:
+    users = Stream([User(1, "Ada")], name="users")
+    with pytest.raises(TemplateRuntimeError, match=re.escape(error)):
+        render(source, {"users": users}, Memo())
+    assert bool(users) and list(users) == [("users-1", User(1, "Ada"))]  # PyView's meaning outside
 
 
 def test_a_plain_render_shows_the_rows() -> None:

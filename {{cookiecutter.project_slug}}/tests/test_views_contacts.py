@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import pytest
 import pytest_asyncio
 from selectolax.lexbor import LexborHTMLParser
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -688,6 +688,32 @@ async def test_a_save_that_moves_a_row_moves_it_in_the_list(
         await listing.wait_for("#contact-rows td.col-name a", text="Zed")
         assert names(listing) == ["Person 1", "Person 2", "Person 3", "Zed"]
 
+
+async def test_rows_moved_by_changes_announced_one_by_one_keep_the_sort(
+    app: Starlette, database: Database
+) -> None:
+    """Two renames, both saved before either is announced: the first change seen moves
+    both rows (the list shows the order as it is now), the second has nothing left to move."""
+    ada = await add(database, name="Ada", email="ada@example.com")
+    bob = await add(database, name="Bob", email="bob@example.com")
+    cy = await add(database, name="Cy", email="cy@example.com")
+    async with run_lifespan(app) as state, live(app, "/contacts", lifespan=state) as view:
+
+        async def rename(contact_id: int, name: str) -> None:
+            async with database.session() as session:
+                await session.execute(
+                    update(Contact).where(Contact.id == contact_id).values(name=name)
+                )
+
+        await rename(ada, "Zed")
+        await rename(cy, "Aaa")
+        await broadcast(state["pubsub"], "updated", ada)
+        await broadcast(state["pubsub"], "updated", cy)
+        await rename(bob, "Bea")  # a third change, handled last, shows both were handled
+        await broadcast(state["pubsub"], "updated", bob)
+        await view.wait_for("#contact-rows td.col-name a", text="Bea")
+        async with live(app, "/contacts", lifespan=state) as fresh:
+            assert names(view) == names(fresh) == ["Aaa", "Bea", "Zed"]
 
 async def test_a_delete_removes_the_row_everywhere(app: Starlette, database: Database) -> None:
     contact_id = await add(database)

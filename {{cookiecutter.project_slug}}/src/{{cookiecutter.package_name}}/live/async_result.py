@@ -17,7 +17,9 @@ logged, and never a crash of the view.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
+import functools
 import inspect
 import logging
 import typing as t
@@ -27,8 +29,9 @@ if t.TYPE_CHECKING:
 
 T = t.TypeVar("T")
 Work = t.Callable[[], t.Any]
-"""A function of no arguments: async, or plain (run in a thread, so it may block; a
-coroutine it returns, as ``lambda: fetch(url)`` does, is then awaited)."""
+"""A function of no arguments: async (``functools.partial(fetch, url)`` is one), run on
+the event loop; or plain, run in a thread, so it may block (a coroutine it returns, as
+``lambda: fetch(url)`` does, is then awaited on the loop)."""
 logger = logging.getLogger(__name__)
 
 
@@ -76,13 +79,20 @@ ASYNC_EVENT = "phx:async"  # the InfoEvent name that carries an ``AsyncDone``
 
 
 class AsyncTasks:
-    """The async work of one connected view, at most ``limit`` at once; ``deliver`` queues
-    each outcome in the view's mailbox."""
+    """The async work of one connected view; ``deliver`` queues each outcome in the view's mailbox.
+
+    At most ``limit`` runs are current at once, and at most ``limit`` threads
+    run the view's plain functions: the thread of a replaced or cancelled run
+    cannot be stopped, so it keeps its seat until it returns and a new run
+    waits for a seat. A view spamming reloads thus never fills the executor
+    that every ``to_thread`` (and DNS lookup) of the process shares.
+    """
 
     def __init__(self, deliver: t.Callable[[AsyncDone], None], limit: int) -> None:
         self._deliver = deliver
         self._limit = limit
-        self._running: dict[str | tuple[str, ...], tuple[asyncio.Task[None], object]] = {}
+        self._running: dict[str | tuple[str, ...], tuple[asyncio.Task[t.Any], object]] = {}
+        self._threads = asyncio.Semaphore(limit)
         self._closed = False
 
     def start(self, key: str | tuple[str, ...], work: Work) -> None:
@@ -91,8 +101,10 @@ class AsyncTasks:
             raise RuntimeError(f"a view may run at most {self._limit} async tasks at once")
         self._stop(key)
         token = object()
-        task = asyncio.create_task(self._run(key, token, work))
+        task = asyncio.create_task(self._run(work))
         self._running[key] = (task, token)
+        # A callback, not code in the task: it runs even for a task cancelled before its first step.
+        task.add_done_callback(functools.partial(self._done, key, token))
 
     def cancel(self, key: str | tuple[str, ...]) -> bool:
         """Stop the work under ``key``; its outcome (a ``Cancelled`` failure) still arrives."""
@@ -119,24 +131,55 @@ class AsyncTasks:
         if running is not None:
             running[0].cancel()
 
-    async def _run(self, key: str | tuple[str, ...], token: object, work: Work) -> None:
-        outcome: AsyncResult[t.Any] = AsyncResult()
+    async def _run(self, work: Work) -> t.Any:
+        if is_async(work):
+            return await work()
+        await self._threads.acquire()
         try:
-            if inspect.iscoroutinefunction(work):
-                value = await work()
-            else:
-                value = await asyncio.to_thread(work)
-                if inspect.isawaitable(value):  # a lambda calling an async function
-                    value = await value
-            outcome = outcome.with_ok(value)
+            thread = asyncio.get_running_loop().run_in_executor(
+                None, contextvars.copy_context().run, work
+            )
+        except BaseException:
+            self._threads.release()
+            raise
+        thread.add_done_callback(lambda _: self._threads.release())
+        try:
+            value = await asyncio.shield(thread)  # cancelling stops the wait, not the thread
         except asyncio.CancelledError:
+            thread.add_done_callback(_close_coroutine)
+            raise
+        if inspect.isawaitable(value):  # a lambda calling an async function
+            value = await value
+        return value
+
+    def _done(self, key: str | tuple[str, ...], token: object, task: asyncio.Task[t.Any]) -> None:
+        """Deliver a run's outcome, the ``Cancelled`` failure of a cancelled one included."""
+        outcome: AsyncResult[t.Any] = AsyncResult()
+        if task.cancelled():
             if self._closed or self._running.get(key, (None, None))[1] is not token:
-                raise  # the view closed, or a newer run replaced this one: nobody waits
+                return  # the view closed, or a newer run replaced this one: nobody waits
             outcome = outcome.with_failure(Cancelled(f"async {key!r} was cancelled"))
-        except Exception as exc:
-            logger.exception("async work %r failed", key)
-            outcome = outcome.with_failure(exc)
+        elif (failure := task.exception()) is not None:
+            logger.error("async work %r failed", key, exc_info=failure)
+            outcome = outcome.with_failure(failure)
+        else:
+            outcome = outcome.with_ok(task.result())
         self._deliver(AsyncDone(key, token, outcome))
+
+
+def is_async(work: Work) -> bool:
+    """True for work to run on the event loop: an async function, a ``functools.partial``
+    of one, or an object with an async ``__call__``."""
+    call = type(work).__call__ if not inspect.isfunction(work) else None
+    return inspect.iscoroutinefunction(work) or inspect.iscoroutinefunction(call)
+
+
+def _close_coroutine(thread: asyncio.Future[t.Any]) -> None:
+    """Close the coroutine a cancelled run's thread returned: nobody will await it."""
+    if thread.cancelled() or thread.exception() is not None:
+        return
+    if inspect.iscoroutine(value := thread.result()):
+        value.close()
 
 
 def is_async_done(event: InfoEvent) -> bool:

@@ -526,7 +526,8 @@ class LiveCodeGenerator(CodeGenerator):
         rows, loop = self.temporary_identifier(), self.temporary_identifier()
         self.writeline(f"{rows} = ")
         self.visit(node.iter, frame)
-        self.writeline(f"{loop}, {rows} = _phx_open_loop({self._new_scope('ForOpen')}, {rows})")
+        opened = f"{self._new_scope('ForOpen')}, {rows}" + (", True" if else_body else "")
+        self.writeline(f"{loop}, {rows} = _phx_open_loop({opened})")
         self.writeline(f"yield {loop}")
         if memo:
             self.writeline(f"{memo} = _phx_loop_memo(context, {loop})")

@@ -55,7 +55,6 @@ class JsCommands:
     """
 
     __slots__ = ("commands",)
-    __live_pure__ = True  # a chain depends on its arguments only: loops keep change tracking
 
     def __init__(self, commands: Sequence[tuple[str, dict[str, t.Any]]] = ()) -> None:
         self.commands: tuple[tuple[str, dict[str, t.Any]], ...] = tuple(commands)

@@ -7,9 +7,10 @@ tests and functions (see ``compiler.pure``), renders the same entry for an
 equal row among equal values, so the entry built last time is reused, and
 the differ skips it by identity.
 
-Only rows that can be compared safely are reused: scalars, and dicts or
-tuples of scalars. Anything mutable inside (a list, an ORM object) could
-change behind an equal-looking snapshot, so such rows are always rendered.
+Only rows that can be compared safely are reused: scalars (a chain of JS
+commands included), and dicts or tuples of scalars. Anything mutable inside
+(a list, an ORM object) could change behind an equal-looking snapshot, so
+such rows are always rendered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import date
 from markupsafe import Markup
 
 from .compiler import ForOpen, Item, is_pure, loop_item, loop_key
+from .js import JsCommands
 from .tree import fill
 
 MEMO_VARIABLE = "__phx_memo"
@@ -48,6 +50,8 @@ def snapshot(row: t.Any) -> Snapshot | None:
         items = row
     elif kind in _SCALARS:
         return (kind, repr(row) if kind is float else row)
+    elif kind is JsCommands:  # immutable: stands for what it renders
+        return (kind, str(row))
     else:
         return None
     types = set(map(type, items))

@@ -288,7 +288,9 @@ class LiveViewSocket(t.Generic[Context]):
     def cancel_async(self, key: str | t.Sequence[str]) -> bool:
         """Stop the work of ``start_async(name)`` or ``assign_async(keys)``; False if none runs.
 
-        Its result still arrives, failed with ``Cancelled``.
+        A name stops both ``start_async(name)`` and ``assign_async(name)``; a
+        list stops ``assign_async`` of those keys. The result still arrives,
+        failed with ``Cancelled``.
         """
         return False
 
@@ -346,7 +348,8 @@ class ConnectedLiveViewSocket(LiveViewSocket[Context]):
 
     def cancel_async(self, key: str | t.Sequence[str]) -> bool:
         if isinstance(key, str):
-            return self._async.cancel(key) or self._async.cancel((key,))
+            started, assigned = self._async.cancel(key), self._async.cancel((key,))
+            return started or assigned
         return self._async.cancel(tuple(key))
 
     def _start_async(self, key: str | tuple[str, ...], work: Work) -> None:

@@ -12,21 +12,36 @@ optional ``limit``), DOM ids to delete, and whether to start over
 Rendering takes the pending operations: the loop's comprehension carries
 them as its ``stream`` entry (``[ref, inserts, deletes]``, plus ``true`` on
 a reset), its entries are the inserted rows only, and the client keeps the
-rows of a ``phx-update="stream"`` container across diffs. The names and
-behaviour follow PyView's ``Stream`` (``pyview/stream.py``).
+rows of a ``phx-update="stream"`` container across diffs. A stream looped
+over twice in one render gives each loop the same operations. The names
+and behaviour follow PyView's ``Stream`` (``pyview/stream.py``).
+
+Only a live ``{% for %}`` (in the template, an included one, or a
+component's) sends operations. During a live render, a stream is an error
+anywhere else: in a macro, a ``{% set %}`` or ``{% call %}`` block, behind
+a filter (``|reverse``), in ``{% if stream %}`` (the server cannot know
+whether the browser shows rows), or in a loop with ``{% else %}``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import re
 import typing as t
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+
+from jinja2 import TemplateRuntimeError
 
 from .compiler import ForOpen
 
 T = t.TypeVar("T")
 # The client finds a reset stream's rows with a CSS selector quoting its name.
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
+# During a live render: the operations each stream rendered so far gave its loops.
+_RENDERED: ContextVar[dict[int, StreamOps | None] | None] = ContextVar("rendered", default=None)
 
 
 @dataclass
@@ -128,13 +143,26 @@ class Stream(t.Generic[T]):
 
     def __iter__(self) -> t.Iterator[tuple[str, T]]:
         """The rows to render: ``(dom_id, item)`` for each pending insert."""
+        self._refuse_in_live_render(
+            "can only be looped over by a {% for %} of the template (not in a macro,"
+            " a {% set %} or {% call %} block, nor behind a filter)"
+        )
         return ((insert.dom_id, insert.item) for insert in self._ops.inserts)
 
     def __len__(self) -> int:
         return len(self._ops.inserts)
 
     def __bool__(self) -> bool:
+        """True when operations are pending (PyView's meaning); an error in a live render."""
+        self._refuse_in_live_render(
+            "has no truth value: the browser holds its rows. Keep a flag or count in the"
+            " context, or show the empty state with CSS (hidden only:block)"
+        )
         return self._ops.has_operations()
+
+    def _refuse_in_live_render(self, reason: str) -> None:
+        if _RENDERED.get() is not None:
+            raise TemplateRuntimeError(f"stream {self.name!r} {reason}")
 
     def __repr__(self) -> str:
         return f"<Stream {self.name!r}: {len(self)} pending inserts>"
@@ -167,7 +195,18 @@ class Stream(t.Generic[T]):
         return None if ops is None else self._to_wire_format(ops)
 
 
-def open_loop(loop: ForOpen, iterable: t.Any) -> tuple[ForOpen, t.Any]:
+@contextlib.contextmanager
+def live_render() -> Iterator[None]:
+    """Mark a live render: each stream's first loop takes its operations, and
+    a second loop over it gets the same."""
+    token = _RENDERED.set({})
+    try:
+        yield
+    finally:
+        _RENDERED.reset(token)
+
+
+def open_loop(loop: ForOpen, iterable: t.Any, has_else: bool = False) -> tuple[ForOpen, t.Any]:
     """The marker and rows of a live ``{% for %}``: a stream's loop takes its operations.
 
     Called by compiled templates before each loop. For a ``Stream`` the
@@ -176,7 +215,18 @@ def open_loop(loop: ForOpen, iterable: t.Any) -> tuple[ForOpen, t.Any]:
     """
     if not isinstance(iterable, Stream):
         return loop, iterable
-    ops = iterable._get_pending_ops()
+    if has_else:
+        raise TemplateRuntimeError(
+            f"a loop over stream {iterable.name!r} cannot have an {{% else %}}: it renders"
+            " only the rows inserted since the last render"
+        )
+    rendered = _RENDERED.get()
+    if rendered is None:  # a plain HTML render (``template.render``)
+        ops = iterable._get_pending_ops()
+    elif id(iterable) in rendered:
+        ops = rendered[id(iterable)]
+    else:
+        ops = rendered[id(iterable)] = iterable._get_pending_ops()
     if ops is None:
         return loop.streaming([]), ()
     rows = [(insert.dom_id, insert.item) for insert in ops.inserts]
@@ -184,11 +234,19 @@ def open_loop(loop: ForOpen, iterable: t.Any) -> tuple[ForOpen, t.Any]:
 
 
 def forget_pending(context: t.Mapping[str, t.Any]) -> None:
-    """Drop what the streams among ``context``'s values hold after a render.
+    """Drop what the streams of ``context`` hold after a render.
 
     A stream the template did not render (hidden by an ``{% if %}``) would
-    otherwise keep growing: its operations are dropped, as Phoenix does.
+    otherwise keep growing: its operations are dropped, as Phoenix does. The
+    streams looked at are the context's values, and the values of a dict or
+    the fields of a dataclass among them (``streams.users``).
     """
     for value in context.values():
-        if isinstance(value, Stream):
-            value._get_pending_ops()
+        inner: t.Iterable[t.Any] = ()
+        if isinstance(value, dict):
+            inner = value.values()
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            inner = (getattr(value, field.name) for field in dataclasses.fields(value))
+        for stream in (value, *inner):
+            if isinstance(stream, Stream):
+                stream._get_pending_ops()

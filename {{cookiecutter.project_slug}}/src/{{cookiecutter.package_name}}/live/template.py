@@ -14,7 +14,7 @@ from .compiler import LiveCodeGenerator
 from .component import live_component
 from .js import js
 from .memo import MEMO_VARIABLE, Memo
-from .stream import forget_pending
+from .stream import forget_pending, live_render
 from .tree import Tree, build_tree
 from .uploads.markup import GLOBALS as UPLOAD_GLOBALS
 
@@ -115,12 +115,14 @@ def render_template(
     """
     variables = dict(context)
     if memo is None:
-        tree = build_tree(template.root_render_func(template.new_context(variables)))
+        with live_render():
+            tree = build_tree(template.root_render_func(template.new_context(variables)))
         forget_pending(context)
         return tree
     variables[MEMO_VARIABLE] = memo
     try:
-        tree = build_tree(template.root_render_func(template.new_context(variables)))
+        with live_render():
+            tree = build_tree(template.root_render_func(template.new_context(variables)))
     except BaseException:
         memo.discard()
         raise

@@ -13,6 +13,7 @@ them beside the view once it is connected, and the template shows
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -93,7 +94,7 @@ class DashboardLive(LiveView[Dashboard]):
     def _count(self, socket: LiveViewSocket[Dashboard]) -> None:
         """Compute the statistics beside the view (the last ones stay shown meanwhile)."""
         db, delay = database(socket), self.report_time
-        socket.assign_async("statistics", lambda: statistics(db, delay))
+        socket.assign_async("statistics", partial(statistics, db, delay))  # async: on the loop
 
 
 async def statistics(db: Database, delay: float) -> Statistics:

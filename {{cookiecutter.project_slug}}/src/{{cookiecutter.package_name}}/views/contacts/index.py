@@ -45,7 +45,7 @@ class ContactList:
     paging: PagingParams = field(default_factory=PagingParams)
     page: Page = field(default_factory=Page)  # its numbers; its rows are in ``rows``
     rows: Stream[ContactRow] = field(default_factory=_rows)
-    shown: list[int] = field(default_factory=list)  # the ids of the rows shown, in order
+    shown: list[int] = field(default_factory=list)  # the ids of the rows shown, in their order
     columns: tuple[tuple[str, str], ...] = contacts.COLUMNS
     per_page_choices: tuple[int, ...] = contacts.PER_PAGE
     loading: Loading = field(default_factory=Loading)
@@ -128,20 +128,33 @@ class ContactListLive(LiveView[ContactList]):
 
 
 def _send_changes(listing: ContactList, rows: list[ContactRow], changed: Any) -> None:
-    """Turn the rows shown into ``rows`` with the fewest stream operations.
+    """Turn the rows shown into ``rows`` with few stream operations.
 
-    The rows gone are deleted, and the rows new to the page inserted at their
-    place, in order: the others keep theirs, since the page stays sorted. The
-    ``changed`` row is updated where it is, or deleted and inserted anew when
-    its change moved it.
+    The rows gone are deleted. Of the rows kept, the most that are already
+    in the new order stay where they are (the ``changed`` one is updated in
+    place); the others (moved by a change, maybe one not yet announced) are
+    deleted and inserted anew at their place, as are the rows new to the page.
+    The browser then shows ``rows`` in their order.
     """
-    ids = [row["id"] for row in rows]
-    moved = changed in listing.shown and changed in ids
-    moved = moved and listing.shown.index(changed) != ids.index(changed)
+    position = {row["id"]: at for at, row in enumerate(rows)}
+    stay = _in_order([shown for shown in listing.shown if shown in position], position)
     for shown in listing.shown:
-        if shown not in ids or (shown == changed and moved):
+        if shown not in stay:
             listing.rows.delete_by_id(_dom_id(shown))
-    kept = set(listing.shown)
     for at, row in enumerate(rows):
-        if row["id"] not in kept or row["id"] == changed:
+        if row["id"] not in stay or row["id"] == changed:
             listing.rows.insert(row, at=at)
+
+
+def _in_order(ids: list[int], position: dict[int, int]) -> set[int]:
+    """The longest run of ``ids`` (not always adjacent) whose ``position``s increase."""
+    runs: list[list[int]] = []  # runs[i]: the longest such run ending with ids[i]
+    best: list[int] = []
+    for i, current in enumerate(ids):
+        longest: list[int] = []
+        for j in range(i):
+            if position[ids[j]] < position[current] and len(runs[j]) > len(longest):
+                longest = runs[j]
+        runs.append([*longest, current])
+        best = runs[-1] if len(runs[-1]) > len(best) else best
+    return set(best)
