@@ -7,8 +7,10 @@ Create Date: ${create_date}
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+# Kept when unused (the post-write hook's ruff --fix would drop them): a revision
+# written by hand starts empty, and its upgrade() and downgrade() need both.
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
 ${imports if imports else ""}
 revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}

@@ -25,8 +25,8 @@ SHUTDOWN_TIMEOUT = scaled(30.0)
 
 
 @contextmanager
-def serve(app: ASGIApp, **options: t.Any) -> Iterator[str]:
-    """Serve ``app``; yields its ``http://127.0.0.1:<port>`` base URL.
+def serve(app: ASGIApp, port: int = 0, **options: t.Any) -> Iterator[str]:
+    """Serve ``app`` on ``port`` (0: a free one); yields its ``http://127.0.0.1:<port>`` base URL.
 
     ``options`` go to ``uvicorn.Config`` (``ws_max_size``, ``lifespan="on"``…).
     Logging is left as the test run configured it (``log_config=None``), so
@@ -36,7 +36,7 @@ def serve(app: ASGIApp, **options: t.Any) -> Iterator[str]:
     """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
+    listener.bind(("127.0.0.1", port))
     port = listener.getsockname()[1]
     defaults: dict[str, t.Any] = {
         "log_config": None,

@@ -503,3 +503,11 @@ async def test_a_taken_email_is_refused_under_the_email_field(
     assert await page.input_value("#contact-name") == f"Second {tag}"
     assert await count_contacts(live_database, Contact.email == email) == 1
     await assert_sound(page)
+
+
+async def test_a_value_out_of_bounds_in_the_address_bar_is_replaced_by_what_is_shown(
+    page: Page, tag: str
+) -> None:
+    await open_live(page, f"/contacts?per_page=100000&q={tag}")
+    assert await page.evaluate("location.search") == f"?per_page=100&q={tag}"
+    assert await page.text_content(".per-page strong") == "100"

@@ -26,6 +26,7 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -329,7 +330,7 @@ async def test_chosen_files_upload_with_previews_and_saved_files_reach_every_pag
             response = await client.get(href)
             assert response.status_code == 200, href
             assert response.content == data, href
-    stored = {href.removeprefix("/media/") for href in links}
+    stored = {urlsplit(href).path.removeprefix("/media/") for href in links}
     assert kept_files(media_dir) - kept_before == stored
 
     # The other person's page lists them too, without a reload.
@@ -402,6 +403,35 @@ async def test_refused_files_show_why_are_never_sent_and_can_be_cancelled(
     await expect_text(page, "#flash-info", "5 files saved.")
     assert temp_files(media_dir) == []
     assert len(kept_files(media_dir) - kept_before) == len(listed)
+    await assert_sound(page)
+
+
+async def test_save_shows_with_something_to_save_and_a_download_keeps_its_name(
+    me: BrowserContext, contact_id: int
+) -> None:
+    page = await me.new_page()
+    await open_live(page, f"/contacts/{contact_id}")
+    refused = {"notes.txt": {"errors": ["This type of file is not accepted."], "progress": 0}}
+    await choose(page, file("notes.txt", "text/plain", b"plain text\n"))
+    await expect_entries(page, refused)
+    assert await page.locator("#save-files").count() == 0  # nothing it could save
+    await cancel(page, "notes.txt")
+    await choose(page, file("Q3 résumé.pdf", "application/pdf", pdf_file(2_000)))
+    await expect_entries(page, {"Q3 résumé.pdf": {"errors": [], "progress": 100}})
+    await save(page)
+    await expect_text(page, "#flash-info", "1 file saved.")
+
+    # A refused file next: the success is old news, the refusal is what the page says.
+    await choose(page, file("notes.txt", "text/plain", b"plain text\n"))
+    await expect_entries(page, refused)
+    await wait_until(page, "() => document.querySelector('#flash-info') === null")
+    assert await page.locator("#save-files").count() == 0
+    await cancel(page, "notes.txt")
+
+    # The link downloads the file under the name it was uploaded with.
+    async with page.expect_download() as download:
+        await page.click("#files .file-list a[target]")
+    assert (await download.value).suggested_filename == "Q3 résumé.pdf"
     await assert_sound(page)
 
 
@@ -540,7 +570,7 @@ async def test_a_deleted_file_goes_from_every_page_and_from_the_disk(
     listed = [("keep.png", do_filesizeformat(len(keep))), ("drop.pdf", "2.0 kB")]
     links = await expect_listed(page, listed)
     assert await expect_listed(watcher, listed) == links
-    stored = [href.removeprefix("/media/") for href in links]
+    stored = [urlsplit(href).path.removeprefix("/media/") for href in links]
     assert set(stored) <= kept_files(media_dir)
 
     confirmed = answer_next_confirm(page)

@@ -17,8 +17,11 @@ from html import unescape
 import httpx
 import pytest
 from itsdangerous import URLSafeTimedSerializer
+from jinja2 import Environment, PackageLoader
 from selectolax.lexbor import LexborHTMLParser
 from websockets.exceptions import ConnectionClosed
+
+from {{ cookiecutter.package_name }}.live import js
 
 from live_client import TIMEOUT, LiveClient, Reply
 
@@ -128,10 +131,22 @@ def interleave(statics: list[str], slots: Rendered) -> str:
 # -- what the counter should show, written out from counter.html ------------------
 
 
+def notices_html() -> str:
+    """The connection notices every page's flash group ends with (templates/flash.html),
+    rendered by plain Jinja, without the whitespace between tags."""
+    loader = PackageLoader("{{ cookiecutter.package_name }}", "templates")
+    template = Environment(loader=loader, autoescape=True).get_template("flash.html")
+    html = template.render(flash={}, js=js)
+    return re.sub(r">\s+<", "><", " ".join(html.split()))
+
+
+NOTICES = notices_html()
+
+
 def counter_html(count: int, step: int = 1, flash: str = "") -> str:
     below_zero = '<span class="note">Below zero!</span>' if count < 0 else ""
     return (
-        f'<section class="counter"><h1>Counter</h1>{flash}'
+        f'<section class="counter"><h1>Counter</h1>{flash}{NOTICES}'
         f'<p class="count" id="count">{count}</p>'
         '<div class="buttons">'
         f'<button id="decrement" phx-click="decrement">- {step}</button>'

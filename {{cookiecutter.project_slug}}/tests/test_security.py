@@ -294,7 +294,7 @@ def test_no_spelling_of_dot_dot_leaves_a_folder(
 ) -> None:
     assert (MOUNTS[mount] / relative).resolve().is_file()  # it is there to be found
     target = f"{mount}/{relative.replace('../', dot_dot)}"
-    assert raw_get(live_server, target) == (404, b"Not Found")
+    assert_not_found(raw_get(live_server, target))
 
 
 @pytest.mark.parametrize("mount", MOUNTS)
@@ -302,7 +302,13 @@ def test_no_spelling_of_dot_dot_leaves_a_folder(
 def test_absolute_paths_are_not_served(live_server: str, mount: str, prefix: str) -> None:
     secret = PROJECT_ROOT.resolve() / ".env"
     assert secret.is_file()
-    assert raw_get(live_server, f"{mount}/{prefix}{str(secret).lstrip('/')}") == (404, b"Not Found")
+    assert_not_found(raw_get(live_server, f"{mount}/{prefix}{str(secret).lstrip('/')}"))
+
+
+def assert_not_found(answer: tuple[int, bytes]) -> None:
+    """The app's 404 page: nothing of a file, served or not."""
+    status, body = answer
+    assert status == 404 and b"There is no page at this address." in body, (status, body[:200])
 
 
 @pytest.fixture

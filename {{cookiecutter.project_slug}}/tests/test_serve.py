@@ -5,13 +5,15 @@ in its environment. Oversized input is refused before the app sees
 it (``__main__.py``): a request head past ``MAX_REQUEST_HEAD_BYTES`` gets a
 400 and a closed connection at once, a WebSocket message past
 ``MAX_WEBSOCKET_MESSAGE_BYTES`` closes that socket with 1009, and other
-clients are served all the while.
+clients are served all the while. In debug mode a Python change reloads the
+server, and a database lacking migrations is a warning at start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -21,10 +23,13 @@ import threading
 import time
 import typing as t
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from websockets.exceptions import ConnectionClosed
 
 from {{ cookiecutter.package_name }}.__main__ import (
@@ -32,11 +37,13 @@ from {{ cookiecutter.package_name }}.__main__ import (
     MAX_WEBSOCKET_MESSAGE_BYTES,
 )
 from {{ cookiecutter.package_name }}.live.testing import scaled
+from {{ cookiecutter.package_name }}.schema import ALEMBIC_INI
 
 import raw_websocket
 from live_client import TIMEOUT, LiveClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = PROJECT_ROOT / "src" / "{{ cookiecutter.package_name }}"
 STARTUP_TIMEOUT = scaled(90.0)  # seconds `python -m` may take to answer (imports, lifespan)
 REFUSAL_TIMEOUT = TIMEOUT  # seconds an oversized request may take to be refused
 UPLOAD_CHUNK_BYTES = 64_000  # LiveView's default upload chunk_size
@@ -63,16 +70,18 @@ def wait_until_up(url: str, process: subprocess.Popen[str]) -> None:
     pytest.fail(f"the server did not answer at {url}:\n{output}")
 
 
-@pytest.fixture(scope="module")
-def served(app_database_url: str) -> Iterator[str]:
-    """The app as ``make run`` serves it, on a port set through ``PORT``; yields its URL."""
+@contextmanager
+def running(database_url: str, **environ: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``python -m`` as ``make run`` starts it, on a port set through ``PORT``, ``environ``
+    added; yields its URL and process (all it prints goes to the process's stdout)."""
     port = free_port()
     env = {
         **os.environ,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "SECRET_KEY": secrets.token_urlsafe(32),
-        "DATABASE_URL": app_database_url,
+        "DATABASE_URL": database_url,
+        **environ,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "{{ cookiecutter.package_name }}"],
@@ -85,15 +94,23 @@ def served(app_database_url: str) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     wait_until_up(url, process)
     try:
-        yield url
+        yield url, process
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl+C does: a graceful stop
         try:
-            process.communicate(timeout=2 * TIMEOUT)
+            process.wait(timeout=2 * TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
+            process.wait()
             pytest.fail("the server did not stop on SIGINT")
+
+
+@pytest.fixture(scope="module")
+def served(app_database_url: str) -> Iterator[str]:
+    """The app as ``make run`` serves it in production (no reload); yields its URL."""
+    with running(app_database_url, DEBUG="false") as (url, process):
+        yield url
+    process.communicate()
 
 
 def test_serves_the_app_on_the_configured_port(served: str) -> None:
@@ -101,6 +118,46 @@ def test_serves_the_app_on_the_configured_port(served: str) -> None:
 
     assert response.status_code == 200
     assert "data-phx-main" in response.text
+
+
+def test_in_debug_mode_a_python_change_reloads_the_server_and_it_serves_again(
+    app_database_url: str,
+) -> None:
+    """What a person editing the code sees: the change is picked up without a restart."""
+    with running(app_database_url, DEBUG="true") as (url, process):
+        assert process.stdout is not None
+        lines = queue_lines(process.stdout)
+        os.utime(PACKAGE_DIR / "seed.py")  # as an editor's save does
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while "Reloading" not in (line := lines.get(timeout=STARTUP_TIMEOUT)):
+            assert time.monotonic() < deadline, "the server did not reload"
+        assert "seed.py" in line
+        wait_until_up(url, process)
+        assert httpx.get(f"{url}/counter", timeout=TIMEOUT).status_code == 200
+
+
+def test_a_database_without_its_migrations_is_a_warning_at_start_up(tmp_path: Path) -> None:
+    empty = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    with running(empty, DEBUG="false") as (url, process):
+        assert httpx.get(f"{url}/counter", timeout=TIMEOUT).status_code == 200
+    output, _ = process.communicate()
+    script = ScriptDirectory.from_config(Config(str(ALEMBIC_INI)))
+    revisions = [revision.revision for revision in reversed(list(script.walk_revisions()))]
+    assert revisions[:4] == ["0001", "0002", "0003", "0004"]  # and any generated since
+    missing = f"{len(revisions)} migrations ({', '.join(revisions)})"
+    assert f"warning: the database lacks {missing}: run `make migrate`" in output
+
+
+def queue_lines(stream: t.IO[str]) -> queue.Queue[str]:
+    """The lines ``stream`` prints from now on, as a reader thread gets them."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
 
 
 def send_oversized_head(port: int) -> bytes | None:

@@ -43,6 +43,7 @@ TTL = scaled(2.0)  # PRESENCE_TTL: a process the machine is slow to run is not t
 BOUND = TTL + HEARTBEAT  # the documented bound: a dead process's presences leave within it
 DELIVERY = scaled(3.0)  # seconds more, for the leave to be broadcast, sent and read
 STARTUP_TIMEOUT = scaled(90.0)  # seconds a process may take to answer HTTP (imports, lifespan)
+PORT_TRIES = 3  # ports tried when another process takes the one chosen before the app binds it
 STOP_TIMEOUT = scaled(30.0)
 WAIT = scaled(15.0)  # seconds any expected diff may take
 PREFIX = f"test-{uuid.uuid4().hex[:12]}:"  # these processes' channels and keys in Redis
@@ -77,7 +78,6 @@ def serve(
 
     Its pub/sub is the tests' Redis, or ``redis_url``, under ``PREFIX``.
     """
-    port = free_port()
     environment = {
         **os.environ,
         "SECRET_KEY": secret_key,
@@ -87,17 +87,23 @@ def serve(
         "PRESENCE_HEARTBEAT": str(HEARTBEAT),
         "PRESENCE_TTL": str(TTL),
         "HOST": "127.0.0.1",
-        "PORT": str(port),
         "DEBUG": "false",
     }
     log = tmp_path / f"{name}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", PACKAGE], env=environment, stdout=output, stderr=output
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
+    for attempt in range(1, PORT_TRIES + 1):
+        # Free when chosen, but another process of a busy machine may take it first.
+        port = free_port()
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", PACKAGE],
+                env={**environment, "PORT": str(port)},
+                stdout=output,
+                stderr=output,
+            )
+        server = Server(process, f"http://127.0.0.1:{port}", log)
+        if _wait_until_up(server, last_try=attempt == PORT_TRIES):
+            break
     try:
-        _wait_until_up(server)
         yield server
     finally:
         if process.poll() is None:
@@ -108,14 +114,18 @@ def serve(
                 server.kill()
 
 
-def _wait_until_up(server: Server) -> None:
+def _wait_until_up(server: Server, last_try: bool) -> bool:
+    """True once it answers; False if another process took its port first (try another)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         if server.process.poll() is not None:
-            pytest.fail(f"the app exited during start-up:\n{server.log.read_text()[-3000:]}")
+            output = server.log.read_text()
+            if "address already in use" in output and not last_try:
+                return False
+            pytest.fail(f"the app exited during start-up:\n{output[-3000:]}")
         try:
             if httpx.get(server.url + "/", timeout=STARTUP_TIMEOUT / 10).status_code == 200:
-                return
+                return True
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:

@@ -30,7 +30,14 @@ from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, TOPIC, broadcas
 from {{ cookiecutter.package_name }}.createdb import create_database, drop_database
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.live import RESYNC, LiveConfig
-from {{ cookiecutter.package_name }}.live.testing import HTTPError, LiveViewTest, live, run_lifespan, scaled
+from {{ cookiecutter.package_name }}.live.testing import (
+    HTTPError,
+    LiveViewTest,
+    Redirect,
+    live,
+    run_lifespan,
+    scaled,
+)
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import sample_contacts, seed
 from {{ cookiecutter.package_name }}.views import loading
@@ -218,10 +225,38 @@ async def test_search_is_literal(listing: Starlette, q: str) -> None:
 )
 async def test_hostile_params_are_clamped(listing: Starlette, query: str, shows: str) -> None:
     async with live(listing, f"/contacts?{query}") as view:
+        if view.redirect is not None:  # a value out of bounds: to the URL of what is shown
+            await view.follow_redirect()
         assert view.text("#page-of") == shows
         assert len(names(view)) <= 100
+        clamped = view.path
+    async with live(listing, clamped) as view:
+        assert view.redirect is None  # the URL needs no more clamping
     async with live(listing, "/contacts") as view:
         assert len(names(view)) == 20  # the table is still there
+
+
+@pytest.mark.parametrize(
+    ("query", "url"),
+    [
+        ("per_page=100000", "/contacts?per_page=100"),
+        ("per_page=-7&page=2&sort=email", "/contacts?page=2&per_page=10&sort=email"),
+        ("sort=nope&q=%00ada", "/contacts?q=ada"),
+    ],
+)
+async def test_a_clamped_value_is_reflected_in_the_url(
+    listing: Starlette, query: str, url: str
+) -> None:
+    """The first render answers with a redirect to the URL of what the page shows."""
+    async with live(listing, f"/contacts?{query}") as view:
+        assert view.redirect == Redirect(url, "redirect")
+
+
+async def test_a_live_patch_to_a_clamped_value_replaces_the_url(listing: Starlette) -> None:
+    async with live(listing, "/contacts") as view:
+        await view.patch("/contacts?per_page=100000&sort=email")  # a hand-made link
+        assert view.path == "/contacts?per_page=100&sort=email"
+        assert view.text("#page-of") == "Page 1 of 1"
 
 
 @pytest.mark.parametrize(
@@ -233,6 +268,8 @@ async def test_per_page_is_clamped_with_more_than_a_hundred_rows(
 ) -> None:
     await seed(database, 130)
     async with live(app, f"/contacts?per_page={per_page}") as view:
+        if view.redirect is not None:
+            await view.follow_redirect()
         assert len(names(view)) == rows
         assert view.text("#page-of") == f"Page 1 of {pages}"
         assert view.text("#total") == "130 contacts"
@@ -247,6 +284,8 @@ async def test_control_characters_are_not_searched_for(listing: Starlette) -> No
 
 async def test_a_long_search_is_cut_to_its_limit(listing: Starlette) -> None:
     async with live(listing, "/contacts?q=" + "a" * 10_000) as view:
+        assert view.redirect == Redirect(f"/contacts?q={'a' * SEARCH_MAX}", "redirect")
+        await view.follow_redirect()
         assert view.element("#search input").attributes["value"] == "a" * SEARCH_MAX
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 
+from {{ cookiecutter.package_name }} import media as media_module
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.live.testing import (
@@ -129,7 +131,7 @@ async def test_the_kept_files_are_served_and_uploads_in_progress_are_not(
     assert served.headers["content-type"] == "image/png"
     # Never run as a page of the site, whatever it is; an image is shown, not downloaded.
     assert served.headers["content-security-policy"] == "sandbox; default-src 'none'"
-    assert "content-disposition" not in served.headers
+    assert served.headers["content-disposition"] == "inline; filename*=UTF-8''a.png"
     assert hidden.status_code == 404
 
 
@@ -143,8 +145,47 @@ async def test_a_kept_file_that_is_not_an_image_is_a_download(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             served = await client.get(link)
-    assert served.content == PDF and served.headers["content-disposition"] == "attachment"
+    assert served.content == PDF
+    assert served.headers["content-disposition"] == "attachment; filename*=UTF-8''cv.pdf"
     assert served.headers["content-security-policy"] == "sandbox; default-src 'none'"
+
+
+async def test_a_download_keeps_its_uploaded_name_cleaned_and_a_kept_file_is_group_readable(
+    app: Starlette, media: Path, contact_id: int
+) -> None:
+    async with run_lifespan(app) as state:
+        async with live(app, f"/contacts/{contact_id}", lifespan=state) as view:
+            await save(view, UploadFile("Q3 résumé & notes.pdf", PDF, PDF_TYPE))
+            link = view.element("#files .file-list li a[target]").attributes["href"] or ""
+        stored = urlsplit(link).path
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            named = await client.get(link)
+            # A name someone else put in a link: no path, no quotes, the stored extension.
+            crafted = await client.get(stored, params={"name": '../..\\"evil".exe'})
+            nameless = await client.get(stored, params={"name": " .. "})
+    quoted = "Q3%20r%C3%A9sum%C3%A9%20%26%20notes.pdf"
+    assert named.headers["content-disposition"] == f"attachment; filename*=UTF-8''{quoted}"
+    assert crafted.headers["content-disposition"] == "attachment; filename*=UTF-8''evil.pdf"
+    assert nameless.headers["content-disposition"] == "attachment"
+    assert (media / stored.removeprefix("/media/")).stat().st_mode & 0o777 == media_module.FILE_MODE
+
+
+@pytest.mark.parametrize(
+    ("uploaded", "suffix", "saved_as"),
+    [
+        ("photo.JPEG", ".jpg", "photo.jpg"),
+        ("C:\\Users\\me\\scan.pdf", ".pdf", "scan.pdf"),
+        ("bell\x07.pdf", ".pdf", "bell.pdf"),
+        ("no extension", ".png", "no extension.png"),
+        ("x" * 300 + ".pdf", ".pdf", "x" * 146 + ".pdf"),
+        ("...", ".pdf", ""),
+    ],
+)
+def test_a_download_name_is_one_clean_name_with_the_stored_extension(
+    uploaded: str, suffix: str, saved_as: str
+) -> None:
+    assert media_module.download_name(uploaded, suffix) == saved_as
 
 
 async def test_a_client_s_file_name_never_becomes_a_path(

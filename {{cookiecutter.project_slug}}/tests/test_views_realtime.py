@@ -17,7 +17,6 @@ from types import SimpleNamespace
 
 import pytest
 from selectolax.lexbor import LexborHTMLParser
-from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.types import ASGIApp
@@ -34,7 +33,7 @@ from {{ cookiecutter.package_name }}.live.testing import (
     run_lifespan,
     scaled,
 )
-from {{ cookiecutter.package_name }}.models import Item, Status
+from {{ cookiecutter.package_name }}.models import Contact, Status
 from {{ cookiecutter.package_name }}.resources import presence, pubsub
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.views import dashboard, whos_here
@@ -66,14 +65,15 @@ def fast_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DashboardLive, "period", PERIOD)
 
 
-async def add_item(database_url: str, name: str) -> int:
-    """Insert an item as any other code would; return how many there are now."""
+async def add_contact(database_url: str, name: str) -> int:
+    """Insert a contact as any other code would; its id."""
     database = Database.from_settings(Settings("x", database_url=database_url))
     try:
         async with database.session() as session:
-            session.add(Item(name=name))
-        async with database.session() as session:
-            return await session.scalar(select(func.count()).select_from(Item)) or 0
+            contact = Contact(name=name, email=f"{uuid.uuid4().hex[:8]}@example.com")
+            session.add(contact)
+            await session.flush()
+            return contact.id
     finally:
         await database.dispose()
 
@@ -114,14 +114,17 @@ async def test_the_dashboard_refreshes_by_itself(app: Starlette, fast_dashboard:
         await view.wait_for("#refreshes", text=other_than(once))  # and again
 
 
-async def test_the_dashboard_shows_new_rows_at_the_next_refresh(
+async def test_the_dashboard_shows_a_new_contact_at_the_next_refresh(
     app: Starlette, fast_dashboard: None, app_database_url: str
 ) -> None:
-    name = f"Widget {uuid.uuid4().hex[:8]}"
+    name = f"Newcomer {uuid.uuid4().hex[:8]}"
     async with live(app, "/dashboard") as view:
-        count = await add_item(app_database_url, name)
-        await view.wait_for("#newest", text=name)
-        assert int(view.text("#items")) >= count  # other tests may add more meanwhile
+        contact_id = await add_contact(app_database_url, name)
+        # Other tests may save contacts meanwhile: it is among the latest, then pushed out.
+        change = await view.wait_for(f"#change-{contact_id}")
+        assert change.css_first("a").attributes["href"] == f"/contacts/{contact_id}"
+        assert change.css_first("a").text() == name
+        assert len(view.find("#changes li")) <= dashboard.CHANGES
 
 
 async def test_the_dashboard_says_when_the_database_fails_and_recovers(
@@ -131,18 +134,17 @@ async def test_the_dashboard_says_when_the_database_fails_and_recovers(
     app = create_app(app_settings(database_url=database_url))
     await database.dispose()
     async with live(app, "/dashboard") as view:
-        await take_down(database_url, "items")
+        await take_down(database_url, "contacts")
         try:
             await view.wait_for("#unavailable", timeout=scaled(30))
             ticked = view.text("#refreshes")
             # Still live: the ticks go on.
             await view.wait_for("#refreshes", text=other_than(ticked), timeout=scaled(30))
         finally:
-            await bring_back(database_url, "items")
+            await bring_back(database_url, "contacts")
         await view.wait_for("section:not(:has(#unavailable))", timeout=scaled(30))
-        name = f"Widget {uuid.uuid4().hex[:8]}"
-        await add_item(database_url, name)
-        await view.wait_for("#newest", text=name, timeout=scaled(30))
+        contact_id = await add_contact(database_url, f"Back {uuid.uuid4().hex[:8]}")
+        await view.wait_for(f"#change-{contact_id}", timeout=scaled(30))
 
 
 async def test_pause_cancels_the_schedule_and_resume_restarts_it(

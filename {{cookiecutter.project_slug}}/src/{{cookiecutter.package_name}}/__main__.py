@@ -14,14 +14,22 @@ state per connection (half a joined view's memory) to shrink diffs that are
 already small. The garbage collector runs its young generation less often:
 thousands of joined views are hundreds of thousands of objects, and frequent
 full collections (300 ms each at 2,000 views) stalled every socket.
+
+It warns at start-up when the database lacks migrations. In debug mode
+(``DEBUG=true``, as ``.env`` starts) the server restarts when a Python file
+of the package changes (uvicorn's reload).
 """
 
+import asyncio
 import gc
+import sys
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from .app import create_app
+from .schema import migration_warning
 from .settings import Settings, SettingsError, get_settings
 from .websocket_protocol import WebSocketProtocol
 
@@ -32,11 +40,17 @@ MAX_WEBSOCKET_MESSAGE_BYTES = 1024 * 1024
 # Allocations before a young collection, and young (middle) collections before the next
 # generation's: Python's defaults are (700, 10, 10).
 GC_THRESHOLDS = (20_000, 20, 20)
+APP_FACTORY = f"{__package__}.app:create_app"  # what a reloading server imports anew
 
 
 def server_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
     """The server for ``settings``, limits included; ``overrides`` replace uvicorn options."""
-    options: dict[str, Any] = {
+    return uvicorn.Config(create_app(settings), **server_options(settings, **overrides))
+
+
+def server_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """uvicorn's options for ``settings``: address and limits; ``overrides`` replace them."""
+    return {
         "host": settings.host,
         "port": settings.port,
         "http": "h11",
@@ -46,15 +60,29 @@ def server_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
         "ws_per_message_deflate": False,
         **overrides,
     }
-    return uvicorn.Config(create_app(settings), **options)
 
 
 def main() -> None:
-    """Serve until interrupted; a settings mistake is one line, not a traceback."""
+    """Serve until interrupted; a settings mistake is one line, not a traceback, and an
+    unmigrated database is a warning."""
     try:
         settings = get_settings()
     except SettingsError as error:
         raise SystemExit(f"error: {error}") from None
+    warning = asyncio.run(migration_warning(settings.database_url))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    if settings.debug:
+        # A change to the Python code restarts the server, as Django's runserver and
+        # Phoenix's code reloader do (templates are re-read without one).
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            reload=True,
+            reload_dirs=[str(Path(__file__).parent)],
+            **server_options(settings),
+        )
+        return
     gc.set_threshold(*GC_THRESHOLDS)
     uvicorn.Server(server_config(settings)).run()
 

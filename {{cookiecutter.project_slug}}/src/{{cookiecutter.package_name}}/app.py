@@ -47,6 +47,7 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
         ContactFormComponent=ContactFormComponent, WhosHerePanel=WhosHerePanel
     )
     # make gen-live adds its components above this line
+    environment.globals["debug"] = settings.debug  # pages may say more to the developer
     # Uploads in progress are written beside the kept files: saving one is a rename.
     config = LiveConfig(
         allowed_origins=settings.allowed_origins,
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 https_only=settings.https,
             ),
         ],
+        exception_handlers=live.exception_handlers,
         lifespan=lifespan,
     )
 

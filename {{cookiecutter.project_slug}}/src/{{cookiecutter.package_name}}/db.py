@@ -14,6 +14,7 @@ raises ``WriteFailed`` for the page to show: never a crash.
 import asyncio
 import logging
 import random
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -44,6 +45,10 @@ SQLITE_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 # What a query raises when the database is away (asyncpg: a plain OSError), restarting,
 # lacks a table, or refuses the query: a page catches these to show an error state.
 DATABASE_ERRORS = (SQLAlchemyError, OSError)
+# A query naming a table the database lacks: PostgreSQL's undefined_table, SQLite's message.
+UNDEFINED_TABLE = "42P01"
+PG_MISSING_TABLE = re.compile(r'"([^"]+)"')
+SQLITE_MISSING_TABLE = re.compile(r"no such table: (\S+)")
 
 
 class Base(DeclarativeBase):
@@ -107,10 +112,41 @@ def _failed(error: Exception) -> WriteFailed | None:
         return WriteFailed("The database is busy: nothing was saved. Try again.")
     if isinstance(error, DATABASE_ERRORS):
         # Away, restarting, a missing table, a query it refused: the operator needs the
-        # traceback, the person the truth (a connection lost in the commit may have saved).
-        logger.exception("a write failed in the database")
+        # traceback (or what to do), the person the truth (a lost commit may have saved).
+        table = missing_table(error)
+        if table is None:
+            logger.exception("a write failed in the database")
+        else:
+            logger.error("a write failed: %s", unmigrated(table))
         return WriteFailed("The database could not be reached: this may not have been saved.")
     return None
+
+
+def missing_table(error: BaseException) -> str | None:
+    """The table a query found missing (the database was not migrated), or None."""
+    orig = getattr(error, "orig", error)
+    if getattr(orig, "sqlstate", None) == UNDEFINED_TABLE:
+        match = PG_MISSING_TABLE.search(str(orig))
+        return match.group(1) if match else "?"
+    if isinstance(orig, sqlite3.OperationalError):
+        match = SQLITE_MISSING_TABLE.match(str(orig))
+        return match.group(1) if match else None
+    return None
+
+
+def unmigrated(table: str) -> str:
+    """What the operator does about a missing table."""
+    return f"the database has no table `{table}`: run `make migrate`"
+
+
+def describe(error: BaseException) -> str:
+    """One line about a database error: what to do for a missing table; else its type and
+    the first line of its message, cut (SQL and its parameters stay out of the log)."""
+    table = missing_table(error)
+    if table is not None:
+        return unmigrated(table)
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200] if text else ''}"
 
 
 def _enforce_foreign_keys(connection: Any, record: Any) -> None:

@@ -3,14 +3,21 @@
 A file's stored name is random, with an extension from a fixed list chosen
 by its declared type: nothing the browser said (its file name) ever becomes
 part of a path, and nothing can be stored that the browser would run as a
-page (no ``.html``, no ``.svg``).
+page (no ``.html``, no ``.svg``). The name it was uploaded with comes back
+only as the name a download is saved under (``?name=``), cleaned, and with
+the stored extension.
+
+Kept files are mode ``FILE_MODE`` (0640): the app's user writes them, and a
+front server in its group (nginx serving ``/media/`` itself) may read them.
 """
 
 from __future__ import annotations
 
 import secrets
 import shutil
-from pathlib import Path
+import unicodedata
+from pathlib import Path, PurePath
+from urllib.parse import quote
 
 from .live import UploadEntry
 
@@ -24,6 +31,8 @@ EXTENSIONS = {
 }
 ACCEPT = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", *EXTENSIONS)
 URL = "/media"
+FILE_MODE = 0o640  # owner reads and writes, group reads, others nothing
+MAX_NAME_CHARS = 150  # of a download's name: file systems take 255 bytes
 
 
 def store(path: str, entry: UploadEntry, media_dir: Path) -> str:
@@ -32,7 +41,23 @@ def store(path: str, entry: UploadEntry, media_dir: Path) -> str:
     name = f"{secrets.token_hex(16)}{extension}"
     media_dir.mkdir(parents=True, exist_ok=True)
     shutil.move(path, media_dir / name)
+    (media_dir / name).chmod(FILE_MODE)  # an upload in progress is the owner's alone
     return name
+
+
+def download_name(name: str, suffix: str) -> str:
+    """``name`` as a download may be saved under: its last path part, without control
+    characters or quotes, cut to ``MAX_NAME_CHARS``, ending in the stored ``suffix``; ""
+    when nothing is left."""
+    name = PurePath(name.replace("\\", "/")).name
+    kept = "".join(c for c in name if unicodedata.category(c)[0] != "C" and c not in "\"'")
+    stem = PurePath(kept.strip(" .")).stem.strip(" .")[: MAX_NAME_CHARS - len(suffix)]
+    return f"{stem}{suffix}" if stem else ""
+
+
+def content_disposition(kind: str, name: str) -> str:
+    """``attachment`` or ``inline``, with the name to save as (RFC 6266, UTF-8)."""
+    return f"{kind}; filename*=UTF-8''{quote(name, safe='')}" if name else kind
 
 
 def remove(names: list[str], media_dir: Path) -> None:

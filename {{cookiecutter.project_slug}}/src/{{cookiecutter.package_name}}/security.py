@@ -14,10 +14,12 @@ import os
 from collections.abc import Mapping
 from pathlib import PurePath
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import MutableHeaders, QueryParams
 from starlette.responses import Response
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import media
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -80,7 +82,9 @@ class UploadedFiles(PublicFiles):
     """Files people uploaded: served, but never run as a page of this site.
 
     Whatever a file turns out to be, it gets a sandboxing CSP (no script, an
-    origin of its own), and anything but an image is a download.
+    origin of its own), and anything but an image is a download. ``?name=``
+    (the contact page's links add the uploaded name) is the name to save it
+    under, cleaned by ``media.download_name``: it keeps the stored extension.
     """
 
     def file_response(
@@ -88,6 +92,10 @@ class UploadedFiles(PublicFiles):
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-        if not response.headers.get("content-type", "").startswith("image/"):
-            response.headers["Content-Disposition"] = "attachment"
+        image = response.headers.get("content-type", "").startswith("image/")
+        asked = QueryParams(scope.get("query_string", b"")).get("name", "")
+        name = media.download_name(asked, PurePath(full_path).suffix)
+        disposition = media.content_disposition("inline" if image else "attachment", name)
+        if disposition != "inline":  # inline, nameless: the default
+            response.headers["Content-Disposition"] = disposition
         return response

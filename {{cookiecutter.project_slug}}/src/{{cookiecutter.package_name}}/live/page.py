@@ -12,7 +12,8 @@ from jinja2 import TemplateNotFound
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount
 
 from .binding import BindingError
 from .lifecycle import mount_view
@@ -33,6 +34,13 @@ if t.TYPE_CHECKING:
     from .routes import LiveRoutes
 
 logger = logging.getLogger(__name__)
+BODILESS = frozenset({204, 304})  # statuses without a page
+# What an error page says when the exception gave no words of its own.
+MESSAGES = {
+    404: "There is no page at this address.",
+    405: "This address does not answer that kind of request.",
+    500: "Something went wrong on our side. Try again in a moment.",
+}
 
 
 async def render_page(routes: LiveRoutes, view_class: ViewClass, request: Request) -> Response:
@@ -96,7 +104,7 @@ def error_page(
     routes: LiveRoutes, request: Request, status: int, title: str, message: str
 ) -> Response:
     """An error, in the app's layout, so the person sees what went wrong."""
-    root_path = request.scope.get("root_path", "")
+    root_path = app_root_path(request)
     try:
         template = routes.environment.get_template(routes.error_template)
     except TemplateNotFound:
@@ -108,16 +116,56 @@ def error_page(
     return layout_response(routes, request, title, body, status)
 
 
+async def http_error(routes: LiveRoutes, request: Request, error: HTTPException) -> Response:
+    """Starlette's ``HTTPException`` (a URL no route matches: 404) as the app's error page."""
+    status = error.status_code
+    if status in BODILESS:
+        return Response(status_code=status, headers=error.headers)
+    phrase = _phrase(status)
+    # Starlette's own raise the bare phrase: the page says it in words.
+    message = MESSAGES.get(status, "") if error.detail == phrase else error.detail
+    response = error_page(routes, request, status, phrase, message)
+    response.headers.update(error.headers or {})  # 405's Allow
+    return response
+
+
+async def server_error(routes: LiveRoutes, request: Request, error: Exception) -> Response:
+    """An exception nothing handled, outside debug mode: a 500 page without the traceback.
+
+    Starlette hands the exception on to the server, which logs its traceback.
+    This runs outside every middleware (an error there leaves no session), and
+    if the error page itself fails, the answer is a plain 500.
+    """
+    try:
+        return error_page(routes, request, 500, _phrase(500), MESSAGES[500])
+    except Exception:
+        logger.exception("the 500 page could not be rendered")
+        return PlainTextResponse(_phrase(500), status_code=500)
+
+
 def layout_response(
     routes: LiveRoutes, request: Request, title: str | None, content: Markup, status: int = 200
 ) -> HTMLResponse:
+    # An error page may be rendered outside the session middleware (a 500).
+    has_session = "session" in request.scope
     page = routes.environment.get_template(routes.layout).render(
         title=title,
-        csrf_token=csrf_token(request.session),
+        csrf_token=csrf_token(request.session) if has_session else "",
         live_container=content,
-        root_path=request.scope.get("root_path", ""),
+        root_path=app_root_path(request),
     )
     return HTMLResponse(page, status_code=status)
+
+
+def app_root_path(request: Request) -> str:
+    """The app's path prefix. A request the app routed into one of its ``Mount``s (a
+    missing static file) has the mount's path added to its ``root_path``: it goes."""
+    root_path = str(request.scope.get("root_path", ""))
+    endpoint = request.scope.get("endpoint")
+    for route in getattr(request.scope.get("app"), "routes", ()):
+        if isinstance(route, Mount) and route.app is endpoint:
+            return root_path.removesuffix(route.path)
+    return root_path
 
 
 def _phrase(status: int) -> str:

@@ -12,14 +12,16 @@ import typing as t
 from urllib.parse import urlsplit
 
 import jinja2
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ExceptionHandler
 from starlette.websockets import WebSocket
 
 from .config import LiveConfig
 from .logs import redact_query_tokens
-from .page import render_page
+from .page import http_error, render_page, server_error
 from .pubsub import PubSub
 from .pubsub.memory import MemoryPubSub
 from .router import LiveMatch, LiveRouter, ViewClass
@@ -91,6 +93,24 @@ class LiveRoutes:
         if parts.scheme or parts.netloc or not to.startswith("/"):
             return to
         return root_path + to
+
+    @property
+    def exception_handlers(self) -> dict[t.Any, ExceptionHandler]:
+        """Error pages in the app's layout, for ``Starlette(exception_handlers=...)``.
+
+        Any ``HTTPException`` (an unknown URL's 404, a 405) gets its status page;
+        an unhandled exception a 500 page, unless the app runs in debug mode,
+        where Starlette shows the traceback instead.
+        """
+
+        async def on_http_error(request: Request, error: Exception) -> Response:
+            assert isinstance(error, HTTPException)
+            return await http_error(self, request, error)
+
+        async def on_server_error(request: Request, error: Exception) -> Response:
+            return await server_error(self, request, error)
+
+        return {HTTPException: on_http_error, 500: on_server_error}
 
     @property
     def routes(self) -> list[BaseRoute]:

@@ -1,9 +1,10 @@
-"""A dashboard that keeps itself current: the server's time and the database's figures.
+"""A dashboard that keeps itself current: the server's time and the latest contact changes.
 
 ``mount`` schedules a repeating ``refresh`` with ``schedule_info``; each one
 reaches ``handle_info``, which re-reads the figures, and the runtime pushes
-what changed. On the HTTP render nothing is scheduled (the page shows the
-figures once); the schedule starts when the browser connects.
+what changed (a contact someone just saved shows up within a tick). On the
+HTTP render nothing is scheduled (the page shows the figures once); the
+schedule starts when the browser connects.
 
 The contact statistics stand for a slow report: ``assign_async`` computes
 them beside the view once it is connected, and the template shows
@@ -12,7 +13,7 @@ them beside the view once it is connected, and the template shows
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -28,11 +29,12 @@ from ..live import (
     UnhandledEvent,
     is_connected,
 )
-from ..models import Contact, Item, Status
+from ..models import Contact, Status
 from ..resources import database
 from .loading import RETRY, Loading
 
 REFRESH = InfoEvent("refresh")
+CHANGES = 5  # the latest contact changes shown
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,19 @@ class Statistics:
     average_score: float | None  # None without contacts
 
 
+@dataclass(frozen=True)
+class Change:
+    id: int
+    name: str
+    at: str  # when it was last saved, as the page shows it
+
+
 @dataclass
 class Dashboard:
     period: float
     connected: bool
     time: str = ""
-    items: int = 0
-    newest: str = ""
+    changes: list[Change] = field(default_factory=list)  # the latest first
     refreshes: int = 0
     paused: bool = False
     loading: Loading = field(default_factory=Loading)  # the figures' read: the database may fail
@@ -117,15 +125,26 @@ async def statistics(db: Database, delay: float) -> Statistics:
 
 
 async def refresh(socket: LiveViewSocket[Dashboard]) -> None:
-    """Read the clock and the ``items`` table into the dashboard (the figures stay as they
+    """Read the clock and the latest changes into the dashboard (the changes stay as they
     were when the database fails: the page says so, and the next tick tries again)."""
     dashboard = socket.context
     dashboard.time = datetime.now().astimezone().strftime("%H:%M:%S %Z")
 
-    async def figures() -> None:
+    async def changes() -> None:
+        latest = (
+            select(Contact.id, Contact.name, Contact.updated_at)
+            .order_by(Contact.updated_at.desc(), Contact.id.desc())
+            .limit(CHANGES)
+        )
         async with database(socket).session() as session:
-            dashboard.items = await session.scalar(select(func.count()).select_from(Item)) or 0
-            newest = await session.scalar(select(Item.name).order_by(Item.id.desc()).limit(1))
-        dashboard.newest = newest or ""
+            rows = await session.execute(latest)
+        dashboard.changes = [Change(key, name, _shown(at)) for key, name, at in rows]
 
-    await dashboard.loading.run(socket, figures)
+    await dashboard.loading.run(socket, changes)
+
+
+def _shown(at: datetime) -> str:
+    """A time of the database (SQLite's has no zone: it is UTC) in the server's zone."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S")

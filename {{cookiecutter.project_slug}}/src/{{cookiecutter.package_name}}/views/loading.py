@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..db import DATABASE_ERRORS
+from ..db import DATABASE_ERRORS, describe
 from ..live import InfoEvent, LiveViewSocket, is_connected
 
 RETRY = "loading:retry"  # the info that tries a failed load again; and the button's event
@@ -40,6 +40,7 @@ class Loading:
     failures: int = 0  # in a row; 0: the page shows what the database holds
     loaded: bool = False  # some load has worked: the page has real data to show
     retrying: bool = False
+    problem: str = ""  # the last failure, in one line (a debug page shows it)
 
     @property
     def failing(self) -> bool:
@@ -56,12 +57,13 @@ class Loading:
             await load()
         except DATABASE_ERRORS as error:
             self.failures += 1
-            logger.warning("a page could not load (failure %d): %s", self.failures, _line(error))
+            self.problem = describe(error)
+            logger.warning("a page could not load (failure %d): %s", self.failures, self.problem)
             if is_connected(socket) and not self.retrying:
                 self.retrying = True
                 socket.schedule_info_once(InfoEvent(RETRY), self.delay())
             return False
-        self.failures, self.loaded = 0, True
+        self.failures, self.loaded, self.problem = 0, True, ""
         return True
 
 
@@ -71,9 +73,3 @@ def is_retry(event: InfoEvent, loading: Loading) -> bool:
         return False
     loading.retrying = False
     return True
-
-
-def _line(error: BaseException) -> str:
-    """The first line of an error, cut: SQL and its parameters stay out of the log."""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0][:200] if text else ''}"

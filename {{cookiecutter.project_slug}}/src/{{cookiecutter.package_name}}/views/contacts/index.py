@@ -64,8 +64,11 @@ class ContactListLive(LiveView[ContactList]):
     async def handle_params(
         self, socket: LiveViewSocket[ContactList], paging: PagingParams
     ) -> None:
+        if paging.clamped() != paging:  # ?per_page=100000: the URL says what the page shows
+            await socket.push_patch(paging.url(), replace=True)
+            return
         # Both renders (HTTP and connected) show real rows: no flash of an empty table.
-        socket.context.paging = paging.clamped()
+        socket.context.paging = paging
         await self._load(socket, reset=True)
 
     async def handle_event(

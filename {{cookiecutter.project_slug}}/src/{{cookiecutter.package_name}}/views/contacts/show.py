@@ -152,7 +152,10 @@ class ContactShowLive(LiveView[ContactPage]):
         elif event == RETRY:
             await self._refresh(socket)
         elif event == "validate_files":
-            pass  # the runtime has checked the chosen files; the page shows what it found
+            # The runtime has checked the chosen files; the page shows what it found. A
+            # refusal is the news now: an earlier "2 files saved." would read as its answer.
+            if socket.uploads["files"].errors:
+                socket.clear_flash("info")
         elif event == "cancel_file":
             socket.cancel_upload("files", ref)
         elif event == "save_files":
