@@ -16,7 +16,7 @@ from conftest import TEMPLATE, Bake, bake_into
 TEMPLATE_PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
 TEMPLATE_PACKAGE = TEMPLATE_PROJECT / "src" / "{{cookiecutter.package_name}}"
 # Directories copied verbatim: they carry Jinja syntax of their own.
-VERBATIM_DIRS = ("live", "static", "templates", "views")
+VERBATIM_DIRS = ("gen", "live", "static", "templates", "views")
 DATABASES = ("sqlite", "postgresql")
 PUBSUBS = ("memory", "redis")
 PUBSUB_URLS = {"memory": "memory://", "redis": "redis://127.0.0.1:6379/0"}

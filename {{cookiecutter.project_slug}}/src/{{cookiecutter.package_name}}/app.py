@@ -46,6 +46,7 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     environment.globals.update(
         ContactFormComponent=ContactFormComponent, WhosHerePanel=WhosHerePanel
     )
+    # make gen-live adds its components above this line
     environment.globals["debug"] = settings.debug  # pages may say more to the developer
     # Uploads in progress are written beside the kept files: saving one is a rename.
     config = LiveConfig(
@@ -62,6 +63,7 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     live.add("/contacts/new", ContactFormLive, name="contact_new")
     live.add("/contacts/{id:int}", ContactShowLive, name="contact")
     live.add("/contacts/{id:int}/edit", ContactFormLive, name="contact_edit")
+    # make gen-live adds its routes above this line
     return live
 
 

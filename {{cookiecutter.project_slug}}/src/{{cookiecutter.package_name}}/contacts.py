@@ -37,7 +37,8 @@ SORTS: dict[str, Any] = {
     "since": Contact.since,
 }
 PER_PAGE = (10, 20, 50, 100)
-COLUMNS = (  # the list's sortable columns: (sort, heading)
+# The list's columns, (key, heading): its header, and its cells (a row's value at key).
+COLUMNS = (
     ("name", "Name"),
     ("email", "Email"),
     ("company", "Company"),
