@@ -46,6 +46,18 @@ class Reply(t.TypedDict):
     response: dict[str, t.Any]
 
 
+def ok(reply: Reply) -> dict[str, t.Any]:
+    """The response of a reply that must be ``ok``."""
+    assert reply["status"] == "ok", reply
+    return reply["response"]
+
+
+def error(reply: Reply) -> dict[str, t.Any]:
+    """The response of a reply that must be an error."""
+    assert reply["status"] == "error", reply
+    return reply["response"]
+
+
 @dataclass(frozen=True)
 class LivePage:
     """What the HTTP render gave the browser: the tokens a join echoes back."""

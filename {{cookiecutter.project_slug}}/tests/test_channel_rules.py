@@ -47,7 +47,7 @@ from {{ cookiecutter.package_name }}.live.session import LiveSession, browser_di
 from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.live.transport import Transport
 
-from live_client import LiveClient, Reply
+from live_client import LiveClient, error, ok
 from servers import serve
 {%- raw %}
 
@@ -184,16 +184,6 @@ async def joined(base_url: str) -> AsyncIterator[LiveClient]:
     async with LiveClient.open(base_url, "/rules") as client:
         ok(await client.join())
         yield client
-
-
-def ok(reply: Reply) -> dict[str, t.Any]:
-    assert reply["status"] == "ok", reply
-    return reply["response"]
-
-
-def error(reply: Reply) -> dict[str, t.Any]:
-    assert reply["status"] == "error", reply
-    return reply["response"]
 
 
 def click(event: str) -> dict[str, t.Any]:

@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.live import component as component_module
 from {{ cookiecutter.package_name }}.live.testing import live
 
 from board import Board, Counter, create_app, environment
-from live_client import LiveClient, Reply
+from live_client import LiveClient, error, ok
 from servers import serve
 {%- raw %}
 
@@ -35,16 +35,6 @@ def server() -> Iterator[str]:
 async def joined(base_url: str) -> AsyncIterator[tuple[LiveClient, dict[str, t.Any]]]:
     async with LiveClient.open(base_url, "/board") as client:
         yield client, ok(await client.join())["rendered"]
-
-
-def ok(reply: Reply) -> dict[str, t.Any]:
-    assert reply["status"] == "ok", reply
-    return reply["response"]
-
-
-def error(reply: Reply) -> dict[str, t.Any]:
-    assert reply["status"] == "error", reply
-    return reply["response"]
 
 
 def click(event: str, cid: int | None = None, **value: t.Any) -> dict[str, t.Any]:

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from {{ cookiecutter.package_name }}.live import js
 
-from live_client import TIMEOUT, LiveClient, Reply
+from live_client import TIMEOUT, LiveClient, error, ok
 
 Rendered = dict[str, t.Any]
 
@@ -175,16 +175,6 @@ def flash_message(html: str, kind: str, count: int) -> str:
     shown = re.fullmatch(pattern.replace("MESSAGE", "(.+?)"), html)
     assert shown is not None, html
     return unescape(shown[1])
-
-
-def ok(reply: Reply) -> dict[str, t.Any]:
-    assert reply["status"] == "ok", reply
-    return reply["response"]
-
-
-def error(reply: Reply) -> dict[str, t.Any]:
-    assert reply["status"] == "error", reply
-    return reply["response"]
 
 
 async def join_counter(client: LiveClient) -> Screen:
