@@ -36,8 +36,9 @@ from {{ cookiecutter.package_name }}.__main__ import (
     MAX_REQUEST_HEAD_BYTES,
     MAX_WEBSOCKET_MESSAGE_BYTES,
 )
+from {{ cookiecutter.package_name }}.db import create_engine
 from {{ cookiecutter.package_name }}.live.testing import scaled
-from {{ cookiecutter.package_name }}.schema import ALEMBIC_INI
+from {{ cookiecutter.package_name }}.schema import ALEMBIC_INI, migration_warning
 
 import raw_websocket
 from live_client import TIMEOUT, LiveClient
@@ -146,6 +147,23 @@ def test_a_database_without_its_migrations_is_a_warning_at_start_up(tmp_path: Pa
     assert revisions[:4] == ["0001", "0002", "0003", "0004"]  # and any generated since
     missing = f"{len(revisions)} migrations ({', '.join(revisions)})"
     assert f"warning: the database lacks {missing}: run `make migrate`" in output
+
+
+async def test_a_database_at_a_revision_the_code_lacks_is_a_warning_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """Another branch's migration applied, then that branch left: ``make run`` still starts."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ahead.db'}"
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("CREATE TABLE alembic_version (version_num TEXT)")
+            await connection.exec_driver_sql("INSERT INTO alembic_version VALUES ('0099')")
+    finally:
+        await engine.dispose()
+    warning = await migration_warning(url)
+    assert warning is not None and "a revision this code does not know" in warning
+    assert "0099" in warning
 
 
 def queue_lines(stream: t.IO[str]) -> queue.Queue[str]:

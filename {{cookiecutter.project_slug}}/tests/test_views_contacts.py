@@ -24,6 +24,7 @@ from sqlalchemy import delete, select, update
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from {{ cookiecutter.package_name }} import contacts
 from {{ cookiecutter.package_name }} import db as db_module
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.contacts import SEARCH_MAX, TOPIC, broadcast
@@ -653,6 +654,51 @@ async def test_a_stale_save_is_refused_until_their_values_are_taken_or_mine_kept
         await third.click("#keep-mine")  # its own values win: it has seen what they were
         await third.submit("#contact-form", {"company": "Globex"})
         assert await company_and_score(database, contact_id) == ("Globex", 66)
+
+
+async def test_a_form_restored_after_a_reconnection_does_not_save_over_another_save(
+    app: Starlette, database: Database
+) -> None:
+    """The browser sends a restored form's values back to the view it rejoins, which has
+    loaded the contact as saved since: the form's version says what they were typed over."""
+    contact_id = await add(database)  # Ada Lovelace, company "", score 0: version 1
+    edit = f"/contacts/{contact_id}/edit"
+    async with run_lifespan(app) as state:
+        async with live(app, edit, lifespan=state) as other:
+            await other.submit("#contact-form", {"company": "Initech"})  # version 2
+        async with live(app, edit, lifespan=state) as rejoined:
+            # What the client sends (phx-auto-recover) of the form it had: its version too.
+            typed_before = {**contacts.form_values(), "name": "Ada Lovelace", "score": "55"}
+            typed_before |= {"email": "ada@example.com", "version": "1"}
+            await rejoined.hook("recover", typed_before, target="#contact-form")
+            await rejoined.submit("#contact-form", {})
+            refused = "Someone else saved this contact meanwhile: nothing was saved."
+            assert rejoined.text("#notice") == refused
+            # Saved values where they differ from the form's (its version's are gone).
+            assert their_changes(rejoined) == [("Company", "Initech"), ("Score", "0")]
+            assert await company_and_score(database, contact_id) == ("Initech", 0)
+
+            await rejoined.click("#keep-mine")
+            await rejoined.submit("#contact-form", {})
+            assert await company_and_score(database, contact_id) == ("", 55)
+
+
+async def test_a_save_that_puts_back_what_was_there_clears_their_changes(
+    app: Starlette, database: Database
+) -> None:
+    contact_id = await add(database)
+    edit = f"/contacts/{contact_id}/edit"
+    async with pages(app, edit, edit, edit) as (watcher, changer, restorer):
+        await changer.submit("#contact-form", {"company": "Initech"})
+        await watcher.wait_for("#their-changes")
+        await restorer.wait_for("#their-changes")
+        await restorer.click("#keep-mine")
+        await restorer.submit("#contact-form", {"company": ""})  # as it was: nothing to choose
+        await watcher.wait_for("#notice", text="Someone else saved this contact meanwhile.")
+        await watcher.change("#contact-form", {"score": "7"})  # handled after the news
+        assert not watcher.has("#their-changes")
+        await watcher.submit("#contact-form", {})
+        assert await company_and_score(database, contact_id) == ("", 7)
 
 
 async def test_an_insert_keeps_the_page_size_and_the_sort(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from sqlalchemy.engine import Connection
 
 from .db import DATABASE_ERRORS, create_engine, describe
@@ -38,6 +39,8 @@ async def migration_warning(database_url: str) -> str | None:
         pending = await pending_migrations(database_url)
     except DATABASE_ERRORS as error:
         return f"the database cannot be read ({describe(error)}): run `make setup`?"
+    except RevisionError as error:  # a revision these migrations do not have (another branch's)
+        return f"the database is at a revision this code does not know: {error}"
     if not pending:
         return None
     count = f"{len(pending)} migration{'' if len(pending) == 1 else 's'}"

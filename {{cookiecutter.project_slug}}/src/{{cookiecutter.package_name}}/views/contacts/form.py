@@ -125,12 +125,19 @@ class ContactFormLive(LiveView[ContactForm]):
             checked, errors = contacts.validate(values)  # a field left out takes its default
             if form.contact_id is not None and not form.loading.loaded:
                 errors = {"form": "This contact could not be loaded yet: nothing was saved."}
+            elif form.loaded is not None and payload.get("version") != form.loaded["version"]:
+                # Filled in over an older version: a form the browser restored after a
+                # reconnection, say, while someone else saved.
+                self._filled_over(form, values)
             elif checked is not None:
                 errors = await self._save(socket, checked)
             socket.send_update(ContactFormComponent, FORM_ID, errors=errors)
         elif event in ("take_theirs", "keep_mine") and form.saved_since is not None:
-            if event == "take_theirs":  # into the form, over what was typed in those fields
-                socket.send_update(ContactFormComponent, FORM_ID, typed=form.theirs)
+            # Their values into the form over what was typed in those fields, or none: either
+            # way, what the form holds now stands over the version saved since.
+            taken = form.theirs if event == "take_theirs" else {}
+            over = form.saved_since["version"]
+            socket.send_update(ContactFormComponent, FORM_ID, typed=taken, over=over)
             form.loaded, form.saved_since, form.theirs, form.notice = form.saved_since, None, {}, ""
         elif event == RETRY:
             await self._retry(socket)
@@ -189,6 +196,15 @@ class ContactFormLive(LiveView[ContactForm]):
             elif not form.gone:
                 await self._saved_elsewhere(socket)
 
+    def _filled_over(self, form: ContactForm, typed: dict[str, str]) -> None:
+        """A save from values typed over an older version than the one loaded: refused, with
+        the values saved since wherever they differ from what was typed."""
+        assert form.loaded is not None
+        saved = contacts.form_values(form.loaded)
+        form.saved_since = form.loaded
+        form.theirs = {name: value for name, value in saved.items() if typed.get(name) != value}
+        form.notice = "Someone else saved this contact meanwhile: nothing was saved."
+
     async def _saved_elsewhere(
         self, socket: ConnectedLiveViewSocket[ContactForm], refused: bool = False
     ) -> None:
@@ -208,7 +224,7 @@ class ContactFormLive(LiveView[ContactForm]):
             if theirs:
                 form.saved_since, form.theirs = current, theirs
             else:  # the same values: nothing to choose between
-                form.loaded = current
+                form.loaded, form.saved_since, form.theirs = current, None, {}
             form.notice = "Someone else saved this contact meanwhile" + (
                 ": nothing was saved." if refused else "."
             )
