@@ -24,6 +24,7 @@ from {{ cookiecutter.package_name }}.live import (
     LiveRoutes,
     LiveView,
     LiveViewSocket,
+    Stream,
 )
 {%- raw %}
 
@@ -40,6 +41,12 @@ TEMPLATES = {
     "<b>{{ count }}</b><button class='inc' phx-click='inc' phx-target='{{ myself }}'>+</button>"
     "<button class='tell' phx-click='tell' phx-target='#counter-{{ label }}'>tell</button>"
     "</div>",
+    # Components a re-render of the view does not reach: inside a component, in stream rows.
+    "nested.html": "<div id='nested'><p>{{ total }}</p>{{ live_component(Outer, id='o') }}</div>",
+    "outer.html": "<section>{{ live_component(Counter, id='inner', label='inner') }}</section>",
+    "rows.html": "<div id='rows'><p>{{ total }}</p><ul id='list' phx-update='stream'>"
+    "{% for dom_id, row in rows %}<li id='{{ dom_id }}'>"
+    "{{ live_component(Counter, id=row.id, label=row.id) }}</li>{% endfor %}</ul></div>",
     "macro.html": "{% macro box() %}{{ live_component(Counter, id='m', label='m') }}{% endmacro %}"
     "<div>{{ box() }}</div>",  # a macro's output is a string: no place for a component
     "twice.html": "<div>{% for _ in range(2) %}{{ live_component(Counter, id='a', label='a') }}"
@@ -101,15 +108,42 @@ class Board(LiveView[dict[str, t.Any]]):
         socket.send_update(Counter, "a", label="A!")
 
 
+class Outer(LiveComponent[dict[str, t.Any]]):
+    template_name = "outer.html"
+
+
+class Unreached(LiveView[dict[str, t.Any]]):
+    """Counters its re-renders do not render again: in a component (``/nested``) or in the
+    rows of a stream (``/rows``); ``bump`` re-renders the view."""
+
+    async def mount(
+        self, socket: LiveViewSocket[dict[str, t.Any]], session: dict[str, t.Any]
+    ) -> None:
+        socket.context = {"total": 0, "rows": Stream([{"id": "a"}, {"id": "b"}], name="rows")}
+
+    async def handle_event(self, event: str, socket: LiveViewSocket[dict[str, t.Any]]) -> None:
+        socket.context["total"] += 1
+
+
+class Nested(Unreached):
+    template_name = "nested.html"
+
+
+class Rows(Unreached):
+    template_name = "rows.html"
+
+
 def environment() -> LiveEnvironment:
     environment = LiveEnvironment(loader=DictLoader(TEMPLATES))
-    environment.globals["Counter"] = Counter
+    environment.globals.update(Counter=Counter, Outer=Outer)
     return environment
 
 
 def create_app() -> Starlette:
     routes = LiveRoutes(environment(), SECRET)
     routes.add("/board", Board)
+    routes.add("/nested", Nested)
+    routes.add("/rows", Rows)
     return Starlette(
         routes=routes.routes, middleware=[Middleware(SessionMiddleware, secret_key=SECRET)]
     )

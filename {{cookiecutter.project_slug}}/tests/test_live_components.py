@@ -63,6 +63,21 @@ async def test_the_join_holds_cids_in_slots_and_each_component_once_with_shared_
         assert third["s"] == 1 and third["3"] == "3"
 
 
+@pytest.mark.parametrize(("path", "cid"), [("/nested", 2), ("/rows", 1)])
+async def test_a_component_the_views_render_does_not_reach_still_updates(
+    server: str, path: str, cid: int
+) -> None:
+    """Inside a component left as it was, or in a stream's rows (rendered once): the view's
+    re-render does not render it again, and it must still send what its events change."""
+    async with LiveClient.open(server, path) as client:
+        ok(await client.join())
+        count = {"diff": {"c": {str(cid): {"2": "1"}}}}
+        assert ok(await client.push("event", click("inc", cid))) == count
+        assert "c" not in ok(await client.push("event", click("bump")))["diff"]
+        count = {"diff": {"c": {str(cid): {"2": "2"}}}}
+        assert ok(await client.push("event", click("inc", cid))) == count
+
+
 async def test_an_event_with_a_cid_changes_that_component_only(server: str) -> None:
     async with joined(server) as (client, _):
         assert ok(await client.push("event", click("inc", 2, by="5"))) == {

@@ -300,7 +300,10 @@ class ComponentsManager:
         renders = 0
         while True:
             await self.run_pending_lifecycle()
-            due = sorted(cid for cid in self._seen if self._instances[cid].dirty)
+            # Every one that changed, not only those this render reached: one inside a
+            # component left as it was, or in a stream's rows, is on the page all the same.
+            instances = self._instances.items()
+            due = sorted(cid for cid, one in instances if one.dirty and not one.marked)
             if not due:
                 return
             for cid in due:
