@@ -75,6 +75,12 @@ def package(root: Path) -> Path:
         (["Contact", "people", "name:str"], "Contact is already in models.py"),
         (["Person", "contacts", "name:str"], "'contacts' is taken by the app itself"),
         (["Item", "things", "name:str"], "Item is already in models.py"),
+        (["None", "nones", "name:str"], "class name, like Product"),
+        (["Page", "pages", "name:str"], "'Page' is a name the generated code uses itself"),
+        (["Product", "products", "name:str", "json:text"], "'json' is reserved"),
+        (["Product", "products", "name:str", "validate:str"], "'validate' is reserved"),
+        (["Product", "p" * 29, "name:str"], "(at most 28)"),
+        (["Product", "products", "name:str", "f" * 31 + ":int"], "(at most 30)"),
     ],
 )
 def test_bad_input_is_refused_clearly_and_nothing_is_written(

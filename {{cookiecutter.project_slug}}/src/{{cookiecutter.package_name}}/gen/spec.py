@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
 KINDS = ("str", "text", "int", "decimal", "bool", "date", "datetime", "enum", "references")
 CLASS_NAME = re.compile(r"[A-Z][a-zA-Z0-9]*")
 SNAKE = re.compile(r"[a-z][a-z0-9_]*")
@@ -22,7 +24,14 @@ CHOICE = re.compile(r"[a-z][a-z0-9_]{0,19}")
 RESERVED_FIELDS = frozenset(
     {"id", "created_at", "updated_at", "metadata", "registry", "date", "datetime", "str", "int",
      "bool", "any"}
-)  # fmt: skip
+) | {name for name in dir(BaseModel) if not name.startswith("_")}  # fmt: skip
+# Class names the generated modules import beside the model's own.
+RESERVED_NAMES = frozenset(
+    {"Action", "Any", "BaseModel", "Base", "Decimal", "Errors", "Field", "Page", "Paging", "Select"}
+)
+# Identifiers (``ix_<plural>_<field>``) within PostgreSQL's 63 characters, lines within 100.
+MAX_PLURAL = 28
+MAX_FIELD = 30
 # URLs and names of the app a resource may not take (its module and URL are its plural);
 # any other module or package of the app is refused too.
 RESERVED_PLURALS = frozenset(
@@ -136,11 +145,14 @@ def parse(args: list[str], package: Path) -> Resource:
             "(a class name, a plural, then at least one field)"
         )
     name, plural, *specs = args
-    if not CLASS_NAME.fullmatch(name):
+    if not CLASS_NAME.fullmatch(name) or keyword.iskeyword(name) or len(name) > MAX_PLURAL:
         raise SpecError(f"{name!r}: the resource's name is a class name, like Product or LineItem")
-    if not SNAKE.fullmatch(plural) or keyword.iskeyword(plural):
+    if name in RESERVED_NAMES:
+        raise SpecError(f"{name!r} is a name the generated code uses itself: choose another")
+    if not SNAKE.fullmatch(plural) or keyword.iskeyword(plural) or len(plural) > MAX_PLURAL:
         raise SpecError(
-            f"{plural!r}: the plural is lowercase letters, digits and '_', like products"
+            f"{plural!r}: the plural is lowercase letters, digits and '_' (at most"
+            f" {MAX_PLURAL}), like products"
         )
     if plural in RESERVED_PLURALS or _taken(plural, package):
         raise SpecError(f"{plural!r} is taken by the app itself: choose another plural")
@@ -168,9 +180,10 @@ def _taken(plural: str, package: Path) -> bool:
 def _field(spec: str, package: Path) -> Field:
     name, _, rest = spec.partition(":")
     kind, _, option = rest.partition(":")
-    if not SNAKE.fullmatch(name) or keyword.iskeyword(name):
+    if not SNAKE.fullmatch(name) or keyword.iskeyword(name) or len(name) > MAX_FIELD:
         raise SpecError(
-            f"{spec!r}: a field is name:type, its name in lowercase, like price:decimal"
+            f"{spec!r}: a field is name:type, its name in lowercase (at most {MAX_FIELD}),"
+            " like price:decimal"
         )
     if name in RESERVED_FIELDS or name.startswith("model_"):
         raise SpecError(f"{spec!r}: {name!r} is reserved (id, created_at… are every model's own)")
