@@ -125,9 +125,12 @@ class ContactFormLive(LiveView[ContactForm]):
             checked, errors = contacts.validate(values)  # a field left out takes its default
             if form.contact_id is not None and not form.loading.loaded:
                 errors = {"form": "This contact could not be loaded yet: nothing was saved."}
-            elif form.loaded is not None and payload.get("version") != form.loaded["version"]:
+            elif form.loaded is not None and (
+                payload.get("version", form.loaded["version"]) != form.loaded["version"]
+            ):
                 # Filled in over an older version: a form the browser restored after a
-                # reconnection, say, while someone else saved.
+                # reconnection, say, while someone else saved. (A save sent to the page
+                # itself, not through the form, is over the version loaded.)
                 self._filled_over(form, values)
             elif checked is not None:
                 errors = await self._save(socket, checked)
