@@ -74,7 +74,8 @@ def test_default_bake_has_the_expected_layout(default_project: Path) -> None:
         "migrations/versions/0001_initial.py",
         "assets/package.json",
         "assets/package-lock.json",
-        "tests/test_db.py",
+        "tests/app/test_db.py",
+        "tests/live/test_live_replay.py",
     ):
         assert (default_project / relative).is_file(), relative
     for module in ("__init__.py", "settings.py", "db.py", "models.py"):

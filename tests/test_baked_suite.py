@@ -8,6 +8,10 @@ the real ones, where ``make setup`` must create the database its
 The other two pairs run ``make test`` too, as a user of that bake would; and
 the default bake's suite runs once more on a busy machine (``make test-busy``:
 twice as many CPU-bound processes as cores), where it must pass all the same.
+``make gen-live`` is met as a user meets it: the default bake and the
+PostgreSQL and Redis bake each generate two resources (one referring to the
+other) and migrate before their checks, so the default bake's whole suite,
+lint and types include them; the pristine default bake is the busy run's.
 The PostgreSQL server is ``TEST_POSTGRES_URL``; ``TEST_TIMEOUT_SCALE``
 multiplies every bound here and in the baked suites, which it reaches.
 """
@@ -136,6 +140,36 @@ def set_env_file_port(project: Path, port: int) -> None:
     env_file.write_text("\n".join(lines) + "\n")
 
 
+RESOURCES = (
+    "Category categories name:str notes:text",
+    "Product products name:str description:text price:decimal quantity:int in_stock:bool "
+    "released:date available_at:datetime status:enum:draft,live,archived "
+    "category_id:references:categories",
+)
+GENERATED_TESTS = [
+    "tests/app/test_gen.py",
+    "tests/app/test_categories.py",
+    "tests/app/test_browser_categories.py",
+    "tests/app/test_products.py",
+    "tests/app/test_browser_products.py",
+]
+
+
+def generate(project: Path, env: dict[str, str]) -> None:
+    """``make gen-live`` both resources, then migrate; the migrations say all the models say."""
+    for args in RESOURCES:
+        output = run(["make", "gen-live", f"ARGS={args}"], project, env, timeout=CHECK_TIMEOUT)
+        assert "Next: make migrate" in output
+    again = ["make", "gen-live", f"ARGS={RESOURCES[0]}"]
+    refused = subprocess.run(again, cwd=project, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "ERROR: Category exists already" in refused.stderr
+    run(["make", "migrate"], project, env, timeout=CHECK_TIMEOUT)
+    checked = run([".venv/bin/alembic", "check"], project, env, timeout=CHECK_TIMEOUT)
+    assert "No new upgrade operations detected." in checked
+    layout = (project / "src" / "my_live_app" / "templates" / "layout.html").read_text()
+    assert layout.index(">Categories</a>") < layout.index(">Products</a>")
+
+
 def test_default_bake_sets_up_serves_and_passes_make_test(bake: Bake, tmp_path: Path) -> None:
     project = bake(tmp_path)
     env = clean_env(PROPERTY_SCALE="7")  # the property tests, seven times as thorough
@@ -150,7 +184,11 @@ def test_default_bake_sets_up_serves_and_passes_make_test(bake: Bake, tmp_path: 
     with make_run(project, {**env, "PORT": str(from_environment)}, from_environment):
         assert not answers(f"http://127.0.0.1:{from_file}/")  # the environment won
 
-    run(["make", "test"], project, env, timeout=TEST_TIMEOUT)
+    generate(project, env)
+    quick = run(["make", "test-app"], project, env, timeout=TEST_TIMEOUT)
+    assert " deselected" in quick and "skipped" not in quick  # no browsers, no processes
+    output = run(["make", "test"], project, env, timeout=TEST_TIMEOUT)
+    assert " passed" in output and "skipped" not in output
     run(["make", "lint"], project, env, timeout=CHECK_TIMEOUT)
     run(["make", "typecheck"], project, env, timeout=CHECK_TIMEOUT)  # mypy --strict passes
 
@@ -209,6 +247,11 @@ def test_postgres_and_redis_bake_creates_its_database_and_passes_make_test(
 
     run(["make", "test"], project, env, timeout=TEST_TIMEOUT)
     assert databases_named(name) == [name], "make test left databases behind"
+
+    generate(project, env)
+    run(["make", "lint"], project, env, timeout=CHECK_TIMEOUT)
+    run(["make", "typecheck"], project, env, timeout=CHECK_TIMEOUT)
+    run([".venv/bin/pytest", "-q", *GENERATED_TESTS], project, env, timeout=TEST_TIMEOUT)
 
 
 @pytest.mark.parametrize(

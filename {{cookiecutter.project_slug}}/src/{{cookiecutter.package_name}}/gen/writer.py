@@ -39,8 +39,8 @@ FILES = {
     "show.html": "src/{package}/templates/{plural}/show.html",
     "form.html": "src/{package}/templates/{plural}/form.html",
     "form_component.html": "src/{package}/templates/{plural}/form_component.html",
-    "test.py.jinja": "tests/test_{plural}.py",
-    "test_browser.py.jinja": "tests/test_browser_{plural}.py",
+    "test.py.jinja": "tests/app/test_{plural}.py",
+    "test_browser.py.jinja": "tests/app/test_browser_{plural}.py",
 }
 REVISION = re.compile(r'^revision: str = "([^"]+)"', re.MULTILINE)
 DOWN_REVISION = re.compile(r'^down_revision: [^=]+= "([^"]+)"', re.MULTILINE)

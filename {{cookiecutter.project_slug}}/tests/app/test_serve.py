@@ -43,7 +43,10 @@ from {{ cookiecutter.package_name }}.schema import ALEMBIC_INI, migration_warnin
 import raw_websocket
 from live_client import TIMEOUT, LiveClient
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Each test starts processes of its own: `make test-app` leaves them out.
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = PROJECT_ROOT / "src" / "{{ cookiecutter.package_name }}"
 STARTUP_TIMEOUT = scaled(90.0)  # seconds `python -m` may take to answer (imports, lifespan)
 REFUSAL_TIMEOUT = TIMEOUT  # seconds an oversized request may take to be refused

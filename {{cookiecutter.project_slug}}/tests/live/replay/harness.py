@@ -15,7 +15,7 @@ import subprocess
 import typing as t
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = Path(__file__).resolve().parents[3] / "assets"
 ESBUILD = ASSETS / "node_modules" / ".bin" / "esbuild"
 RENDERED_JS = (
     ASSETS

@@ -22,6 +22,9 @@ import test_two_processes as processes
 from {{ cookiecutter.package_name }}.db import Database, create_engine
 from {{ cookiecutter.package_name }}.models import Contact
 
+# Each test starts processes of its own: `make test-app` leaves them out.
+pytestmark = pytest.mark.slow
+
 BACK = 15.0  # seconds for a page to heal once Redis is back: reconnection (≤ 2 s), heartbeats
 UNAVAILABLE = "Presence is unavailable right now"
 texts = processes.texts

@@ -9,7 +9,7 @@ CI uses 7) tries that many times more examples.
 each run, kept in Hypothesis' example database when they fail. Run it now
 and then, apart from CI, with a large scale::
 
-    PROPERTY_EXPLORE=1 PROPERTY_SCALE=50 pytest tests/test_live_replay.py
+    PROPERTY_EXPLORE=1 PROPERTY_SCALE=50 pytest tests/live/test_live_replay.py
 
 Pin whatever it finds with ``@example`` on the test, so CI keeps checking it.
 """

@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import count_contacts, sample_contacts, seed
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -185,6 +185,7 @@ def run_seed(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 async def test_seed_command(database: Database, database_url: str) -> None:
     result = run_seed(database_url, "--count", "20")
 
@@ -192,6 +193,7 @@ async def test_seed_command(database: Database, database_url: str) -> None:
     assert await count_contacts(database) == 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("count", ["-1", "ten", "100001"])
 def test_seed_command_refuses_a_bad_count(count: str, tmp_path: Path) -> None:
     result = run_seed(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}", "--count", count)
@@ -201,6 +203,7 @@ def test_seed_command_refuses_a_bad_count(count: str, tmp_path: Path) -> None:
     assert not (tmp_path / "unused.db").exists()
 
 
+@pytest.mark.slow
 def test_seed_command_says_to_migrate_first(tmp_path: Path) -> None:
     result = run_seed(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
 

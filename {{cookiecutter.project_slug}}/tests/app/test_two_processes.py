@@ -37,6 +37,9 @@ from {{ cookiecutter.package_name }}.models import Contact
 
 from live_client import LiveClient
 
+# Each test starts processes of its own: `make test-app` leaves them out.
+pytestmark = pytest.mark.slow
+
 PACKAGE = "{{ cookiecutter.package_name }}"
 HEARTBEAT = 0.2  # PRESENCE_HEARTBEAT of these processes, in seconds
 TTL = scaled(2.0)  # PRESENCE_TTL: a process the machine is slow to run is not taken for dead

@@ -443,11 +443,11 @@ async def test_sigterm_closes_views_cleanly_within_a_bound(tmp_path: Path) -> No
     with sockets.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    tests = Path(__file__).parent
+    here = Path(__file__).parent
     env = {
         **os.environ,
         "SHUTDOWN_LOG": str(log),
-        "PYTHONPATH": os.pathsep.join([str(tests.parent / "src"), str(tests)]),
+        "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)]),
     }
     command = [sys.executable, "-m", "uvicorn", "shutdown_app:app", "--port", str(port)]
     server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)

@@ -359,6 +359,7 @@ def comprehensions(node: t.Any, path: tuple[str, ...] = ()) -> dict[tuple[str, .
     return found
 
 
+@pytest.mark.slow
 async def test_one_arrival_is_one_row_of_the_panel_and_past_the_shown_ones_a_count(
     app_database_url: str,
 ) -> None:

@@ -943,6 +943,7 @@ async def test_presence_shows_who_views_and_who_edits(app: Starlette, database: 
 # -- bursts: saves that lose a race, and clients that save too fast -------------------
 
 
+@pytest.mark.slow
 async def test_a_burst_of_saves_commits_each_or_says_why(
     database_url: str, database: Database
 ) -> None:
@@ -998,6 +999,7 @@ async def push_all(client: LiveClient, pushes: list[tuple[str, dict[str, t.Any]]
     return [future.result() for future in futures]
 
 
+@pytest.mark.slow
 async def test_sixteen_forms_on_one_socket_save_within_its_budget(
     database_url: str, database: Database
 ) -> None:
@@ -1039,6 +1041,7 @@ def _saved(reply: Reply) -> bool:
     return "live_redirect" in reply["response"]
 
 
+@pytest.mark.slow
 async def test_a_save_that_cannot_get_the_lock_is_a_form_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -111,7 +111,7 @@ def test_a_resource_is_written_with_its_routes_nav_model_and_migration(root: Pat
     ):  # fmt: skip
         text = (source / path).read_text()
         assert "{=" not in text and "<%" not in text, path  # the generator's own delimiters
-    for path in ("tests/test_gen_books.py", "tests/test_browser_gen_books.py"):
+    for path in ("tests/app/test_gen_books.py", "tests/app/test_browser_gen_books.py"):
         assert (root / path).is_file()
     shelves, books = sorted((root / "migrations/versions").glob("*_gen_*.py"))
     assert f'down_revision: str | Sequence[str] | None = "{shelves.name[:4]}"' in books.read_text()
