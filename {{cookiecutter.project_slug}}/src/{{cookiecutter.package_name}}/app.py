@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from jinja2 import PackageLoader
+from jinja2 import MemcachedBytecodeCache, PackageLoader
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -34,12 +34,26 @@ NODE_MODULES = PROJECT_ROOT / "assets" / "node_modules"
 UPLOADS = ".uploads"  # in MEDIA_DIR: uploads in progress (a dot folder: never served)
 
 
+class CompiledTemplates(dict[str, bytes]):
+    """Jinja's memcached client interface, in this process's memory: one entry per template."""
+
+    def set(self, key: str, value: bytes, timeout: int | None = None) -> None:
+        self[key] = value
+
+
+# Every app this process builds (the tests build hundreds) compiles a template once:
+# Jinja keeps its code by name and compiles again only when its source changed.
+TEMPLATE_CODE = MemcachedBytecodeCache(CompiledTemplates())
+
+
 def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     """Every LiveView of the app, by URL."""
     # Templates are re-read when they change in debug mode only: checking the file
     # at every render costs each view's diff a stat() call.
     environment = LiveEnvironment(
-        loader=PackageLoader(__package__ or __name__, "templates"), auto_reload=settings.debug
+        loader=PackageLoader(__package__ or __name__, "templates"),
+        auto_reload=settings.debug,
+        bytecode_cache=TEMPLATE_CODE,
     )
     environment.globals["app_name"] = APP_NAME
     # The LiveComponents that templates render with live_component()

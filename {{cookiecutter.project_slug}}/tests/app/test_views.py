@@ -15,8 +15,9 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.datastructures import State
 
-from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.app import create_app, create_live_routes
 from {{ cookiecutter.package_name }}.live import LiveViewSocket
+from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.testing import (
     HTTPError,
     Redirect,
@@ -32,6 +33,21 @@ from conftest import app_settings
 @pytest.fixture(scope="module")
 def app(app_database_url: str) -> Starlette:
     return create_app(app_settings(database_url=app_database_url))
+
+
+def test_apps_built_in_one_process_compile_each_template_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    page = {"count": 1, "step": 1, "root_path": "", "flash": {"info": "Saved"}}
+    first = create_live_routes(app_settings(), MemoryPubSub()).environment
+    expected = first.get_template("counter.html").render(page)
+    again = create_live_routes(app_settings(), MemoryPubSub()).environment
+
+    def compile_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a template the process compiled was compiled again")
+
+    monkeypatch.setattr(again, "compile", compile_again)
+    assert again.get_template("counter.html").render(page) == expected
 
 
 # -- counter -------------------------------------------------------------------
