@@ -3,7 +3,7 @@
 ``Board`` renders a ``Counter`` per id in ``counters``, and an ``extra`` one
 it can hide and show again (``toggle``). A counter counts (``inc``), tells
 the board its count (``tell``, by ``send_parent``), and the board renames
-counter ``a`` from ``handle_info`` (``later``, by ``send_update``).
+counter ``a`` from ``handle_info`` (``later``, by ``send_update``); it does not handle ``nope``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from {{ cookiecutter.package_name }}.live import (
     LiveView,
     LiveViewSocket,
     Stream,
+    UnhandledEvent,
 )
 {%- raw %}
 
@@ -36,7 +37,8 @@ TEMPLATES = {
     "{% if extra %}{{ live_component(Counter, id='extra', label='extra') }}{% endif %}"
     "<button id='toggle' phx-click='toggle'>toggle</button>"
     "<button id='push-a' phx-click='[[\"push\",{\"event\":\"inc\",\"target\":\"#counter-a\"}]]'>"
-    "a+</button></div>",
+    "a+</button>"
+    "<button id='nope' phx-click='nope'>nope</button></div>",  # an event the board refuses
     "counter.html": "<div id='counter-{{ label }}'><span class='label'>{{ label }}</span>"
     "<b>{{ count }}</b><button class='inc' phx-click='inc' phx-target='{{ myself }}'>+</button>"
     "<button class='tell' phx-click='tell' phx-target='#counter-{{ label }}'>tell</button>"
@@ -101,6 +103,8 @@ class Board(LiveView[dict[str, t.Any]]):
             socket.context["extra"] = not socket.context["extra"]
         elif event == "later":
             socket.schedule_info_once(InfoEvent("rename"), 0)
+        elif event == "nope":
+            raise UnhandledEvent(event)
 
     async def handle_info(
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[dict[str, t.Any]]

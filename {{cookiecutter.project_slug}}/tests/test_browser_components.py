@@ -100,3 +100,23 @@ async def test_a_component_the_view_stops_rendering_is_destroyed(board: Page) ->
     await board.click("#counter-extra .inc")
     await expect_text(board, "#counter-extra b", "1")
     await expect_text(board, "#counter-a b", "0")
+
+
+@pytest.mark.parametrize("button", ["#nope", "#counter-b .inc"])
+async def test_a_button_whose_event_the_server_refuses_is_usable_again(
+    board: Page, button: str
+) -> None:
+    """The server answers ``ok`` (an error reply would keep it loading and locked for good):
+    for an event the view does not handle, and for a component the server no longer has."""
+    Board.sockets.clear()
+    await open_live(board, "/board")
+    Board.sockets[-1].components.unregister(2)  # counter b, as if freed at the server's cap
+    for _ in range(2):
+        await board.click(button)
+        await wait_until(
+            board,
+            "(sel) => !document.querySelector(sel).classList.contains('phx-click-loading')",
+            button,
+        )
+    await board.click("#counter-a .inc")  # the page goes on as before
+    await expect_text(board, "#counter-a b", "1")
