@@ -226,8 +226,17 @@ async def test_live_component_is_refused_where_it_cannot_render() -> None:
     templates = environment()
     with pytest.raises(TypeError, match="not inside a macro"):
         await manager.render(templates, templates.get_template("macro.html"), {})
-    with pytest.raises(ValueError, match="two Counter components with id 'a'"):
+    with pytest.raises(ValueError, match="found duplicate ID 'a' for component Counter"):
         await manager.render(templates, templates.get_template("twice.html"), {})
+
+
+async def test_one_component_rendered_by_two_templates_is_a_duplicate() -> None:
+    """By the view's template and by a component's (outer.html) in one render: one state
+    for two places, which Phoenix refuses too."""
+    manager = component_module.ComponentsManager(MagicMock())
+    templates = environment()
+    with pytest.raises(ValueError, match="found duplicate ID 'inner' for component Counter"):
+        await manager.render(templates, templates.get_template("beside.html"), {})
 
 
 def test_a_view_has_a_bounded_number_of_components(monkeypatch: pytest.MonkeyPatch) -> None:
