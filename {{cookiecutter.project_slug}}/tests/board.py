@@ -53,6 +53,9 @@ TEMPLATES = {
     "<div>{{ box() }}</div>",  # a macro's output is a string: no place for a component
     "twice.html": "<div>{% for _ in range(2) %}{{ live_component(Counter, id='a', label='a') }}"
     "{% endfor %}</div>",
+    # Counters beside outer.html's (which a render that leaves outer as it was does not reach).
+    "beside_outer.html": "<div>{{ live_component(Outer, id='o') }}{% for name in names %}"
+    "{{ live_component(Counter, id=name, label=name) }}{% endfor %}</div>",
     # The counter of outer.html, rendered by the view as well: a duplicate too.
     "beside.html": "<div>{{ live_component(Outer, id='o') }}"
     "{{ live_component(Counter, id='inner', label='inner') }}</div>",

@@ -239,15 +239,21 @@ async def test_one_component_rendered_by_two_templates_is_a_duplicate() -> None:
         await manager.render(templates, templates.get_template("beside.html"), {})
 
 
-def test_a_view_has_a_bounded_number_of_components(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(component_module, "MAX_COMPONENTS", 3)
+async def test_a_view_has_a_bounded_number_of_components_and_frees_only_removed_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At the cap, one the client removed makes room; never one still on the page, as the
+    counter inside outer is though the view's render (outer unchanged) did not reach it."""
+    monkeypatch.setattr(component_module, "MAX_COMPONENTS", 4)
     manager = component_module.ComponentsManager(MagicMock())
-    assert [manager.register(Counter, name, {}) for name in "abc"] == [1, 2, 3]
-    manager.begin_render()
-    manager.register(Counter, "b", {})  # a and c are no longer rendered
-    assert manager.register(Counter, "d", {}) == 4  # a, the oldest of them, makes room
-    assert manager.get_all_cids() == [2, 3, 4]
-    manager.register(Counter, "c", {})
-    with pytest.raises(RuntimeError, match="more than 3 components"):
-        manager.register(Counter, "e", {})
+    templates = environment()
+    template = templates.get_template("beside_outer.html")
+    for names in (["a"], ["b"]):  # outer (1), its inner counter (2), a (3), then b (4)
+        await manager.render(templates, template, {"names": names})
+    assert manager.get_all_cids() == [1, 2, 3, 4]
+    with pytest.raises(RuntimeError, match="more than 4 components"):
+        await manager.render(templates, template, {"names": ["c"]})  # a is not removed yet
+    manager.will_destroy([3])  # the client removed a
+    await manager.render(templates, template, {"names": ["c"]})
+    assert manager.get_all_cids() == [1, 2, 4, 5]
 {%- endraw %}

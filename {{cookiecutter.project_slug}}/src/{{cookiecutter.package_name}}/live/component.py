@@ -403,13 +403,18 @@ class ComponentsManager:
         return gone
 
     def _make_room(self) -> None:
-        """Free a component no longer rendered, oldest first, when the view has too many."""
+        """Free the oldest component the client removed from the page, when the view has too
+        many; with none, refuse. One this render did not reach may be on the page all the
+        same (inside a component left as it was, or in a stream's rows): it stays."""
         if len(self._instances) < MAX_COMPONENTS:
             return
-        unseen = next((cid for cid in self._instances if cid not in self._seen), None)
-        if unseen is None:
-            raise RuntimeError(f"a view renders more than {MAX_COMPONENTS} components")
-        self.unregister(unseen)
+        removed = next((cid for cid, one in self._instances.items() if one.marked), None)
+        if removed is None:
+            raise RuntimeError(
+                f"a view has more than {MAX_COMPONENTS} components (one it no longer renders"
+                " is freed once the browser has removed it)"
+            )
+        self.unregister(removed)
 
     def _socket(self, cid: int) -> ComponentSocket[t.Any]:
         return ComponentSocket(self._instances[cid].context, cid, self)
