@@ -4,6 +4,7 @@
 it can hide and show again (``toggle``). A counter counts (``inc``), tells
 the board its count (``tell``, by ``send_parent``), and the board renames
 counter ``a`` from ``handle_info`` (``later``, by ``send_update``); it does not handle ``nope``.
+``Asking`` shows an ``Asker``, whose ``handle_event`` replies to a hook's ``pushEventTo``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ TEMPLATES = {
     "rows.html": "<div id='rows'><p>{{ total }}</p><ul id='list' phx-update='stream'>"
     "{% for dom_id, row in rows %}<li id='{{ dom_id }}'>"
     "{{ live_component(Counter, id=row.id, label=row.id) }}</li>{% endfor %}</ul></div>",
+    "asking.html": "<div>{{ live_component(Asker, id='a') }}</div>",
+    "asker.html": "<p id='asker' phx-hook='Ask'>asking</p>",
     "macro.html": "{% macro box() %}{{ live_component(Counter, id='m', label='m') }}{% endmacro %}"
     "<div>{{ box() }}</div>",  # a macro's output is a string: no place for a component
     "twice.html": "<div>{% for _ in range(2) %}{{ live_component(Counter, id='a', label='a') }}"
@@ -118,6 +121,17 @@ class Board(LiveView[dict[str, t.Any]]):
         socket.send_update(Counter, "a", label="A!")
 
 
+class Asker(LiveComponent[dict[str, t.Any]]):
+    template_name = "asker.html"
+
+    async def handle_event(self, event: str, question: str = "") -> dict[str, t.Any]:
+        return {"answer": f"{event} {question}!"}  # the reply: the diff's "r"
+
+
+class Asking(LiveView[dict[str, t.Any]]):
+    template_name = "asking.html"
+
+
 class Outer(LiveComponent[dict[str, t.Any]]):
     template_name = "outer.html"
 
@@ -145,13 +159,14 @@ class Rows(Unreached):
 
 def environment() -> LiveEnvironment:
     environment = LiveEnvironment(loader=DictLoader(TEMPLATES))
-    environment.globals.update(Counter=Counter, Outer=Outer)
+    environment.globals.update(Counter=Counter, Outer=Outer, Asker=Asker)
     return environment
 
 
 def create_app() -> Starlette:
     routes = LiveRoutes(environment(), SECRET)
     routes.add("/board", Board)
+    routes.add("/asking", Asking)
     routes.add("/nested", Nested)
     routes.add("/rows", Rows)
     return Starlette(

@@ -134,6 +134,14 @@ async def test_a_component_rendered_again_before_it_is_destroyed_stays(server: s
         }
 
 
+async def test_a_components_reply_to_a_hook_is_the_diffs_r(server: str) -> None:
+    """A dict its ``handle_event`` returns answers a hook's ``pushEventTo``, as a view's does."""
+    async with LiveClient.open(server, "/asking") as client:
+        ok(await client.join())
+        hook = {"type": "hook", "event": "ask", "value": {"question": "why"}, "cid": 1}
+        assert ok(await client.push("event", hook)) == {"diff": {"r": {"answer": "ask why!"}}}
+
+
 @pytest.mark.parametrize("cid", [99, "1", 1.5, True])
 async def test_an_event_for_no_component_is_answered_ok_and_logged_in_one_line(
     server: str, caplog: pytest.LogCaptureFixture, cid: t.Any

@@ -416,7 +416,7 @@ class LiveChannel:
             if cid is None:
                 reply = await call_handle_event(joined.view, joined.socket, event, payload)
             else:
-                await components.handle_event(cid, event, payload)
+                reply = await components.handle_event(cid, event, payload)
         except BindingError as exc:
             # The person at the browser sees what was wrong; the view decides how.
             logger.info("event %s on %s: %s", clip(event), clip(self.topic), exc)
@@ -427,7 +427,7 @@ class LiveChannel:
         # A component that did not call its view renders alone, as in Phoenix.
         alone = alone and components.parent_events == parent_events
         response = await self._update(joined, view=not alone)
-        if reply is not None:  # the hook's pushEvent callback reads it from the diff's "r"
+        if reply is not None:  # a hook's pushEvent(To) callback reads it from the diff's "r"
             response.setdefault("diff", {})["r"] = reply
         return response
 

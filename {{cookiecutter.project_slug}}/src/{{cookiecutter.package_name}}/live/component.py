@@ -90,8 +90,10 @@ class LiveComponent(t.Generic[T]):
     async def update(self, socket: ComponentSocket[T], assigns: dict[str, t.Any]) -> None:
         """Take what you need of new assigns into ``socket.context``; the default takes nothing."""
 
-    async def handle_event(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """React to an event targeted at this component (``phx-target="{{ myself }}"``)."""
+    async def handle_event(self, *args: t.Any, **kwargs: t.Any) -> dict[str, t.Any] | None:
+        """React to an event targeted at this component (``phx-target="{{ myself }}"``); a
+        dict returned is the reply a hook's ``pushEventTo`` callback receives."""
+        return None
 
     def template(self, assigns: T, meta: ComponentMeta) -> str | jinja2.Template:
         """The template to render: ``template_name`` unless overridden (to choose by state)."""
@@ -225,15 +227,18 @@ class ComponentsManager:
             finally:
                 instance.context, instance.dirty = socket.context, True
 
-    async def handle_event(self, cid: int, event: str, payload: dict[str, t.Any]) -> None:
-        """The component's ``handle_event``, its arguments bound from the event's values."""
+    async def handle_event(
+        self, cid: int, event: str, payload: dict[str, t.Any]
+    ) -> dict[str, t.Any] | None:
+        """The component's ``handle_event``, its arguments bound from the event's values;
+        returns its reply."""
         instance = self._instances.get(cid)
         if instance is None:
             logger.warning("event %r for component %s, which does not exist", event, cid)
-            return
+            return None
         socket = self._socket(cid)
         try:
-            await call_handle_event(instance.component, socket, event, payload)
+            return await call_handle_event(instance.component, socket, event, payload)
         finally:
             instance.context, instance.dirty = socket.context, True
 
