@@ -60,7 +60,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 import typing as t
 from collections import Counter
@@ -78,7 +77,7 @@ from websockets.asyncio.client import ClientConnection
 from baking import PACKAGE, App, AppServer, bake
 from figures import CpuMeter, latency, percentile
 from harness import BenchError, Process, running, section
-from results import Row, columns, json_option, load_average, ms, show, versions
+from results import Row, columns, command_line, ms, run_bench
 from wire import HEARTBEAT, TIMEOUT, encode, hang_up, open_live
 
 SECRET_KEY = "bench-contacts: a throwaway key for a local benchmark"
@@ -691,36 +690,24 @@ async def run(app: App, args: argparse.Namespace, directory: Path) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     """Bake, migrate and seed; run the sections; print the report; remove everything."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_line(__doc__)
     parser.add_argument("--samples", type=int, default=200, help="saves timed per setup")
     parser.add_argument("--inserts", type=int, default=5, help="contacts inserted at the top")
     parser.add_argument("--requests", type=int, default=300, help="list GETs timed per setup")
     parser.add_argument(
         "--redis-url", default="", help="an existing Redis (default: start one of its own)"
     )
-    json_option(parser)
     args = parser.parse_args(argv)
     if not (0 < args.inserts < 1000 and args.samples > 0 and args.requests > 0):
         parser.error("--samples and --requests must be above 0, --inserts from 1 to 999")
-    started = time.perf_counter()
-    load = load_average()
-    with tempfile.TemporaryDirectory(prefix="bench-contacts-") as temporary:
-        directory = Path(temporary)
-        try:
-            app = prepare(directory)
-        except BenchError as exc:
-            print(f"bench_contacts: {exc}", file=sys.stderr)
-            return 1
-        data = {
-            "versions": versions("uvicorn", "sqlalchemy", "redis"),
-            "load_average": load,
-            "seeded": SEED_COUNT,
-            "per_page": PER_PAGE,
-            **asyncio.run(run(app, args, directory)),
-        }
-    data["seconds"] = time.perf_counter() - started
-    show(data, report, args.json)
-    return 0
+
+    def figures(directory: Path) -> dict[str, t.Any]:
+        app = prepare(directory)
+        run_figures = asyncio.run(run(app, args, directory))
+        return {"seeded": SEED_COUNT, "per_page": PER_PAGE, **run_figures}
+
+    packages = ("uvicorn", "sqlalchemy", "redis")
+    return run_bench("bench_contacts", figures, report, args.json, packages)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,8 @@ Usage: ``python bench/bench_diff.py [--repeat N] [--json]``.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import importlib.metadata
 import json
-import platform
 import random
 import re
 import statistics
@@ -37,11 +34,13 @@ import sys
 import time
 import typing as t
 import unicodedata
+from pathlib import Path
 
 import jinja2
 from markupsafe import escape
 
 from harness import use_runtime
+from results import command_line, run_bench
 
 use_runtime("bench_diff")
 
@@ -380,10 +379,11 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
     versions = data["versions"]
     line(f"LiveView rendered-tree diff benchmark: {data['rows']:,} rows x 4 cells")
     line(
-        f"Python {versions['python']}, Jinja2 {versions['jinja2']}, PyView {versions['pyview']}; "
+        f"Python {versions['python']}, Jinja2 {versions['jinja2']}, "
+        f"PyView {versions['pyview-web']}; "
         f"median / min of {data['repeat']} runs after {WARMUP} warm-up runs"
     )
-    if versions["pyview"] != PYVIEW_VERSION:
+    if versions["pyview-web"] != PYVIEW_VERSION:
         line(f"warning: targets are calibrated on PyView {PYVIEW_VERSION}")
     line()
     for item in data["checks"]:
@@ -429,40 +429,31 @@ def _min_ratio(results: dict[str, Result], other: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Check every engine, run every benchmark, then print the report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_line(__doc__)
     parser.add_argument(
         "--repeat", type=int, default=100, help="timed runs per measurement (default: 100)"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print JSON results on stdout, the table on stderr"
-    )
     args = parser.parse_args(argv)
 
-    rows = make_rows(ROWS)
-    events = scenarios(rows)
-    engines: list[Engine | type[LiveViewRun]] = [*TREE_ENGINES, LiveViewRun]
-    checks = [check(engine, scenario) for scenario in events for engine in engines]
-    results = {"join": bench_join(page(rows), args.repeat)}
-    for scenario in events:
-        results[scenario.name] = bench_event(scenario, args.repeat)
-    data = {
-        "rows": ROWS,
-        "repeat": args.repeat,
-        "warmup": WARMUP,
-        "versions": {
-            "python": platform.python_version(),
-            "jinja2": importlib.metadata.version("jinja2"),
-            "pyview": importlib.metadata.version("pyview-web"),
-        },
-        "titles": {scenario.name: scenario.title for scenario in events},
-        "checks": checks,
-        "results": results,
-        "targets": targets(results),
-    }
-    report(data, sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-    return 0
+    def figures(_: Path) -> dict[str, t.Any]:
+        rows = make_rows(ROWS)
+        events = scenarios(rows)
+        engines: list[Engine | type[LiveViewRun]] = [*TREE_ENGINES, LiveViewRun]
+        checks = [check(engine, scenario) for scenario in events for engine in engines]
+        results = {"join": bench_join(page(rows), args.repeat)}
+        for scenario in events:
+            results[scenario.name] = bench_event(scenario, args.repeat)
+        return {
+            "rows": ROWS,
+            "repeat": args.repeat,
+            "warmup": WARMUP,
+            "titles": {scenario.name: scenario.title for scenario in events},
+            "checks": checks,
+            "results": results,
+            "targets": targets(results),
+        }
+
+    return run_bench("bench_diff", figures, report, args.json, ("jinja2", "pyview-web"))
 
 
 if __name__ == "__main__":

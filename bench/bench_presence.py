@@ -38,7 +38,6 @@ import itertools
 import json
 import re
 import sys
-import tempfile
 import time
 import typing as t
 from collections import Counter
@@ -50,7 +49,7 @@ from websockets.asyncio.client import ClientConnection
 from baking import PACKAGE, App, AppServer, bake
 from figures import CpuMeter, latency
 from harness import BenchError, running, section
-from results import Row, columns, json_option, load_average, ms, show, versions
+from results import Row, columns, command_line, ms, run_bench
 from wire import HEARTBEAT, TIMEOUT, encode, hang_up, open_live
 
 SECRET_KEY = "bench-presence: a throwaway key for a local benchmark"
@@ -326,34 +325,22 @@ def main(argv: list[str] | None = None) -> int:
         port, presences, concurrency = map(int, arguments[1:4])
         asyncio.run(crowd(port, presences, concurrency))
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_line(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[150, 300], help="presences")
     parser.add_argument("--concurrency", type=int, default=16, help="tabs opening at once")
     parser.add_argument(
         "--heartbeat-every", type=float, default=0.05, help="seconds between bystander heartbeats"
     )
-    json_option(parser)
     args = parser.parse_args(arguments)
     if not all(0 < size <= 2000 for size in args.sizes) or args.concurrency < 1:
         parser.error("--sizes from 1 to 2000, --concurrency at least 1")
-    started = time.perf_counter()
-    load = load_average()
-    with tempfile.TemporaryDirectory(prefix="bench-presence-") as temporary:
-        directory = Path(temporary)
-        try:
-            app = App(bake(directory), directory / "bench.db", SECRET_KEY)
-            app.run("-m", "alembic", "upgrade", "head")
-        except BenchError as exc:
-            print(f"bench_presence: {exc}", file=sys.stderr)
-            return 1
-        data = {
-            "versions": versions("uvicorn", "websockets"),
-            "load_average": load,
-            **asyncio.run(run(app, args)),
-        }
-    data["seconds"] = time.perf_counter() - started
-    show(data, report, args.json)
-    return 0
+
+    def figures(directory: Path) -> dict[str, t.Any]:
+        app = App(bake(directory), directory / "bench.db", SECRET_KEY)
+        app.run("-m", "alembic", "upgrade", "head")
+        return asyncio.run(run(app, args))
+
+    return run_bench("bench_presence", figures, report, args.json, ("uvicorn", "websockets"))
 
 
 if __name__ == "__main__":

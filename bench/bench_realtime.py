@@ -31,7 +31,6 @@ Usage: ``python bench/bench_realtime.py [--quick] [--json] [--only SECTION]``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import itertools
@@ -51,7 +50,7 @@ from pathlib import Path
 
 from figures import CpuMeter, latency, percentile, process_cpu_seconds
 from harness import BenchError, Process, running, use_runtime
-from results import Row, columns, json_option, load_average, ms, show, versions
+from results import Row, columns, command_line, ms, run_bench
 from wire import HEARTBEAT, TIMEOUT, encode, hang_up, http_get, open_live
 
 PACKAGE_DIR = use_runtime("bench_realtime")
@@ -854,7 +853,7 @@ async def run(sizes: Sizes, sections: list[str], redis_url: str) -> dict[str, t.
 
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen sections, then print the report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_line(__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     parser.add_argument(
         "--only", action="append", choices=SECTIONS, help="run only this section (repeatable)"
@@ -862,24 +861,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for section 1"
     )
-    json_option(parser)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     sections = args.only or list(SECTIONS)
     # One descriptor per client here and per connection in the server, plus headroom.
     limit = raise_fd_limit(max(sizes.memory_views + sizes.load_clients) + 1000)
-    started = time.perf_counter()
-    data = {
-        "mode": "quick" if args.quick else "full",
-        "versions": versions("uvicorn", "websockets", "redis", "uvloop"),
-        "open_files_limit": limit,
-        "load_average": load_average(),
-        "sizes": sizes.__dict__,
-        **asyncio.run(run(sizes, sections, args.redis_url)),
-    }
-    data["seconds"] = time.perf_counter() - started
-    show(data, report, args.json)
-    return 0
+
+    def figures(_: Path) -> dict[str, t.Any]:
+        return {
+            "mode": "quick" if args.quick else "full",
+            "open_files_limit": limit,
+            "sizes": sizes.__dict__,
+            **asyncio.run(run(sizes, sections, args.redis_url)),
+        }
+
+    packages = ("uvicorn", "websockets", "redis", "uvloop")
+    return run_bench("bench_realtime", figures, report, args.json, packages)
 
 
 if __name__ == "__main__":

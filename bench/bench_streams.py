@@ -18,15 +18,16 @@ Usage: ``python bench/bench_streams.py [--json]``.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import re
 import sys
 import tracemalloc
 import typing as t
+from pathlib import Path
 
 from harness import use_runtime
+from results import command_line, run_bench
 
 use_runtime("bench_streams")
 
@@ -109,31 +110,38 @@ def kept_after_render(streamed: bool, count: int) -> int:
     return kept
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args(argv)
-    kinds = {"keyed_list": False, "stream": True}
-    data = {
-        "rows": ROWS,
-        "insert_at_top_bytes": {kind: insert_at_top(streamed) for kind, streamed in kinds.items()},
-        "kept_after_render_bytes": {
-            kind: {str(n): kept_after_render(streamed, n) for n in (1000, 10_000)}
-            for kind, streamed in kinds.items()
-        },
-    }
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return 0
+def report(data: dict[str, t.Any], out: t.TextIO) -> None:
+    """Print the human-readable report."""
     inserted = data["insert_at_top_bytes"]
-    print(f"Insert a row at the top of {ROWS:,} rows (diff bytes, target ≤ {TARGET_INSERT_BYTES}):")
+    print(
+        f"Insert a row at the top of {ROWS:,} rows (diff bytes, target ≤ {TARGET_INSERT_BYTES}):",
+        file=out,
+    )
     for kind, count in inserted.items():
-        print(f"  {kind:<11} {count:>8,} B")
-    print("Memory kept after the render (tracemalloc):")
+        print(f"  {kind:<11} {count:>8,} B", file=out)
+    print("Memory kept after the render (tracemalloc):", file=out)
     for kind, by_count in data["kept_after_render_bytes"].items():
         shown = ", ".join(f"{int(n):,} rows: {b / 1024:,.1f} KiB" for n, b in by_count.items())
-        print(f"  {kind:<11} {shown}")
-    return 0
+        print(f"  {kind:<11} {shown}", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = command_line(__doc__).parse_args(argv)
+    kinds = {"keyed_list": False, "stream": True}
+
+    def figures(_: Path) -> dict[str, t.Any]:
+        return {
+            "rows": ROWS,
+            "insert_at_top_bytes": {
+                kind: insert_at_top(streamed) for kind, streamed in kinds.items()
+            },
+            "kept_after_render_bytes": {
+                kind: {str(n): kept_after_render(streamed, n) for n in (1000, 10_000)}
+                for kind, streamed in kinds.items()
+            },
+        }
+
+    return run_bench("bench_streams", figures, report, args.json)
 
 
 if __name__ == "__main__":

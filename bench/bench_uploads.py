@@ -69,7 +69,6 @@ import os
 import re
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 import typing as t
@@ -83,7 +82,7 @@ import baking
 from baking import PACKAGE, AppServer, bake
 from figures import CpuMeter
 from harness import BenchError, running, section
-from results import json_option, load_average, show, versions
+from results import command_line, run_bench
 from wire import TIMEOUT, encode, hang_up, open_live
 
 SECRET_KEY = "bench-uploads: a throwaway key for a local benchmark"
@@ -691,37 +690,28 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Bake, edit, migrate and seed; upload; print the report; remove everything."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_line(__doc__)
     parser.add_argument("--runs", type=int, default=5, help="uploads with the default chunk")
     parser.add_argument(
         "--large-runs", type=int, default=3, help=f"uploads with {LARGE_CHUNK:,}-byte chunks"
     )
     parser.add_argument("--megabytes", type=int, default=50, help="the file's size, in 10^6 bytes")
-    json_option(parser)
     args = parser.parse_args(argv)
     if not (args.runs >= 0 and args.large_runs >= 0 and args.runs + args.large_runs > 0):
         parser.error("--runs and --large-runs must be 0 or more, and not both 0")
     if not 0 < args.megabytes * MB <= BENCH_MAX_FILE_SIZE:
         parser.error(f"--megabytes must be from 1 to {BENCH_MAX_FILE_SIZE // MB}")
-    started = time.perf_counter()
-    load = load_average()
-    upload = Upload.random(args.megabytes * MB)
-    with tempfile.TemporaryDirectory(prefix="bench-uploads-") as temporary:
-        try:
-            app = prepare(Path(temporary))
-        except BenchError as exc:
-            print(f"bench_uploads: {exc}", file=sys.stderr)
-            return 1
-        data = {
-            "versions": versions("uvicorn", "websockets"),
-            "load_average": load,
+
+    def figures(directory: Path) -> dict[str, t.Any]:
+        upload = Upload.random(args.megabytes * MB)
+        app = prepare(directory)
+        return {
             "file_bytes": len(upload.data),
             "max_file_size": BENCH_MAX_FILE_SIZE,
             **asyncio.run(run(app, args, upload)),
         }
-    data["seconds"] = time.perf_counter() - started
-    show(data, report, args.json)
-    return 0
+
+    return run_bench("bench_uploads", figures, report, args.json, ("uvicorn", "websockets"))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 ``Board`` renders a ``Counter`` per id in ``counters``, and an ``extra`` one
 it can hide and show again (``toggle``). A counter counts (``inc``), tells
 the board its count (``tell``, by ``send_parent``), and the board renames
-counter ``a`` from ``handle_info`` (``later``, by ``send_update``).
+counter ``a`` from ``handle_info`` (``later``, by ``send_update``); it does not handle ``nope``.
+``Asking`` shows an ``Asker``, whose ``handle_event`` replies to a hook's ``pushEventTo``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from {{ cookiecutter.package_name }}.live import (
     LiveView,
     LiveViewSocket,
     Stream,
+    UnhandledEvent,
 )
 {%- raw %}
 
@@ -36,7 +38,8 @@ TEMPLATES = {
     "{% if extra %}{{ live_component(Counter, id='extra', label='extra') }}{% endif %}"
     "<button id='toggle' phx-click='toggle'>toggle</button>"
     "<button id='push-a' phx-click='[[\"push\",{\"event\":\"inc\",\"target\":\"#counter-a\"}]]'>"
-    "a+</button></div>",
+    "a+</button>"
+    "<button id='nope' phx-click='nope'>nope</button></div>",  # an event the board refuses
     "counter.html": "<div id='counter-{{ label }}'><span class='label'>{{ label }}</span>"
     "<b>{{ count }}</b><button class='inc' phx-click='inc' phx-target='{{ myself }}'>+</button>"
     "<button class='tell' phx-click='tell' phx-target='#counter-{{ label }}'>tell</button>"
@@ -47,10 +50,18 @@ TEMPLATES = {
     "rows.html": "<div id='rows'><p>{{ total }}</p><ul id='list' phx-update='stream'>"
     "{% for dom_id, row in rows %}<li id='{{ dom_id }}'>"
     "{{ live_component(Counter, id=row.id, label=row.id) }}</li>{% endfor %}</ul></div>",
+    "asking.html": "<div>{{ live_component(Asker, id='a') }}</div>",
+    "asker.html": "<p id='asker' phx-hook='Ask'>asking</p>",
     "macro.html": "{% macro box() %}{{ live_component(Counter, id='m', label='m') }}{% endmacro %}"
     "<div>{{ box() }}</div>",  # a macro's output is a string: no place for a component
     "twice.html": "<div>{% for _ in range(2) %}{{ live_component(Counter, id='a', label='a') }}"
     "{% endfor %}</div>",
+    # Counters beside outer.html's (which a render that leaves outer as it was does not reach).
+    "beside_outer.html": "<div>{{ live_component(Outer, id='o') }}{% for name in names %}"
+    "{{ live_component(Counter, id=name, label=name) }}{% endfor %}</div>",
+    # The counter of outer.html, rendered by the view as well: a duplicate too.
+    "beside.html": "<div>{{ live_component(Outer, id='o') }}"
+    "{{ live_component(Counter, id='inner', label='inner') }}</div>",
 }
 
 
@@ -101,11 +112,24 @@ class Board(LiveView[dict[str, t.Any]]):
             socket.context["extra"] = not socket.context["extra"]
         elif event == "later":
             socket.schedule_info_once(InfoEvent("rename"), 0)
+        elif event == "nope":
+            raise UnhandledEvent(event)
 
     async def handle_info(
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[dict[str, t.Any]]
     ) -> None:
         socket.send_update(Counter, "a", label="A!")
+
+
+class Asker(LiveComponent[dict[str, t.Any]]):
+    template_name = "asker.html"
+
+    async def handle_event(self, event: str, question: str = "") -> dict[str, t.Any]:
+        return {"answer": f"{event} {question}!"}  # the reply: the diff's "r"
+
+
+class Asking(LiveView[dict[str, t.Any]]):
+    template_name = "asking.html"
 
 
 class Outer(LiveComponent[dict[str, t.Any]]):
@@ -135,13 +159,14 @@ class Rows(Unreached):
 
 def environment() -> LiveEnvironment:
     environment = LiveEnvironment(loader=DictLoader(TEMPLATES))
-    environment.globals.update(Counter=Counter, Outer=Outer)
+    environment.globals.update(Counter=Counter, Outer=Outer, Asker=Asker)
     return environment
 
 
 def create_app() -> Starlette:
     routes = LiveRoutes(environment(), SECRET)
     routes.add("/board", Board)
+    routes.add("/asking", Asking)
     routes.add("/nested", Nested)
     routes.add("/rows", Rows)
     return Starlette(

@@ -12,7 +12,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from dotenv import dotenv_values
 
 from {{ cookiecutter.package_name }}.live.pubsub import RESYNC
 from {{ cookiecutter.package_name }}.live.testing import scaled
+
+from servers import free_port
 
 WAIT = scaled(15.0)  # seconds any single expected event may take before the test fails
 NODE_SCRIPT = Path(__file__).with_name("pubsub_node.py")
@@ -120,13 +121,6 @@ class Inbox:
 
     def messages(self, event: str | None = None) -> list[t.Any]:
         return [message for _, name, message in self.received if event in (None, name)]
-
-
-def free_port() -> int:
-    """A port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class RedisServer:

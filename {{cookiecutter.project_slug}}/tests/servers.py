@@ -4,6 +4,7 @@ Close codes, TCP backpressure, uvicorn's own frame limits and log records
 only exist with a real server. ``serve(app)`` runs one in a thread with its
 own event loop on a free port of 127.0.0.1, so a test's asyncio loop talks to
 it over TCP exactly as a browser would. Start and stop are bounded.
+``free_port`` is for servers the tests start in processes of their own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from {{ cookiecutter.package_name }}.live.testing import scaled
 
 STARTUP_TIMEOUT = scaled(60.0)  # seconds until the server must listen
 SHUTDOWN_TIMEOUT = scaled(30.0)
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on right now (for a server run in
+    another process: one started here by ``serve`` binds its own)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @contextmanager

@@ -13,6 +13,7 @@ front server in its group (nginx serving ``/media/`` itself) may read them.
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import unicodedata
@@ -32,7 +33,9 @@ EXTENSIONS = {
 ACCEPT = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", *EXTENSIONS)
 URL = "/media"
 FILE_MODE = 0o640  # owner reads and writes, group reads, others nothing
-MAX_NAME_CHARS = 150  # of a download's name: file systems take 255 bytes
+MAX_NAME_BYTES = 150  # of a download's name in UTF-8: file systems take 255 bytes
+# Kept as they are in the ASCII ``filename=`` of old clients; anything else becomes "_".
+_NOT_PLAIN = re.compile(r"[^A-Za-z0-9 ._()&+,=@!#$~-]")
 
 
 def store(path: str, entry: UploadEntry, media_dir: Path) -> str:
@@ -47,17 +50,33 @@ def store(path: str, entry: UploadEntry, media_dir: Path) -> str:
 
 def download_name(name: str, suffix: str) -> str:
     """``name`` as a download may be saved under: its last path part, without control
-    characters or quotes, cut to ``MAX_NAME_CHARS``, ending in the stored ``suffix``; ""
-    when nothing is left."""
-    name = PurePath(name.replace("\\", "/")).name
+    characters or quotes, cut to ``MAX_NAME_BYTES`` of UTF-8 (between two characters),
+    ending in the stored ``suffix``; "" when nothing is left."""
+    name = unicodedata.normalize("NFC", PurePath(name.replace("\\", "/")).name)
     kept = "".join(c for c in name if unicodedata.category(c)[0] != "C" and c not in "\"'")
-    stem = PurePath(kept.strip(" .")).stem.strip(" .")[: MAX_NAME_CHARS - len(suffix)]
+    stem = PurePath(kept.strip(" .")).stem.strip(" .")
+    room = MAX_NAME_BYTES - len(suffix.encode())
+    stem = stem.encode()[:room].decode(errors="ignore").rstrip(" .")  # drops a cut character
     return f"{stem}{suffix}" if stem else ""
 
 
+def ascii_name(name: str) -> str:
+    """A download name for clients that do not read ``filename*``: accents dropped
+    (``résumé`` → ``resume``), any other character not plain ASCII made ``_``."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NOT_PLAIN.sub("_", plain)
+
+
 def content_disposition(kind: str, name: str) -> str:
-    """``attachment`` or ``inline``, with the name to save as (RFC 6266, UTF-8)."""
-    return f"{kind}; filename*=UTF-8''{quote(name, safe='')}" if name else kind
+    """``attachment`` or ``inline``, with the name to save as (RFC 6266): a plain ASCII
+    ``filename``, and the UTF-8 ``filename*`` (which clients prefer) when it differs."""
+    if not name:
+        return kind
+    fallback = ascii_name(name)
+    if fallback == name:
+        return f'{kind}; filename="{name}"'
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def remove(names: list[str], media_dir: Path) -> None:

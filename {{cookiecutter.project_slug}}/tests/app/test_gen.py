@@ -7,12 +7,14 @@ resources into a fresh bake and run its whole suite.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from {{ cookiecutter.package_name }}.gen.__main__ import main
+from {{ cookiecutter.package_name }}.gen.writer import DOWN_REVISION, REVISION
 from {{ cookiecutter.package_name }}.settings import PROJECT_ROOT
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -113,8 +115,11 @@ def test_a_resource_is_written_with_its_routes_nav_model_and_migration(root: Pat
         assert "{=" not in text and "<%" not in text, path  # the generator's own delimiters
     for path in ("tests/app/test_gen_books.py", "tests/app/test_browser_gen_books.py"):
         assert (root / path).is_file()
-    shelves, books = sorted((root / "migrations/versions").glob("*_gen_*.py"))
-    assert f'down_revision: str | Sequence[str] | None = "{shelves.name[:4]}"' in books.read_text()
+    shelves, books = sorted((root / "migrations/versions").glob("*_gen_*.py"))  # in time order
+    assert shelves.name.endswith("_gen_shelves.py") and books.name.endswith("_gen_books.py")
+    shelves_revision = shelves.name.removesuffix("_gen_shelves.py")
+    assert f'revision: str = "{shelves_revision}"' in shelves.read_text()
+    assert f'down_revision: str | Sequence[str] | None = "{shelves_revision}"' in books.read_text()
     assert 'sa.ForeignKey("gen_shelves.id", ondelete="SET NULL")' in books.read_text()
     app = (source / "app.py").read_text()
     assert 'live.add("/gen-books/{id:int}/edit", GenBookFormLive, name="gen_book_edit")' in app
@@ -125,6 +130,29 @@ def test_a_resource_is_written_with_its_routes_nav_model_and_migration(root: Pat
     models = (source / "models.py").read_text()
     assert "class GenBookState(StrEnum):" in models and "class GenBook(Base):" in models
     assert "from decimal import Decimal\n" in models
+
+
+def test_two_branches_that_each_generate_a_resource_get_different_revisions(
+    root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Numbered after the newest, both were 0005 and clashed once merged; each still
+    revises the head it was generated on (alembic merges the two heads)."""
+    other = tmp_path_factory.mktemp("branch")
+    shutil.copytree(root, other, dirs_exist_ok=True)
+    assert main(SHELF, root=root) == 0
+    assert main(BOOK[:3], root=other) == 0  # the same migrations, another resource
+    (ours, parent), (theirs, their_parent) = (generated_revision(r) for r in (root, other))
+    assert ours != theirs
+    assert parent == their_parent and re.fullmatch(r"\d{4}", parent)  # the sample's head
+
+
+def generated_revision(root: Path) -> tuple[str, str]:
+    """The revision of the one generated migration in ``root``, and its parent."""
+    (path,) = (root / "migrations/versions").glob("*_gen_*.py")
+    text = path.read_text()
+    revision, parent = REVISION.search(text), DOWN_REVISION.search(text)
+    assert revision is not None and parent is not None
+    return revision.group(1), parent.group(1)
 
 
 def test_an_existing_resource_is_written_again_only_with_force(

@@ -42,6 +42,7 @@ from {{ cookiecutter.package_name }}.schema import ALEMBIC_INI, migration_warnin
 
 import raw_websocket
 from live_client import TIMEOUT, LiveClient
+from servers import free_port
 
 # Each test starts processes of its own: `make test-app` leaves them out.
 pytestmark = pytest.mark.slow
@@ -51,13 +52,6 @@ PACKAGE_DIR = PROJECT_ROOT / "src" / "{{ cookiecutter.package_name }}"
 STARTUP_TIMEOUT = scaled(90.0)  # seconds `python -m` may take to answer (imports, lifespan)
 REFUSAL_TIMEOUT = TIMEOUT  # seconds an oversized request may take to be refused
 UPLOAD_CHUNK_BYTES = 64_000  # LiveView's default upload chunk_size
-
-
-def free_port() -> int:
-    """A port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_up(url: str, process: subprocess.Popen[str]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from {{ cookiecutter.package_name }}.live.testing import Rendered, scaled
 from {{ cookiecutter.package_name }}.models import Contact
 
 from live_client import LiveClient
+from servers import free_port
 
 # Each test starts processes of its own: `make test-app` leaves them out.
 pytestmark = pytest.mark.slow
@@ -64,13 +64,6 @@ class Server:
         """SIGKILL: the process ends with no chance to clean up (a crash, a power loss)."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(STOP_TIMEOUT)
-
-
-def free_port() -> int:
-    """A port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager

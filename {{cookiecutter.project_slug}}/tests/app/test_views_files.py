@@ -131,7 +131,7 @@ async def test_the_kept_files_are_served_and_uploads_in_progress_are_not(
     assert served.headers["content-type"] == "image/png"
     # Never run as a page of the site, whatever it is; an image is shown, not downloaded.
     assert served.headers["content-security-policy"] == "sandbox; default-src 'none'"
-    assert served.headers["content-disposition"] == "inline; filename*=UTF-8''a.png"
+    assert served.headers["content-disposition"] == 'inline; filename="a.png"'
     assert hidden.status_code == 404
 
 
@@ -146,7 +146,7 @@ async def test_a_kept_file_that_is_not_an_image_is_a_download(
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             served = await client.get(link)
     assert served.content == PDF
-    assert served.headers["content-disposition"] == "attachment; filename*=UTF-8''cv.pdf"
+    assert served.headers["content-disposition"] == 'attachment; filename="cv.pdf"'
     assert served.headers["content-security-policy"] == "sandbox; default-src 'none'"
 
 
@@ -165,8 +165,9 @@ async def test_a_download_keeps_its_uploaded_name_cleaned_and_a_kept_file_is_gro
             crafted = await client.get(stored, params={"name": '../..\\"evil".exe'})
             nameless = await client.get(stored, params={"name": " .. "})
     quoted = "Q3%20r%C3%A9sum%C3%A9%20%26%20notes.pdf"
-    assert named.headers["content-disposition"] == f"attachment; filename*=UTF-8''{quoted}"
-    assert crafted.headers["content-disposition"] == "attachment; filename*=UTF-8''evil.pdf"
+    fallback = 'attachment; filename="Q3 resume & notes.pdf"'
+    assert named.headers["content-disposition"] == f"{fallback}; filename*=UTF-8''{quoted}"
+    assert crafted.headers["content-disposition"] == 'attachment; filename="evil.pdf"'
     assert nameless.headers["content-disposition"] == "attachment"
     assert (media / stored.removeprefix("/media/")).stat().st_mode & 0o777 == media_module.FILE_MODE
 
@@ -179,6 +180,10 @@ async def test_a_download_keeps_its_uploaded_name_cleaned_and_a_kept_file_is_gro
         ("bell\x07.pdf", ".pdf", "bell.pdf"),
         ("no extension", ".png", "no extension.png"),
         ("x" * 300 + ".pdf", ".pdf", "x" * 146 + ".pdf"),
+        # Cut by UTF-8 bytes (2 for é, 4 for 🙂), never inside a character.
+        ("é" * 100 + ".pdf", ".pdf", "é" * 73 + ".pdf"),
+        ("a" + "🙂" * 50 + ".pdf", ".pdf", "a" + "🙂" * 36 + ".pdf"),
+        ("e\u0301t\u0301e\u0301.pdf", ".pdf", "\u00e9t\u0301\u00e9.pdf"),  # composed (NFC)
         ("...", ".pdf", ""),
     ],
 )
@@ -186,6 +191,24 @@ def test_a_download_name_is_one_clean_name_with_the_stored_extension(
     uploaded: str, suffix: str, saved_as: str
 ) -> None:
     assert media_module.download_name(uploaded, suffix) == saved_as
+    assert len(saved_as.encode()) <= media_module.MAX_NAME_BYTES
+
+
+@pytest.mark.parametrize(
+    ("name", "disposition"),
+    [
+        ("cv.pdf", 'attachment; filename="cv.pdf"'),
+        ("Café.pdf", "attachment; filename=\"Cafe.pdf\"; filename*=UTF-8''Caf%C3%A9.pdf"),
+        ("報告.pdf", "attachment; filename=\"__.pdf\"; filename*=UTF-8''%E5%A0%B1%E5%91%8A.pdf"),
+        ("50%;x.pdf", "attachment; filename=\"50__x.pdf\"; filename*=UTF-8''50%25%3Bx.pdf"),
+        ("", "attachment"),
+    ],
+)
+def test_a_download_has_a_plain_ascii_name_beside_its_utf_8_one(
+    name: str, disposition: str
+) -> None:
+    """Old clients read only ``filename``: plain ASCII, no ``%`` they might decode."""
+    assert media_module.content_disposition("attachment", name) == disposition
 
 
 async def test_a_client_s_file_name_never_becomes_a_path(

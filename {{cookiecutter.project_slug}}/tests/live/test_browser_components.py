@@ -23,7 +23,7 @@ from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.live import LiveConfig, LiveEnvironment, LiveRoutes
 from {{ cookiecutter.package_name }}.live.testing import scaled
 
-from board import TEMPLATES, Board, Counter
+from board import TEMPLATES, Asker, Asking, Board, Counter
 from browsing import assert_sound, open_live, wait_until, watched
 from conftest import app_settings
 from servers import serve
@@ -36,13 +36,15 @@ def board_server(app_database_url: str) -> Iterator[str]:
     """The app, with the board first among its routes (its own socket endpoint too)."""
     settings = app_settings(database_url=app_database_url)
     app = create_app(settings)
-    templates = {name: TEMPLATES[name] for name in ("board.html", "counter.html")}
+    names = ("board.html", "counter.html", "asking.html", "asker.html")
+    templates = {name: TEMPLATES[name] for name in names}
     loader = ChoiceLoader([DictLoader(templates), PackageLoader("{{ cookiecutter.package_name }}")])
     environment = LiveEnvironment(loader=loader)
-    environment.globals.update(Counter=Counter, app_name="Board")
+    environment.globals.update(Counter=Counter, Asker=Asker, app_name="Board")
     config = LiveConfig(allowed_origins=settings.allowed_origins)
     board = LiveRoutes(environment, settings.secret_key, config=config)
     board.add("/board", Board)
+    board.add("/asking", Asking)
     routes: list[BaseRoute] = app.router.routes
     routes[:0] = board.routes
     with serve(app, lifespan="on") as base_url:
@@ -100,3 +102,52 @@ async def test_a_component_the_view_stops_rendering_is_destroyed(board: Page) ->
     await board.click("#counter-extra .inc")
     await expect_text(board, "#counter-extra b", "1")
     await expect_text(board, "#counter-a b", "0")
+
+
+@pytest.mark.parametrize("button", ["#nope", "#counter-b .inc"])
+async def test_a_button_whose_event_the_server_refuses_is_usable_again(
+    board: Page, button: str
+) -> None:
+    """The server answers ``ok`` (an error reply would keep it loading and locked for good):
+    for an event the view does not handle, and for a component the server no longer has."""
+    Board.sockets.clear()
+    await open_live(board, "/board")
+    Board.sockets[-1].components.unregister(2)  # counter b, as if freed at the server's cap
+    for _ in range(2):
+        await board.click(button)
+        await wait_until(
+            board,
+            "(sel) => !document.querySelector(sel).classList.contains('phx-click-loading')",
+            button,
+        )
+    await board.click("#counter-a .inc")  # the page goes on as before
+    await expect_text(board, "#counter-a b", "1")
+
+
+# Adds a hook to those of hooks.js (which sets window.Hooks before app.js reads it): once
+# mounted, it asks its component and shows the reply.
+ASK_HOOK = """(() => {
+  let hooks;
+  Object.defineProperty(window, "Hooks", {
+    configurable: true,
+    get: () => hooks,
+    set: (value) => {
+      const ask = { mounted() {
+        this.pushEventTo(this.el, "ask", { question: "why" }, (reply) => {
+          this.el.textContent = reply.answer;
+        });
+      } };
+      hooks = { ...value, Ask: ask };
+    },
+  });
+})();"""
+
+
+async def test_a_hooks_push_event_to_a_component_gets_its_reply(
+    browser: Browser, board_server: str
+) -> None:
+    async with watched(browser, board_server) as context:
+        await context.add_init_script(ASK_HOOK)
+        page = await context.new_page()
+        await open_live(page, "/asking")
+        await expect_text(page, "#asker", "ask why!")

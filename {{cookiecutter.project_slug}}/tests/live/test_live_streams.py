@@ -60,6 +60,10 @@ FEED = """<section id="feed">
 <button id="rename" phx-click="rename" phx-value-id="102">Rename 102</button>
 <button id="rename-unknown" phx-click="rename" phx-value-id="999">Rename 999</button>
 <button id="announce" phx-click="announce">Announce</button>
+{% for at, limit in [(0, 3), (0, -3), (-1, -3), (-1, 3)] %}
+<button id="burst-{{ at }}-{{ limit }}" phx-click="burst"
+  phx-value-at="{{ at }}" phx-value-limit="{{ limit }}">Ten, keep three</button>
+{% endfor %}
 <a id="page-2" href="/feed?page=2" data-phx-link="patch" data-phx-link-state="push">Page 2</a>
 </section>"""
 
@@ -92,7 +96,12 @@ class FeedLive(LiveView[Feed]):
         socket.context.items.reset([row(page * 100 + n) for n in (1, 2, 3)])
 
     async def handle_event(
-        self, event: str, socket: ConnectedLiveViewSocket[Feed], id: int = 0
+        self,
+        event: str,
+        socket: ConnectedLiveViewSocket[Feed],
+        id: int = 0,
+        at: int = 0,
+        limit: int = 0,
     ) -> None:
         feed = socket.context
         if event == "top":
@@ -107,6 +116,11 @@ class FeedLive(LiveView[Feed]):
             feed.items.delete(row(id))
         elif event == "announce":
             await socket.broadcast(TOPIC, row(7, "From elsewhere"))
+        elif event == "burst":  # start over with ten rows within a limit; the 9th again
+            feed.items.reset()
+            rows = [feed.new() for _ in range(10)]
+            feed.items.insert_many(rows, at=at, limit=limit)
+            feed.items.insert(rows[8], at=at, limit=limit)
 
     async def handle_info(self, event: InfoEvent, socket: ConnectedLiveViewSocket[Feed]) -> None:
         socket.context.items.insert(event.payload, at=0)
@@ -176,6 +190,43 @@ def test_the_wire_format_is_what_the_client_reads() -> None:
     assert not stream and len(stream) == 0
     with pytest.raises(ValueError, match="at is -1"):
         stream.insert(User(6, "Fi"), at=-2)  # the client would show it nowhere
+
+
+def test_a_row_inserted_again_before_a_render_is_sent_once_where_last_inserted() -> None:
+    stream = Stream([User(1, "Ada"), User(2, "Bo")], name="users")
+    stream.insert(User(1, "Ada!"))
+    ops = stream._get_pending_ops()
+    assert ops is not None
+    assert [(i.dom_id, i.item.name) for i in ops.inserts] == [
+        ("users-2", "Bo"),
+        ("users-1", "Ada!"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("at", "limit", "kept"),
+    [(0, 3, [7, 8, 9]), (0, -3, [0, 1, 2]), (-1, -3, [7, 8, 9]), (-1, 3, [0, 1, 2])],
+)
+def test_after_a_reset_only_the_rows_a_limit_keeps_are_sent(
+    at: int, limit: int, kept: list[int]
+) -> None:
+    """The client's container is empty after a reset, so each insert adds a row and the
+    limit drops the others at once (the newest or the oldest, as the official client does)."""
+    stream = Stream([User(n, "x") for n in range(5)], name="users")
+    stream._get_pending_ops()  # rendered: the client shows them
+    stream.reset()
+    stream.insert_many([User(n, f"User {n}") for n in range(10)], at=at, limit=limit)
+    wire = stream._get_wire_format()
+    assert wire == ["users", [[f"users-{n}", at, limit] for n in kept], [], True]
+
+
+def test_without_a_reset_every_row_is_sent_and_the_client_applies_the_limit() -> None:
+    """A row the client shows already is updated in place and pushes none out: the server
+    cannot know which of the earlier rows the limit drops."""
+    stream = Stream(name="users")
+    stream.insert_many([User(n, "x") for n in range(10)], at=0, limit=3)
+    ops = stream._get_pending_ops()
+    assert ops is not None and len(ops.inserts) == 10
 
 
 # -- the rendered tree and its diffs ------------------------------------------------
@@ -500,6 +551,24 @@ async def test_the_official_client_deletes_and_keeps_a_limit(feed_page: Page) ->
     await expect_ids(page, ["items-2", "items-102", "items-103"])
     await page.click("#limited")
     await expect_ids(page, ["items-3", "items-2", "items-102"])
+
+
+@pytest.mark.browser
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.parametrize(
+    ("at", "limit", "shown"),
+    [(0, 3, [9, 10, 8]), (0, -3, [3, 2, 1]), (-1, -3, [8, 10, 9]), (-1, 3, [1, 2, 3])],
+)
+async def test_the_official_client_shows_what_the_server_sent_of_a_limited_burst(
+    feed_page: Page, at: int, limit: int, shown: list[int]
+) -> None:
+    """Three rows sent of eleven inserts (rows 1 to 10, then 9 again): the client shows
+    what it would have kept of all eleven, worked out by hand from its rules."""
+    page = feed_page
+    await set_marker(page)
+    await page.click(f"#burst-{at}-{limit}")
+    await expect_ids(page, [f"items-{n}" for n in shown])
+    await assert_no_reload(page)
 
 
 @pytest.mark.browser

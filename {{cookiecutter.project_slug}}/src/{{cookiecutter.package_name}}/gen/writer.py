@@ -12,9 +12,12 @@ has passed, and no file is overwritten without ``--force``.
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import sys
+import typing as t
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -44,6 +47,8 @@ FILES = {
 }
 REVISION = re.compile(r'^revision: str = "([^"]+)"', re.MULTILINE)
 DOWN_REVISION = re.compile(r'^down_revision: [^=]+= "([^"]+)"', re.MULTILINE)
+STAMP = "%Y%m%d%H%M%S"  # a generated revision starts with its time (UTC), as Phoenix's migrations
+GENERATED = re.compile(r"(\d{14})_[0-9a-f]{4}")
 
 
 def environment() -> Environment:
@@ -260,6 +265,21 @@ def _migration(resource: Resource, root: Path) -> tuple[Path, str, str]:
             f"the migrations have {len(heads)} heads ({', '.join(sorted(heads))}): merge them first"
         )
     head = heads.pop()
-    numbers = [int(name) for name in revisions if name.isdigit()]
-    revision = f"{max(numbers, default=0) + 1:04d}"
+    revision = _new_revision(revisions)
     return versions / f"{revision}_{resource.plural}.py", revision, head
+
+
+def _new_revision(revisions: t.Iterable[str]) -> str:
+    """A revision no other branch of the project makes: the time, then random hex.
+
+    Numbering after the newest (0005) gave two branches that each generated a
+    resource the same revision. The time is after every generated revision's
+    here, so the files sort in the order they were written.
+    """
+    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    for revision in revisions:
+        generated = GENERATED.fullmatch(revision)
+        if generated is not None:
+            written = datetime.strptime(generated.group(1), STAMP)
+            now = max(now, written + timedelta(seconds=1))
+    return f"{now:{STAMP}}_{secrets.token_hex(2)}"

@@ -409,27 +409,34 @@ class LiveChannel:
                     config.put_entries(entries)
         components, cid = joined.socket.components, payload.get("cid")
         if cid is not None and (type(cid) is not int or cid not in components):
-            raise error("no such component")  # one it destroyed, or a forged cid
+            return await self._refuse(joined, event, "no such component")  # destroyed, forged
         parent_events, alone = components.parent_events, cid is not None
         reply = None
         try:
             if cid is None:
                 reply = await call_handle_event(joined.view, joined.socket, event, payload)
             else:
-                await components.handle_event(cid, event, payload)
+                reply = await components.handle_event(cid, event, payload)
         except BindingError as exc:
             # The person at the browser sees what was wrong; the view decides how.
             logger.info("event %s on %s: %s", clip(event), clip(self.topic), exc)
             await joined.view.handle_binding_error(joined.socket, event, exc)
             alone = False
-        except UnhandledEvent as exc:
-            raise error(f"unhandled event {clip(event, 100)}") from exc
+        except UnhandledEvent:
+            return await self._refuse(joined, event, "unhandled")
         # A component that did not call its view renders alone, as in Phoenix.
         alone = alone and components.parent_events == parent_events
         response = await self._update(joined, view=not alone)
-        if reply is not None:  # the hook's pushEvent callback reads it from the diff's "r"
+        if reply is not None:  # a hook's pushEvent(To) callback reads it from the diff's "r"
             response.setdefault("diff", {})["r"] = reply
         return response
+
+    async def _refuse(self, joined: JoinedView, event: str, reason: str) -> dict[str, t.Any]:
+        """An event the server cannot handle is logged and answered ``ok``, as Phoenix does:
+        an error reply would leave the client's button or form loading (and locked) for good.
+        What changed before the refusal (files chosen in the form) is rendered all the same."""
+        self.transport.log.warning("event %s on %s refused: %s", event, self.topic, reason)
+        return await self._update(joined)
 
     async def _live_patch(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:
         url = payload.get("url")

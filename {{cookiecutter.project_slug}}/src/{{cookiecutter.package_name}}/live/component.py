@@ -37,6 +37,7 @@ if t.TYPE_CHECKING:
 T = t.TypeVar("T")
 COMPONENTS_VARIABLE = "__phx_components"
 RENDERED_VARIABLE = "__phx_rendered_cids"  # the components one template render rendered
+OWNER_VARIABLE = "__phx_owner"  # the cid of the component whose template renders (0: the view's)
 MAX_COMPONENTS = 1000  # alive in one view, rendered or waiting for the client to destroy them
 logger = logging.getLogger(__name__)
 
@@ -89,8 +90,10 @@ class LiveComponent(t.Generic[T]):
     async def update(self, socket: ComponentSocket[T], assigns: dict[str, t.Any]) -> None:
         """Take what you need of new assigns into ``socket.context``; the default takes nothing."""
 
-    async def handle_event(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """React to an event targeted at this component (``phx-target="{{ myself }}"``)."""
+    async def handle_event(self, *args: t.Any, **kwargs: t.Any) -> dict[str, t.Any] | None:
+        """React to an event targeted at this component (``phx-target="{{ myself }}"``); a
+        dict returned is the reply a hook's ``pushEventTo`` callback receives."""
+        return None
 
     def template(self, assigns: T, meta: ComponentMeta) -> str | jinja2.Template:
         """The template to render: ``template_name`` unless overridden (to choose by state)."""
@@ -158,6 +161,9 @@ class ComponentsManager:
         self._pending: deque[tuple[int, dict[str, t.Any], bool]] = deque()  # cid, assigns, mount?
         self._next_cid = 1
         self._seen: set[int] = set()  # rendered by the last render
+        # (class, id) → the owner (see OWNER_VARIABLE) that rendered it in this render: one
+        # rendered by two templates (the view's and a component's, say) is a duplicate.
+        self._owners: dict[tuple[type, t.Hashable], int] = {}
         self._fresh: dict[int, Tree] = {}  # rendered, not yet sent
 
     # -- PyView's manager API ----------------------------------------------------
@@ -167,11 +173,17 @@ class ComponentsManager:
         component_class: type[LiveComponent[t.Any]],
         component_id: t.Hashable,
         assigns: dict[str, t.Any],
+        owner: int = 0,
     ) -> int:
-        """The cid of ``(component_class, component_id)``; a new one mounts, new assigns update."""
+        """The cid of ``(component_class, component_id)``; a new one mounts, new assigns update.
+
+        ``owner`` is the cid of the component whose template renders it (0: the view's).
+        """
         if not (isinstance(component_class, type) and issubclass(component_class, LiveComponent)):
             raise TypeError(f"live_component() takes a LiveComponent class: {component_class!r}")
         key, frozen = (component_class, component_id), freeze(assigns)
+        if self._owners.setdefault(key, owner) != owner:
+            raise duplicate(component_class, component_id)
         cid = self._by_key.get(key)
         if cid is None:
             self._make_room()
@@ -215,15 +227,18 @@ class ComponentsManager:
             finally:
                 instance.context, instance.dirty = socket.context, True
 
-    async def handle_event(self, cid: int, event: str, payload: dict[str, t.Any]) -> None:
-        """The component's ``handle_event``, its arguments bound from the event's values."""
+    async def handle_event(
+        self, cid: int, event: str, payload: dict[str, t.Any]
+    ) -> dict[str, t.Any] | None:
+        """The component's ``handle_event``, its arguments bound from the event's values;
+        returns its reply."""
         instance = self._instances.get(cid)
         if instance is None:
             logger.warning("event %r for component %s, which does not exist", event, cid)
-            return
+            return None
         socket = self._socket(cid)
         try:
-            await call_handle_event(instance.component, socket, event, payload)
+            return await call_handle_event(instance.component, socket, event, payload)
         finally:
             instance.context, instance.dirty = socket.context, True
 
@@ -242,6 +257,7 @@ class ComponentsManager:
 
     def begin_render(self) -> None:
         self._seen = set()
+        self._owners.clear()
 
     @property
     def component_count(self) -> int:
@@ -287,8 +303,8 @@ class ComponentsManager:
     ) -> Tree:
         """The view's tree, then ``render_components``."""
         self.begin_render()
-        tree = _render_template(template, context, self, memo)
-        await self.render_components(environment)
+        tree = _render_template(template, context, self, memo, owner=0)
+        await self._render_changed(environment)
         return tree
 
     async def render_components(self, environment: jinja2.Environment) -> None:
@@ -297,6 +313,10 @@ class ComponentsManager:
         After an event that a component handled alone, this is the whole
         render: the view's template is not rendered again, as in Phoenix.
         """
+        self._owners.clear()
+        await self._render_changed(environment)
+
+    async def _render_changed(self, environment: jinja2.Environment) -> None:
         renders = 0
         while True:
             await self.run_pending_lifecycle()
@@ -318,7 +338,7 @@ class ComponentsManager:
         chosen = component.template(instance.context, meta)
         template = environment.get_template(chosen) if isinstance(chosen, str) else chosen
         variables = component.template_context(instance.context, meta)
-        tree = _render_template(template, variables, self, instance.memo)
+        tree = _render_template(template, variables, self, instance.memo, owner=cid)
         if not tree["s"][0].lstrip().startswith("<"):
             raise ValueError(
                 f"{type(component).__name__}'s template must start with its one root element"
@@ -388,13 +408,18 @@ class ComponentsManager:
         return gone
 
     def _make_room(self) -> None:
-        """Free a component no longer rendered, oldest first, when the view has too many."""
+        """Free the oldest component the client removed from the page, when the view has too
+        many; with none, refuse. One this render did not reach may be on the page all the
+        same (inside a component left as it was, or in a stream's rows): it stays."""
         if len(self._instances) < MAX_COMPONENTS:
             return
-        unseen = next((cid for cid in self._instances if cid not in self._seen), None)
-        if unseen is None:
-            raise RuntimeError(f"a view renders more than {MAX_COMPONENTS} components")
-        self.unregister(unseen)
+        removed = next((cid for cid, one in self._instances.items() if one.marked), None)
+        if removed is None:
+            raise RuntimeError(
+                f"a view has more than {MAX_COMPONENTS} components (one it no longer renders"
+                " is freed once the browser has removed it)"
+            )
+        self.unregister(removed)
 
     def _socket(self, cid: int) -> ComponentSocket[t.Any]:
         return ComponentSocket(self._instances[cid].context, cid, self)
@@ -405,12 +430,27 @@ def _render_template(
     variables: dict[str, t.Any],
     manager: ComponentsManager,
     memo: Memo | None,
+    owner: int,
 ) -> Tree:
-    """Render a view's or a component's template; its components register with ``manager``."""
+    """Render a view's or a component's template (``owner``: its cid, 0 for the view's);
+    its components register with ``manager``."""
     from .template import render_template  # template.py imports this module
 
-    variables = {**variables, COMPONENTS_VARIABLE: manager, RENDERED_VARIABLE: set()}
+    variables = {
+        **variables,
+        COMPONENTS_VARIABLE: manager,
+        RENDERED_VARIABLE: set(),
+        OWNER_VARIABLE: owner,
+    }
     return render_template(template, variables, memo)
+
+
+def duplicate(component: type[LiveComponent[t.Any]], component_id: t.Hashable) -> ValueError:
+    """Phoenix's error for one component rendered twice in a render (its state would be shared)."""
+    return ValueError(
+        f"found duplicate ID {component_id!r} for component {component.__name__}"
+        " when rendering template"
+    )
 
 
 @jinja2.pass_context
@@ -425,6 +465,6 @@ def live_component(
         raise TypeError("live_component() needs an id=")
     component_id, rendered = assigns.pop("id"), context[RENDERED_VARIABLE]
     if (component, component_id) in rendered:
-        raise ValueError(f"two {component.__name__} components with id {component_id!r}")
+        raise duplicate(component, component_id)
     rendered.add((component, component_id))
-    return Cid(manager.register(component, component_id, assigns))
+    return Cid(manager.register(component, component_id, assigns, context[OWNER_VARIABLE]))

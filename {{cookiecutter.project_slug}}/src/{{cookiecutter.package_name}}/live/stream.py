@@ -168,10 +168,12 @@ class Stream(t.Generic[T]):
         return f"<Stream {self.name!r}: {len(self)} pending inserts>"
 
     def _get_pending_ops(self) -> StreamOps | None:
-        """Take the pending operations (None when there are none): the render sends them."""
+        """Take the pending operations (None when there are none): the render sends them,
+        each row once and none the client would drop at once (see ``_kept``)."""
         if not self._ops.has_operations():
             return None
         ops, self._ops = self._ops, StreamOps(ref=self.name)
+        ops.inserts = _kept(ops)
         return ops
 
     @staticmethod
@@ -193,6 +195,36 @@ class Stream(t.Generic[T]):
         """PyView's shortcut: take the pending operations in their wire format."""
         ops = self._get_pending_ops()
         return None if ops is None else self._to_wire_format(ops)
+
+
+def _kept(ops: StreamOps) -> list[StreamInsert]:
+    """The inserts worth sending: a row inserted again is sent once, at the place of its
+    last insert, as Phoenix does (two elements with one DOM id otherwise).
+
+    After a reset the client's container holds none of the stream's rows, so
+    every row is new there, and inserts that all share one ``at`` (top or end)
+    and ``limit`` keep only ``abs(limit)`` rows: the newest when each pushes
+    the older ones past the limit (top with ``limit >= 0``, end with a
+    negative one), else the oldest. Those alone are sent. Without a reset the
+    server cannot tell: a row the client shows already is updated in place and
+    pushes nothing out, so every row is sent and the client applies the limit.
+    """
+    seen: set[str] = set()
+    unique = []
+    for insert in reversed(ops.inserts):
+        if insert.dom_id not in seen:
+            seen.add(insert.dom_id)
+            unique.append(insert)
+    unique.reverse()
+    if not (ops.reset and unique):
+        return unique
+    at, limit = unique[0].at, unique[0].limit
+    uniform = all(i.at == at and i.limit == limit and not i.update_only for i in unique)
+    if limit is None or at not in (0, -1) or not uniform:
+        return unique
+    keep = abs(limit)
+    newest = (at == 0) == (limit >= 0)
+    return unique[max(0, len(unique) - keep) :] if newest else unique[:keep]
 
 
 @contextlib.contextmanager
