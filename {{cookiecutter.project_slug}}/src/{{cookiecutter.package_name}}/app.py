@@ -4,7 +4,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from jinja2 import MemcachedBytecodeCache, PackageLoader
+from jinja2 import BytecodeCache, PackageLoader
+from jinja2.bccache import Bucket
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -34,16 +35,24 @@ NODE_MODULES = PROJECT_ROOT / "assets" / "node_modules"
 UPLOADS = ".uploads"  # in MEDIA_DIR: uploads in progress (a dot folder: never served)
 
 
-class CompiledTemplates(dict[str, bytes]):
-    """Jinja's memcached client interface, in this process's memory: one entry per template."""
+class CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates, kept in this process's memory: one entry per template."""
 
-    def set(self, key: str, value: bytes, timeout: int | None = None) -> None:
-        self[key] = value
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:  # Jinja compiles again if the template's source changed
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
 
 
 # Every app this process builds (the tests build hundreds) compiles a template once:
 # Jinja keeps its code by name and compiles again only when its source changed.
-TEMPLATE_CODE = MemcachedBytecodeCache(CompiledTemplates())
+TEMPLATE_CODE = CompiledTemplates()
 
 
 def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:

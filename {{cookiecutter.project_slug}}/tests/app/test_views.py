@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.testing import (
     HTTPError,
     Redirect,
+    ServerError,
     live,
     run_lifespan,
 )
@@ -163,9 +164,11 @@ async def test_a_bad_count_is_refused(app: Starlette) -> None:
         assert redirect.to == "http://testserver/counter?count=ten"
 
 
-async def test_an_unhandled_event_changes_nothing(app: Starlette) -> None:
+async def test_an_unhandled_event_fails_the_test_and_changes_nothing(app: Starlette) -> None:
     async with live(app, "/counter") as view:
-        assert await view.hook("explode") is None  # answered ok, as Phoenix does, and logged
+        # The server answers it ok, as Phoenix does, and logs it; the test client raises.
+        with pytest.raises(ServerError, match="event 'explode' on .* refused: 'unhandled'"):
+            await view.hook("explode")
         assert view.text("#count") == "0"
         await view.click("#increment")
         assert view.text("#count") == "1"

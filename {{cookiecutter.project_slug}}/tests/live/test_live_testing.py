@@ -719,11 +719,15 @@ async def test_redirects_from_mount(recorder: Recorder) -> None:
     ]  # never joined: nothing to leave
 
 
-async def test_an_event_the_view_does_not_handle_changes_nothing(recorder: Recorder) -> None:
-    """The server answers it ``ok`` (as Phoenix does) and logs it; a crash is a ServerError."""
+async def test_an_event_the_view_does_not_handle_raises_and_changes_nothing(
+    recorder: Recorder,
+) -> None:
+    """The server answers it ``ok`` (as Phoenix does) and logs it: the test client raises."""
     async with live(recorder, "/play") as view:
         before = view.html()
-        assert await view.hook("nope", {"a": 1}) is None
+        with pytest.raises(ServerError, match="event 'nope' on .* refused") as error:
+            await view.hook("nope", {"a": 1})
+        assert error.value.reason.endswith("refused: 'unhandled'")
         assert recorder.last_event == {"type": "hook", "event": "nope", "value": {"a": 1}}
         assert view.html() == before
 

@@ -51,6 +51,8 @@ MAX_UPLOADS_PER_EVENT = 10  # file inputs of one form, at most, that a change re
 # Queued by an upload channel when an entry changed (failed, timed out): render, no handle_info.
 REFRESH = InfoEvent("phx:upload-changed")
 logger = logging.getLogger(__name__)
+# The line an event the server cannot handle logs (the test client raises on it).
+REFUSED = "event %s on %s refused: %s"
 
 
 @dataclass
@@ -435,7 +437,7 @@ class LiveChannel:
         """An event the server cannot handle is logged and answered ``ok``, as Phoenix does:
         an error reply would leave the client's button or form loading (and locked) for good.
         What changed before the refusal (files chosen in the form) is rendered all the same."""
-        self.transport.log.warning("event %s on %s refused: %s", event, self.topic, reason)
+        self.transport.log.warning(REFUSED, event, self.topic, reason)
         return await self._update(joined)
 
     async def _live_patch(self, joined: JoinedView, payload: dict[str, t.Any]) -> dict[str, t.Any]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import typing as t
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -14,6 +15,8 @@ import httpx
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from starlette.types import ASGIApp
 
+from ..channel import REFUSED
+from ..transport import logger as transport_logger
 from .asgi import WebSocket, served, websocket_scope
 from .channel import Channel
 from .dom import Text, attr, describe, normalize, split_selector, text_matches
@@ -515,12 +518,18 @@ class LiveViewTest:
             self._joined, self._crashed = False, True
 
     async def _event(self, payload: dict[str, t.Any]) -> t.Any:
-        status, response = await self._live_channel().request("event", payload)
+        channel = self._live_channel()
+        with _refusals(channel.topic) as refused:
+            status, response = await channel.request("event", payload)
+        what = f"{payload['type']} event {payload['event']!r}"
         if status != "ok":
             if response.get("reason") == "crash":
                 await self._await_crash()
-            raise ServerError(f"{payload['type']} event {payload['event']!r}", response)
-        return self._reply(response)
+            raise ServerError(what, response)
+        reply = self._reply(response)
+        if refused:  # answered ok, so that a browser's button is not left loading
+            raise ServerError(what, {"reason": refused[0]})
+        return reply
 
     async def _await_crash(self) -> None:
         """After a ``crash`` reply comes ``phx_error``: take it, so the next action rejoins."""
@@ -882,6 +891,29 @@ def _meta(node: LexborNode, meta: Mapping[str, t.Any] | None, value: t.Any) -> d
     if isinstance(value, Mapping):
         out.update(value)
     return out
+
+
+@contextmanager
+def _refusals(topic: str) -> Iterator[list[str]]:
+    """The reasons the server logs for refusing events on ``topic`` meanwhile.
+
+    The server answers such an event ``ok``, as Phoenix does, and logs it; a
+    test must hear of it all the same: a misspelled event is a failure.
+    """
+    refused: list[str] = []
+
+    class Listener(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            args = record.args
+            if record.msg is REFUSED and isinstance(args, tuple) and args[1] == repr(topic):
+                refused.append(record.getMessage())
+
+    listener = Listener()
+    transport_logger.addHandler(listener)
+    try:
+        yield refused
+    finally:
+        transport_logger.removeHandler(listener)
 
 
 def _redirect(payload: dict[str, t.Any], kind: t.Literal["live_redirect", "redirect"]) -> Redirect:
