@@ -310,7 +310,10 @@ async def edit_rounds(
 
     The company keeps the row in place: each save changes one shown row.
     """
-    values = form_values(editor.page_html)
+    # Sent to the page itself, without the form's version: each save stands over the last.
+    values = {
+        name: value for name, value in form_values(editor.page_html).items() if name != "version"
+    }
     row = re.compile(rf'<tr id="contact-{editor.path.split("/")[2]}">.*?</tr>', re.DOTALL)
     timings: list[float] = []
     replies: list[float] = []

@@ -683,6 +683,24 @@ async def test_a_form_restored_after_a_reconnection_does_not_save_over_another_s
             assert await company_and_score(database, contact_id) == ("", 55)
 
 
+async def test_a_form_that_saves_again_before_the_browser_leaves_saves_over_its_own_save(
+    database_url: str, database: Database
+) -> None:
+    """Its own save is not someone else's: a second save (a hook's, or one sent before the
+    browser followed the first one's navigation) stands over the version the first made."""
+    contact_id = await add(database)
+    with serve(app_on(database_url), lifespan="on") as base_url:
+        async with LiveClient.open(base_url, f"/contacts/{contact_id}/edit") as client:
+            assert (await client.join())["status"] == "ok"
+            topic = client.page.topic
+            saves = [(topic, _save_event(name, "ada@example.com")) for name in ("Ada", "Ada K")]
+            replies = await push_all(client, saves)
+    assert all(_saved(reply) for reply in replies), replies
+    async with database.session() as session:
+        contact = await session.get(Contact, contact_id)
+    assert contact is not None and (contact.name, contact.version) == ("Ada K", 3)
+
+
 async def test_a_save_that_puts_back_what_was_there_clears_their_changes(
     app: Starlette, database: Database
 ) -> None:

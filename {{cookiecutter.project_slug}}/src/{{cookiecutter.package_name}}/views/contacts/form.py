@@ -134,7 +134,8 @@ class ContactFormLive(LiveView[ContactForm]):
                 self._filled_over(form, values)
             elif checked is not None:
                 errors = await self._save(socket, checked)
-            socket.send_update(ContactFormComponent, FORM_ID, errors=errors)
+            version = form.loaded["version"] if form.loaded else None  # a save moves it on
+            socket.send_update(ContactFormComponent, FORM_ID, errors=errors, version=version)
         elif event in ("take_theirs", "keep_mine") and form.saved_since is not None:
             # Their values into the form over what was typed in those fields, or none: either
             # way, what the form holds now stands over the version saved since.
@@ -169,6 +170,8 @@ class ContactFormLive(LiveView[ContactForm]):
             form.gone = True
             form.notice = "Someone else deleted this contact: it can no longer be saved."
             return {}
+        if form.contact_id is not None:  # saved again before the browser left: over this save
+            form.loaded = contacts.as_row(saved)
         action: contacts.Action = "created" if form.contact_id is None else "updated"
         await contacts.broadcast(pubsub(socket), action, saved.id, by=form.page_key)
         socket.put_flash("info", f"{saved.name} was {action}.")
