@@ -8,12 +8,16 @@ that every open page, in every process, hears about it.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
+import secrets
+import time
+import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from datetime import date
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NamedTuple, TypedDict
 from urllib.parse import urlencode
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -22,10 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from .db import Database
 from .live import RESYNC, InfoEvent, PubSub, PubSubError
 from .models import SCORE_MAX, SCORE_MIN, Attachment, Contact, Status
 
-TOPIC = "contacts:changes"  # {"action": "created" | "updated" | "deleted", "id": id}
+# {"action": "created" | "updated" | "deleted", "id": id, "by": page, "change": a new token}
+TOPIC = "contacts:changes"
 PATH = "/contacts"
 
 SORTS: dict[str, Any] = {
@@ -157,6 +163,77 @@ async def list_contacts(session: AsyncSession, paging: PagingParams) -> Page:
     )
     rows = [as_row(contact) for contact in await session.scalars(query)]
     return Page(rows, total, page, pages)
+
+
+class Read(NamedTuple):
+    """A page as read, and when the reading was over (``time.monotonic()``): it shows
+    nothing newer than that."""
+
+    page: Page
+    done: float
+
+
+async def read_page(database: Database, paging: PagingParams) -> Read:
+    """``list_contacts`` in a session of its own."""
+    async with database.session() as session:
+        page = await list_contacts(session, paging)
+    return Read(page, time.monotonic())
+
+
+class SharedPages:
+    """The list's pages as read since the latest change heard: one query per page per change.
+
+    Every list open in a process hears each change, and those that show the
+    same page (a team on the first one) would each run the same two queries
+    at once. The first to ask for a page after a change runs them; the others
+    wait for its result, and share it (it is never changed). A change is
+    named by its broadcast's token: the first time this process is asked
+    about one, every page read before it is dropped, as it may not show it.
+    A query that fails is not kept: the next asker tries again.
+    """
+
+    KEPT = 1024  # tokens remembered: a list this many changes behind reads anew
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._heard: dict[str, None] = {}  # the change tokens asked about, oldest first
+        # A page's reading (and when it began), by its clamped paging's values.
+        self._reads: dict[tuple[Any, ...], tuple[float, asyncio.Task[Read]]] = {}
+
+    async def page(self, paging: PagingParams, change: str, since: float = 0.0) -> Read:
+        """The page ``paging`` asks for, read after ``change`` was heard here, and begun after
+        ``since`` (when the asker's last read was over: it never shows older rows again)."""
+        if change not in self._heard:
+            self._heard[change] = None
+            if len(self._heard) > self.KEPT:
+                del self._heard[next(iter(self._heard))]
+            self._reads.clear()
+        paging = paging.clamped()
+        key = astuple(paging)
+        started, read = self._reads.get(key, (0.0, None))
+        if read is None or started < since:
+            read = asyncio.create_task(read_page(self._database, paging))
+            self._reads[key] = (time.monotonic(), read)
+            read.add_done_callback(self._forget_failed)
+        # A closing view stops waiting; the query goes on for the others.
+        return await asyncio.shield(read)
+
+    def _forget_failed(self, read: asyncio.Task[Read]) -> None:
+        if read.cancelled() or read.exception() is not None:  # (marks the error as seen)
+            for key, (_, kept) in list(self._reads.items()):
+                if kept is read:
+                    del self._reads[key]
+
+
+_shared: weakref.WeakKeyDictionary[Database, SharedPages] = weakref.WeakKeyDictionary()
+
+
+def shared_pages(database: Database) -> SharedPages:
+    """The pages this process's lists share, for ``database``."""
+    pages = _shared.get(database)
+    if pages is None:
+        pages = _shared[database] = SharedPages(database)
+    return pages
 
 
 def _search(q: str) -> ColumnElement[bool]:
@@ -459,8 +536,12 @@ async def broadcast(pubsub: PubSub, action: Action, contact_id: int, by: str = "
     ``RESYNC`` on ``TOPIC`` once it is back (then reloads) — never the
     person's error.
     """
+    # The token names this change: the lists of a process share one read of each page for it.
+    change = secrets.token_urlsafe(8)
     try:
-        await pubsub.broadcast(TOPIC, {"action": action, "id": contact_id, "by": by})
+        await pubsub.broadcast(
+            TOPIC, {"action": action, "id": contact_id, "by": by, "change": change}
+        )
     except PubSubError:
         pass
 
@@ -471,12 +552,14 @@ def change_of(event: InfoEvent) -> dict[str, Any] | None:
     After a ``RESYNC`` of ``TOPIC`` (the pub/sub was away: any contact may have
     changed meanwhile), or a change that replaced others the view had not
     handled yet (a burst: ``coalesced``), it is ``{"action": "resync"}``: a
-    page reloads all it shows.
+    page reloads all it shows. (After a burst, it keeps the latest change's
+    ``"change"`` token.)
     """
-    if (event.name == RESYNC and event.payload == TOPIC) or (
-        event.name == TOPIC and event.coalesced
-    ):
+    if event.name == RESYNC and event.payload == TOPIC:
         return {"action": "resync"}
     if event.name != TOPIC:
         return None
-    return event.payload if isinstance(event.payload, dict) else {}
+    change = event.payload if isinstance(event.payload, dict) else {}
+    if event.coalesced:  # the latest change's token stays: a page read for it shows them all
+        return {"action": "resync", "change": change.get("change")}
+    return change

@@ -49,6 +49,7 @@ class ContactList:
     columns: tuple[tuple[str, str], ...] = contacts.COLUMNS
     per_page_choices: tuple[int, ...] = contacts.PER_PAGE
     loading: Loading = field(default_factory=Loading)
+    read_done: float = 0.0  # when the rows shown were read: a change never shows older ones
 
 
 class ContactListLive(LiveView[ContactList]):
@@ -102,25 +103,38 @@ class ContactListLive(LiveView[ContactList]):
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactList]
     ) -> None:
         change = contacts.change_of(event)
+        token = change.get("change") if change is not None else None
+        token = token if isinstance(token, str) else None  # (shared with every list here)
         if change is not None and change.get("action") in ("created", "updated", "deleted"):
-            await self._load(socket, changed=change.get("id"))  # keeps its sort and its size
+            # Keeps its sort and its size.
+            await self._load(socket, changed=change.get("id"), change=token)
         elif change is not None or is_retry(event, socket.context.loading):
-            await self._load(socket, reset=True)  # anything may have changed: show it all
+            await self._load(socket, reset=True, change=token)  # anything may have changed
         elif event.name == RESYNC:  # of the presence topic: arrivals and departures were missed
             await socket.context.whos_here.refresh(socket)
         else:
             socket.context.whos_here.apply(event)
 
     async def _load(
-        self, socket: LiveViewSocket[ContactList], changed: Any = None, reset: bool = False
+        self,
+        socket: LiveViewSocket[ContactList],
+        changed: Any = None,
+        reset: bool = False,
+        change: str | None = None,
     ) -> None:
+        """Read the page again: for a broadcast ``change``, the read every list of this
+        process showing the same page shares; otherwise one of its own."""
         # The page shown may be before the one asked for (page=99999: the last one); the
         # paging keeps asking for the URL's, so the view and its URL agree as rows come and go.
         listing = socket.context
 
         async def query() -> None:
-            async with database(socket).session() as session:
-                page = await contacts.list_contacts(session, listing.paging)
+            if change is None:
+                read = await contacts.read_page(database(socket), listing.paging)
+            else:
+                shared = contacts.shared_pages(database(socket))
+                read = await shared.page(listing.paging, change, since=listing.read_done)
+            page, listing.read_done = read
             if reset:
                 listing.rows.reset(page.rows)
             else:
