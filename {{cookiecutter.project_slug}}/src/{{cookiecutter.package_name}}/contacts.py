@@ -9,6 +9,7 @@ that every open page, in every process, hears about it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 import secrets
@@ -129,6 +130,34 @@ class PagingParams:
         """The URL of a column header: sort by it, or flip the order if it is the sort already."""
         order = "desc" if self.sort == column and self.order == "asc" else "asc"
         return self.url(sort=column, order=order, page=1)
+
+
+@dataclass(frozen=True)
+class Links:
+    """A page's links: a column header's (``sort``), a page size's, the previous and next page's
+    (empty where there is none)."""
+
+    sort: dict[str, str]
+    per_page: dict[int, str]
+    previous: str
+    next: str
+
+
+def links(paging: PagingParams, page: int, pages: int) -> Links:
+    """The links of page ``page`` of ``pages``: the same object for every list showing it, so
+    that a list re-rendered for something else (who is here) builds no URL."""
+    return _links(astuple(paging.clamped()), page, pages)
+
+
+@functools.lru_cache(maxsize=256)
+def _links(paging: tuple[Any, ...], page: int, pages: int) -> Links:
+    shown = PagingParams(*paging)
+    return Links(
+        sort={column: shown.sorted_by(column) for column in SORTS},
+        per_page={size: shown.url(per_page=size, page=1) for size in PER_PAGE},
+        previous=shown.url(page=page - 1) if page > 1 else "",
+        next=shown.url(page=page + 1) if page < pages else "",
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ... import contacts
-from ...contacts import ContactRow, Page, PagingParams
+from ...contacts import ContactRow, Links, Page, PagingParams
 from ...db import WriteFailed
 from ...live import (
     RESYNC,
@@ -49,6 +49,7 @@ class ContactList:
     columns: tuple[tuple[str, str], ...] = contacts.COLUMNS
     per_page_choices: tuple[int, ...] = contacts.PER_PAGE
     loading: Loading = field(default_factory=Loading)
+    links: Links = field(default_factory=lambda: contacts.links(PagingParams(), 1, 1))
     read_done: float = 0.0  # when the rows shown were read: a change never shows older ones
 
 
@@ -69,7 +70,9 @@ class ContactListLive(LiveView[ContactList]):
             await socket.push_patch(paging.url(), replace=True)
             return
         # Both renders (HTTP and connected) show real rows: no flash of an empty table.
-        socket.context.paging = paging
+        listing = socket.context
+        listing.paging = paging  # its links follow at once, even if the load fails
+        listing.links = contacts.links(paging, listing.page.page, listing.page.pages)
         await self._load(socket, reset=True)
 
     async def handle_event(
@@ -140,6 +143,7 @@ class ContactListLive(LiveView[ContactList]):
             else:
                 _send_changes(listing, page.rows, changed)
             listing.page, listing.shown = replace(page, rows=[]), [row["id"] for row in page.rows]
+            listing.links = contacts.links(listing.paging, page.page, page.pages)
 
         await listing.loading.run(socket, query)  # if the database is away: say so, retry
 
