@@ -16,7 +16,7 @@ import secrets
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Annotated, Any, Literal, NamedTuple, TypedDict
 from urllib.parse import urlencode
@@ -116,6 +116,10 @@ class PagingParams:
             q=" ".join("".join(c for c in self.q if c.isprintable()).split())[:SEARCH_MAX],
         )
 
+    def key(self) -> tuple[int, int, str, str, str]:
+        """Its values, hashable: lists whose (clamped) paging has one key show the same page."""
+        return (self.page, self.per_page, self.sort, self.order, self.q)
+
     def url(self, **changes: Any) -> str:
         """This list's URL with ``changes`` (clamped); values at their default are left out."""
         paging, default = replace(self, **changes).clamped(), PagingParams()
@@ -146,11 +150,11 @@ class Links:
 def links(paging: PagingParams, page: int, pages: int) -> Links:
     """The links of page ``page`` of ``pages``: the same object for every list showing it, so
     that a list re-rendered for something else (who is here) builds no URL."""
-    return _links(astuple(paging.clamped()), page, pages)
+    return _links(paging.key(), page, pages)
 
 
 @functools.lru_cache(maxsize=256)
-def _links(paging: tuple[Any, ...], page: int, pages: int) -> Links:
+def _links(paging: tuple[int, int, str, str, str], page: int, pages: int) -> Links:
     shown = PagingParams(*paging)
     return Links(
         sort={column: shown.sorted_by(column) for column in SORTS},
@@ -226,8 +230,8 @@ class SharedPages:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._heard: dict[str, None] = {}  # the change tokens asked about, oldest first
-        # A page's reading (and when it began), by its clamped paging's values.
-        self._reads: dict[tuple[Any, ...], tuple[float, asyncio.Task[Read]]] = {}
+        # A page's reading (and when it began), by its paging's key.
+        self._reads: dict[tuple[int, int, str, str, str], tuple[float, asyncio.Task[Read]]] = {}
 
     async def page(self, paging: PagingParams, change: str, since: float = 0.0) -> Read:
         """The page ``paging`` asks for, read after ``change`` was heard here, and begun after
@@ -237,8 +241,7 @@ class SharedPages:
             if len(self._heard) > self.KEPT:
                 del self._heard[next(iter(self._heard))]
             self._reads.clear()
-        paging = paging.clamped()
-        key = astuple(paging)
+        key = paging.key()  # (a list's paging is clamped already: its URL says what it shows)
         started, read = self._reads.get(key, (0.0, None))
         if read is None or started < since:
             read = asyncio.create_task(read_page(self._database, paging))
