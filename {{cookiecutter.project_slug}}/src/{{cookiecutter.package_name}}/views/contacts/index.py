@@ -7,6 +7,7 @@ pushes to the next page as one delete); another page, sort or search
 resets the stream.
 """
 
+import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -158,7 +159,10 @@ def _send_changes(listing: ContactList, rows: list[ContactRow], changed: Any) ->
     The browser then shows ``rows`` in their order.
     """
     position = {row["id"]: at for at, row in enumerate(rows)}
-    stay = _in_order([shown for shown in listing.shown if shown in position], position)
+    kept = [shown for shown in listing.shown if shown in position]
+    # Most changes move nothing (a row saved in place): all stay, found without a search.
+    in_order = all(position[one] < position[next_] for one, next_ in itertools.pairwise(kept))
+    stay = set(kept) if in_order else _in_order(kept, position)
     for shown in listing.shown:
         if shown not in stay:
             listing.rows.delete_by_id(_dom_id(shown))
