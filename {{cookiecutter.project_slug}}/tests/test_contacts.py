@@ -1,9 +1,11 @@
 """The contacts resource: the database enforces its rules, and the seed command fills it."""
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import count_contacts, sample_contacts, seed
+
+from conftest import with_tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -169,22 +173,25 @@ async def test_lists_share_one_read_of_a_page_per_change(
     monkeypatch.setattr(contacts, "list_contacts", counted)
     async with database.session() as session:
         session.add(Contact(name="Ada Lovelace", email="ada@example.com"))
-    pages = SharedPages(database)
+    pages = SharedPages()
     first, scored = PagingParams(), PagingParams(sort="score")
-    together = await asyncio.gather(*(pages.page(first, "one") for _ in range(5)))
-    after = await pages.page(PagingParams(sort="name"), "one")  # an equal paging
-    assert {read.page.rows[0]["name"] for read in [*together, after]} == {"Ada Lovelace"}
-    await pages.page(scored, "one")
+
+    async def name(paging: PagingParams, change: str, since: float = 0.0) -> str:
+        read = await pages.page(database, paging, change, since)
+        return str(read.page.rows[0]["name"])
+
+    together = await asyncio.gather(*(name(first, "one") for _ in range(5)))
+    after = await name(PagingParams(sort="name"), "one")  # an equal paging
+    assert {*together, after} == {"Ada Lovelace"}
+    await name(scored, "one")
     assert [paging.sort for paging in reads] == ["name", "score"]
 
     await rename(database, "Grace Hopper")
-    heard = await pages.page(first, "two")
+    heard = await pages.page(database, first, "two")
     assert heard.page.rows[0]["name"] == "Grace Hopper" and len(reads) == 3
-    assert (await pages.page(first, "one")) == heard  # an older change: the page read since
+    assert await pages.page(database, first, "one") == heard  # an older change: read since
     await rename(database, "Ada Lovelace")  # a change this list read on its own, say
-    assert (await pages.page(first, "two", since=heard.done + 1)).page.rows[0]["name"] == (
-        "Ada Lovelace"
-    )
+    assert await name(first, "two", since=heard.done + 1) == "Ada Lovelace"
     assert len(reads) == 4
 
 
@@ -200,13 +207,23 @@ async def test_a_shared_read_that_failed_is_tried_again_by_the_next_list(
         return await list_contacts(session, paging)
 
     monkeypatch.setattr(contacts, "list_contacts", flaky)
-    pages = SharedPages(database)
+    pages = SharedPages()
     results = await asyncio.gather(
-        *(pages.page(PagingParams(), "one") for _ in range(3)), return_exceptions=True
+        *(pages.page(database, PagingParams(), "one") for _ in range(3)), return_exceptions=True
     )
     assert all(isinstance(result, OperationalError) for result in results)
     failing = False
-    assert (await pages.page(PagingParams(), "one")).page.total == 0
+    assert (await pages.page(database, PagingParams(), "one")).page.total == 0
+
+
+async def test_the_pages_shared_for_a_database_go_with_it(database_url: str) -> None:
+    database = await with_tables(database_url)
+    await contacts.shared_page(database, PagingParams(), "one")
+    await database.dispose()
+    gone = weakref.ref(database)
+    del database
+    gc.collect()
+    assert gone() is None
 
 
 def test_samples_are_deterministic_unique_and_valid() -> None:

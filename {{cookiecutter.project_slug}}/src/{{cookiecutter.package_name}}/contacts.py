@@ -227,13 +227,14 @@ class SharedPages:
 
     KEPT = 1024  # tokens remembered: a list this many changes behind reads anew
 
-    def __init__(self, database: Database) -> None:
-        self._database = database
+    def __init__(self) -> None:
         self._heard: dict[str, None] = {}  # the change tokens asked about, oldest first
         # A page's reading (and when it began), by its paging's key.
         self._reads: dict[tuple[int, int, str, str, str], tuple[float, asyncio.Task[Read]]] = {}
 
-    async def page(self, paging: PagingParams, change: str, since: float = 0.0) -> Read:
+    async def page(
+        self, database: Database, paging: PagingParams, change: str, since: float = 0.0
+    ) -> Read:
         """The page ``paging`` asks for, read after ``change`` was heard here, and begun after
         ``since`` (when the asker's last read was over: it never shows older rows again)."""
         if change not in self._heard:
@@ -244,7 +245,7 @@ class SharedPages:
         key = paging.key()  # (a list's paging is clamped already: its URL says what it shows)
         started, read = self._reads.get(key, (0.0, None))
         if read is None or started < since:
-            read = asyncio.create_task(read_page(self._database, paging))
+            read = asyncio.create_task(read_page(database, paging))
             self._reads[key] = (time.monotonic(), read)
             read.add_done_callback(self._forget_failed)
         # A closing view stops waiting; the query goes on for the others.
@@ -257,15 +258,18 @@ class SharedPages:
                     del self._reads[key]
 
 
+# The pages shared by the lists of this process, for each database (they hold none of them).
 _shared: weakref.WeakKeyDictionary[Database, SharedPages] = weakref.WeakKeyDictionary()
 
 
-def shared_pages(database: Database) -> SharedPages:
-    """The pages this process's lists share, for ``database``."""
+async def shared_page(
+    database: Database, paging: PagingParams, change: str, since: float = 0.0
+) -> Read:
+    """``SharedPages.page`` of the pages this process's lists share for ``database``."""
     pages = _shared.get(database)
     if pages is None:
-        pages = _shared[database] = SharedPages(database)
-    return pages
+        pages = _shared[database] = SharedPages()
+    return await pages.page(database, paging, change, since)
 
 
 def _search(q: str) -> ColumnElement[bool]:

@@ -136,8 +136,9 @@ class ContactListLive(LiveView[ContactList]):
             if change is None:
                 read = await contacts.read_page(database(socket), listing.paging)
             else:
-                shared = contacts.shared_pages(database(socket))
-                read = await shared.page(listing.paging, change, since=listing.read_done)
+                read = await contacts.shared_page(
+                    database(socket), listing.paging, change, since=listing.read_done
+                )
             page, listing.read_done = read
             if reset:
                 listing.rows.reset(page.rows)
