@@ -107,11 +107,11 @@ class ContactListLive(LiveView[ContactList]):
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactList]
     ) -> None:
         change = contacts.change_of(event)
+        # The change's token: the lists of this process showing one page share its read.
         token = change.get("change") if change is not None else None
-        token = token if isinstance(token, str) else None  # (shared with every list here)
+        token = token if isinstance(token, str) else None
         if change is not None and change.get("action") in ("created", "updated", "deleted"):
-            # Keeps its sort and its size.
-            await self._load(socket, changed=change.get("id"), change=token)
+            await self._load(socket, changed=change.get("id"), change=token)  # keeps its sort
         elif change is not None or is_retry(event, socket.context.loading):
             await self._load(socket, reset=True, change=token)  # anything may have changed
         elif event.name == RESYNC:  # of the presence topic: arrivals and departures were missed
