@@ -9,7 +9,7 @@ UV := $(UV_DIR)/bin/uv
 DEMO_DIR := build/demo/my-live-app
 LOCK_DIR := build/lock/my-live-app
 
-.PHONY: demo test bench bench-realtime bench-contacts bench-uploads bench-presence bench-streams lock
+.PHONY: demo test bench bench-realtime bench-contacts bench-team bench-uploads bench-presence bench-streams lock
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv==$(UV_VERSION)
@@ -35,6 +35,9 @@ bench-realtime: $(VENV)/.installed  ## Broadcast latency, memory per view, event
 
 bench-contacts: $(VENV)/.installed  ## The contacts sample: diff bytes, save -> diff latency, list render.
 	$(VENV)/bin/python bench/bench_contacts.py $(BENCH_ARGS)
+
+bench-team: $(VENV)/.installed  ## 200 people on /contacts, one saving a second: before and after.
+	$(VENV)/bin/python bench/bench_team.py $(BENCH_ARGS)
 
 bench-uploads: $(VENV)/.installed  ## A 50 MB upload: MB/s through one socket, server memory, the file kept.
 	$(VENV)/bin/python bench/bench_uploads.py $(BENCH_ARGS)

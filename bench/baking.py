@@ -68,11 +68,12 @@ class App:
         self.run("-m", f"{PACKAGE}.seed", "--count", str(count))
 
 
-def bake(directory: Path) -> Path:
-    """Bake the template with its defaults into ``directory``; the project's root.
+def bake(directory: Path, template: Path = TEMPLATE, importable: bool = True) -> Path:
+    """Bake ``template`` with its defaults into ``directory``; the project's root.
 
-    The project's ``src`` goes on ``sys.path``: its client-side merge
-    (``live.testing.rendered``), and its app for a bench that imports it.
+    With ``importable``, the project's ``src`` goes on ``sys.path``: its
+    client-side merge (``live.testing.rendered``), and its app for a bench that
+    imports it.
     """
     from cookiecutter.main import cookiecutter
 
@@ -80,12 +81,13 @@ def bake(directory: Path) -> Path:
     config = {"replay_dir": str(directory / "replay"), "cookiecutters_dir": str(directory)}
     root = Path(
         cookiecutter(
-            str(TEMPLATE), no_input=True, output_dir=str(directory / "bake"), default_config=config
+            str(template), no_input=True, output_dir=str(directory / "bake"), default_config=config
         )
     )
     if not (root / "src" / PACKAGE).is_dir():
         raise BenchError(f"the bake has no src/{PACKAGE}: {root}")
-    sys.path.insert(0, str(root / "src"))
+    if importable:
+        sys.path.insert(0, str(root / "src"))
     return root
 
 

@@ -8,12 +8,17 @@ that every open page, in every process, hears about it.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 import re
+import secrets
+import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NamedTuple, TypedDict
 from urllib.parse import urlencode
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -22,10 +27,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from .db import Database
 from .live import RESYNC, InfoEvent, PubSub, PubSubError
 from .models import SCORE_MAX, SCORE_MIN, Attachment, Contact, Status
 
-TOPIC = "contacts:changes"  # {"action": "created" | "updated" | "deleted", "id": id}
+# {"action": "created" | "updated" | "deleted", "id": id, "by": page, "change": a new token}
+TOPIC = "contacts:changes"
 PATH = "/contacts"
 
 SORTS: dict[str, Any] = {
@@ -109,6 +116,10 @@ class PagingParams:
             q=" ".join("".join(c for c in self.q if c.isprintable()).split())[:SEARCH_MAX],
         )
 
+    def key(self) -> tuple[int, int, str, str, str]:
+        """Its values, hashable: lists whose (clamped) paging has one key show the same page."""
+        return (self.page, self.per_page, self.sort, self.order, self.q)
+
     def url(self, **changes: Any) -> str:
         """This list's URL with ``changes`` (clamped); values at their default are left out."""
         paging, default = replace(self, **changes).clamped(), PagingParams()
@@ -123,6 +134,34 @@ class PagingParams:
         """The URL of a column header: sort by it, or flip the order if it is the sort already."""
         order = "desc" if self.sort == column and self.order == "asc" else "asc"
         return self.url(sort=column, order=order, page=1)
+
+
+@dataclass(frozen=True)
+class Links:
+    """A page's links: a column header's (``sort``), a page size's, the previous and next page's
+    (empty where there is none)."""
+
+    sort: dict[str, str]
+    per_page: dict[int, str]
+    previous: str
+    next: str
+
+
+def links(paging: PagingParams, page: int, pages: int) -> Links:
+    """The links of page ``page`` of ``pages``: the same object for every list showing it, so
+    that a list re-rendered for something else (who is here) builds no URL."""
+    return _links(paging.key(), page, pages)
+
+
+@functools.lru_cache(maxsize=256)
+def _links(paging: tuple[int, int, str, str, str], page: int, pages: int) -> Links:
+    shown = PagingParams(*paging)
+    return Links(
+        sort={column: shown.sorted_by(column) for column in SORTS},
+        per_page={size: shown.url(per_page=size, page=1) for size in PER_PAGE},
+        previous=shown.url(page=page - 1) if page > 1 else "",
+        next=shown.url(page=page + 1) if page < pages else "",
+    )
 
 
 @dataclass(frozen=True)
@@ -157,6 +196,80 @@ async def list_contacts(session: AsyncSession, paging: PagingParams) -> Page:
     )
     rows = [as_row(contact) for contact in await session.scalars(query)]
     return Page(rows, total, page, pages)
+
+
+class Read(NamedTuple):
+    """A page as read, and when the reading was over (``time.monotonic()``): it shows
+    nothing newer than that."""
+
+    page: Page
+    done: float
+
+
+async def read_page(database: Database, paging: PagingParams) -> Read:
+    """``list_contacts`` in a session of its own."""
+    async with database.session() as session:
+        page = await list_contacts(session, paging)
+    return Read(page, time.monotonic())
+
+
+class SharedPages:
+    """The list's pages as read since the latest change heard: one query per page per change.
+
+    Every list open in a process hears each change, and those that show the
+    same page (a team on the first one) would each run the same two queries
+    at once. The first to ask for a page after a change runs them; the others
+    wait for its result, and share it (it is never changed). A change is
+    named by its broadcast's token: the first time this process is asked
+    about one, every page read before it is dropped, as it may not show it.
+    A query that fails is not kept: the next asker tries again.
+    """
+
+    KEPT = 1024  # tokens remembered: a list this many changes behind reads anew
+
+    def __init__(self) -> None:
+        self._heard: dict[str, None] = {}  # the change tokens asked about, oldest first
+        # A page's reading (and when it began), by its paging's key.
+        self._reads: dict[tuple[int, int, str, str, str], tuple[float, asyncio.Task[Read]]] = {}
+
+    async def page(
+        self, database: Database, paging: PagingParams, change: str, since: float = 0.0
+    ) -> Read:
+        """The page ``paging`` asks for, read after ``change`` was heard here, and begun after
+        ``since`` (when the asker's last read was over: it never shows older rows again)."""
+        if change not in self._heard:
+            self._heard[change] = None
+            if len(self._heard) > self.KEPT:
+                del self._heard[next(iter(self._heard))]
+            self._reads.clear()
+        key = paging.key()  # (a list's paging is clamped already: its URL says what it shows)
+        started, read = self._reads.get(key, (0.0, None))
+        if read is None or started < since:
+            read = asyncio.create_task(read_page(database, paging))
+            self._reads[key] = (time.monotonic(), read)
+            read.add_done_callback(self._forget_failed)
+        # A closing view stops waiting; the query goes on for the others.
+        return await asyncio.shield(read)
+
+    def _forget_failed(self, read: asyncio.Task[Read]) -> None:
+        if read.cancelled() or read.exception() is not None:  # (marks the error as seen)
+            for key, (_, kept) in list(self._reads.items()):
+                if kept is read:
+                    del self._reads[key]
+
+
+# The pages shared by the lists of this process, for each database (they hold none of them).
+_shared: weakref.WeakKeyDictionary[Database, SharedPages] = weakref.WeakKeyDictionary()
+
+
+async def shared_page(
+    database: Database, paging: PagingParams, change: str, since: float = 0.0
+) -> Read:
+    """``SharedPages.page`` of the pages this process's lists share for ``database``."""
+    pages = _shared.get(database)
+    if pages is None:
+        pages = _shared[database] = SharedPages()
+    return await pages.page(database, paging, change, since)
 
 
 def _search(q: str) -> ColumnElement[bool]:
@@ -459,8 +572,12 @@ async def broadcast(pubsub: PubSub, action: Action, contact_id: int, by: str = "
     ``RESYNC`` on ``TOPIC`` once it is back (then reloads) — never the
     person's error.
     """
+    # The token names this change: the lists of a process share one read of each page for it.
+    change = secrets.token_urlsafe(8)
     try:
-        await pubsub.broadcast(TOPIC, {"action": action, "id": contact_id, "by": by})
+        await pubsub.broadcast(
+            TOPIC, {"action": action, "id": contact_id, "by": by, "change": change}
+        )
     except PubSubError:
         pass
 
@@ -471,12 +588,14 @@ def change_of(event: InfoEvent) -> dict[str, Any] | None:
     After a ``RESYNC`` of ``TOPIC`` (the pub/sub was away: any contact may have
     changed meanwhile), or a change that replaced others the view had not
     handled yet (a burst: ``coalesced``), it is ``{"action": "resync"}``: a
-    page reloads all it shows.
+    page reloads all it shows. (After a burst, it keeps the latest change's
+    ``"change"`` token.)
     """
-    if (event.name == RESYNC and event.payload == TOPIC) or (
-        event.name == TOPIC and event.coalesced
-    ):
+    if event.name == RESYNC and event.payload == TOPIC:
         return {"action": "resync"}
     if event.name != TOPIC:
         return None
-    return event.payload if isinstance(event.payload, dict) else {}
+    change = event.payload if isinstance(event.payload, dict) else {}
+    if event.coalesced:  # the latest change's token stays: a page read for it shows them all
+        return {"action": "resync", "change": change.get("change")}
+    return change

@@ -1,21 +1,34 @@
 """The contacts resource: the database enforces its rules, and the seed command fills it."""
 
+import asyncio
+import gc
 import os
 import subprocess
 import sys
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from {{ cookiecutter.package_name }}.contacts import ContactIn, StaleContact, save_contact
+from {{ cookiecutter.package_name }} import contacts
+from {{ cookiecutter.package_name }}.contacts import (
+    ContactIn,
+    PagingParams,
+    SharedPages,
+    StaleContact,
+    save_contact,
+)
 from {{ cookiecutter.package_name }}.db import Database
 from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.models import Contact
 from {{ cookiecutter.package_name }}.seed import count_contacts, sample_contacts, seed
+
+from conftest import with_tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -138,6 +151,79 @@ async def test_of_two_saves_racing_over_one_version_the_second_is_refused(
         await first.commit()
         with pytest.raises(StaleDataError):
             await second.flush()
+
+
+async def rename(database: Database, name: str) -> None:
+    async with database.session() as session:
+        await session.execute(update(Contact).values(name=name))
+
+
+async def test_lists_share_one_read_of_a_page_per_change(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked at once or one after the other, for one change: one read of each page. A change
+    not heard of before is a new read, that shows it; so is a read older than ``since``."""
+    reads: list[PagingParams] = []
+    list_contacts = contacts.list_contacts
+
+    async def counted(session: AsyncSession, paging: PagingParams) -> contacts.Page:
+        reads.append(paging)
+        return await list_contacts(session, paging)
+
+    monkeypatch.setattr(contacts, "list_contacts", counted)
+    async with database.session() as session:
+        session.add(Contact(name="Ada Lovelace", email="ada@example.com"))
+    pages = SharedPages()
+    first, scored = PagingParams(), PagingParams(sort="score")
+
+    async def name(paging: PagingParams, change: str, since: float = 0.0) -> str:
+        read = await pages.page(database, paging, change, since)
+        return str(read.page.rows[0]["name"])
+
+    together = await asyncio.gather(*(name(first, "one") for _ in range(5)))
+    after = await name(PagingParams(sort="name"), "one")  # an equal paging
+    assert {*together, after} == {"Ada Lovelace"}
+    await name(scored, "one")
+    assert [paging.sort for paging in reads] == ["name", "score"]
+
+    await rename(database, "Grace Hopper")
+    heard = await pages.page(database, first, "two")
+    assert heard.page.rows[0]["name"] == "Grace Hopper" and len(reads) == 3
+    assert await pages.page(database, first, "one") == heard  # an older change: read since
+    await rename(database, "Ada Lovelace")  # a change this list read on its own, say
+    assert await name(first, "two", since=heard.done + 1) == "Ada Lovelace"
+    assert len(reads) == 4
+
+
+async def test_a_shared_read_that_failed_is_tried_again_by_the_next_list(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = True
+    list_contacts = contacts.list_contacts
+
+    async def flaky(session: AsyncSession, paging: PagingParams) -> contacts.Page:
+        if failing:
+            raise OperationalError("SELECT", {}, Exception("the database is away"))
+        return await list_contacts(session, paging)
+
+    monkeypatch.setattr(contacts, "list_contacts", flaky)
+    pages = SharedPages()
+    results = await asyncio.gather(
+        *(pages.page(database, PagingParams(), "one") for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(result, OperationalError) for result in results)
+    failing = False
+    assert (await pages.page(database, PagingParams(), "one")).page.total == 0
+
+
+async def test_the_pages_shared_for_a_database_go_with_it(database_url: str) -> None:
+    database = await with_tables(database_url)
+    await contacts.shared_page(database, PagingParams(), "one")
+    await database.dispose()
+    gone = weakref.ref(database)
+    del database
+    gc.collect()
+    assert gone() is None
 
 
 def test_samples_are_deterministic_unique_and_valid() -> None:

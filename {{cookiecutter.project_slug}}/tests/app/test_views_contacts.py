@@ -818,6 +818,35 @@ async def test_rows_moved_by_changes_announced_one_by_one_keep_the_sort(
         async with live(app, "/contacts", lifespan=state) as fresh:
             assert names(view) == names(fresh) == ["Aaa", "Bea", "Zed"]
 
+async def test_lists_showing_one_page_read_it_once_per_change(
+    app: Starlette, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty people on the first page and one on another: a change is one read of each
+    page (twenty-one without sharing), and every list shows the change."""
+    contact_id = await add(database)
+    reads: list[contacts.PagingParams] = []
+    list_contacts = contacts.list_contacts
+
+    async def counted(session: t.Any, paging: contacts.PagingParams) -> contacts.Page:
+        reads.append(paging.clamped())
+        return await list_contacts(session, paging)
+
+    monkeypatch.setattr(contacts, "list_contacts", counted)
+    paths = ["/contacts"] * 20 + ["/contacts?sort=score"]
+    async with run_lifespan(app) as state, AsyncExitStack() as stack:
+        views = [await stack.enter_async_context(live(app, path, lifespan=state)) for path in paths]
+        for company in ("Analytical Engines", "Difference Engines"):
+            reads.clear()
+            async with database.session() as session:
+                await session.execute(
+                    update(Contact).where(Contact.id == contact_id).values(company=company)
+                )
+            await broadcast(state["pubsub"], "updated", contact_id)
+            for view in views:
+                await view.wait_for(f"#contact-{contact_id} td.col-company", text=company)
+            assert sorted(paging.sort for paging in reads) == ["name", "score"]
+
+
 async def test_a_delete_removes_the_row_everywhere(app: Starlette, database: Database) -> None:
     contact_id = await add(database)
     async with pages(

@@ -7,11 +7,12 @@ pushes to the next page as one delete); another page, sort or search
 resets the stream.
 """
 
+import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ... import contacts
-from ...contacts import ContactRow, Page, PagingParams
+from ...contacts import ContactRow, Links, Page, PagingParams
 from ...db import WriteFailed
 from ...live import (
     RESYNC,
@@ -49,6 +50,8 @@ class ContactList:
     columns: tuple[tuple[str, str], ...] = contacts.COLUMNS
     per_page_choices: tuple[int, ...] = contacts.PER_PAGE
     loading: Loading = field(default_factory=Loading)
+    links: Links = field(default_factory=lambda: contacts.links(PagingParams(), 1, 1))
+    read_done: float = 0.0  # when the rows shown were read: a change never shows older ones
 
 
 class ContactListLive(LiveView[ContactList]):
@@ -68,7 +71,9 @@ class ContactListLive(LiveView[ContactList]):
             await socket.push_patch(paging.url(), replace=True)
             return
         # Both renders (HTTP and connected) show real rows: no flash of an empty table.
-        socket.context.paging = paging
+        listing = socket.context
+        listing.paging = paging  # its links follow at once, even if the load fails
+        listing.links = contacts.links(paging, listing.page.page, listing.page.pages)
         await self._load(socket, reset=True)
 
     async def handle_event(
@@ -102,30 +107,45 @@ class ContactListLive(LiveView[ContactList]):
         self, event: InfoEvent, socket: ConnectedLiveViewSocket[ContactList]
     ) -> None:
         change = contacts.change_of(event)
+        # The change's token: the lists of this process showing one page share its read.
+        token = change.get("change") if change is not None else None
+        token = token if isinstance(token, str) else None
         if change is not None and change.get("action") in ("created", "updated", "deleted"):
-            await self._load(socket, changed=change.get("id"))  # keeps its sort and its size
+            await self._load(socket, changed=change.get("id"), change=token)  # keeps its sort
         elif change is not None or is_retry(event, socket.context.loading):
-            await self._load(socket, reset=True)  # anything may have changed: show it all
+            await self._load(socket, reset=True, change=token)  # anything may have changed
         elif event.name == RESYNC:  # of the presence topic: arrivals and departures were missed
             await socket.context.whos_here.refresh(socket)
         else:
             socket.context.whos_here.apply(event)
 
     async def _load(
-        self, socket: LiveViewSocket[ContactList], changed: Any = None, reset: bool = False
+        self,
+        socket: LiveViewSocket[ContactList],
+        changed: Any = None,
+        reset: bool = False,
+        change: str | None = None,
     ) -> None:
+        """Read the page again: for a broadcast ``change``, the read every list of this
+        process showing the same page shares; otherwise one of its own."""
         # The page shown may be before the one asked for (page=99999: the last one); the
         # paging keeps asking for the URL's, so the view and its URL agree as rows come and go.
         listing = socket.context
 
         async def query() -> None:
-            async with database(socket).session() as session:
-                page = await contacts.list_contacts(session, listing.paging)
+            if change is None:
+                read = await contacts.read_page(database(socket), listing.paging)
+            else:
+                read = await contacts.shared_page(
+                    database(socket), listing.paging, change, since=listing.read_done
+                )
+            page, listing.read_done = read
             if reset:
                 listing.rows.reset(page.rows)
             else:
                 _send_changes(listing, page.rows, changed)
             listing.page, listing.shown = replace(page, rows=[]), [row["id"] for row in page.rows]
+            listing.links = contacts.links(listing.paging, page.page, page.pages)
 
         await listing.loading.run(socket, query)  # if the database is away: say so, retry
 
@@ -140,7 +160,10 @@ def _send_changes(listing: ContactList, rows: list[ContactRow], changed: Any) ->
     The browser then shows ``rows`` in their order.
     """
     position = {row["id"]: at for at, row in enumerate(rows)}
-    stay = _in_order([shown for shown in listing.shown if shown in position], position)
+    kept = [shown for shown in listing.shown if shown in position]
+    # Most changes move nothing (a row saved in place): all stay, found without a search.
+    in_order = all(position[one] < position[next_] for one, next_ in itertools.pairwise(kept))
+    stay = set(kept) if in_order else _in_order(kept, position)
     for shown in listing.shown:
         if shown not in stay:
             listing.rows.delete_by_id(_dom_id(shown))
