@@ -35,7 +35,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 import time
 import typing as t
 from collections import Counter
@@ -45,7 +44,7 @@ from baking import App, AppServer, bake
 from bench_contacts import ROW_IDS, SECRET_KEY, SEED_COUNT, Received, Tab, form_values
 from figures import CpuMeter, latency
 from harness import TEMPLATE, BenchError, running, section
-from results import Row, columns, json_option, load_average, ms, show, versions
+from results import Row, columns, command_line, ms, run_bench
 from wire import TIMEOUT
 
 # The last commit before the contact list shared its queries and its writer stopped waiting.
@@ -269,29 +268,21 @@ async def run(args: argparse.Namespace, directory: Path) -> dict[str, t.Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Bake both templates, run the scenario on each, print the report, remove everything."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_line(__doc__)
     parser.add_argument("--viewers", type=int, default=200, help="people, the writer included")
     parser.add_argument("--saves", type=int, default=30, help="saves timed, one a second")
     parser.add_argument("--opening", type=int, default=10, help="tabs opening at any moment")
     parser.add_argument("--before", default=BEFORE, help="the git commit to compare with")
-    json_option(parser)
     args = parser.parse_args(argv)
     if not (args.viewers > EDITED_ROW and args.saves > 0 and args.opening > 0):
         parser.error(f"--viewers must be above {EDITED_ROW}, --saves and --opening above 0")
-    started = time.perf_counter()
-    load = load_average()
-    with tempfile.TemporaryDirectory(prefix="bench-team-") as temporary:
-        data = {
-            "versions": versions(),
-            "load_average": load,
-            "viewers": args.viewers,
-            "opening": args.opening,
-            "refs": {"before": args.before, "after": "this checkout"},
-            **asyncio.run(run(args, Path(temporary))),
-        }
-    data["seconds"] = time.perf_counter() - started
-    show(data, report, args.json)
-    return 0
+
+    def figures(directory: Path) -> dict[str, t.Any]:
+        refs = {"before": args.before, "after": "this checkout"}
+        setup = {"viewers": args.viewers, "opening": args.opening, "refs": refs}
+        return {**setup, **asyncio.run(run(args, directory))}
+
+    return run_bench("bench_team", figures, report, args.json, ("uvicorn", "sqlalchemy"))
 
 
 if __name__ == "__main__":
