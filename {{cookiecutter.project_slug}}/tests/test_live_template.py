@@ -266,6 +266,40 @@ def test_nested_loops() -> None:
     assert inner[0] is inner[1] is inner[2]  # one statics list for every row
 
 
+def test_a_loop_of_text_slots_and_ifs_yields_its_comprehension_whole() -> None:
+    source = "{% for x in xs %}{% if x %}<b>{{ x }}</b>{% endif %}{% endfor %}"
+    template = LIVE.from_string(source)
+    events = list(template.root_render_func(template.new_context({"xs": [1, 0]})))
+    assert [type(event) for event in events if isinstance(event, dict)] == [Comprehension]
+    check(
+        source,
+        {"xs": [1, 0]},
+        {
+            "s": ["", ""],
+            "0": {
+                "s": ["", ""],
+                "k": {"0": {"0": {"s": ["<b>", "</b>"], "0": "1"}}, "1": {"0": ""}, "kc": 2},
+            },
+        },
+    )
+
+
+def test_a_loop_built_whole_renders_as_html_where_jinja_joins_output() -> None:
+    loader = jinja2.DictLoader(
+        {
+            "rows.html": "{% for x in xs %}<i>{{ x }}</i>{% endfor %}",
+            "base.html": "{% block b %}{% for x in xs %}[{{ x }}]{% endfor %}{% endblock %}",
+            "child.html": "{% extends 'base.html' %}{% block b %}({{ super() }}){% endblock %}",
+            "macro.html": "{% macro m() %}{% include 'rows.html' %}{% endmacro %}<p>{{ m() }}</p>",
+        }
+    )
+    live, plain = LiveEnvironment(loader=loader), jinja2.Environment(autoescape=True, loader=loader)
+    for name in ("child.html", "macro.html"):
+        expected = plain.get_template(name).render(xs=[1, "<"])
+        assert live.get_template(name).render(xs=[1, "<"]) == expected
+        assert to_html(render_template(live.get_template(name), {"xs": [1, "<"]})) == expected
+
+
 def test_loop_index_and_if_inside_loop() -> None:
     check(
         "{% for x in xs %}{{ loop.index }}:{{ x }}"

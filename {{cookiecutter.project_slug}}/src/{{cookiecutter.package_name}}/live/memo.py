@@ -91,20 +91,39 @@ class LoopMemo:
         self._previous = previous
         self._current = current
 
+    def _state(self, row: t.Any, reads: tuple[t.Any, ...]) -> Snapshot | None:
+        state = snapshot(row)
+        if state is None or not reads:
+            return state
+        around = _snapshot_reads(reads)
+        return None if around is None else (state, around)
+
+    def row(self, row: t.Any, reads: tuple[t.Any, ...] = ()) -> Item | None:
+        """For a loop built directly: ``row``'s marker, or None when it cannot be compared.
+
+        The marker's ``entry`` is the entry of an equal row last time, to
+        reuse; else it is None, and the loop sets ``built`` to the new entry.
+        """
+        state = self._state(row, reads)
+        if state is None:
+            return None
+        marker = self._previous.get(state)
+        if marker is None or marker.built is None:
+            marker = Item(loop_key(row))
+        else:
+            marker.entry = marker.built
+        self._current[state] = marker
+        return marker
+
     def item(self, row: t.Any, reads: tuple[t.Any, ...] = ()) -> Item:
         """The marker of ``row``: one reusing its entry when an equal row rendered last time.
 
         ``reads`` are the values of the other names the loop body reads: the
         entry is reused only when they are equal too (a pure function always is).
         """
-        state = snapshot(row)
+        state = self._state(row, reads)
         if state is None:
             return loop_item(row)
-        if reads:
-            around = _snapshot_reads(reads)
-            if around is None:
-                return loop_item(row)
-            state = (state, around)
         marker = self._previous.get(state)
         if marker is None or marker.built is None:
             marker = Item(loop_key(row))  # rendered afresh; the builder fills ``built``

@@ -15,7 +15,7 @@ from .component import live_component
 from .js import js
 from .memo import MEMO_VARIABLE, Memo
 from .stream import forget_pending, live_render
-from .tree import Tree, build_tree
+from .tree import Tree, build_tree, collecting_streams, join_html, with_streams
 from .uploads.markup import GLOBALS as UPLOAD_GLOBALS
 
 
@@ -57,6 +57,7 @@ class LiveEnvironment(jinja2.Environment):
     """
 
     code_generator_class = LiveCodeGenerator
+    concat = staticmethod(join_html)
 
     def __init__(self, **options: t.Any) -> None:
         options.setdefault("autoescape", True)
@@ -115,20 +116,20 @@ def render_template(
     """
     variables = dict(context)
     if memo is None:
-        with live_render():
+        with live_render(), collecting_streams() as streams:
             tree = build_tree(template.root_render_func(template.new_context(variables)))
         forget_pending(context)
-        return tree
+        return with_streams(tree, streams)
     variables[MEMO_VARIABLE] = memo
     try:
-        with live_render():
+        with live_render(), collecting_streams() as streams:
             tree = build_tree(template.root_render_func(template.new_context(variables)))
     except BaseException:
         memo.discard()
         raise
     memo.rendered()
     forget_pending(context)
-    return tree
+    return with_streams(tree, streams)
 
 
 _default_environment = LiveEnvironment()
