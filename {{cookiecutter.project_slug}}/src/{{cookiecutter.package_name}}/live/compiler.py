@@ -409,10 +409,10 @@ class LiveCodeGenerator(CodeGenerator):
         self._wrap_child = False
         # Statements placed first in a loop body to start its entry, each with
         # its for-else flag, memo variable, the names besides its row the body
-        # reads and, for a loop built directly, its entries' list and the
-        # entry keys' list (Jinja forbids custom nodes).
+        # reads and, for a loop built directly, its entries' list, the entry
+        # keys' list and its memo's plan, if any (Jinja forbids custom nodes).
         self._loop_items: dict[
-            int, tuple[str | None, str | None, list[str], tuple[str, str] | None]
+            int, tuple[str | None, str | None, list[str], tuple[str, str, str | None] | None]
         ] = {}
         # Iterables of live loops, evaluated before the loop: the name holding each.
         self._loop_iterables: dict[int, str] = {}
@@ -623,13 +623,25 @@ class LiveCodeGenerator(CodeGenerator):
         built = None
         if direct:
             comprehension, entries = self.temporary_identifier(), self.temporary_identifier()
-            built = (entries, f"{comprehension}.entry_keys")
             self.writeline(f"{comprehension} = _phx_comprehension({loop})")
             self.writeline(f"{entries} = []")
         else:
             self.writeline(f"yield {loop}")
         if memo:
             self.writeline(f"{memo} = _phx_loop_memo(context, {loop})")
+        # A body reading only its row, in a loop without filter or else, takes
+        # its entries from the memo's plan: it renders only the rows to render.
+        plan = None
+        if direct and memo and not reads and not else_body and node.test is None:
+            plan, todo = self.temporary_identifier(), self.temporary_identifier()
+            self.writeline(f"{plan} = {memo}.plan({rows}) if {memo} is not None else None")
+            self.writeline(f"if {plan} is not None:")
+            self.indent()
+            self.writeline(f"{entries}, {comprehension}.entry_keys, {rows}, {todo} = {plan}")
+            self.writeline(f"{plan} = iter({todo})")
+            self.outdent()
+        if direct:
+            built = (entries, f"{comprehension}.entry_keys", plan)
         item = nodes.ExprStmt(key, lineno=node.lineno)
         self._loop_items[id(item)] = (ran, memo, reads or [], built)
         node.body = [item, *node.body]
@@ -743,38 +755,37 @@ class LiveCodeGenerator(CodeGenerator):
             self.outdent()
 
     def _direct_entry(
-        self, row: str, memo: str | None, values: str, built: tuple[str, str]
+        self, row: str, memo: str | None, values: str, built: tuple[str, str, str | None]
     ) -> None:
-        """Start a loop entry built directly: a new dict, or the entry of an equal row."""
-        entries, keys = built
+        """Start a loop entry built directly: a new dict, or the entry of an equal row.
+
+        With the memo's plan, the loop runs over the rows to render only, and
+        the plan gives their entries.
+        """
+        entries, keys, plan = built
         entry = self._scopes[-1].var
-        if memo is None:
-            self.writeline(f"{keys}.append(_phx_key({row}))")
-            self.writeline(f"{entry} = {{}}")
-            self.writeline(f"{entries}.append({entry})")
-            return
-        item = self.temporary_identifier()
-        self.writeline(f"{item} = {memo}.row({row}, ({values})) if {memo} is not None else None")
-        self.writeline(f"if {item} is None:")
-        self.indent()
+        if plan is not None:
+            self.writeline(f"if {plan} is not None:")
+            self.indent()
+            self.writeline(f"{entry} = next({plan})")
+            self.outdent()
+            self.writeline("else:")
+            self.indent()
         self.writeline(f"{keys}.append(_phx_key({row}))")
-        self.writeline(f"{entry} = {{}}")
-        self.outdent()
-        self.writeline("else:")
-        self.indent()
-        self.writeline(f"{keys}.append({item}.key)")
-        self.writeline(f"{entry} = {item}.entry")
-        self.writeline(f"if {entry} is None:")
-        self.indent()
-        self.writeline(f"{entry} = {item}.built = {{}}")
-        self.outdent()
-        self.writeline("else:")
-        self.indent()
+        if memo is None:
+            self.writeline(f"{entry} = {{}}")
+        else:
+            self.writeline(
+                f"{entry} = {memo}.row({row}, ({values})) if {memo} is not None else {{}}"
+            )
         self.writeline(f"{entries}.append({entry})")
-        self.writeline("continue  # the entry of an equal row, reused")
-        self.outdent()
-        self.outdent()
-        self.writeline(f"{entries}.append({entry})")
+        if memo is not None:
+            self.writeline(f"if {entry}:")
+            self.indent()
+            self.writeline("continue  # the entry of an equal row, reused")
+            self.outdent()
+        if plan is not None:
+            self.outdent()
 
     def visit_Block(self, node: nodes.Block, frame: Frame) -> None:
         if self._live(frame) and not (frame.toplevel and self.has_known_extends):

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import typing as t
 from datetime import date
+from itertools import chain, compress, repeat
+from operator import add, is_
 
 from markupsafe import Markup
 
 from .compiler import ForOpen, Item, is_pure, loop_item, loop_key
 from .js import JsCommands
-from .tree import fill
+from .tree import Tree, fill
 
 MEMO_VARIABLE = "__phx_memo"
 # Equal values of one of these types render the same, and never equal a value of another.
@@ -32,6 +34,11 @@ _EXACT = frozenset({str, int, type(None)})
 _SCALARS = _EXACT | {float, bool, Markup, date}
 
 Snapshot = tuple[t.Any, ...]
+# What a loop kept of its last render: an entry (a loop built directly) or a marker, by row.
+Kept = dict[Snapshot, t.Any]
+_DICT = frozenset({dict})
+# A loop's entries, their keys, and the rows to render with their new entries.
+Plan = tuple[list[Tree], list[t.Hashable], list[t.Any], list[Tree]]
 
 
 def snapshot(row: t.Any) -> Snapshot | None:
@@ -84,9 +91,7 @@ def _snapshot_reads(values: tuple[t.Any, ...]) -> Snapshot | None:
 class LoopMemo:
     """One loop's row markers: from the previous render, and for this one."""
 
-    def __init__(
-        self, statics: list[str], previous: dict[Snapshot, Item], current: dict[Snapshot, Item]
-    ) -> None:
+    def __init__(self, statics: list[str], previous: Kept, current: Kept) -> None:
         self._statics = statics
         self._previous = previous
         self._current = current
@@ -98,22 +103,49 @@ class LoopMemo:
         around = _snapshot_reads(reads)
         return None if around is None else (state, around)
 
-    def row(self, row: t.Any, reads: tuple[t.Any, ...] = ()) -> Item | None:
-        """For a loop built directly: ``row``'s marker, or None when it cannot be compared.
+    def row(self, row: t.Any, reads: tuple[t.Any, ...] = ()) -> Tree:
+        """For a loop built directly: ``row``'s entry.
 
-        The marker's ``entry`` is the entry of an equal row last time, to
-        reuse; else it is None, and the loop sets ``built`` to the new entry.
+        The entry of an equal row last time, to reuse as it is; else a new,
+        empty one for the loop to fill (an empty entry renders no slot, so
+        filling it again changes nothing).
         """
         state = self._state(row, reads)
+        entry: Tree = {}
         if state is None:
+            return entry
+        entry = self._previous.get(state, entry)
+        self._current[state] = entry
+        return entry
+
+    def plan(self, rows: t.Any) -> Plan | None:
+        """Every row's entry at once (see ``row``), for a list of flat dicts of str, int and None.
+
+        The stand-ins are made and looked up in C, a pass over the rows at a
+        time, not by a call per row; the loop then runs over the rows to render
+        only. None for other rows: the loop asks ``row`` for each.
+        """
+        if type(rows) is not list and type(rows) is not tuple:
             return None
-        marker = self._previous.get(state)
-        if marker is None or marker.built is None:
-            marker = Item(loop_key(row))
-        else:
-            marker.entry = marker.built
-        self._current[state] = marker
-        return marker
+        if not set(map(type, rows)) <= _DICT:
+            return None
+        keys = list(map(tuple, rows))
+        values = list(map(tuple, map(dict.values, rows)))
+        if not set(map(type, chain.from_iterable(keys))) <= _EXACT:
+            return None
+        if not set(map(type, chain.from_iterable(values))) <= _EXACT:
+            return None
+        states = list(map(add, keys, values))  # as ``snapshot`` has them
+        entries: list[Tree | None] = list(map(self._previous.get, states))
+        todo = list(compress(range(len(entries)), map(is_, entries, repeat(None))))
+        built: list[Tree] = []
+        for index in todo:
+            entry: Tree = {}
+            entries[index] = entry
+            built.append(entry)
+        self._current.update(zip(states, entries, strict=True))
+        ids: list[t.Hashable] = list(map(dict.get, rows, repeat("id")))
+        return t.cast(list[Tree], entries), ids, [rows[index] for index in todo], built
 
     def item(self, row: t.Any, reads: tuple[t.Any, ...] = ()) -> Item:
         """The marker of ``row``: one reusing its entry when an equal row rendered last time.
@@ -139,8 +171,8 @@ class Memo:
     """What the loops of one LiveView rendered last time, kept between its renders."""
 
     def __init__(self) -> None:
-        self._previous: dict[int, dict[Snapshot, Item]] = {}
-        self._current: dict[int, dict[Snapshot, Item]] = {}
+        self._previous: dict[int, Kept] = {}
+        self._current: dict[int, Kept] = {}
 
     def loop(self, loop: ForOpen) -> LoopMemo:
         current = self._current.setdefault(loop.loop_id, {})
