@@ -300,6 +300,45 @@ def test_a_loop_built_whole_renders_as_html_where_jinja_joins_output() -> None:
         assert to_html(render_template(live.get_template(name), {"xs": [1, "<"]})) == expected
 
 
+COLUMNS = (("name", "Name"), ("score", "Score"))
+CELLS = (
+    "<tr>{% for key, heading in COLUMNS %}<td class='{{ key }}'>{% if key == 'name' %}"
+    "<b>{{ row.name }}</b>{% elif row[key] %}{{ row[key] }}{% endif %}</td>{% endfor %}</tr>"
+)
+
+
+def test_a_loop_over_a_constant_is_unrolled_into_text_and_slots() -> None:
+    live = LiveEnvironment(constants={"COLUMNS": COLUMNS})
+    plain = jinja2.Environment(autoescape=True)
+    plain.globals["COLUMNS"] = COLUMNS
+    row = {"name": "<Ada>", "score": 3}
+    tree = render_template(live.from_string(CELLS), {"row": row})
+    assert tree == {
+        "s": ["<tr><td class='name'><b>", "</b></td><td class='score'>", "</td></tr>"],
+        "0": "&lt;Ada&gt;",
+        "1": {"s": ["", ""], "0": "3"},
+    }
+    assert to_html(tree) == plain.from_string(CELLS).render(row=row)
+    assert live.from_string(CELLS).render(row=row) == plain.from_string(CELLS).render(row=row)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for key, heading in COLUMNS %}{{ loop.index }}{{ key }}{% endfor %}",
+        "{% set COLUMNS = [('a', 'A')] %}{% for key, heading in COLUMNS %}{{ key }}{% endfor %}",
+        "{% for key, heading in COLUMNS %}{{ key }}{% else %}none{% endfor %}",
+    ],
+)
+def test_a_loop_over_a_constant_stays_a_loop_where_unrolling_would_change_it(source: str) -> None:
+    live = LiveEnvironment(constants={"COLUMNS": COLUMNS})
+    plain = jinja2.Environment(autoescape=True)
+    plain.globals["COLUMNS"] = COLUMNS
+    tree = render_template(live.from_string(source), {})
+    assert any("k" in slot for slot in tree.values() if isinstance(slot, dict))
+    assert to_html(tree) == plain.from_string(source).render()
+
+
 def test_loop_index_and_if_inside_loop() -> None:
     check(
         "{% for x in xs %}{{ loop.index }}:{{ x }}"

@@ -28,6 +28,7 @@ identity check. A loop's iterable is evaluated before its ``ForOpen``: a
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import re
@@ -38,6 +39,7 @@ from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame, find_undeclared
 from jinja2.filters import FILTERS
 from jinja2.tests import TESTS
+from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, _escape_inner, escape  # type: ignore[attr-defined]
 
 SUPPORTED_JINJA = ">=3.1, <3.2"
@@ -364,6 +366,123 @@ def _direct(body: list[nodes.Node]) -> bool:
     return True
 
 
+class _Unroll(NodeTransformer):
+    """Loops over a constant (``LiveEnvironment(constants=...)``) become one body per item.
+
+    Each copy of the body has the loop's names replaced by the item's values,
+    and its ``{% if %}`` on them decided: a table's cells, one per column of
+    a constant list, are then text and slots of its row, not entries of a
+    comprehension sent again with each row.
+    """
+
+    def __init__(
+        self, template: nodes.Template, constants: t.Mapping[str, t.Any], environment: t.Any
+    ) -> None:
+        bound = _bound_names(template)
+        self.constants = {name: value for name, value in constants.items() if name not in bound}
+        self.eval_ctx = nodes.EvalContext(environment)
+
+    def visit_For(self, node: nodes.For) -> nodes.Node | list[nodes.Node]:
+        node = t.cast(nodes.For, self.generic_visit(node))
+        names = _target_names(node.target)
+        if not (
+            isinstance(node.iter, nodes.Name)
+            and node.iter.name in self.constants
+            and names
+            and not (node.recursive or node.else_ or node.test)
+            and not find_undeclared(node.body, ("loop",))
+            and not names & _bound_names(nodes.Template(node.body))
+        ):
+            return node
+        try:
+            bodies = [
+                _Substitute(dict(_unpack(node.target, item))).visit_body(copy.deepcopy(node.body))
+                for item in self.constants[node.iter.name]
+            ]
+        except (nodes.Impossible, TypeError):  # not an iterable of constants
+            return node
+        decide = _Decide(self.eval_ctx)
+        return [child for body in bodies for child in decide.visit_body(body)]
+
+
+def _bound_names(template: nodes.Template) -> set[str]:
+    """Names a template assigns: a loop's, a ``{% set %}``'s, a macro's parameters."""
+    return {
+        name.name for name in template.find_all(nodes.Name) if name.ctx in ("store", "param")
+    }
+
+
+def _target_names(target: nodes.Node) -> set[str]:
+    if isinstance(target, nodes.Name):
+        return {target.name}
+    if isinstance(target, nodes.Tuple) and all(isinstance(n, nodes.Name) for n in target.items):
+        return {t.cast(nodes.Name, n).name for n in target.items}
+    return set()
+
+
+def _unpack(target: nodes.Node, item: t.Any) -> t.Iterator[tuple[str, nodes.Const]]:
+    """The constant each name of a loop's target takes for ``item``."""
+    if isinstance(target, nodes.Name):
+        yield target.name, nodes.Const.from_untrusted(item)
+        return
+    names = t.cast(nodes.Tuple, target).items
+    try:
+        values = list(item)
+    except TypeError:
+        raise nodes.Impossible() from None
+    if len(values) != len(names):
+        raise nodes.Impossible()
+    for name, value in zip(names, values, strict=True):
+        yield t.cast(nodes.Name, name).name, nodes.Const.from_untrusted(value)
+
+
+class _Substitute(NodeTransformer):
+    """Replace the names a loop binds by the constants they take."""
+
+    def __init__(self, values: dict[str, nodes.Const]) -> None:
+        self.values = values
+
+    def visit_Name(self, node: nodes.Name) -> nodes.Node:
+        value = self.values.get(node.name)
+        if value is None or node.ctx != "load":
+            return node
+        return nodes.Const(value.value, lineno=node.lineno)
+
+    def visit_body(self, body: list[nodes.Node]) -> list[nodes.Node]:
+        return [t.cast(nodes.Node, self.visit(child)) for child in body]
+
+
+class _Decide(NodeTransformer):
+    """An ``{% if %}`` whose test is now a constant becomes the branch it takes."""
+
+    def __init__(self, eval_ctx: nodes.EvalContext) -> None:
+        self.eval_ctx = eval_ctx
+
+    def visit_If(self, node: nodes.If) -> nodes.Node | list[nodes.Node]:
+        try:
+            taken = t.cast(nodes.Expr, node.test).as_const(self.eval_ctx)
+        except nodes.Impossible:  # decided when it renders; the ifs in its branches may be now
+            node.body = self.visit_body(node.body)
+            for elif_ in node.elif_:
+                elif_.body = self.visit_body(elif_.body)
+            node.else_ = self.visit_body(node.else_)
+            return node
+        if taken:
+            return self.visit_body(node.body)
+        if not node.elif_:
+            return self.visit_body(node.else_)
+        first, *rest = node.elif_
+        following = nodes.If(first.test, first.body, rest, node.else_, lineno=first.lineno)
+        return self.visit_If(following)
+
+    def visit_body(self, body: list[nodes.Node]) -> list[nodes.Node]:
+        out: list[nodes.Node] = []
+        for child in body:
+            result = self.visit(child)
+            out.extend(result if isinstance(result, list) else [result])
+        return out
+
+
 class _Scope:
     """Statics collected for one node while its code is generated.
 
@@ -488,6 +607,9 @@ class LiveCodeGenerator(CodeGenerator):
                     "{% extends %} must be at the top level of a live template", extends.lineno
                 )
         self._wrap_child = self._child_template and not _quiet_child(node)
+        constants = getattr(self.environment, "constants", None)
+        if constants:
+            _Unroll(node, constants, self.environment).visit(node)
         super().visit_Template(node, frame)
         self.writeline(
             f"from {__name__} import Static as _phx_Static, Open as _phx_Open, "
