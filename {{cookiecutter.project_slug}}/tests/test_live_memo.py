@@ -103,6 +103,21 @@ def test_moved_rows_keep_their_entries() -> None:
     assert diff_tree(first, second) == {"0": {"k": {"0": 2, "2": 0, "kc": 3, "km": True}}}
 
 
+def test_rows_changed_in_place_are_rendered_again_and_only_they() -> None:
+    rows = [{"id": i, "name": f"n{i}", "done": False} for i in range(4)]
+    template = LiveEnvironment().from_string(ROWS)
+    memo = Memo()
+    first = render_template(template, {"rows": rows}, memo)
+    rows[1]["name"] = "changed"
+    rows[2]["done"] = True
+    rows[3]["done"] = 0  # equal to False, and renders the same, but not of its type
+    second = render_template(template, {"rows": rows}, memo)
+    reused = [a is b for a, b in zip(entries(first), entries(second), strict=True)]
+    assert reused == [True, False, False, False]
+    plain = jinja2.Environment(autoescape=True).from_string(ROWS)
+    assert to_html(second) == plain.render(rows=rows)
+
+
 @pytest.mark.parametrize(
     "body",
     [
