@@ -118,6 +118,19 @@ def test_rows_changed_in_place_are_rendered_again_and_only_they() -> None:
     assert to_html(second) == plain.render(rows=rows)
 
 
+def test_a_loop_run_for_each_row_of_another_keeps_only_the_rows_it_rendered() -> None:
+    source = "{% for g in groups %}{% for r in g.rows %}<i>{{ r.n }}</i>{% endfor %}{% endfor %}"
+    template = LiveEnvironment().from_string(source)
+    plain = jinja2.Environment().from_string(source)
+    memo = Memo()
+    groups = [{"rows": [{"n": i}]} for i in range(2)]
+    for step in range(3):
+        groups[1]["rows"][0]["n"] = 10 + step  # changed in place, the first group kept
+        tree = render_template(template, {"groups": groups}, memo)
+        assert to_html(tree) == plain.render(groups=groups)
+    assert sum(map(len, memo._previous.values())) == 2  # no row of an earlier render is kept
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -18,7 +18,7 @@ from __future__ import annotations
 import typing as t
 from datetime import date
 from itertools import chain, compress, repeat
-from operator import add, is_
+from operator import add, eq, is_, not_
 
 from markupsafe import Markup
 
@@ -39,6 +39,8 @@ Kept = dict[Snapshot, t.Any]
 _DICT = frozenset({dict})
 # A loop's entries, their keys, and the rows to render with their new entries.
 Plan = tuple[list[Tree], list[t.Hashable], list[t.Any], list[Tree]]
+# A planned loop's rows, by place: their stand-ins and entries.
+Rows = tuple[list[Snapshot], list[Tree]]
 
 
 def snapshot(row: t.Any) -> Snapshot | None:
@@ -89,12 +91,26 @@ def _snapshot_reads(values: tuple[t.Any, ...]) -> Snapshot | None:
 
 
 class LoopMemo:
-    """One loop's row markers: from the previous render, and for this one."""
+    """One loop's row markers: from the previous render, and for this one.
 
-    def __init__(self, statics: list[str], previous: Kept, current: Kept) -> None:
+    ``last`` is the loop's planned rows last time, when it ran once then;
+    ``record`` takes this render's, by loop id (``Memo.loop`` puts None there
+    when the loop runs more than once).
+    """
+
+    def __init__(
+        self,
+        statics: list[str],
+        previous: Kept,
+        current: Kept,
+        last: Rows | None = None,
+        record: tuple[dict[int, Rows | None], int] | None = None,
+    ) -> None:
         self._statics = statics
         self._previous = previous
         self._current = current
+        self._last = last
+        self._record = record
 
     def _state(self, row: t.Any, reads: tuple[t.Any, ...]) -> Snapshot | None:
         state = snapshot(row)
@@ -136,16 +152,50 @@ class LoopMemo:
         if not set(map(type, chain.from_iterable(values))) <= _EXACT:
             return None
         states = list(map(add, keys, values))  # as ``snapshot`` has them
-        entries: list[Tree | None] = list(map(self._previous.get, states))
-        todo = list(compress(range(len(entries)), map(is_, entries, repeat(None))))
+        if self._last is not None and len(self._last[0]) == len(states):
+            entries, todo = self._in_place(states, *self._last)
+        else:
+            entries, todo = self._by_state(states)
         built: list[Tree] = []
         for index in todo:
             entry: Tree = {}
             entries[index] = entry
             built.append(entry)
-        self._current.update(zip(states, entries, strict=True))
+            self._current[states[index]] = entry
+        if self._record is not None:
+            recorded, loop_id = self._record
+            recorded.setdefault(loop_id, (states, entries))
         ids: list[t.Hashable] = list(map(dict.get, rows, repeat("id")))
-        return t.cast(list[Tree], entries), ids, [rows[index] for index in todo], built
+        return entries, ids, [rows[index] for index in todo], built
+
+    def _by_state(self, states: list[Snapshot]) -> tuple[list[Tree], list[int]]:
+        """Each row's entry found by its stand-in: the rows to render are left None."""
+        entries = list(map(self._previous.get, states))
+        todo = list(compress(range(len(entries)), map(is_, entries, repeat(None))))
+        self._current.update(zip(states, entries, strict=True))
+        return t.cast(list[Tree], entries), todo
+
+    def _in_place(
+        self, states: list[Snapshot], last_states: list[Snapshot], last_entries: list[Tree]
+    ) -> tuple[list[Tree], list[int]]:
+        """The entries of a list as long as last time: the rows equal at their place keep
+        theirs, with no look-up; the others are found by their stand-in, or rendered.
+
+        Stand-ins of str, int and None only are equal only when they render the same.
+        """
+        entries = list(last_entries)
+        changed = list(compress(range(len(states)), map(not_, map(eq, states, last_states))))
+        self._current.update(self._previous)  # the loop's own, from the one run last time
+        for index in changed:
+            self._current.pop(last_states[index], None)
+        todo = []
+        for index in changed:
+            entry = self._previous.get(states[index])
+            if entry is None:
+                todo.append(index)
+            else:
+                entries[index] = self._current[states[index]] = entry
+        return entries, todo
 
     def item(self, row: t.Any, reads: tuple[t.Any, ...] = ()) -> Item:
         """The marker of ``row``: one reusing its entry when an equal row rendered last time.
@@ -173,18 +223,32 @@ class Memo:
     def __init__(self) -> None:
         self._previous: dict[int, Kept] = {}
         self._current: dict[int, Kept] = {}
+        # Planned loops' rows by place, for those that ran once (see ``LoopMemo.plan``).
+        self._rows_previous: dict[int, Rows] = {}
+        self._rows_current: dict[int, Rows | None] = {}
 
     def loop(self, loop: ForOpen) -> LoopMemo:
-        current = self._current.setdefault(loop.loop_id, {})
-        return LoopMemo(loop.statics, self._previous.get(loop.loop_id, {}), current)
+        loop_id = loop.loop_id
+        last = None
+        if loop_id in self._current:  # a second run in this render: its places are not kept
+            self._rows_current[loop_id] = None
+        else:
+            last = self._rows_previous.get(loop_id)
+        current = self._current.setdefault(loop_id, {})
+        previous = self._previous.get(loop_id, {})
+        return LoopMemo(loop.statics, previous, current, last, (self._rows_current, loop_id))
 
     def rendered(self) -> None:
         """Call after each render: only entries used by it are kept for the next."""
         self._previous, self._current = self._current, {}
+        rows = self._rows_current.items()
+        self._rows_previous = {loop_id: kept for loop_id, kept in rows if kept is not None}
+        self._rows_current = {}
 
     def discard(self) -> None:
         """Forget a render that failed half-way: its entries may be incomplete."""
         self._current = {}
+        self._rows_current = {}
 
 
 def loop_memo(context: t.Any, loop: ForOpen) -> LoopMemo | None:
