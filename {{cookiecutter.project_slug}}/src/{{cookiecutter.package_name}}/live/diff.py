@@ -14,7 +14,7 @@ import typing as t
 from itertools import compress
 from operator import ne
 
-from .tree import SLOT, SLOT_KEYS_KEPT, SLOT_NAMES, Tree
+from .tree import SLOT, Tree, slot_names
 
 
 def diff_tree(old: Tree, new: Tree) -> Tree:
@@ -100,7 +100,7 @@ def _diff_in_place(
     Finding them compares the entries in C (reused entries by identity), so
     an event that changed a row or two of a long list costs little more.
     """
-    names = SLOT_NAMES[:count] if count <= SLOT_KEYS_KEPT else [SLOT[i] for i in range(count)]
+    names = slot_names(count)
     olds = list(map(old_k.__getitem__, names))
     news = list(map(new_k.__getitem__, names))
     out: Tree = {}

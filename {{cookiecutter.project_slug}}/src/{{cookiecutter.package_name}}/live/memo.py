@@ -16,9 +16,10 @@ such rows are always rendered.
 from __future__ import annotations
 
 import typing as t
+from bisect import bisect_right
 from datetime import date
-from itertools import chain, compress, repeat
-from operator import add, eq, is_, not_
+from itertools import accumulate, chain, compress, repeat
+from operator import add, eq, is_, is_not, not_
 
 from markupsafe import Markup
 
@@ -39,8 +40,9 @@ Kept = dict[Snapshot, t.Any]
 _DICT = frozenset({dict})
 # A loop's entries, their keys, and the rows to render with their new entries.
 Plan = tuple[list[Tree], list[t.Hashable], list[t.Any], list[Tree]]
-# A planned loop's rows, by place: their stand-ins and entries.
-Rows = tuple[list[Snapshot], list[Tree]]
+# A planned loop's rows, by place: their stand-ins and entries, their lengths,
+# and all their keys and all their values, one after the other.
+Rows = tuple[list[Snapshot], list[Tree], list[int], list[t.Any], list[t.Any]]
 
 
 def snapshot(row: t.Any) -> Snapshot | None:
@@ -145,17 +147,23 @@ class LoopMemo:
             return None
         if not set(map(type, rows)) <= _DICT:
             return None
-        keys = list(map(tuple, rows))
-        values = list(map(tuple, map(dict.values, rows)))
-        if not set(map(type, chain.from_iterable(keys))) <= _EXACT:
-            return None
-        if not set(map(type, chain.from_iterable(values))) <= _EXACT:
-            return None
-        states = list(map(add, keys, values))  # as ``snapshot`` has them
-        if self._last is not None and len(self._last[0]) == len(states):
-            entries, todo = self._in_place(states, *self._last)
+        lengths = list(map(len, rows))
+        flat_keys = list(chain.from_iterable(rows))
+        flat_values = list(chain.from_iterable(map(dict.values, rows)))
+        found = self._same_objects(rows, lengths, flat_keys, flat_values)
+        if found is not None:
+            states, changed = found
+            entries, todo = self._in_place(states, changed)
         else:
-            entries, todo = self._by_state(states)
+            if not set(map(type, flat_keys)) <= _EXACT or not set(map(type, flat_values)) <= _EXACT:
+                return None
+            # As ``snapshot`` has them: keys then values.
+            states = list(map(add, map(tuple, rows), map(tuple, map(dict.values, rows))))
+            if self._last is not None and len(self._last[0]) == len(states):
+                unequal = map(not_, map(eq, states, self._last[0]))
+                entries, todo = self._in_place(states, list(compress(range(len(states)), unequal)))
+            else:
+                entries, todo = self._by_state(states)
         built: list[Tree] = []
         for index in todo:
             entry: Tree = {}
@@ -164,9 +172,38 @@ class LoopMemo:
             self._current[states[index]] = entry
         if self._record is not None:
             recorded, loop_id = self._record
-            recorded.setdefault(loop_id, (states, entries))
+            recorded.setdefault(loop_id, (states, entries, lengths, flat_keys, flat_values))
         ids: list[t.Hashable] = list(map(dict.get, rows, repeat("id")))
         return entries, ids, [rows[index] for index in todo], built
+
+    def _same_objects(
+        self, rows: t.Any, lengths: list[int], flat_keys: list[t.Any], flat_values: list[t.Any]
+    ) -> tuple[list[Snapshot], list[int]] | None:
+        """Stand-ins by place, when the rows have last time's shape: the rows whose keys
+        and values are the very objects they were keep their stand-in (str, int and None
+        do not change), the others get a new one. Returns them with the changed rows.
+
+        None when the shape changed, or a changed row holds another type.
+        """
+        if self._last is None:
+            return None
+        last_states, _, last_lengths, last_keys, last_values = self._last
+        if lengths != last_lengths:
+            return None
+        odd = set(compress(range(len(flat_keys)), map(is_not, flat_keys, last_keys)))
+        odd.update(compress(range(len(flat_values)), map(is_not, flat_values, last_values)))
+        if not odd:
+            return last_states, []
+        ends = list(accumulate(lengths))
+        changed = sorted({bisect_right(ends, at) for at in odd})
+        states = list(last_states)
+        for index in changed:
+            row = rows[index]
+            state = (*row, *row.values())
+            if not set(map(type, state)) <= _EXACT:
+                return None
+            states[index] = state
+        return states, changed
 
     def _by_state(self, states: list[Snapshot]) -> tuple[list[Tree], list[int]]:
         """Each row's entry found by its stand-in: the rows to render are left None."""
@@ -175,16 +212,14 @@ class LoopMemo:
         self._current.update(zip(states, entries, strict=True))
         return t.cast(list[Tree], entries), todo
 
-    def _in_place(
-        self, states: list[Snapshot], last_states: list[Snapshot], last_entries: list[Tree]
-    ) -> tuple[list[Tree], list[int]]:
+    def _in_place(self, states: list[Snapshot], changed: list[int]) -> tuple[list[Tree], list[int]]:
         """The entries of a list as long as last time: the rows equal at their place keep
-        theirs, with no look-up; the others are found by their stand-in, or rendered.
+        theirs, with no look-up; the ``changed`` are found by their stand-in, or rendered.
 
         Stand-ins of str, int and None only are equal only when they render the same.
         """
+        last_states, last_entries = t.cast(Rows, self._last)[:2]
         entries = list(last_entries)
-        changed = list(compress(range(len(states)), map(not_, map(eq, states, last_states))))
         self._current.update(self._previous)  # the loop's own, from the one run last time
         for index in changed:
             self._current.pop(last_states[index], None)

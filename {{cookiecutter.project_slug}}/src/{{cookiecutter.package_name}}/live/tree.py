@@ -38,6 +38,13 @@ SLOT = _SlotKeys()
 SLOT_NAMES = tuple(SLOT[i] for i in range(SLOT_KEYS_KEPT))
 
 
+def slot_names(count: int) -> t.Sequence[str]:
+    """The keys of ``count`` slots or entries, ``"0"`` to ``str(count - 1)``, made in C."""
+    if count <= SLOT_KEYS_KEPT:
+        return SLOT_NAMES[:count]
+    return SLOT_NAMES + tuple(map(str, range(SLOT_KEYS_KEPT, count)))
+
+
 class Comprehension(dict[str, t.Any]):
     """A keyed comprehension; ``entry_keys`` (never sent) let the differ match rows.
 
@@ -81,8 +88,7 @@ def comprehension(loop: ForOpen) -> Comprehension:
 def close_comprehension(made: Comprehension, entries: list[Tree]) -> None:
     """Give a comprehension built directly its entries, keyed ``"0"``, ``"1"``…"""
     count = len(entries)
-    names = SLOT_NAMES if count <= SLOT_KEYS_KEPT else map(str, range(count))
-    keyed: dict[str, t.Any] = dict(zip(names, entries, strict=False))
+    keyed: dict[str, t.Any] = dict(zip(slot_names(count), entries, strict=True))
     keyed["kc"] = count
     made["k"] = keyed
 
