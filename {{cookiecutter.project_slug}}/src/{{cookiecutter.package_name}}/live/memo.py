@@ -11,6 +11,12 @@ Only rows that can be compared safely are reused: scalars (a chain of JS
 commands included), and dicts or tuples of scalars. Anything mutable inside
 (a list, an ORM object) could change behind an equal-looking snapshot, so
 such rows are always rendered.
+
+A loop built directly (see ``compiler``) over a list of flat dicts of str,
+int and None compares all its rows at once (``LoopMemo.plan``), in C, a pass
+at a time: rows whose values are the very objects they were (a context
+mutated in place), or equal ones at the same place, keep their entries, and
+the loop runs over the others only.
 """
 
 from __future__ import annotations
