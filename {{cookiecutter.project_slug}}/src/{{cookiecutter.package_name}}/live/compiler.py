@@ -615,7 +615,7 @@ class LiveCodeGenerator(CodeGenerator):
             f"from {__name__} import Static as _phx_Static, Open as _phx_Open, "
             "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item, "
             "escape_value as _phx_escape, escape_slot as _phx_escape_slot, "
-            "loop_key as _phx_key, ThenClose as _phx_ThenClose",
+            "loop_key as _phx_key, ThenClose as _phx_ThenClose, _escape_inner as _phx_escape_str",
             extra=1,
         )
         self.writeline(
@@ -802,13 +802,32 @@ class LiveCodeGenerator(CodeGenerator):
             return None
         return super().visit(node, *args, **kwargs)
 
+    def _inline_escape(self, frame: Frame, finalize: t.Any) -> bool:
+        """True for a slot built directly: a str is escaped in line, without a call."""
+        return (
+            self._live(frame)
+            and self._scopes[-1].var is not None
+            and finalize.src is None
+            and frame.eval_ctx.autoescape
+            and not frame.eval_ctx.volatile
+        )
+
     def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
+        if self._inline_escape(frame, finalize):
+            self.write("(_phx_escape_str(_phx_v) if type(_phx_v := ")
+            return
         if self._live(frame) and frame.eval_ctx.autoescape and not frame.eval_ctx.volatile:
             self.write("_phx_escape(" if self._scopes[-1].var is None else "_phx_escape_slot(")
             if finalize.src is not None:
                 self.write(finalize.src)
             return
         super()._output_child_pre(node, frame, finalize)
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
+        if self._inline_escape(frame, finalize):
+            self.write(") is str else _phx_escape_slot(_phx_v))")
+            return
+        super()._output_child_post(node, frame, finalize)
 
     def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
         # ``row.name`` on a dict: an inline key lookup instead of a call per row.
@@ -893,7 +912,9 @@ class LiveCodeGenerator(CodeGenerator):
             self.outdent()
             self.writeline("else:")
             self.indent()
-        self.writeline(f"{keys}.append(_phx_key({row}))")
+        self.writeline(
+            f"{keys}.append({row}.get('id') if type({row}) is dict else _phx_key({row}))"
+        )
         if memo is None:
             self.writeline(f"{entry} = {{}}")
         else:
