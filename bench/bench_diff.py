@@ -12,7 +12,9 @@ A 1,000-row table (id, name, email, score) is rendered and diffed by:
   ``LiveTemplate.tree`` and ``ConnectedLiveViewSocket.diff``.
 
 Scenarios: the join (first render), an event changing one row's name, and an
-event inserting a row at the top. Each timing is the median (and min) of
+event inserting a row at the top. Then, as a view's handler mutates its
+context in place (issue 16's targets): one row's name changed, in a table of
+1,000 rows and of 10,000, and only the title changed. Each timing is the median (and min) of
 ``--repeat`` runs after a warm-up, engines taking turns run by run, with the
 garbage collector on, as in a server. Before any timing, each diff is merged
 into the previous render the way the Phoenix client merges it (with the test
@@ -59,11 +61,17 @@ except ImportError as error:
 
 PYVIEW_VERSION = "0.9.0"
 ROWS = 1000
+BIG_ROWS = 10_000
 CHANGED_ROW = 500
 WARMUP = 10
 TARGET_VS_JINJA = 1.5
 TARGET_VS_PYVIEW = 0.5
 TARGET_DIFF_BYTES = 300
+# Issue 16: ratios to Jinja2's HTML render of the same 1,000 rows, and 10k rows / 1k rows.
+TARGET_STATELESS = 0.2
+TARGET_TRACKED = 0.03
+TARGET_TITLE = 0.005
+TARGET_BIG_VS_SMALL = 3.0
 
 # Valid Jinja2 and ibis (PyView) alike; every engine renders the same HTML from it.
 # No trailing newline: Jinja2 drops it, ibis keeps it.
@@ -222,6 +230,62 @@ class LiveViewRun:
         return diff
 
 
+class InPlaceRun:
+    """Ours as a joined LiveView renders when its handler mutates the context in place.
+
+    Each call is one event: ``change`` edits the context (alternating between
+    two values, turn 0 and 1), then the view renders with its ``Memo`` and diffs.
+    """
+
+    name = "ours+memo"
+    call = "render_tree(memo) + diff_tree, context mutated in place"
+
+    def __init__(self, context: Context, change: t.Callable[[Context, int], None]) -> None:
+        self.context = context
+        self._change = change
+        self._memo = Memo()
+        self._turn = 1
+        self.tree = render_tree(TEMPLATE, context, self._memo)
+
+    def event(self) -> Tree:
+        self._turn ^= 1
+        self._change(self.context, self._turn)
+        tree = render_tree(TEMPLATE, self.context, self._memo)
+        diff, self.tree = diff_tree(self.tree, tree), tree
+        return diff
+
+
+def rename(context: Context, turn: int) -> None:
+    """Change one row's name in place."""
+    context["rows"][CHANGED_ROW]["name"] = ("Ada O'Neill-Lovelace", "Grace <Hopper>")[turn]
+
+
+def retitle(context: Context, turn: int) -> None:
+    """Change only the page's title."""
+    context["title"] = ("Team directory (edited)", "Team directory")[turn]
+
+
+IN_PLACE = {
+    "row 1k": (ROWS, rename),
+    "title 1k": (ROWS, retitle),
+    "row 10k": (BIG_ROWS, rename),
+}
+
+
+def check_in_place(name: str) -> Result:
+    """Verify an in-place event's diff, merged into the previous render, gives the new page."""
+    count, change = IN_PLACE[name]
+    run = InPlaceRun(page(make_rows(count)), change)
+    previous, old_html = run.tree, render_jinja(run.context)
+    diff = run.event()
+    problems = []
+    if render_jinja(run.context) == old_html:
+        problems.append("the event changes nothing")
+    if client_html(previous, diff) != render_jinja(run.context):
+        problems.append("the diff merged into the previous render does not give the new page")
+    return {"scenario": name, "engine": run.name, "ok": not problems, "problems": problems}
+
+
 JINJA_CALL = "Environment(autoescape=True) Template.render"
 _jinja_template = jinja2.Environment(autoescape=True).from_string(TEMPLATE)
 
@@ -349,9 +413,23 @@ def bench_event(scenario: Scenario, repeat: int) -> dict[str, Result]:
     return measure(runs, repeat)
 
 
+def bench_in_place(repeat: int) -> dict[str, Result]:
+    """Time the in-place events, and Jinja2's HTML render of the 1,000 rows, taking turns."""
+    runs = {
+        name: Run(InPlaceRun.call, InPlaceRun(page(make_rows(count)), change).event, (), wire_bytes)
+        for name, (count, change) in IN_PLACE.items()
+    }
+    runs["jinja2"] = Run(
+        f"{JINJA_CALL} (HTML, 1k rows)", render_jinja, (page(make_rows(ROWS)),), html_bytes
+    )
+    return measure(runs, repeat)
+
+
 def targets(results: dict[str, dict[str, Result]]) -> list[Result]:
-    """The figures the project tracks, all on the one-row update event."""
+    """The figures the project tracks: the one-row update event, then issue 16's."""
     update = results["update"]
+    in_place = results["in place"]
+    jinja_ms = in_place["jinja2"]["median_ms"]
     ours_ms = update["ours"]["median_ms"]
     view_ms = update[LiveViewRun.name]["median_ms"]
     measured = [
@@ -360,6 +438,18 @@ def targets(results: dict[str, dict[str, Result]]) -> list[Result]:
         ("ours+memo / Jinja2 (median)", view_ms / update["jinja2"]["median_ms"], TARGET_VS_JINJA),
         ("ours+memo / PyView (median)", view_ms / update["pyview"]["median_ms"], TARGET_VS_PYVIEW),
         ("our diff bytes", update["ours"]["bytes"], TARGET_DIFF_BYTES),
+        ("stateless event / Jinja2", ours_ms / update["jinja2"]["median_ms"], TARGET_STATELESS),
+        (
+            "tracked, in place / Jinja2",
+            in_place["row 1k"]["median_ms"] / jinja_ms,
+            TARGET_TRACKED,
+        ),
+        ("title only / Jinja2", in_place["title 1k"]["median_ms"] / jinja_ms, TARGET_TITLE),
+        (
+            "tracked 10k rows / 1k rows",
+            in_place["row 10k"]["median_ms"] / in_place["row 1k"]["median_ms"],
+            TARGET_BIG_VS_SMALL,
+        ),
     ]
     return [
         {"name": name, "value": value, "limit": limit, "pass": value <= limit}
@@ -394,6 +484,7 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
     titles = {"join": "join (initial render)  [bytes: join payload; Jinja2: HTML]"}
     for scenario, title in data["titles"].items():
         titles[scenario] = f"{title}: render + diff  [bytes: diff; Jinja2: HTML]"
+    titles["in place"] = "context mutated in place: render + diff  [bytes: diff; Jinja2: HTML]"
     line(f"{'':<4}{'engine':<68}{'median ms':>10}{'min ms':>10}{'bytes':>10}")
     for scenario, title in titles.items():
         line(title)
@@ -412,10 +503,10 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
     line(f"targets (event: {data['titles']['update']})")
     for item in data["targets"]:
         is_bytes = isinstance(item["value"], int)
-        value = f"{item['value']:,} B" if is_bytes else f"{item['value']:.2f}x"
+        value = f"{item['value']:,} B" if is_bytes else f"{item['value']:.3f}x"
         limit = f"{item['limit']} B" if is_bytes else f"{item['limit']}x"
         verdict = "PASS" if item["pass"] else "FAIL"
-        line(f"    {item['name']:<32}{value:>10}  (target <= {limit:<5})  {verdict}")
+        line(f"    {item['name']:<32}{value:>10}  (target <= {limit:<6})  {verdict}")
     update = data["results"]["update"]
     line(
         f"    on min times: ours / Jinja2 {_min_ratio(update, 'jinja2'):.2f}x, "
@@ -440,9 +531,11 @@ def main(argv: list[str] | None = None) -> int:
         events = scenarios(rows)
         engines: list[Engine | type[LiveViewRun]] = [*TREE_ENGINES, LiveViewRun]
         checks = [check(engine, scenario) for scenario in events for engine in engines]
+        checks += [check_in_place(name) for name in IN_PLACE]
         results = {"join": bench_join(page(rows), args.repeat)}
         for scenario in events:
             results[scenario.name] = bench_event(scenario, args.repeat)
+        results["in place"] = bench_in_place(args.repeat)
         return {
             "rows": ROWS,
             "repeat": args.repeat,

@@ -12,7 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 
-from . import media
+from . import contacts, media
 from .db import Database
 from .live import LiveConfig, LiveEnvironment, LiveRoutes, remove_stale_uploads
 from .live.presence import Presence
@@ -59,7 +59,9 @@ def create_live_routes(settings: Settings, pubsub: PubSub) -> LiveRoutes:
     """Every LiveView of the app, by URL."""
     # Templates are re-read when they change in debug mode only: checking the file
     # at every render costs each view's diff a stat() call.
+    # COLUMNS is fixed when the templates compile: the list's cells are its rows' own slots.
     environment = LiveEnvironment(
+        constants={"COLUMNS": contacts.COLUMNS},
         loader=PackageLoader(__package__ or __name__, "templates"),
         auto_reload=settings.debug,
         bytecode_cache=TEMPLATE_CODE,

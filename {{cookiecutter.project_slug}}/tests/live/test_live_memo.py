@@ -103,6 +103,51 @@ def test_moved_rows_keep_their_entries() -> None:
     assert diff_tree(first, second) == {"0": {"k": {"0": 2, "2": 0, "kc": 3, "km": True}}}
 
 
+def test_rows_changed_in_place_are_rendered_again_and_only_they() -> None:
+    rows = [{"id": i, "name": f"n{i}", "done": False} for i in range(4)]
+    template = LiveEnvironment().from_string(ROWS)
+    memo = Memo()
+    first = render_template(template, {"rows": rows}, memo)
+    rows[1]["name"] = "changed"
+    rows[2]["done"] = True
+    rows[3]["done"] = 0  # equal to False, and renders the same, but not of its type
+    second = render_template(template, {"rows": rows}, memo)
+    reused = [a is b for a, b in zip(entries(first), entries(second), strict=True)]
+    assert reused == [True, False, False, False]
+    plain = jinja2.Environment(autoescape=True).from_string(ROWS)
+    assert to_html(second) == plain.render(rows=rows)
+
+
+@pytest.mark.parametrize("new", ["changed", 7, None, True, 1.0, Markup("<b>1</b>"), "<b>1</b>"])
+def test_a_value_of_a_row_of_str_and_int_replaced_in_place_renders_anew(new: t.Any) -> None:
+    source = "{% for r in rows %}<i>{{ r.v }}</i>{% endfor %}"
+    rows: list[dict[str, t.Any]] = [{"id": i, "v": 1} for i in range(3)]
+    template = LiveEnvironment().from_string(source)
+    plain = jinja2.Environment(autoescape=True).from_string(source)
+    memo = Memo()
+    first = render_template(template, {"rows": rows}, memo)
+    rows[1]["v"] = new
+    second = render_template(template, {"rows": rows}, memo)
+    reused = [a is b for a, b in zip(entries(first), entries(second), strict=True)]
+    assert reused == [True, False, True]
+    assert to_html(second) == plain.render(rows=rows)
+    rows[1]["v"] = 1  # and back: its entry of the first render, or a new one
+    assert to_html(render_template(template, {"rows": rows}, memo)) == plain.render(rows=rows)
+
+
+def test_a_loop_run_for_each_row_of_another_keeps_only_the_rows_it_rendered() -> None:
+    source = "{% for g in groups %}{% for r in g.rows %}<i>{{ r.n }}</i>{% endfor %}{% endfor %}"
+    template = LiveEnvironment().from_string(source)
+    plain = jinja2.Environment().from_string(source)
+    memo = Memo()
+    groups = [{"rows": [{"n": i}]} for i in range(2)]
+    for step in range(3):
+        groups[1]["rows"][0]["n"] = 10 + step  # changed in place, the first group kept
+        tree = render_template(template, {"groups": groups}, memo)
+        assert to_html(tree) == plain.render(groups=groups)
+    assert sum(map(len, memo._previous.values())) == 2  # no row of an earlier render is kept
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -266,6 +266,79 @@ def test_nested_loops() -> None:
     assert inner[0] is inner[1] is inner[2]  # one statics list for every row
 
 
+def test_a_loop_of_text_slots_and_ifs_yields_its_comprehension_whole() -> None:
+    source = "{% for x in xs %}{% if x %}<b>{{ x }}</b>{% endif %}{% endfor %}"
+    template = LIVE.from_string(source)
+    events = list(template.root_render_func(template.new_context({"xs": [1, 0]})))
+    assert [type(event) for event in events if isinstance(event, dict)] == [Comprehension]
+    check(
+        source,
+        {"xs": [1, 0]},
+        {
+            "s": ["", ""],
+            "0": {
+                "s": ["", ""],
+                "k": {"0": {"0": {"s": ["<b>", "</b>"], "0": "1"}}, "1": {"0": ""}, "kc": 2},
+            },
+        },
+    )
+
+
+def test_a_loop_built_whole_renders_as_html_where_jinja_joins_output() -> None:
+    loader = jinja2.DictLoader(
+        {
+            "rows.html": "{% for x in xs %}<i>{{ x }}</i>{% endfor %}",
+            "base.html": "{% block b %}{% for x in xs %}[{{ x }}]{% endfor %}{% endblock %}",
+            "child.html": "{% extends 'base.html' %}{% block b %}({{ super() }}){% endblock %}",
+            "macro.html": "{% macro m() %}{% include 'rows.html' %}{% endmacro %}<p>{{ m() }}</p>",
+        }
+    )
+    live, plain = LiveEnvironment(loader=loader), jinja2.Environment(autoescape=True, loader=loader)
+    for name in ("child.html", "macro.html"):
+        expected = plain.get_template(name).render(xs=[1, "<"])
+        assert live.get_template(name).render(xs=[1, "<"]) == expected
+        assert to_html(render_template(live.get_template(name), {"xs": [1, "<"]})) == expected
+
+
+COLUMNS = (("name", "Name"), ("score", "Score"))
+CELLS = (
+    "<tr>{% for key, heading in COLUMNS %}<td class='{{ key }}'>{% if key == 'name' %}"
+    "<b>{{ row.name }}</b>{% elif row[key] %}{{ row[key] }}{% endif %}</td>{% endfor %}</tr>"
+)
+
+
+def test_a_loop_over_a_constant_is_unrolled_into_text_and_slots() -> None:
+    live = LiveEnvironment(constants={"COLUMNS": COLUMNS})
+    plain = jinja2.Environment(autoescape=True)
+    plain.globals["COLUMNS"] = COLUMNS
+    row = {"name": "<Ada>", "score": 3}
+    tree = render_template(live.from_string(CELLS), {"row": row})
+    assert tree == {
+        "s": ["<tr><td class='name'><b>", "</b></td><td class='score'>", "</td></tr>"],
+        "0": "&lt;Ada&gt;",
+        "1": {"s": ["", ""], "0": "3"},
+    }
+    assert to_html(tree) == plain.from_string(CELLS).render(row=row)
+    assert live.from_string(CELLS).render(row=row) == plain.from_string(CELLS).render(row=row)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for key, heading in COLUMNS %}{{ loop.index }}{{ key }}{% endfor %}",
+        "{% set COLUMNS = [('a', 'A')] %}{% for key, heading in COLUMNS %}{{ key }}{% endfor %}",
+        "{% for key, heading in COLUMNS %}{{ key }}{% else %}none{% endfor %}",
+    ],
+)
+def test_a_loop_over_a_constant_stays_a_loop_where_unrolling_would_change_it(source: str) -> None:
+    live = LiveEnvironment(constants={"COLUMNS": COLUMNS})
+    plain = jinja2.Environment(autoescape=True)
+    plain.globals["COLUMNS"] = COLUMNS
+    tree = render_template(live.from_string(source), {})
+    assert any("k" in slot for slot in tree.values() if isinstance(slot, dict))
+    assert to_html(tree) == plain.from_string(source).render()
+
+
 def test_loop_index_and_if_inside_loop() -> None:
     check(
         "{% for x in xs %}{{ loop.index }}:{{ x }}"

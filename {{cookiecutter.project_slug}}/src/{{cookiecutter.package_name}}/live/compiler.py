@@ -10,6 +10,12 @@ changes only what is yielded:
 * each template, block, ``{% if %}`` branch and ``{% for %}`` body is framed by
   markers (``Open``/``ForOpen`` ... ``CLOSE``) that carry its statics.
 
+A ``{% for %}`` whose body holds only text, slots, ``{% if %}``, ``{% set %}``
+and nested loops skips the markers: its code builds the comprehension's dicts
+directly and yields the whole comprehension as one value, which is most of a
+page's rows at a fraction of the cost. ``LiveEnvironment.concat`` turns it
+back into HTML where Jinja joins the output (``render``, macros, ``super()``).
+
 Markers are empty strings (a loop entry reused by change tracking, see
 ``memo``, carries the entry's HTML), so joining the stream still gives the
 exact HTML Jinja would render (``Template.render`` keeps working), while
@@ -22,6 +28,7 @@ identity check. A loop's iterable is evaluated before its ``ForOpen``: a
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import re
@@ -32,7 +39,8 @@ from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame, find_undeclared
 from jinja2.filters import FILTERS
 from jinja2.tests import TESTS
-from markupsafe import escape
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup, _escape_inner, escape  # type: ignore[attr-defined]
 
 SUPPORTED_JINJA = ">=3.1, <3.2"
 
@@ -168,12 +176,32 @@ def loop_item(value: t.Any) -> Item:
 
 
 def escape_value(value: t.Any) -> str:
-    """``escape`` without allocating a ``Markup`` for ints, which never need escaping."""
+    """``escape`` without allocating a ``Markup`` for a str or an int.
+
+    ``_escape_inner`` is MarkupSafe's own escaping of a str (3.0, see uv.lock):
+    a tree's slot is sent, never escaped again, so it needs no Markup.
+    """
     kind = type(value)
+    if kind is str:
+        return _escape_inner(value)
     if kind is int:
         return str(value)
+    if kind is Cid or kind is Markup:
+        return t.cast(str, value)
+    return escape(value)
+
+
+def escape_slot(value: t.Any) -> str | int:
+    """A slot's value in a tree built directly: escaped HTML, or a component's cid."""
+    kind = type(value)
+    if kind is str:
+        return _escape_inner(value)
+    if kind is int:
+        return str(value)
+    if kind is Markup:
+        return t.cast(str, value)
     if kind is Cid:
-        return t.cast(Cid, value)
+        return t.cast(Cid, value).cid
     return escape(value)
 
 
@@ -194,6 +222,7 @@ class ThenClose:
 
 _MEMO_MODULE = __name__.rpartition(".")[0] + ".memo"
 _STREAM_MODULE = __name__.rpartition(".")[0] + ".stream"
+_TREE_MODULE = __name__.rpartition(".")[0] + ".tree"
 # A loop body holding any of these reads more than its row.
 _CONTEXTUAL = (
     nodes.Include,
@@ -318,12 +347,158 @@ def _quiet_child(template: nodes.Template) -> bool:
     return before_quiet and after_quiet
 
 
-class _Scope:
-    """Statics collected for one node while its code is generated."""
+# The statements a loop body built directly may hold (see ``_direct``).
+_DIRECT = (nodes.Output, nodes.If, nodes.For, nodes.Assign)
 
-    def __init__(self) -> None:
+
+def _direct(body: list[nodes.Node]) -> bool:
+    """True when a loop body can build its entries directly: text, slots, ifs and loops.
+
+    Anything else (an include, a block, a call or filter block, a recursive
+    loop) keeps the marker stream that ``build_tree`` assembles.
+    """
+    for child in body:
+        for statement in (child, *child.find_all(nodes.Stmt)):
+            if not isinstance(statement, _DIRECT):
+                return False
+            if isinstance(statement, nodes.For) and statement.recursive:
+                return False
+    return True
+
+
+class _Unroll(NodeTransformer):
+    """Loops over a constant (``LiveEnvironment(constants=...)``) become one body per item.
+
+    Each copy of the body has the loop's names replaced by the item's values,
+    and its ``{% if %}`` on them decided: a table's cells, one per column of
+    a constant list, are then text and slots of its row, not entries of a
+    comprehension sent again with each row.
+    """
+
+    def __init__(
+        self, template: nodes.Template, constants: t.Mapping[str, t.Any], environment: t.Any
+    ) -> None:
+        bound = _bound_names(template)
+        self.constants = {name: value for name, value in constants.items() if name not in bound}
+        self.eval_ctx = nodes.EvalContext(environment)
+
+    def visit_For(self, node: nodes.For) -> nodes.Node | list[nodes.Node]:
+        node = t.cast(nodes.For, self.generic_visit(node))
+        names = _target_names(node.target)
+        if not (
+            isinstance(node.iter, nodes.Name)
+            and node.iter.name in self.constants
+            and names
+            and not (node.recursive or node.else_ or node.test)
+            and not find_undeclared(node.body, ("loop",))
+            and not names & _bound_names(nodes.Template(node.body))
+        ):
+            return node
+        try:
+            bodies = [
+                _Substitute(dict(_unpack(node.target, item))).visit_body(copy.deepcopy(node.body))
+                for item in self.constants[node.iter.name]
+            ]
+        except (nodes.Impossible, TypeError):  # not an iterable of constants
+            return node
+        decide = _Decide(self.eval_ctx)
+        return [child for body in bodies for child in decide.visit_body(body)]
+
+
+def _bound_names(template: nodes.Template) -> set[str]:
+    """Names a template assigns: a loop's, a ``{% set %}``'s, a macro's parameters."""
+    return {
+        name.name for name in template.find_all(nodes.Name) if name.ctx in ("store", "param")
+    }
+
+
+def _target_names(target: nodes.Node) -> set[str]:
+    if isinstance(target, nodes.Name):
+        return {target.name}
+    if isinstance(target, nodes.Tuple) and all(isinstance(n, nodes.Name) for n in target.items):
+        return {t.cast(nodes.Name, n).name for n in target.items}
+    return set()
+
+
+def _unpack(target: nodes.Node, item: t.Any) -> t.Iterator[tuple[str, nodes.Const]]:
+    """The constant each name of a loop's target takes for ``item``."""
+    if isinstance(target, nodes.Name):
+        yield target.name, nodes.Const.from_untrusted(item)
+        return
+    names = t.cast(nodes.Tuple, target).items
+    try:
+        values = list(item)
+    except TypeError:
+        raise nodes.Impossible() from None
+    if len(values) != len(names):
+        raise nodes.Impossible()
+    for name, value in zip(names, values, strict=True):
+        yield t.cast(nodes.Name, name).name, nodes.Const.from_untrusted(value)
+
+
+class _Substitute(NodeTransformer):
+    """Replace the names a loop binds by the constants they take."""
+
+    def __init__(self, values: dict[str, nodes.Const]) -> None:
+        self.values = values
+
+    def visit_Name(self, node: nodes.Name) -> nodes.Node:
+        value = self.values.get(node.name)
+        if value is None or node.ctx != "load":
+            return node
+        return nodes.Const(value.value, lineno=node.lineno)
+
+    def visit_body(self, body: list[nodes.Node]) -> list[nodes.Node]:
+        return [t.cast(nodes.Node, self.visit(child)) for child in body]
+
+
+class _Decide(NodeTransformer):
+    """An ``{% if %}`` whose test is now a constant becomes the branch it takes."""
+
+    def __init__(self, eval_ctx: nodes.EvalContext) -> None:
+        self.eval_ctx = eval_ctx
+
+    def visit_If(self, node: nodes.If) -> nodes.Node | list[nodes.Node]:
+        try:
+            taken = t.cast(nodes.Expr, node.test).as_const(self.eval_ctx)
+        except nodes.Impossible:  # decided when it renders; the ifs in its branches may be now
+            node.body = self.visit_body(node.body)
+            for elif_ in node.elif_:
+                elif_.body = self.visit_body(elif_.body)
+            node.else_ = self.visit_body(node.else_)
+            return node
+        if taken:
+            return self.visit_body(node.body)
+        if not node.elif_:
+            return self.visit_body(node.else_)
+        first, *rest = node.elif_
+        following = nodes.If(first.test, first.body, rest, node.else_, lineno=first.lineno)
+        return self.visit_If(following)
+
+    def visit_body(self, body: list[nodes.Node]) -> list[nodes.Node]:
+        out: list[nodes.Node] = []
+        for child in body:
+            result = self.visit(child)
+            out.extend(result if isinstance(result, list) else [result])
+        return out
+
+
+class _Scope:
+    """Statics collected for one node while its code is generated.
+
+    ``var`` names the dict the generated code fills when the node is built
+    directly; None when its code yields markers instead.
+    """
+
+    def __init__(self, var: str | None = None) -> None:
         self.statics: list[str] = []
         self.pending: list[str] = []
+        self.var = var
+
+    @property
+    def slot(self) -> str:
+        """The key of the slot that ``end_slot`` began."""
+        return str(len(self.statics) - 1)
 
     def add_text(self, text: str) -> None:
         self.pending.append(text)
@@ -351,10 +526,13 @@ class LiveCodeGenerator(CodeGenerator):
         self._scoped_frames: set[int] = set()
         self._child_template = False
         self._wrap_child = False
-        # Statements placed first in a loop body to yield its Item marker, each
-        # with its for-else flag, memo variable and the names besides its row
-        # the body reads (Jinja forbids custom nodes).
-        self._loop_items: dict[int, tuple[str | None, str | None, list[str]]] = {}
+        # Statements placed first in a loop body to start its entry, each with
+        # its for-else flag, memo variable, the names besides its row the body
+        # reads and, for a loop built directly, its entries' list, the entry
+        # keys' list and its memo's plan, if any (Jinja forbids custom nodes).
+        self._loop_items: dict[
+            int, tuple[str | None, str | None, list[str], tuple[str, str, str | None] | None]
+        ] = {}
         # Iterables of live loops, evaluated before the loop: the name holding each.
         self._loop_iterables: dict[int, str] = {}
 
@@ -371,11 +549,20 @@ class LiveCodeGenerator(CodeGenerator):
         self.writeline(f"yield {name}")
         return name
 
-    def _new_scope(self, kind: str) -> str:
-        """Start a node whose marker the caller yields; returns its marker constant's name."""
-        scope = _Scope()
+    def _new_scope(self, kind: str, var: str | None = None) -> str:
+        """Start a node whose marker the caller yields; returns its marker constant's name.
+
+        With ``var``, the node is built directly in that variable, and the
+        constant is its statics.
+        """
+        scope = _Scope(var)
         self._scopes.append(scope)
-        return self._constant(kind, scope)
+        return self._constant("Statics" if var else kind, scope)
+
+    def _direct_target(self) -> str | None:
+        """Where the current slot's value goes when built directly: ``node['i']``."""
+        scope = self._scopes[-1]
+        return None if scope.var is None else f"{scope.var}[{scope.slot!r}]"
 
     def _close_scope(self) -> None:
         self._scopes.pop().finish()
@@ -391,12 +578,24 @@ class LiveCodeGenerator(CodeGenerator):
     def _write_static(self, text: str) -> None:
         if text:
             self._scopes[-1].add_text(text)
-            self.writeline(f"yield {self._constant('Static', text)}")
+            if self._scopes[-1].var is None:
+                self.writeline(f"yield {self._constant('Static', text)}")
 
-    def _branch(self, body: list[nodes.Node], frame: Frame) -> None:
-        self._open_scope("Open")
+    def _branch(self, body: list[nodes.Node], frame: Frame, target: str | None) -> None:
+        """A node in the current slot: built in ``target`` directly, else by markers."""
+        if target is None:
+            self._open_scope("Open")
+            self.blockvisit(body, frame)
+            self._close_scope()
+            return
+        node = self.temporary_identifier()
+        statics = self._new_scope("Open", node)
+        self.writeline(f'{target} = {node} = {{"s": {statics}}}')
         self.blockvisit(body, frame)
-        self._close_scope()
+        self._scopes.pop().finish()
+
+    def _empty_slot(self, target: str | None) -> None:
+        self.writeline('yield ""' if target is None else f'{target} = ""')
 
     # -- template, frames --------------------------------------------------
 
@@ -408,18 +607,28 @@ class LiveCodeGenerator(CodeGenerator):
                     "{% extends %} must be at the top level of a live template", extends.lineno
                 )
         self._wrap_child = self._child_template and not _quiet_child(node)
+        constants = getattr(self.environment, "constants", None)
+        if constants:
+            _Unroll(node, constants, self.environment).visit(node)
         super().visit_Template(node, frame)
         self.writeline(
             f"from {__name__} import Static as _phx_Static, Open as _phx_Open, "
             "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item, "
-            "escape_value as _phx_escape, ThenClose as _phx_ThenClose",
+            "escape_value as _phx_escape, escape_slot as _phx_escape_slot, "
+            "loop_key as _phx_key, ThenClose as _phx_ThenClose, _escape_inner as _phx_escape_str",
             extra=1,
+        )
+        self.writeline(
+            f"from {_TREE_MODULE} import comprehension as _phx_comprehension, "
+            "close_comprehension as _phx_close_comprehension"
         )
         self.writeline(f"from {_MEMO_MODULE} import loop_memo as _phx_loop_memo")
         self.writeline(f"from {_STREAM_MODULE} import open_loop as _phx_open_loop")
         for name, kind, value in self._constants:
             if kind == "Static":
                 self.writeline(f"{name} = _phx_Static({value!r})")
+            elif kind == "Statics":
+                self.writeline(f"{name} = {value.statics!r}")
             else:
                 self.writeline(f"{name} = _phx_{kind}({value.statics!r})")
 
@@ -475,7 +684,8 @@ class LiveCodeGenerator(CodeGenerator):
             self._write_static("".join(text))
             text = []
             self._slot()
-            self.writeline("yield ", child)
+            target = self._direct_target()
+            self.writeline("yield " if target is None else f"{target} = ", child)
             self._output_child_pre(child, frame, finalize)
             self.visit(child, frame)
             self._output_child_post(child, frame, finalize)
@@ -486,20 +696,21 @@ class LiveCodeGenerator(CodeGenerator):
             super().visit_If(node, frame)
             return
         self._slot()
+        target = self._direct_target()
         if_frame = frame.soft()
         for keyword, branch in [("if ", node), *(("elif ", elif_) for elif_ in node.elif_)]:
             self.writeline(keyword, branch)
             self.visit(branch.test, if_frame)
             self.write(":")
             self.indent()
-            self._branch(branch.body, if_frame)
+            self._branch(branch.body, if_frame, target)
             self.outdent()
         self.writeline("else:")
         self.indent()
         if node.else_:
-            self._branch(node.else_, if_frame)
+            self._branch(node.else_, if_frame, target)
         else:
-            self.writeline('yield ""')
+            self._empty_slot(target)
         self.outdent()
 
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
@@ -507,7 +718,9 @@ class LiveCodeGenerator(CodeGenerator):
             super().visit_For(node, frame)
             return
         # The body becomes a comprehension; a for-else gets a slot of its own
-        # right after it, rendered only when the loop ran zero times.
+        # right after it, rendered only when the loop ran zero times. A body
+        # of text, slots, ifs and loops builds its entries directly (the
+        # comprehension goes out whole), any other keeps the marker stream.
         else_body, node.else_ = node.else_, []
         target = node.target
         key = (
@@ -516,41 +729,70 @@ class LiveCodeGenerator(CodeGenerator):
         ran = self.temporary_identifier() if else_body else None
         reads = _row_reads(node, self.environment)
         memo = None if reads is None else self.temporary_identifier()
-        item = nodes.ExprStmt(key, lineno=node.lineno)
-        self._loop_items[id(item)] = (ran, memo, reads or [])
-        node.body = [item, *node.body]
         if ran:
             self.writeline(f"{ran} = 0")
         self._slot()
+        slot = self._direct_target()
+        direct = slot is not None or _direct(node.body)
         # The iterable is evaluated first: a stream gives its marker its operations.
         rows, loop = self.temporary_identifier(), self.temporary_identifier()
         self.writeline(f"{rows} = ")
         self.visit(node.iter, frame)
+        entry = self.temporary_identifier() if direct else None
         opened = f"{self._new_scope('ForOpen')}, {rows}" + (", True" if else_body else "")
+        self._scopes[-1].var = entry
         self.writeline(f"{loop}, {rows} = _phx_open_loop({opened})")
-        self.writeline(f"yield {loop}")
+        built = None
+        if direct:
+            comprehension, entries = self.temporary_identifier(), self.temporary_identifier()
+            self.writeline(f"{comprehension} = _phx_comprehension({loop})")
+            self.writeline(f"{entries} = []")
+        else:
+            self.writeline(f"yield {loop}")
         if memo:
             self.writeline(f"{memo} = _phx_loop_memo(context, {loop})")
+        # A body reading only its row, in a loop without filter or else, takes
+        # its entries from the memo's plan: it renders only the rows to render.
+        plan = None
+        if direct and memo and not reads and not else_body and node.test is None:
+            plan, todo = self.temporary_identifier(), self.temporary_identifier()
+            self.writeline(f"{plan} = {memo}.plan({rows}) if {memo} is not None else None")
+            self.writeline(f"if {plan} is not None:")
+            self.indent()
+            self.writeline(f"{entries}, {comprehension}.entry_keys, {rows}, {todo} = {plan}")
+            self.writeline(f"{plan} = iter({todo})")
+            self.outdent()
+        if direct:
+            built = (entries, f"{comprehension}.entry_keys", plan)
+        item = nodes.ExprStmt(key, lineno=node.lineno)
+        self._loop_items[id(item)] = (ran, memo, reads or [], built)
+        node.body = [item, *node.body]
         self._loop_iterables[id(node.iter)] = rows
         try:
             super().visit_For(node, frame)
         finally:
             node.body, node.else_ = node.body[1:], else_body
             self._loop_iterables.pop(id(node.iter), None)
-        self._close_scope()
+        if built is None:
+            self._close_scope()
+        else:
+            self._scopes.pop().finish()
+            self.writeline(f"_phx_close_comprehension({comprehension}, {built[0]})")
+            self.writeline(f"{slot} = {comprehension}" if slot else f"yield {comprehension}")
         if ran:
             self._slot()
+            slot = self._direct_target()
             else_frame = frame.inner()
             else_frame.symbols.analyze_node(node, for_branch="else")
             self.writeline(f"if not {ran}:")
             self.indent()
             self.enter_frame(else_frame)
-            self._branch(else_body, else_frame)
+            self._branch(else_body, else_frame, slot)
             self.leave_frame(else_frame)
             self.outdent()
             self.writeline("else:")
             self.indent()
-            self.writeline('yield ""')
+            self._empty_slot(slot)
             self.outdent()
 
     def visit(self, node: nodes.Node, *args: t.Any, **kwargs: t.Any) -> t.Any:
@@ -560,13 +802,32 @@ class LiveCodeGenerator(CodeGenerator):
             return None
         return super().visit(node, *args, **kwargs)
 
+    def _inline_escape(self, frame: Frame, finalize: t.Any) -> bool:
+        """True for a slot built directly: a str is escaped in line, without a call."""
+        return (
+            self._live(frame)
+            and self._scopes[-1].var is not None
+            and finalize.src is None
+            and frame.eval_ctx.autoescape
+            and not frame.eval_ctx.volatile
+        )
+
     def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
+        if self._inline_escape(frame, finalize):
+            self.write("(_phx_escape_str(_phx_v) if type(_phx_v := ")
+            return
         if self._live(frame) and frame.eval_ctx.autoescape and not frame.eval_ctx.volatile:
-            self.write("_phx_escape(")
+            self.write("_phx_escape(" if self._scopes[-1].var is None else "_phx_escape_slot(")
             if finalize.src is not None:
                 self.write(finalize.src)
             return
         super()._output_child_pre(node, frame, finalize)
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
+        if self._inline_escape(frame, finalize):
+            self.write(") is str else _phx_escape_slot(_phx_v))")
+            return
+        super()._output_child_post(node, frame, finalize)
 
     def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
         # ``row.name`` on a dict: an inline key lookup instead of a call per row.
@@ -613,24 +874,60 @@ class LiveCodeGenerator(CodeGenerator):
         if id(node) not in self._loop_items:
             super().visit_ExprStmt(node, frame)
             return
-        ran, memo, reads = self._loop_items.pop(id(node))
+        ran, memo, reads, built = self._loop_items.pop(id(node))
         row = self._expression_code(node.node, frame)
-        if memo is None:
+        values = "".join(f"{self._value_code(name, frame)}, " for name in reads)
+        if ran:
+            self.writeline(f"{ran} = 1")
+        if built is not None:
+            self._direct_entry(row, memo, values, built)
+        elif memo is None:
             self.writeline(f"yield _phx_item({row})")
         else:
             item = self.temporary_identifier()
-            values = "".join(f"{self._value_code(name, frame)}, " for name in reads)
             self.writeline(
                 f"{item} = {memo}.item({row}, ({values})) if {memo} is not None"
                 f" else _phx_item({row})"
             )
             self.writeline(f"yield {item}")
-        if ran:
-            self.writeline(f"{ran} = 1")
-        if memo is not None:
             self.writeline(f"if {item}.entry is not None:")
             self.indent()
             self.writeline("continue  # the entry of an equal row, reused")
+            self.outdent()
+
+    def _direct_entry(
+        self, row: str, memo: str | None, values: str, built: tuple[str, str, str | None]
+    ) -> None:
+        """Start a loop entry built directly: a new dict, or the entry of an equal row.
+
+        With the memo's plan, the loop runs over the rows to render only, and
+        the plan gives their entries.
+        """
+        entries, keys, plan = built
+        entry = self._scopes[-1].var
+        if plan is not None:
+            self.writeline(f"if {plan} is not None:")
+            self.indent()
+            self.writeline(f"{entry} = next({plan})")
+            self.outdent()
+            self.writeline("else:")
+            self.indent()
+        self.writeline(
+            f"{keys}.append({row}.get('id') if type({row}) is dict else _phx_key({row}))"
+        )
+        if memo is None:
+            self.writeline(f"{entry} = {{}}")
+        else:
+            self.writeline(
+                f"{entry} = {memo}.row({row}, ({values})) if {memo} is not None else {{}}"
+            )
+        self.writeline(f"{entries}.append({entry})")
+        if memo is not None:
+            self.writeline(f"if {entry}:")
+            self.indent()
+            self.writeline("continue  # the entry of an equal row, reused")
+            self.outdent()
+        if plan is not None:
             self.outdent()
 
     def visit_Block(self, node: nodes.Block, frame: Frame) -> None:

@@ -11,8 +11,10 @@ old tree held: the client empties it once rendered (see ``stream``).
 from __future__ import annotations
 
 import typing as t
+from itertools import compress
+from operator import ne
 
-from .tree import SLOT, Tree
+from .tree import SLOT, Tree, slot_names
 
 
 def diff_tree(old: Tree, new: Tree) -> Tree:
@@ -57,6 +59,10 @@ def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
     # A stream's rows are all new, and the client emptied its comprehension once rendered.
     streamed = getattr(new, "streamed", False)
     old_count = 0 if streamed else old_k["kc"]
+    if old_count == new_count and getattr(old, "entry_keys", None) == getattr(
+        new, "entry_keys", ()
+    ):
+        return _diff_in_place(old_k, new_k, new_count, new.get("stream"))
     out: Tree = {}
     moved = False
     old_at = None if streamed else _key_index(old, new)
@@ -83,6 +89,28 @@ def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
     out["kc"] = new_count
     if moved:
         out["km"] = True
+    return {"k": out} if stream is None else {"k": out, "stream": stream}
+
+
+def _diff_in_place(
+    old_k: Tree, new_k: Tree, count: int, stream: list[t.Any] | None
+) -> Tree | None:
+    """The diff of entries that kept their places: only those that changed are looked at.
+
+    Finding them compares the entries in C (reused entries by identity), so
+    an event that changed a row or two of a long list costs little more.
+    """
+    names = slot_names(count)
+    olds = list(map(old_k.__getitem__, names))
+    news = list(map(new_k.__getitem__, names))
+    out: Tree = {}
+    for i in compress(range(count), map(ne, olds, news)):
+        change = _diff_same(olds[i], news[i])
+        if change:
+            out[names[i]] = change
+    if not out and stream is None:
+        return None
+    out["kc"] = count
     return {"k": out} if stream is None else {"k": out, "stream": stream}
 
 

@@ -15,7 +15,7 @@ from .component import live_component
 from .js import js
 from .memo import MEMO_VARIABLE, Memo
 from .stream import forget_pending, live_render
-from .tree import Tree, build_tree
+from .tree import Tree, build_tree, collecting_streams, join_html, with_streams
 from .uploads.markup import GLOBALS as UPLOAD_GLOBALS
 
 
@@ -54,17 +54,27 @@ class LiveEnvironment(jinja2.Environment):
     honour are refused. ``obj.name`` on a plain dict looks the key up first
     (Jinja tries the attribute first, paying for an ``AttributeError`` on
     every row of a table); a key that shadows a dict method therefore wins.
+
+    ``constants`` are names whose values are fixed when templates compile
+    (a table's columns, say): a ``{% for %}`` over one is unrolled into a
+    copy of its body per item, its ``{% if %}`` on the item decided, so its
+    cells are text and slots of the enclosing node. They are globals too; a
+    template that assigns the name, or a context value of that name, does
+    not change what such a loop rendered.
     """
 
     code_generator_class = LiveCodeGenerator
+    concat = staticmethod(join_html)
 
-    def __init__(self, **options: t.Any) -> None:
+    def __init__(self, constants: t.Mapping[str, t.Any] | None = None, **options: t.Any) -> None:
         options.setdefault("autoescape", True)
         options.setdefault("undefined", LiveUndefined)
         super().__init__(**options)
         self.globals.update(UPLOAD_GLOBALS)  # live_file_input, live_img_preview, upload_errors
         self.globals["js"] = js  # JS commands: phx-click="{{ js.hide('#modal').push('close') }}"
         self.globals["live_component"] = live_component
+        self.constants = dict(constants or {})
+        self.globals.update(self.constants)
         self._refuse_unsupported()
 
     def overlay(self, *args: t.Any, **options: t.Any) -> t.Self:
@@ -115,20 +125,20 @@ def render_template(
     """
     variables = dict(context)
     if memo is None:
-        with live_render():
+        with live_render(), collecting_streams() as streams:
             tree = build_tree(template.root_render_func(template.new_context(variables)))
         forget_pending(context)
-        return tree
+        return with_streams(tree, streams)
     variables[MEMO_VARIABLE] = memo
     try:
-        with live_render():
+        with live_render(), collecting_streams() as streams:
             tree = build_tree(template.root_render_func(template.new_context(variables)))
     except BaseException:
         memo.discard()
         raise
     memo.rendered()
     forget_pending(context)
-    return tree
+    return with_streams(tree, streams)
 
 
 _default_environment = LiveEnvironment()

@@ -9,7 +9,10 @@ template yields; ``to_html`` turns it back into HTML.
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from markupsafe import Markup
 
@@ -32,6 +35,14 @@ class _SlotKeys(dict[int, str]):
 
 
 SLOT = _SlotKeys()
+SLOT_NAMES = tuple(SLOT[i] for i in range(SLOT_KEYS_KEPT))
+
+
+def slot_names(count: int) -> t.Sequence[str]:
+    """The keys of ``count`` slots or entries, ``"0"`` to ``str(count - 1)``, made in C."""
+    if count <= SLOT_KEYS_KEPT:
+        return SLOT_NAMES[:count]
+    return SLOT_NAMES + tuple(map(str, range(SLOT_KEYS_KEPT, count)))
 
 
 class Comprehension(dict[str, t.Any]):
@@ -56,6 +67,52 @@ class StreamedTree(dict[str, t.Any]):
     streams: list[Comprehension]
 
 
+# During a live render: the stream comprehensions made so far.
+_STREAMS: ContextVar[list[Comprehension] | None] = ContextVar("streams", default=None)
+
+
+def comprehension(loop: ForOpen) -> Comprehension:
+    """The comprehension of one render of ``loop``: a stream's carries its operations."""
+    made = Comprehension(loop.statics)
+    operations = loop.stream
+    if operations is not None:
+        made.streamed = True
+        if operations:
+            made["stream"] = operations
+        streams = _STREAMS.get()
+        if streams is not None:
+            streams.append(made)
+    return made
+
+
+def close_comprehension(made: Comprehension, entries: list[Tree]) -> None:
+    """Give a comprehension built directly its entries, keyed ``"0"``, ``"1"``…"""
+    count = len(entries)
+    keyed: dict[str, t.Any] = dict(zip(slot_names(count), entries, strict=True))
+    keyed["kc"] = count
+    made["k"] = keyed
+
+
+@contextlib.contextmanager
+def collecting_streams() -> Iterator[list[Comprehension]]:
+    """List the stream comprehensions a live render makes, for ``with_streams``."""
+    streams: list[Comprehension] = []
+    token = _STREAMS.set(streams)
+    try:
+        yield streams
+    finally:
+        _STREAMS.reset(token)
+
+
+def with_streams(tree: Tree, streams: list[Comprehension]) -> Tree:
+    """``tree``, listing its stream comprehensions when it has any."""
+    if not streams:
+        return tree
+    streamed = StreamedTree(tree)
+    streamed.streams = streams
+    return streamed
+
+
 def forget_streams(tree: Tree) -> None:
     """Empty the stream comprehensions of a tree that was sent, as the client does.
 
@@ -68,45 +125,41 @@ def forget_streams(tree: Tree) -> None:
         comprehension.entry_keys = []
 
 
-def build_tree(events: t.Iterable[str]) -> Tree:
-    """Assemble the rendered tree from a compiled template's output stream."""
+def build_tree(events: t.Iterable[str | Comprehension]) -> Tree:
+    """Assemble the rendered tree from a compiled template's output stream.
+
+    A loop built directly comes as its whole comprehension.
+    """
     stack: list[tuple[t.Any, t.Any, int]] = []
     holder: Tree = {}
     current: t.Any = None  # the node or comprehension being built
     target: t.Any = holder  # the dict that receives the next slot
     index = 0
-    streams: list[Comprehension] = []
     for event in events:
         kind = type(event)
         if kind is Static:
             continue
-        if kind is Markup or kind is str:
+        if kind is Markup or kind is str or kind is Comprehension:
             target[SLOT[index]] = event
             index += 1
         elif kind is Item:
             keys = current.entry_keys
-            entry = event.entry  # type: ignore[attr-defined]
+            entry = event.entry  # type: ignore[union-attr]
             if entry is None:
-                target = entry = event.built = {}  # type: ignore[attr-defined]
+                target = entry = event.built = {}  # type: ignore[union-attr]
             else:
                 target = None  # a reused entry: no slots follow
             current["k"][SLOT[len(keys)]] = entry
-            keys.append(event.key)  # type: ignore[attr-defined]
+            keys.append(event.key)  # type: ignore[union-attr]
             index = 0
         elif kind is Open:
             stack.append((current, target, index))
-            current = target = {"s": event.statics}  # type: ignore[attr-defined]
+            current = target = {"s": event.statics}  # type: ignore[union-attr]
             index = 0
         elif kind is ForOpen:
             stack.append((current, target, index))
-            current = Comprehension(event.statics)  # type: ignore[attr-defined]
+            current = comprehension(t.cast(ForOpen, event))
             target = None
-            operations = event.stream  # type: ignore[attr-defined]
-            if operations is not None:
-                current.streamed = True
-                streams.append(current)
-                if operations:
-                    current["stream"] = operations
         elif kind is Close:
             if type(current) is Comprehension:
                 current["k"]["kc"] = len(current.entry_keys)
@@ -115,18 +168,22 @@ def build_tree(events: t.Iterable[str]) -> Tree:
             target[SLOT[index]] = done
             index += 1
         elif kind is Cid:
-            target[SLOT[index]] = event.cid  # type: ignore[attr-defined]
+            target[SLOT[index]] = event.cid  # type: ignore[union-attr]
             index += 1
         else:
             target[SLOT[index]] = str(event)
             index += 1
     if stack or "0" not in holder:
         raise ValueError("template output is not a complete rendered tree")
-    if not streams:
-        return t.cast(Tree, holder["0"])
-    tree = StreamedTree(holder["0"])
-    tree.streams = streams
-    return tree
+    return t.cast(Tree, holder["0"])
+
+
+def join_html(parts: t.Iterable[str | Comprehension]) -> str:
+    """Jinja's ``concat`` for live templates: a loop built directly is a comprehension.
+
+    ``Template.render``, macros and ``super()`` join what a template yields.
+    """
+    return "".join([to_html(part) for part in parts])
 
 
 def to_html(node: t.Any, components: t.Mapping[int, Tree] | None = None) -> str:

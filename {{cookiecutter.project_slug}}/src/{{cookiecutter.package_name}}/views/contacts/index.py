@@ -47,7 +47,6 @@ class ContactList:
     page: Page = field(default_factory=Page)  # its numbers; its rows are in ``rows``
     rows: Stream[ContactRow] = field(default_factory=_rows)
     shown: list[int] = field(default_factory=list)  # the ids of the rows shown, in their order
-    columns: tuple[tuple[str, str], ...] = contacts.COLUMNS
     per_page_choices: tuple[int, ...] = contacts.PER_PAGE
     loading: Loading = field(default_factory=Loading)
     links: Links = field(default_factory=lambda: contacts.links(PagingParams(), 1, 1))
