@@ -322,6 +322,16 @@ def test_a_loop_over_a_constant_is_unrolled_into_text_and_slots() -> None:
     assert live.from_string(CELLS).render(row=row) == plain.from_string(CELLS).render(row=row)
 
 
+def test_a_loop_over_a_constant_is_unrolled_once_the_environment_holds_templates() -> None:
+    # Nodes refer to their environment: unrolling copied it, and the templates it held
+    # could not be copied, so the loop silently stayed a loop in a served app.
+    loader = jinja2.DictLoader({"first.html": "<p>{{ x }}</p>", "cells.html": CELLS})
+    live = LiveEnvironment(constants={"COLUMNS": COLUMNS}, loader=loader)
+    live.get_template("first.html")
+    tree = render_template(live.get_template("cells.html"), {"row": {"name": "Ada", "score": 3}})
+    assert tree["s"] == ["<tr><td class='name'><b>", "</b></td><td class='score'>", "</td></tr>"]
+
+
 @pytest.mark.parametrize(
     "source",
     [

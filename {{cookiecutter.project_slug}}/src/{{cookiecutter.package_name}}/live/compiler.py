@@ -381,6 +381,9 @@ class _Unroll(NodeTransformer):
         bound = _bound_names(template)
         self.constants = {name: value for name, value in constants.items() if name not in bound}
         self.eval_ctx = nodes.EvalContext(environment)
+        # Nodes refer to their environment: a copy of a body shares it (its compiled
+        # templates, say), rather than copying it.
+        self.shared = {id(environment): environment}
 
     def visit_For(self, node: nodes.For) -> nodes.Node | list[nodes.Node]:
         node = t.cast(nodes.For, self.generic_visit(node))
@@ -396,7 +399,9 @@ class _Unroll(NodeTransformer):
             return node
         try:
             bodies = [
-                _Substitute(dict(_unpack(node.target, item))).visit_body(copy.deepcopy(node.body))
+                _Substitute(dict(_unpack(node.target, item))).visit_body(
+                    copy.deepcopy(node.body, dict(self.shared))
+                )
                 for item in self.constants[node.iter.name]
             ]
         except (nodes.Impossible, TypeError):  # not an iterable of constants
