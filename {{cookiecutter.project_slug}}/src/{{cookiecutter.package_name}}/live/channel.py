@@ -169,10 +169,11 @@ class LiveChannel:
             while not self._closing:
                 item = self._take()
                 if item is None:
-                    if self._inbox is None or self._inbox.due() is None:
+                    due = None if self._inbox is None else self._inbox.due()
+                    if due is None:
                         idle = True  # nothing to do, nor anything held back for later
                         return
-                    await self._sleep()
+                    await self._sleep(due)
                     continue
                 if self._overflowed is not None:
                     await self._overflow()
@@ -209,22 +210,18 @@ class LiveChannel:
     def _take(self) -> Message | Info | None:
         """The oldest of the client's messages and the infos due, or None when none is."""
         now = asyncio.get_running_loop().time()
-        info = None if self._inbox is None else self._inbox.first(now)
-        messages = self._messages
+        inbox, messages = self._inbox, self._messages
+        info = None if inbox is None else inbox.first(now)
         if messages and (info is None or messages[0][0] < info.order):
             message = messages.popleft()[1]
             self.transport.dequeued(message)
             self._room.set()
             return message
-        return None if info is None or self._inbox is None else self._inbox.pop(info, now)
+        return None if inbox is None or info is None else inbox.pop(info, now)
 
-    async def _sleep(self) -> None:
-        """Until something is queued, or an info held back is due."""
+    async def _sleep(self, due: float) -> None:
+        """Until something is queued, or ``due``: when an info held back may be handed out."""
         self._wake.clear()
-        due = None if self._inbox is None else self._inbox.due()
-        if due is None:
-            await self._wake.wait()
-            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(due):
                 await self._wake.wait()
