@@ -80,14 +80,14 @@ class MemoryServer(AppServer):
         return t.cast(dict[str, t.Any], json.loads(body))
 
     async def settled(self) -> dict[str, t.Any]:
-        """Collected, then RSS once the freed memory is given back (KiB)."""
+        """Collected, then RSS once the freed memory is given back (KiB), then the counts."""
         await self.read("/_bench/gc")
         await asyncio.sleep(SETTLE)
-        counts = await self.read("/_bench/gc")
+        tasks = await self.read("/_bench/gc")
         status = Path(f"/proc/{self.pid}/status").read_text()
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
         assert match is not None, "no VmRSS in /proc/<pid>/status"
-        return {**counts, "rss_kib": int(match.group(1))}
+        return {**tasks, **await self.read("/_bench/objects"), "rss_kib": int(match.group(1))}
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
