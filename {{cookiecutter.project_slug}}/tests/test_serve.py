@@ -229,6 +229,13 @@ async def test_once_the_app_has_started_what_start_up_made_is_out_of_collections
         gc.set_threshold(*thresholds)
 
 
+def test_the_server_does_not_ping_sockets_whose_client_sends_heartbeats() -> None:
+    """A timer and a ping every 20 s for each of thousands of idle sockets, to learn what
+    the heartbeats say (a socket silent past ``idle_timeout`` is closed)."""
+    config = server_config(app_settings(debug=False))
+    assert config.ws_ping_interval is None and config.ws_per_message_deflate is False
+
+
 def test_an_oversized_request_head_is_refused_at_once(served: str) -> None:
     port = int(served.rsplit(":", 1)[1])
     outcome: list[bytes | None] = []

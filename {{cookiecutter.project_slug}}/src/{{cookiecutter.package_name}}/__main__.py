@@ -11,7 +11,10 @@ client stopped reading (``websocket_protocol``).
 
 WebSocket compression is off, as in Phoenix: it costs about 50 KiB of zlib
 state per connection (half a joined view's memory) to shrink diffs that are
-already small.
+already small. uvicorn's keepalive pings are off too: the client's heartbeats
+already show a connection is alive (one silent for ``LiveConfig.idle_timeout``
+is closed), and 10,000 idle sockets would be 500 pings a second, each with a
+timer.
 
 The garbage collector is set for thousands of joined views, which are
 hundreds of thousands of objects, and each collection stops every socket
@@ -82,6 +85,7 @@ def server_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "ws": WebSocketProtocol,
         "ws_max_size": MAX_WEBSOCKET_MESSAGE_BYTES,
         "ws_per_message_deflate": False,
+        "ws_ping_interval": None,
         **overrides,
     }
 
