@@ -85,11 +85,15 @@ class Transport:
             return
         await self.websocket.accept()
         # Reading runs in its own task, so that closing from a channel stops it at once.
+        # Awaited as it is (asyncio.wait would hold a coroutine, a future and a callback
+        # for as long as the socket is open): a bug in reading is the server's to log.
         reader = self._reader = asyncio.create_task(self._read())
         try:
-            await asyncio.wait({reader})
-            if not reader.cancelled():
-                reader.result()  # a bug in reading is the server's to log
+            await reader
+        except asyncio.CancelledError:
+            running = asyncio.current_task()
+            if not reader.cancelled() or running is not None and running.cancelling():
+                raise  # this socket's handler is cancelled, not only its reader
         finally:
             reader.cancel()
             self.closed = True
