@@ -9,7 +9,7 @@ UV := $(UV_DIR)/bin/uv
 DEMO_DIR := build/demo/my-live-app
 LOCK_DIR := build/lock/my-live-app
 
-.PHONY: demo test bench bench-realtime bench-contacts bench-team bench-uploads bench-presence bench-streams lock
+.PHONY: demo test bench bench-realtime bench-memory bench-contacts bench-team bench-uploads bench-presence bench-streams lock
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv==$(UV_VERSION)
@@ -32,6 +32,9 @@ bench: $(VENV)/.installed  ## Time the diff engine.
 
 bench-realtime: $(VENV)/.installed  ## Broadcast latency, memory per view, event latency under load.
 	$(VENV)/bin/python bench/bench_realtime.py $(BENCH_ARGS)
+
+bench-memory: $(VENV)/.installed  ## The served app: memory per idle joined view, GC pauses, 10,000 views.
+	$(VENV)/bin/python bench/bench_memory.py $(BENCH_ARGS)
 
 bench-contacts: $(VENV)/.installed  ## The contacts sample: diff bytes, save -> diff latency, list render.
 	$(VENV)/bin/python bench/bench_contacts.py $(BENCH_ARGS)

@@ -96,3 +96,39 @@ class CpuMeter:
             "server_cpu_percent": 100 * used.servers / used.wall,
             "other_cpu_percent": 100 * used.other / used.wall,
         }
+
+
+class GcPauses:
+    """The garbage collector's runs in this process and how long they paused it, by generation."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        self.runs = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.longest = [0.0, 0.0, 0.0]
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+            return
+        generation, pause = info["generation"], now - self._started
+        self.runs[generation] += 1
+        self.seconds[generation] += pause
+        self.longest[generation] = max(self.longest[generation], pause)
+
+    def report(self) -> dict[str, t.Any]:
+        """Runs, total and longest pause (ms) of each generation since the last report."""
+        figures = {
+            f"gen{generation}": {
+                "runs": self.runs[generation],
+                "total_ms": self.seconds[generation] * 1000,
+                "longest_ms": self.longest[generation] * 1000,
+            }
+            for generation in range(3)
+        }
+        self.reset()
+        return figures

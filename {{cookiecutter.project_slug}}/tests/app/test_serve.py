@@ -6,12 +6,14 @@ it (``__main__.py``): a request head past ``MAX_REQUEST_HEAD_BYTES`` gets a
 400 and a closed connection at once, a WebSocket message past
 ``MAX_WEBSOCKET_MESSAGE_BYTES`` closes that socket with 1009, and other
 clients are served all the while. In debug mode a Python change reloads the
-server, and a database lacking migrations is a warning at start-up.
+server, and a database lacking migrations is a warning at start-up. Once the
+app has started, the garbage collector is set up for many views.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import queue
 import secrets
@@ -33,14 +35,18 @@ from alembic.script import ScriptDirectory
 from websockets.exceptions import ConnectionClosed
 
 from {{ cookiecutter.package_name }}.__main__ import (
+    GC_THRESHOLDS,
     MAX_REQUEST_HEAD_BYTES,
     MAX_WEBSOCKET_MESSAGE_BYTES,
+    Server,
+    server_config,
 )
 from {{ cookiecutter.package_name }}.db import create_engine
 from {{ cookiecutter.package_name }}.live.testing import scaled
 from {{ cookiecutter.package_name }}.schema import ALEMBIC_INI, migration_warning
 
 import raw_websocket
+from conftest import app_settings
 from live_client import TIMEOUT, LiveClient
 from servers import free_port
 
@@ -193,6 +199,38 @@ def send_oversized_head(port: int) -> bytes | None:
         except TimeoutError:
             return None
     return received if time.monotonic() < deadline else None
+
+
+async def test_once_the_app_has_started_what_start_up_made_is_out_of_collections(
+    app_database_url: str, tmp_path: Path
+) -> None:
+    """A full collection looks at every object, and stops every socket meanwhile: the
+    modules, classes and app that start-up made never become garbage, so they are frozen
+    out of collections, which run less often."""
+    settings = app_settings(database_url=app_database_url, debug=False, media_dir=tmp_path)
+    server = Server(server_config(settings, port=0, log_level="warning", lifespan="on"))
+    thresholds = gc.get_threshold()
+    gc.unfreeze()
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(STARTUP_TIMEOUT):
+            while not server.started:
+                assert not serving.done(), "the server did not start"
+                await asyncio.sleep(0.01)
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        server.should_exit = True
+        await serving
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def test_the_server_does_not_ping_sockets_whose_client_sends_heartbeats() -> None:
+    """A timer and a ping every 20 s for each of thousands of idle sockets, to learn what
+    the heartbeats say (a socket silent past ``idle_timeout`` is closed)."""
+    config = server_config(app_settings(debug=False))
+    assert config.ws_ping_interval is None and config.ws_per_message_deflate is False
 
 
 def test_an_oversized_request_head_is_refused_at_once(served: str) -> None:

@@ -1,6 +1,6 @@
 """Edge cases found by review: a channel ending while the socket's reader waits, a view's
 own ``CancelledError``, percent-encoded paths, what parsed frames cost, and annotations
-that exist only for type checkers.
+that exist only for type checkers; an idle view holds no worker.
 """
 
 from __future__ import annotations
@@ -18,13 +18,20 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from {{ cookiecutter.package_name }}.live import LiveConfig, LiveEnvironment, LiveRoutes, LiveView
+from {{ cookiecutter.package_name }}.live import (
+    InfoEvent,
+    LiveConfig,
+    LiveEnvironment,
+    LiveRoutes,
+    LiveView,
+)
 from {{ cookiecutter.package_name }}.live.binding import bind
+from {{ cookiecutter.package_name }}.live.channel import LiveChannel
 from {{ cookiecutter.package_name }}.live.protocol import parsed_size
 from {{ cookiecutter.package_name }}.live.testing import ServerError, live, scaled
 from {{ cookiecutter.package_name }}.live.transport import Transport
 
-from live_client import LiveClient
+from live_client import LiveClient, ok
 from servers import serve
 
 if t.TYPE_CHECKING:  # names a type checker sees and the running program does not
@@ -41,7 +48,8 @@ TEMPLATES = {
 
 class WorkLive(LiveView[dict[str, t.Any]]):
     """``crash`` raises after a while, ``sleep`` holds the view, ``cancelled`` awaits a
-    task cancelled elsewhere; ``name`` comes from the path."""
+    task cancelled elsewhere, ``later`` sends the view an info that adds 10; ``name``
+    comes from the path."""
 
     template_name = "work.html"
 
@@ -61,7 +69,12 @@ class WorkLive(LiveView[dict[str, t.Any]]):
             task = asyncio.create_task(asyncio.sleep(10))
             task.cancel()
             await task  # raises CancelledError in the handler
+        if event == "later":
+            socket.schedule_info_once(InfoEvent("add"))
         socket.context["n"] += 1
+
+    async def handle_info(self, event: InfoEvent, socket: TypeOnlySocket[t.Any]) -> None:
+        socket.context["n"] += 10
 
 
 class Transports(list[Transport]):
@@ -131,6 +144,35 @@ async def test_a_channel_ending_while_the_reader_waits_for_room_loses_nothing() 
             assert transport._queued == 0 and transport._room.is_set()
             assert (await client.heartbeat())["status"] == "ok"
             assert set(transport.channels) == {second.topic}
+
+
+async def resting(channel: LiveChannel) -> None:
+    """Until the channel holds no worker and no queue (its view is idle), within a bound."""
+    async with asyncio.timeout(scaled(5.0)):
+        while channel._worker or channel._messages is not None or channel._inbox is not None:
+            await asyncio.sleep(0.01)
+
+
+async def test_an_idle_view_holds_no_task_and_no_queue_until_something_comes() -> None:
+    """A worker and its queues for each of thousands of idle views would be most of their
+    memory: a message or an info starts a worker, which ends once the view is idle."""
+    transports = Transports()
+    with serve(make_app(transports)) as base_url:
+        async with LiveClient.open(base_url, "/work") as client:
+            assert (await client.join())["status"] == "ok"
+            (transport,) = transports
+            channel = transport.channels[client.page.topic]
+            assert isinstance(channel, LiveChannel)
+            await resting(channel)
+            assert ok(await client.click("inc"))["diff"] == {"0": "1"}
+            await resting(channel)
+            assert ok(await client.click("later"))["diff"] == {"0": "2"}
+            async with asyncio.timeout(scaled(5.0)):
+                push = await client.receive()
+            assert (push.event, push.payload) == ("diff", {"0": "12"})  # the info's
+            await resting(channel)
+            assert channel.joined is not None and not channel.finished
+            assert ok(await client.click("inc"))["diff"] == {"0": "13"}
 
 
 async def test_a_views_own_cancelled_error_is_a_crash_and_the_view_rejoins() -> None:

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException
 from .async_result import is_async_done
 from .binding import BindingError
 from .diff import diff_tree
+from .flag import Flag
 from .inbox import Inbox, Info, orders
 from .lifecycle import call_handle_event, call_handle_params, mount_view
 from .logs import clip
@@ -70,39 +71,46 @@ class JoinedView:
 
 
 class LiveChannel:
-    """The messages of one ``lv:<container id>`` topic, handled in arrival order."""
+    """The messages of one ``lv:<container id>`` topic, handled in arrival order.
+
+    Its worker (a task) and its queues exist while there is something to do:
+    an idle joined view holds no task and no queue, and a message or an info
+    starts a worker, which ends once everything queued is handled.
+    """
 
     def __init__(self, transport: Transport, topic: str) -> None:
         self.topic = topic
         self.transport = transport
         self.routes = transport.routes
         self.joined: JoinedView | None = None
-        self.finished = False  # the worker ended: the socket routes nothing here any more
+        self.finished = False  # the channel ended: the socket routes nothing here any more
         config = transport.config
-        self._messages: deque[tuple[int, Message]] = deque()  # the client's, with their order
-        self._room = asyncio.Event()  # set while the client's queue has room
-        self._room.set()
-        self._inbox = Inbox(config.info_backlog, config.presence_interval)
+        self._messages: deque[tuple[int, Message]] | None = None  # the client's, with their order
+        self._room = Flag(True)  # set while the client's queue has room
+        self._inbox: Inbox | None = None
         # Infos that coalesce with nothing (one-off jobs) a view may let wait: past this, the
         # view keeps scheduling them faster than it handles them, a bug of its own.
         self._inbox_limit = config.info_backlog + config.max_jobs + 2 * config.max_subscriptions
-        self._wake = asyncio.Event()  # set when something was queued, or on close
+        self._wake = Flag()  # set when something was queued, or on close
         self._closing = False
         self._overflowed: ConnectedLiveViewSocket[t.Any] | None = None
-        self._worker = asyncio.create_task(self._work())
+        self._worker: asyncio.Task[None] | None = None
 
     async def deliver(self, message: Message) -> bool:
         """Queue ``message``; waits while the mailbox is full, which stops the socket's reader.
 
         False when the channel finished meanwhile: nobody will read the message.
         """
-        while len(self._messages) >= self.transport.config.mailbox_size and not self.finished:
+        limit = self.transport.config.mailbox_size
+        while self._messages is not None and len(self._messages) >= limit and not self.finished:
             self._room.clear()
             await self._room.wait()
         if self.finished:
             return False
+        if self._messages is None:
+            self._messages = deque()
         self._messages.append((next(orders), message))
-        self._wake.set()
+        self._queued()
         return True
 
     def deliver_info(
@@ -116,12 +124,22 @@ class LiveChannel:
         """
         if self.finished or self.transport.closed:
             return
+        if self._inbox is None:
+            config = self.transport.config
+            self._inbox = Inbox(config.info_backlog, config.presence_interval)
         if key is None and len(self._inbox) >= self._inbox_limit:
             self.transport.log.warning("%s cannot keep up with infos: %s", self.topic, event.name)
             self._overflowed = socket
-            return
-        self._inbox.put(Info(event, socket, key, next(orders)), asyncio.get_running_loop().time())
+        else:
+            info = Info(event, socket, key, next(orders))
+            self._inbox.put(info, asyncio.get_running_loop().time())
+        self._queued()
+
+    def _queued(self) -> None:
+        """Something was queued: wake the worker, or start one."""
         self._wake.set()
+        if self._worker is None and not self._closing:
+            self._worker = asyncio.create_task(self._work())
 
     async def close(self) -> None:
         """The socket closed: drop what is queued, let a running handler finish, clean up.
@@ -133,21 +151,31 @@ class LiveChannel:
         self._discard_queued()
         self._closing = True
         self._wake.set()
-        done, _ = await asyncio.wait({self._worker}, timeout=self.transport.config.close_grace)
-        if not done:
-            logger.warning("a handler on %s outlived the close grace; cancelled", clip(self.topic))
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+        worker = self._worker
+        if worker is not None:
+            done, _ = await asyncio.wait({worker}, timeout=self.transport.config.close_grace)
+            if not done:
+                logger.warning(
+                    "a handler on %s outlived the close grace; cancelled", clip(self.topic)
+                )
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+        self._finish()
         await self._drop()
 
     # -- the worker ----------------------------------------------------------
 
     async def _work(self) -> None:
+        idle = False
         try:
             while not self._closing:
                 item = self._take()
                 if item is None:
-                    await self._sleep()
+                    due = None if self._inbox is None else self._inbox.due()
+                    if due is None:
+                        idle = True  # nothing to do, nor anything held back for later
+                        return
+                    await self._sleep(due)
                     continue
                 if self._overflowed is not None:
                     await self._overflow()
@@ -162,39 +190,50 @@ class LiveChannel:
                 if self.joined is None and not self._messages:
                     return
         finally:
-            # However the worker ends, the socket stops routing here and what
-            # is still queued gives its share of the socket's budget back.
-            self.finished = True
-            self.transport.forget(self)
-            self._discard_queued()
+            self._worker = None
+            if idle and self.joined is not None:
+                self._rest()
+            else:
+                # However else the worker ends, the socket stops routing here and what
+                # is still queued gives its share of the socket's budget back.
+                self._finish()
+
+    def _rest(self) -> None:
+        """The worker is done with everything queued: let go of the empty queues."""
+        self._messages = None
+        if self._inbox is not None and self._inbox.settled(asyncio.get_running_loop().time()):
+            self._inbox = None
+
+    def _finish(self) -> None:
+        self.finished = True
+        self.transport.forget(self)
+        self._discard_queued()
 
     def _take(self) -> Message | Info | None:
         """The oldest of the client's messages and the infos due, or None when none is."""
         now = asyncio.get_running_loop().time()
-        info = self._inbox.first(now)
-        if self._messages and (info is None or self._messages[0][0] < info.order):
-            message = self._messages.popleft()[1]
+        inbox, messages = self._inbox, self._messages
+        info = None if inbox is None else inbox.first(now)
+        if messages and (info is None or messages[0][0] < info.order):
+            message = messages.popleft()[1]
             self.transport.dequeued(message)
             self._room.set()
             return message
-        return None if info is None else self._inbox.pop(info, now)
+        return None if inbox is None or info is None else inbox.pop(info, now)
 
-    async def _sleep(self) -> None:
-        """Until something is queued, or an info held back is due."""
+    async def _sleep(self, due: float) -> None:
+        """Until something is queued, or ``due``: when an info held back may be handed out."""
         self._wake.clear()
-        due = self._inbox.due()
-        if due is None:
-            await self._wake.wait()
-            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(due):
                 await self._wake.wait()
 
     def _discard_queued(self) -> None:
-        for _, message in self._messages:
+        for _, message in self._messages or ():
             self.transport.dequeued(message)
-        self._messages.clear()
-        self._inbox.clear()
+        self._messages = None
+        if self._inbox is not None:
+            self._inbox.clear()
         self._room.set()  # a reader waiting for room finds the channel finished
 
     async def _overflow(self) -> None:

@@ -119,6 +119,12 @@ class Inbox:
             del self._waiting[order], self._latest[_Diffs(topic)]
             self._merged.pop(order, None)
 
+    def settled(self, now: float) -> bool:
+        """Nothing waits, and no batch of presence diffs handed out holds the next one back:
+        a new inbox would do just the same, so this one may go."""
+        horizon = now - self._interval
+        return not self._waiting and all(at <= horizon for at in self._handed.values())
+
     def first(self, now: float) -> Info | None:
         """The oldest info that may be handed out at ``now``, left in place."""
         return next((info for info in self._waiting.values() if info.due <= now), None)

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .channel import LiveChannel
 from .crashes import CrashPacing
+from .flag import Flag
 from .logs import ClientLog, clip
 from .protocol import Message, ProtocolError, parse_binary_frame, parse_frame, reply_frame
 from .uploads.budget import DiskBudget
@@ -74,8 +75,7 @@ class Transport:
         self._send_lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
         self._queued = 0  # frame characters in the channels' mailboxes
-        self._room = asyncio.Event()  # set while ``_queued`` is within the budget
-        self._room.set()
+        self._room = Flag(True)  # set while ``_queued`` is within the budget
 
     async def run(self) -> None:
         origin = self.websocket.headers.get("origin")
@@ -85,11 +85,15 @@ class Transport:
             return
         await self.websocket.accept()
         # Reading runs in its own task, so that closing from a channel stops it at once.
+        # Awaited as it is (asyncio.wait would hold a coroutine, a future and a callback
+        # for as long as the socket is open): a bug in reading is the server's to log.
         reader = self._reader = asyncio.create_task(self._read())
         try:
-            await asyncio.wait({reader})
-            if not reader.cancelled():
-                reader.result()  # a bug in reading is the server's to log
+            await reader
+        except asyncio.CancelledError:
+            running = asyncio.current_task()
+            if not reader.cancelled() or running is not None and running.cancelling():
+                raise  # this socket's handler is cancelled, not only its reader
         finally:
             reader.cancel()
             self.closed = True
@@ -114,30 +118,39 @@ class Transport:
     # -- reading -------------------------------------------------------------
 
     async def _read(self) -> None:
-        while not self.closed:
-            try:
-                # asyncio.timeout, not wait_for: no task per frame (wait_for makes one on 3.11).
-                async with asyncio.timeout(self.config.idle_timeout):
-                    received = await self.websocket.receive()
-            except TimeoutError:
-                logger.info("closing a LiveView socket idle for %s s", self.config.idle_timeout)
-                await self._close(1000, "idle")
-                return
-            if received["type"] == "websocket.disconnect":
-                return
-            text = received.get("text")
-            try:
-                if text is not None:
-                    message = parse_frame(text)
-                else:  # an upload's chunk; nothing else is binary
-                    message = parse_binary_frame(received.get("bytes") or b"")
-                    if not message.topic.startswith("lvu:"):
-                        raise ProtocolError("a binary frame off an upload topic", UNSUPPORTED_DATA)
-            except ProtocolError as exc:
-                self.log.warning("closing a LiveView socket: %s", str(exc))
-                await self._close(exc.code, str(exc))
-                return
-            await self._route(message)
+        while not self.closed and await self._read_frame():
+            pass
+
+    async def _read_frame(self) -> bool:
+        """Read one frame and route it; False once reading is over.
+
+        A frame of its own: what it read is let go of before the next wait,
+        or every idle socket would keep its last frame, decoded.
+        """
+        try:
+            # asyncio.timeout, not wait_for: no task per frame (wait_for makes one on 3.11).
+            async with asyncio.timeout(self.config.idle_timeout):
+                received = await self.websocket.receive()
+        except TimeoutError:
+            logger.info("closing a LiveView socket idle for %s s", self.config.idle_timeout)
+            await self._close(1000, "idle")
+            return False
+        if received["type"] == "websocket.disconnect":
+            return False
+        text = received.get("text")
+        try:
+            if text is not None:
+                message = parse_frame(text)
+            else:  # an upload's chunk; nothing else is binary
+                message = parse_binary_frame(received.get("bytes") or b"")
+                if not message.topic.startswith("lvu:"):
+                    raise ProtocolError("a binary frame off an upload topic", UNSUPPORTED_DATA)
+        except ProtocolError as exc:
+            self.log.warning("closing a LiveView socket: %s", str(exc))
+            await self._close(exc.code, str(exc))
+            return False
+        await self._route(message)
+        return True
 
     async def _route(self, message: Message) -> None:
         if message.topic == "phoenix":
