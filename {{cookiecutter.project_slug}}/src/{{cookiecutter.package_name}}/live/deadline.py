@@ -24,16 +24,14 @@ class Deadline:
         self.seconds = seconds
         self._since: float | None = None  # when the wait going on began (loop time)
         self._task: asyncio.Task[t.Any] | None = None
-        self._cancelling = 0  # the task's pending cancellations when the wait began
+        self._cancelling = 0  # the task's other cancellations pending when the timer cancelled it
         self._timer: asyncio.TimerHandle | None = None
         self._when = 0.0  # when the timer is set for (a loop may run a timer a hair early)
         self._expired = False  # the timer cancelled the wait
 
     def __enter__(self) -> None:
         loop = asyncio.get_running_loop()
-        task = self._task = asyncio.current_task()
-        assert task is not None, "a Deadline bounds a wait in a task"
-        self._cancelling = task.cancelling()
+        self._task = asyncio.current_task()
         self._since = loop.time()
         if self._timer is None:
             self._arm(loop, self._since + self.seconds)
@@ -60,6 +58,7 @@ class Deadline:
         due = self._since + self.seconds
         if due <= self._when:
             self._expired = True
+            self._cancelling = self._task.cancelling()
             self._task.cancel()
         else:
             self._arm(asyncio.get_running_loop(), due)
