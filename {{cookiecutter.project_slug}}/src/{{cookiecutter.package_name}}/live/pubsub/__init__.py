@@ -46,7 +46,7 @@ Announce = t.Callable[[str, list[str], list[str]], t.Awaitable[None]]
 RESYNC = "pubsub_resync"
 """The event of a resync: broadcasts on the topic (its message) may have been missed."""
 DEFAULT_PREFIX = "live:"  # of every Redis channel and key: apps sharing a Redis need their own
-HANDOFFS_PER_TICK = 64
+HANDOFFS_PER_TICK = 32
 """Subscribers handed a broadcast per turn of the event loop: each wakes a view that renders in
 the next turn, so this bounds the fan-out's work between two polls of the other sockets."""
 
