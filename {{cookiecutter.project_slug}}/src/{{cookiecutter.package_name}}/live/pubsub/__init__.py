@@ -185,6 +185,7 @@ class Topics:
 
     def _hand_out(self) -> None:
         """One turn's share of the broadcasts waiting; the rest in the next turn."""
+        self._handing_out = None
         budget = HANDOFFS_PER_TICK
         while self._fanouts and budget:
             fanout = self._fanouts[0]
@@ -205,9 +206,8 @@ class Topics:
             fanout.next = end
             if end == len(fanout.subscriptions):
                 self._fanouts.popleft()
-        self._handing_out = (
-            asyncio.get_running_loop().call_soon(self._hand_out) if self._fanouts else None
-        )
+        if self._fanouts:
+            self._handing_out = asyncio.get_running_loop().call_soon(self._hand_out)
 
 
 class PresenceStore(abc.ABC):
