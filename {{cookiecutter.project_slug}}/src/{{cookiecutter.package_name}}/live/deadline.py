@@ -17,11 +17,13 @@ import typing as t
 class Deadline:
     """``with deadline:`` around a wait: ``TimeoutError`` once it has lasted ``seconds``.
 
-    One wait at a time (the socket's reader; or its sender, under the send lock).
+    One wait at a time (the socket's reader; or its sender, under the send lock), in the
+    loop running when it is made.
     """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self._loop = asyncio.get_running_loop()
         self._since: float | None = None  # when the wait going on began (loop time)
         self._task: asyncio.Task[t.Any] | None = None
         self._cancelling = 0  # the task's other cancellations pending when the timer cancelled it
@@ -30,11 +32,10 @@ class Deadline:
         self._expired = False  # the timer cancelled the wait
 
     def __enter__(self) -> None:
-        loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        self._since = loop.time()
+        self._since = self._loop.time()
         if self._timer is None:
-            self._arm(loop, self._since + self.seconds)
+            self._arm(self._since + self.seconds)
 
     def __exit__(
         self,
@@ -61,11 +62,11 @@ class Deadline:
             self._cancelling = self._task.cancelling()
             self._task.cancel()
         else:
-            self._arm(asyncio.get_running_loop(), due)
+            self._arm(due)
 
-    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+    def _arm(self, when: float) -> None:
         self._when = when
-        self._timer = loop.call_at(when, self._check)
+        self._timer = self._loop.call_at(when, self._check)
 
     def close(self) -> None:
         """Stop the timer (the socket is done)."""
