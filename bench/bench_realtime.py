@@ -11,7 +11,9 @@ permessage-deflate, as browsers do), ``phx_join``, and a heartbeat every 30 s.
 1. broadcast → diff: N clients subscribed to a topic, half on process A and
    half on process B, both on one Redis; a publisher client on A clicks, its
    view broadcasts a number, and each client times the ``diff`` that carries
-   it (from the click's send). Then the same in one process on ``memory://``.
+   it (from the click's send), the last of each round (when the whole crowd
+   has it), the publisher's own reply, and the servers' CPU per diff
+   delivered. Then the same in one process on ``memory://``.
 2. memory per view: one process's RSS growth (``/proc/<pid>/status``, after
    ``gc.collect()`` in the server) divided by N joined views, idle and after
    each view handled a few events; the process's CPU while idle. Once more
@@ -26,7 +28,8 @@ work: the CPU columns say how busy this process, the servers and the rest
 of the machine were (other work on a 2-core machine shows in the figures).
 The exit code is 0 whatever the figures say: this is a report, not a test.
 
-Usage: ``python bench/bench_realtime.py [--quick] [--json] [--only SECTION]``.
+Usage: ``python bench/bench_realtime.py [--quick] [--json] [--only SECTION]
+[--broadcast-setup memory|redis] [--clients 100,1000,2000] [--rounds N]``.
 """
 
 from __future__ import annotations
