@@ -347,6 +347,11 @@ class Client:
         await self._send([self.join_ref, ref, self.channel, "event", payload])
         return ref
 
+    async def heartbeat(self) -> None:
+        """A heartbeat, answered by the server as it reads it: its round trip is how long the
+        server's loop keeps this socket waiting."""
+        await self._call(None, self._next_ref(), "phoenix", "heartbeat", {})
+
     async def click_and_wait(self, event: str) -> None:
         payload = {"type": "click", "event": event, "value": {"value": ""}}
         await self._call(self.join_ref, self._next_ref(), self.channel, "event", payload)
@@ -447,7 +452,17 @@ async def close_clients(clients: list[Client]) -> None:
 # -- 1. broadcast → diff ---------------------------------------------------------------------
 
 ROUND_GAP = 0.2  # seconds between broadcasts, after the previous one arrived everywhere
+BYSTANDER_GAP = 0.01  # seconds between a bystander's heartbeats
 WARMUP_ROUNDS = 2
+
+
+async def bystanding(client: Client, round_trips: list[float]) -> None:
+    """Heartbeats one after another, until cancelled: each round trip is kept."""
+    while True:
+        sent = time.perf_counter()
+        await client.heartbeat()
+        round_trips.append(time.perf_counter() - sent)
+        await asyncio.sleep(BYSTANDER_GAP)
 
 
 async def broadcast_rounds(
@@ -461,6 +476,9 @@ async def broadcast_rounds(
     recorder = Recorder()
     clients = await open_clients(count, servers, recorder, topic)
     publisher = await open_publisher(servers[0])
+    bystander = await open_publisher(servers[0])  # subscribed to nothing: another socket
+    round_trips: list[float] = []
+    heartbeats: asyncio.Task[None] | None = None
     cpu: CpuMeter | None = None
     samples: list[float] = []
     firsts: list[float] = []
@@ -472,6 +490,7 @@ async def broadcast_rounds(
             if seq == WARMUP_ROUNDS + 1:
                 cpu = CpuMeter(servers, own="client")
                 publisher.recorder.replies.clear()
+                heartbeats = asyncio.create_task(bystanding(bystander, round_trips))
             everywhere = recorder.expect(seq, len(clients))
             sent = time.perf_counter()
             await publisher.click("publish", {"topic": topic, "seq": str(seq)})
@@ -492,7 +511,9 @@ async def broadcast_rounds(
         assert cpu is not None
         cpu_use, used = cpu.percent(), cpu.used()
     finally:
-        await close_clients([*clients, publisher])
+        if heartbeats is not None:
+            heartbeats.cancel()
+        await close_clients([*clients, publisher, bystander])
     reached = max(1, rounds * len(clients) - missing)
     return {
         "clients": len(clients),
@@ -501,6 +522,7 @@ async def broadcast_rounds(
         "first_p50_ms": percentile(firsts, 0.5) * 1000,
         "last": latency(lasts),
         "publisher_reply": latency(publisher.recorder.replies),
+        "bystander_heartbeat": latency(round_trips),
         "server_cpu_ms_per_subscriber": used.servers * 1000 / reached,
         "by_server": {servers[index].name: latency(values) for index, values in by_server.items()},
         "missing": missing,
@@ -765,7 +787,8 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
         )
         header: Row = [("setup", 20), ("clients", 8), ("rounds", 7), ("first", 8), ("p50 ms", 9)]
         header += [("p99 ms", 9), ("max ms", 9), ("last p50", 9), ("last p99", 9)]
-        header += [("reply p99", 10), ("CPU/sub", 8), ("missing", 8), ("servers", 8)]
+        header += [("reply p99", 10), ("beat p99", 9), ("CPU/sub", 8), ("missing", 8)]
+        header += [("servers", 8)]
         header += [("client", 7)]
         line(columns([*header, ("other", 7)]) + "   per process p50 / p99 ms")
         for setup, result in sections("broadcast"):
@@ -778,6 +801,7 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
                 texts += [ms(run[key]) for key in ("first_p50_ms", "p50_ms", "p99_ms", "max_ms")]
                 texts += [ms(run["last"]["p50_ms"]), ms(run["last"]["p99_ms"])]
                 texts += [ms(run["publisher_reply"]["p99_ms"])]
+                texts += [ms(run["bystander_heartbeat"]["p99_ms"])]
                 texts += [f"{run['server_cpu_ms_per_subscriber']:.3f}"]
                 texts += [str(run["missing"]), cpu(run, "server_cpu_percent")]
                 texts += [cpu(run, "client_cpu_percent"), cpu(run, "other_cpu_percent")]
@@ -787,7 +811,8 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
             problems(result, "   ")
         line("   first: median over rounds of the earliest diff's arrival; last: of the latest,")
         line("   when every subscriber has it (p50 / p99 over rounds); reply p99: the publisher's")
-        line("   own reply; CPU/sub: the servers' CPU ms over the rounds per diff delivered")
+        line("   own reply; beat p99: a heartbeat's round trip on another socket of A, one after")
+        line("   another during the rounds; CPU/sub: the servers' CPU ms per diff delivered")
     if "memory" in data:
         line()
         line("2. memory per joined view, one process (memory://): RSS growth / views, after gc")
