@@ -21,6 +21,7 @@ import pytest
 import pubsub_support as support
 from {{ cookiecutter.package_name }}.live import pubsub as pubsub_module
 from {{ cookiecutter.package_name }}.live.pubsub import (
+    DRAIN_TURNS,
     HANDOFFS_PER_TICK,
     Handler,
     PubSub,
@@ -121,6 +122,28 @@ async def test_the_broadcast_call_hands_out_nothing_then_a_share_per_loop_turn()
     assert shares == [HANDOFFS_PER_TICK] * (len(shares) - 1) + [2 * crowd % HANDOFFS_PER_TICK]
     # Each subscriber hears the broadcasts in the order they were made.
     assert heard == [(index, 1) for index in range(crowd)] + [(index, 2) for index in range(crowd)]
+
+
+async def test_broadcasts_that_come_faster_than_the_crowd_takes_them_do_not_pile_up() -> None:
+    # Past DRAIN_TURNS turns' shares, a turn hands out that part of all that waits: broadcasts
+    # queue in the views' mailboxes, which coalesce them (latest wins), never here.
+    pubsub = MemoryPubSub()
+    heard: list[t.Any] = []
+    crowd = 2 * HANDOFFS_PER_TICK
+    for _ in range(crowd):
+        await pubsub.subscribe("crowd", lambda topic, event, message: heard.append(message))
+
+    for seq in range(DRAIN_TURNS):
+        await pubsub.broadcast("crowd", seq)
+    total, shares = crowd * DRAIN_TURNS, []
+    while len(heard) < total:
+        waiting = total - len(heard)
+        await asyncio.sleep(0)  # one turn of the loop
+        shares.append(waiting - (total - len(heard)))
+        assert shares[-1] * DRAIN_TURNS >= waiting  # however many wait
+
+    assert shares[0] == crowd > HANDOFFS_PER_TICK  # a DRAIN_TURNS-th of all that waited
+    assert heard == [seq for seq in range(DRAIN_TURNS) for _ in range(crowd)]
 
 
 async def test_a_subscriber_gone_before_its_share_is_handed_out_hears_nothing() -> None:

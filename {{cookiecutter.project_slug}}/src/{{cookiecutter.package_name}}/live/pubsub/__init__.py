@@ -31,6 +31,7 @@ import abc
 import asyncio
 import json
 import logging
+import math
 import typing as t
 from collections import deque
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ DEFAULT_PREFIX = "live:"  # of every Redis channel and key: apps sharing a Redis
 HANDOFFS_PER_TICK = 32
 """Subscribers handed a broadcast per turn of the event loop: each wakes a view that renders in
 the next turn, so this bounds the fan-out's work between two polls of the other sockets."""
+DRAIN_TURNS = 64
+"""Yet a turn hands out at least this share of what waits (``1 / DRAIN_TURNS``): broadcasts that
+come faster than views render wait in the views' mailboxes, which coalesce them, not here."""
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +125,7 @@ class Topics:
     def __init__(self) -> None:
         self._topics: dict[str, dict[Subscription, None]] = {}
         self._fanouts: deque[_Fanout] = deque()  # in the order they were made
+        self._waiting = 0  # hand-offs the fan-outs have left
         self._handing_out: asyncio.Handle | None = None
 
     def __contains__(self, topic: object) -> bool:
@@ -155,6 +160,7 @@ class Topics:
     def clear(self) -> None:
         self._topics.clear()
         self._fanouts.clear()
+        self._waiting = 0
         if self._handing_out is not None:
             self._handing_out.cancel()
             self._handing_out = None
@@ -168,25 +174,26 @@ class Topics:
         """Call each handler of ``topic`` with its own copy of the message, decoded from ``data``.
 
         Decoded here, once, whatever the number of subscribers; handed out
-        from the next turn of the event loop on, ``HANDOFFS_PER_TICK`` a turn,
-        to the subscribers of now that are still subscribed then, broadcasts
-        in the order they were delivered. Own copies: a handler that changes
-        its message changes nobody else's. A handler that raises is logged and
-        the others still get the message. ``ValueError`` if ``data`` is not a
-        broadcast.
+        from the next turn of the event loop on, ``HANDOFFS_PER_TICK`` a turn
+        (more when many wait: ``DRAIN_TURNS``), to the subscribers of now that
+        are still subscribed then, broadcasts in the order they were delivered.
+        Own copies: a handler that changes its message changes nobody else's.
+        A handler that raises is logged and the others still get the message.
+        ``ValueError`` if ``data`` is not a broadcast.
         """
         subscriptions = self._topics.get(topic)
         if not subscriptions:
             return
         event, message = decode(data)
         self._fanouts.append(_Fanout(topic, event, message, list(subscriptions)))
+        self._waiting += len(subscriptions)
         if self._handing_out is None:
             self._handing_out = asyncio.get_running_loop().call_soon(self._hand_out)
 
     def _hand_out(self) -> None:
         """One turn's share of the broadcasts waiting; the rest in the next turn."""
         self._handing_out = None
-        budget = HANDOFFS_PER_TICK
+        budget = max(HANDOFFS_PER_TICK, math.ceil(self._waiting / DRAIN_TURNS))
         while self._fanouts and budget:
             fanout = self._fanouts[0]
             current = self._topics.get(fanout.topic, {})
@@ -203,6 +210,7 @@ class Topics:
                 except Exception as exc:
                     logger.error("a subscriber of %s raised %s", clip(fanout.topic), clip(exc))
             budget -= end - fanout.next
+            self._waiting -= end - fanout.next
             fanout.next = end
             if end == len(fanout.subscriptions):
                 self._fanouts.popleft()
