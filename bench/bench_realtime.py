@@ -11,7 +11,9 @@ permessage-deflate, as browsers do), ``phx_join``, and a heartbeat every 30 s.
 1. broadcast → diff: N clients subscribed to a topic, half on process A and
    half on process B, both on one Redis; a publisher client on A clicks, its
    view broadcasts a number, and each client times the ``diff`` that carries
-   it (from the click's send). Then the same in one process on ``memory://``.
+   it (from the click's send), the last of each round (when the whole crowd
+   has it), the publisher's own reply, and the servers' CPU per diff
+   delivered. Then the same in one process on ``memory://``.
 2. memory per view: one process's RSS growth (``/proc/<pid>/status``, after
    ``gc.collect()`` in the server) divided by N joined views, idle and after
    each view handled a few events; the process's CPU while idle. Once more
@@ -26,12 +28,14 @@ work: the CPU columns say how busy this process, the servers and the rest
 of the machine were (other work on a 2-core machine shows in the figures).
 The exit code is 0 whatever the figures say: this is a report, not a test.
 
-Usage: ``python bench/bench_realtime.py [--quick] [--json] [--only SECTION]``.
+Usage: ``python bench/bench_realtime.py [--quick] [--json] [--only SECTION]
+[--broadcast-setup memory|redis] [--clients 100,1000,2000] [--rounds N]``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import itertools
 import json
@@ -306,6 +310,11 @@ class Client:
         await self._send([self.join_ref, ref, self.channel, "event", payload])
         return ref
 
+    async def heartbeat(self) -> None:
+        """A heartbeat, answered by the server as it reads it: its round trip is how long the
+        server's loop keeps this socket waiting."""
+        await self._call(None, self._next_ref(), "phoenix", "heartbeat", {})
+
     async def click_and_wait(self, event: str) -> None:
         payload = {"type": "click", "event": event, "value": {"value": ""}}
         await self._call(self.join_ref, self._next_ref(), self.channel, "event", payload)
@@ -406,23 +415,45 @@ async def close_clients(clients: list[Client]) -> None:
 # -- 1. broadcast → diff ---------------------------------------------------------------------
 
 ROUND_GAP = 0.2  # seconds between broadcasts, after the previous one arrived everywhere
+BYSTANDER_GAP = 0.01  # seconds between a bystander's heartbeats
 WARMUP_ROUNDS = 2
+
+
+async def bystanding(client: Client, round_trips: list[float]) -> None:
+    """Heartbeats one after another, until cancelled: each round trip is kept."""
+    while True:
+        sent = time.perf_counter()
+        await client.heartbeat()
+        round_trips.append(time.perf_counter() - sent)
+        await asyncio.sleep(BYSTANDER_GAP)
 
 
 async def broadcast_rounds(
     servers: list[Server], count: int, rounds: int, topic: str
 ) -> dict[str, t.Any]:
-    """``count`` subscribers spread over ``servers``; a publisher on the first broadcasts."""
+    """``count`` subscribers spread over ``servers``; a publisher on the first broadcasts.
+
+    Per round: every diff's arrival, the last one's (when the whole crowd has it), and the
+    publisher's own reply; the servers' CPU over the measured rounds, per subscriber reached.
+    """
     recorder = Recorder()
     clients = await open_clients(count, servers, recorder, topic)
     publisher = await open_publisher(servers[0])
-    cpu = CpuMeter(servers, own="client")
+    bystander = await open_publisher(servers[0])  # subscribed to nothing: another socket
+    round_trips: list[float] = []
+    heartbeats: asyncio.Task[None] | None = None
+    cpu: CpuMeter | None = None
     samples: list[float] = []
     firsts: list[float] = []
+    lasts: list[float] = []
     by_server: dict[int, list[float]] = {index: [] for index in range(len(servers))}
     missing = 0
     try:
         for seq in range(1, WARMUP_ROUNDS + rounds + 1):
+            if seq == WARMUP_ROUNDS + 1:
+                cpu = CpuMeter(servers, own="client")
+                publisher.recorder.replies.clear()
+                heartbeats = asyncio.create_task(bystanding(bystander, round_trips))
             everywhere = recorder.expect(seq, len(clients))
             sent = time.perf_counter()
             await publisher.click("publish", {"topic": topic, "seq": str(seq)})
@@ -435,18 +466,27 @@ async def broadcast_rounds(
                 missing += len(clients) - len(arrivals)
                 if arrivals:
                     firsts.append(min(when for when, _ in arrivals) - sent)
+                    lasts.append(max(when for when, _ in arrivals) - sent)
                 for when, server in arrivals:
                     samples.append(when - sent)
                     by_server[server].append(when - sent)
             await asyncio.sleep(ROUND_GAP)
-        cpu_use = cpu.percent()
+        assert cpu is not None
+        cpu_use, used = cpu.percent(), cpu.used()
     finally:
-        await close_clients([*clients, publisher])
+        if heartbeats is not None:
+            heartbeats.cancel()
+        await close_clients([*clients, publisher, bystander])
+    reached = max(1, rounds * len(clients) - missing)
     return {
         "clients": len(clients),
         "rounds": rounds,
         **latency(samples),
         "first_p50_ms": percentile(firsts, 0.5) * 1000,
+        "last": latency(lasts),
+        "publisher_reply": latency(publisher.recorder.replies),
+        "bystander_heartbeat": latency(round_trips),
+        "server_cpu_ms_per_subscriber": used.servers * 1000 / reached,
         "by_server": {servers[index].name: latency(values) for index, values in by_server.items()},
         "missing": missing,
         **cpu_use,
@@ -454,14 +494,21 @@ async def broadcast_rounds(
     }
 
 
-async def bench_broadcast(counts: list[int], rounds: int, redis_url: str) -> dict[str, t.Any]:
-    """Across two processes on Redis, then in one process on ``memory://``."""
+BROADCAST_SETUPS = {"redis": "redis, 2 processes", "memory": "memory, 1 process"}
+
+
+async def bench_broadcast(
+    counts: list[int], rounds: int, redis_url: str, chosen: list[str]
+) -> dict[str, t.Any]:
+    """Across two processes on Redis, then in one process on ``memory://`` (those ``chosen``)."""
     results: dict[str, t.Any] = {}
     setups = {
-        "redis, 2 processes": [Server("A", redis_url), Server("B", redis_url)],
-        "memory, 1 process": [Server("A", "memory://")],
+        BROADCAST_SETUPS["redis"]: [Server("A", redis_url), Server("B", redis_url)],
+        BROADCAST_SETUPS["memory"]: [Server("A", "memory://")],
     }
     for name, servers in setups.items():
+        if name not in [BROADCAST_SETUPS[key] for key in chosen]:
+            continue
         try:
             async with running(*servers):
                 runs = []
@@ -472,8 +519,8 @@ async def bench_broadcast(counts: list[int], rounds: int, redis_url: str) -> dic
                     "runs": runs,
                     "server_log": {server.name: server.warnings() for server in servers},
                 }
-        except BenchError as exc:
-            results[name] = {"skipped": str(exc)}
+        except (BenchError, OSError, TimeoutError) as exc:  # a server swamped on a busy machine
+            results[name] = {"skipped": f"{type(exc).__name__}: {exc}"}
     return results
 
 
@@ -649,8 +696,8 @@ async def bench_load(counts: list[int], seconds: float) -> dict[str, t.Any]:
                 finally:
                     await close_clients([*clients, *([publisher] if publisher else [])])
                 results[name] = {"runs": runs, "server_log": server.warnings()}
-        except BenchError as exc:
-            results[name] = {"skipped": str(exc)}
+        except (BenchError, OSError, TimeoutError) as exc:  # a server swamped on a busy machine
+            results[name] = {"skipped": f"{type(exc).__name__}: {exc}"}
     return results
 
 
@@ -702,7 +749,10 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
             "1. broadcast -> diff: a publisher's click on A, to the diff at each subscribed client"
         )
         header: Row = [("setup", 20), ("clients", 8), ("rounds", 7), ("first", 8), ("p50 ms", 9)]
-        header += [("p99 ms", 9), ("max ms", 9), ("missing", 8), ("servers", 8), ("client", 7)]
+        header += [("p99 ms", 9), ("max ms", 9), ("last p50", 9), ("last p99", 9)]
+        header += [("reply p99", 10), ("beat p99", 9), ("CPU/sub", 8), ("missing", 8)]
+        header += [("servers", 8)]
+        header += [("client", 7)]
         line(columns([*header, ("other", 7)]) + "   per process p50 / p99 ms")
         for setup, result in sections("broadcast"):
             for run in result["runs"]:
@@ -712,13 +762,20 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
                 )
                 texts = [setup, f"{run['clients']:,}", str(run["rounds"])]
                 texts += [ms(run[key]) for key in ("first_p50_ms", "p50_ms", "p99_ms", "max_ms")]
+                texts += [ms(run["last"]["p50_ms"]), ms(run["last"]["p99_ms"])]
+                texts += [ms(run["publisher_reply"]["p99_ms"])]
+                texts += [ms(run["bystander_heartbeat"]["p99_ms"])]
+                texts += [f"{run['server_cpu_ms_per_subscriber']:.3f}"]
                 texts += [str(run["missing"]), cpu(run, "server_cpu_percent")]
                 texts += [cpu(run, "client_cpu_percent"), cpu(run, "other_cpu_percent")]
                 widths = [width for _, width in header] + [7]
                 line(columns(list(zip(texts, widths, strict=True))) + f"   {per}")
                 problems(run)
             problems(result, "   ")
-        line("   first: median over rounds of the earliest diff's arrival")
+        line("   first: median over rounds of the earliest diff's arrival; last: of the latest,")
+        line("   when every subscriber has it (p50 / p99 over rounds); reply p99: the publisher's")
+        line("   own reply; beat p99: a heartbeat's round trip on another socket of A, one after")
+        line("   another during the rounds; CPU/sub: the servers' CPU ms per diff delivered")
     if "memory" in data:
         line()
         line("2. memory per joined view, one process (memory://): RSS growth / views, after gc")
@@ -802,11 +859,13 @@ def raise_fd_limit(needed: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-async def run(sizes: Sizes, sections: list[str], redis_url: str) -> dict[str, t.Any]:
+async def run(
+    sizes: Sizes, sections: list[str], redis_url: str, setups: list[str]
+) -> dict[str, t.Any]:
     data: dict[str, t.Any] = {}
     if "broadcast" in sections:
         data["broadcast"] = await bench_broadcast(
-            sizes.broadcast_clients, sizes.broadcast_rounds, redis_url
+            sizes.broadcast_clients, sizes.broadcast_rounds, redis_url, setups
         )
     if "memory" in sections:
         data["memory"] = await bench_memory(sizes.memory_views, sizes.idle_seconds)
@@ -825,18 +884,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for section 1"
     )
+    parser.add_argument(
+        "--broadcast-setup",
+        action="append",
+        choices=list(BROADCAST_SETUPS),
+        help="section 1 on this backend only (repeatable)",
+    )
+    parser.add_argument(
+        "--clients",
+        type=lambda text: [int(count) for count in text.split(",")],
+        help="comma-separated client counts for sections 1 and 3 (e.g. 100,1000,2000)",
+    )
+    parser.add_argument("--rounds", type=int, help="broadcasts measured per count in section 1")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.clients or args.rounds:
+        sizes = dataclasses.replace(
+            sizes,
+            broadcast_clients=args.clients or sizes.broadcast_clients,
+            broadcast_rounds=args.rounds or sizes.broadcast_rounds,
+            load_clients=args.clients or sizes.load_clients,
+        )
     sections = args.only or list(SECTIONS)
     # One descriptor per client here and per connection in the server, plus headroom.
     limit = raise_fd_limit(max(sizes.memory_views + sizes.load_clients) + 1000)
 
     def figures(_: Path) -> dict[str, t.Any]:
+        setups = args.broadcast_setup or list(BROADCAST_SETUPS)
         return {
             "mode": "quick" if args.quick else "full",
             "open_files_limit": limit,
             "sizes": sizes.__dict__,
-            **asyncio.run(run(sizes, sections, args.redis_url)),
+            **asyncio.run(run(sizes, sections, args.redis_url, setups)),
         }
 
     packages = ("uvicorn", "websockets", "redis", "uvloop")

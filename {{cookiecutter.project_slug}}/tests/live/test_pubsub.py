@@ -19,7 +19,15 @@ from urllib.parse import urlparse
 import pytest
 
 import pubsub_support as support
-from {{ cookiecutter.package_name }}.live.pubsub import PubSub, PubSubError, create_pubsub
+from {{ cookiecutter.package_name }}.live import pubsub as pubsub_module
+from {{ cookiecutter.package_name }}.live.pubsub import (
+    DRAIN_TURNS,
+    HANDOFFS_PER_TICK,
+    Handler,
+    PubSub,
+    PubSubError,
+    create_pubsub,
+)
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.pubsub.redis import FIRST_BACKOFF, RedisPubSub
 from {{ cookiecutter.package_name }}.live.socket import ConnectedLiveViewSocket
@@ -66,6 +74,89 @@ async def test_subscribers_get_what_json_makes_of_the_message_each_their_own(
 
     decoded = {"items": [1, 2.5, None], "3": True, "nested": [{"a": []}]}
     assert await second.wait(1) == [("data", "data", decoded)]
+
+
+async def test_a_broadcast_is_decoded_once_whatever_its_subscribers(
+    pubsub: PubSub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str | bytes] = []
+
+    def counted(data: str | bytes) -> tuple[str, t.Any]:
+        decoded.append(data)
+        return decode(data)
+
+    decode = pubsub_module.decode
+    monkeypatch.setattr(pubsub_module, "decode", counted)
+    crowd = [support.Inbox() for _ in range(20)]
+    for inbox in crowd:
+        await pubsub.subscribe("crowd", inbox)
+
+    await pubsub.broadcast("crowd", {"seq": 1, "tags": ["a"]})
+
+    for inbox in crowd:
+        assert await inbox.wait(1) == [("crowd", "crowd", {"seq": 1, "tags": ["a"]})]
+    assert len(decoded) == 1
+
+
+async def test_the_broadcast_call_hands_out_nothing_then_a_share_per_loop_turn() -> None:
+    # The publisher (a view's handle_event, then its reply) never waits for the crowd, and
+    # the views woken each turn are few: their renders cannot hold up the other sockets.
+    pubsub = MemoryPubSub()
+    heard: list[tuple[int, t.Any]] = []
+    crowd = 2 * HANDOFFS_PER_TICK + 1
+
+    def hearer(index: int) -> Handler:
+        return lambda topic, event, message: heard.append((index, message))
+
+    for index in range(crowd):
+        await pubsub.subscribe("crowd", hearer(index))
+
+    await pubsub.broadcast("crowd", 1)
+    await pubsub.broadcast("crowd", 2)
+    assert heard == []
+    shares = []
+    while len(heard) < 2 * crowd:
+        await asyncio.sleep(0)  # one turn of the loop
+        shares.append(len(heard) - sum(shares))
+
+    assert shares == [HANDOFFS_PER_TICK] * (len(shares) - 1) + [2 * crowd % HANDOFFS_PER_TICK]
+    # Each subscriber hears the broadcasts in the order they were made.
+    assert heard == [(index, 1) for index in range(crowd)] + [(index, 2) for index in range(crowd)]
+
+
+async def test_broadcasts_that_come_faster_than_the_crowd_takes_them_do_not_pile_up() -> None:
+    # Past DRAIN_TURNS turns' shares, a turn hands out that part of all that waits: broadcasts
+    # queue in the views' mailboxes, which coalesce them (latest wins), never here.
+    pubsub = MemoryPubSub()
+    heard: list[t.Any] = []
+    crowd = 2 * HANDOFFS_PER_TICK
+    for _ in range(crowd):
+        await pubsub.subscribe("crowd", lambda topic, event, message: heard.append(message))
+
+    for seq in range(DRAIN_TURNS):
+        await pubsub.broadcast("crowd", seq)
+    total, shares = crowd * DRAIN_TURNS, []
+    while len(heard) < total:
+        waiting = total - len(heard)
+        await asyncio.sleep(0)  # one turn of the loop
+        shares.append(waiting - (total - len(heard)))
+        assert shares[-1] * DRAIN_TURNS >= waiting  # however many wait
+
+    assert shares[0] == crowd > HANDOFFS_PER_TICK  # a DRAIN_TURNS-th of all that waited
+    assert heard == [seq for seq in range(DRAIN_TURNS) for _ in range(crowd)]
+
+
+async def test_a_subscriber_gone_before_its_share_is_handed_out_hears_nothing() -> None:
+    pubsub = MemoryPubSub()
+    gone, staying = support.Inbox(), support.Inbox()
+    subscription = await pubsub.subscribe("news", gone)
+    await pubsub.subscribe("news", staying)
+
+    await pubsub.broadcast("news", "hello")
+    await pubsub.unsubscribe(subscription)
+
+    assert await staying.wait(1) == [("news", "news", "hello")]
+    assert gone.received == []
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .channel import LiveChannel
 from .crashes import CrashPacing
+from .deadline import Deadline
 from .flag import Flag
 from .logs import ClientLog, clip
 from .protocol import Message, ProtocolError, parse_binary_frame, parse_frame, reply_frame
@@ -73,6 +74,9 @@ class Transport:
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
         self.crashes = CrashPacing()  # views that keep crashing: their rejoins are slowed
         self._send_lock = asyncio.Lock()
+        # One timer each, not one per frame: the frame path is the server's hottest.
+        self._reading = Deadline(self.config.idle_timeout)
+        self._sending = Deadline(self.config.send_timeout)
         self._reader: asyncio.Task[None] | None = None
         self._queued = 0  # frame characters in the channels' mailboxes
         self._room = Flag(True)  # set while ``_queued`` is within the budget
@@ -99,6 +103,8 @@ class Transport:
             self.closed = True
             channels, self.channels = list(self.channels.values()), {}
             await asyncio.gather(*(channel.close() for channel in channels))
+            self._reading.close()
+            self._sending.close()
             self.log.flush()
 
     # -- who may connect -----------------------------------------------------
@@ -128,8 +134,7 @@ class Transport:
         or every idle socket would keep its last frame, decoded.
         """
         try:
-            # asyncio.timeout, not wait_for: no task per frame (wait_for makes one on 3.11).
-            async with asyncio.timeout(self.config.idle_timeout):
+            with self._reading:
                 received = await self.websocket.receive()
         except TimeoutError:
             logger.info("closing a LiveView socket idle for %s s", self.config.idle_timeout)
@@ -229,7 +234,7 @@ class Transport:
             if self.closed:
                 return
             try:
-                async with asyncio.timeout(self.config.send_timeout):
+                with self._sending:
                     await self.websocket.send_text(text)
             except TimeoutError:
                 # No close frame: it would queue behind what the client does not read.

@@ -5,7 +5,11 @@
 process connected to the same Redis. Messages cross processes as JSON, so
 both backends refuse, at the ``broadcast`` call, a message JSON cannot carry
 (``NaN``, sets, objects): what works in development works in production.
-Subscribers receive the message decoded from that JSON, on both backends.
+Subscribers receive the message decoded from that JSON, on both backends:
+decoded once per process, each subscriber given its own copy, handed out a
+share per turn of the event loop after the ``broadcast`` call returns (a
+broadcast to thousands of views neither holds up its publisher nor starves
+other sockets).
 
 Each backend also keeps the presences (``presence.Presence``) where all its
 processes see them: a ``PresenceStore``.
@@ -24,9 +28,12 @@ sent by the process that failed. A broadcast that failed is never sent late.
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 import logging
+import math
 import typing as t
+from collections import deque
 from dataclasses import dataclass
 
 from ..logs import clip
@@ -40,6 +47,12 @@ Announce = t.Callable[[str, list[str], list[str]], t.Awaitable[None]]
 RESYNC = "pubsub_resync"
 """The event of a resync: broadcasts on the topic (its message) may have been missed."""
 DEFAULT_PREFIX = "live:"  # of every Redis channel and key: apps sharing a Redis need their own
+HANDOFFS_PER_TICK = 32
+"""Subscribers handed a broadcast per turn of the event loop: each wakes a view that renders in
+the next turn, so this bounds the fan-out's work between two polls of the other sockets."""
+DRAIN_TURNS = 64
+"""Yet a turn hands out at least this share of what waits (``1 / DRAIN_TURNS``): broadcasts that
+come faster than views render wait in the views' mailboxes, which coalesce them, not here."""
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +92,41 @@ def decode(data: str | bytes) -> tuple[str, t.Any]:
     return envelope["event"], envelope.get("message")
 
 
+def fresh(value: t.Any) -> t.Any:
+    """A copy of decoded JSON with its own dicts and lists; strings and numbers, which
+    nobody can change, are shared (cheaper than decoding again, or ``deepcopy``)."""
+    kind = type(value)
+    if kind is dict:
+        return {
+            key: fresh(item) if type(item) in _CONTAINERS else item for key, item in value.items()
+        }
+    if kind is list:
+        return [fresh(item) if type(item) in _CONTAINERS else item for item in value]
+    return value
+
+
+_CONTAINERS = (dict, list)
+
+
+@dataclass(eq=False)
+class _Fanout:
+    """A broadcast being handed out: its subscribers when it was made, and the next one's index."""
+
+    topic: str
+    event: str
+    message: t.Any
+    subscriptions: list[Subscription]
+    next: int = 0
+
+
 class Topics:
     """This process's subscriptions, by topic, in the order they were made."""
 
     def __init__(self) -> None:
         self._topics: dict[str, dict[Subscription, None]] = {}
+        self._fanouts: deque[_Fanout] = deque()  # in the order they were made
+        self._waiting = 0  # hand-offs the fan-outs have left
+        self._handing_out: asyncio.Handle | None = None
 
     def __contains__(self, topic: object) -> bool:
         return topic in self._topics
@@ -116,6 +159,11 @@ class Topics:
 
     def clear(self) -> None:
         self._topics.clear()
+        self._fanouts.clear()
+        self._waiting = 0
+        if self._handing_out is not None:
+            self._handing_out.cancel()
+            self._handing_out = None
 
     def resync(self) -> None:
         """Tell every subscription that it may have missed broadcasts: a ``RESYNC`` each."""
@@ -125,16 +173,49 @@ class Topics:
     def deliver(self, topic: str, data: str | bytes) -> None:
         """Call each handler of ``topic`` with its own copy of the message, decoded from ``data``.
 
+        Decoded here, once, whatever the number of subscribers; handed out
+        from the next turn of the event loop on, ``HANDOFFS_PER_TICK`` a turn
+        (more when many wait: ``DRAIN_TURNS``), to the subscribers of now that
+        are still subscribed then, broadcasts in the order they were delivered.
         Own copies: a handler that changes its message changes nobody else's.
         A handler that raises is logged and the others still get the message.
         ``ValueError`` if ``data`` is not a broadcast.
         """
-        for subscription in list(self._topics.get(topic, ())):
-            event, message = decode(data)
-            try:
-                subscription.handler(topic, event, message)
-            except Exception as exc:
-                logger.error("a subscriber of %s raised %s", clip(topic), clip(exc))
+        subscriptions = self._topics.get(topic)
+        if not subscriptions:
+            return
+        event, message = decode(data)
+        self._fanouts.append(_Fanout(topic, event, message, list(subscriptions)))
+        self._waiting += len(subscriptions)
+        if self._handing_out is None:
+            self._handing_out = asyncio.get_running_loop().call_soon(self._hand_out)
+
+    def _hand_out(self) -> None:
+        """One turn's share of the broadcasts waiting; the rest in the next turn."""
+        self._handing_out = None
+        budget = max(HANDOFFS_PER_TICK, math.ceil(self._waiting / DRAIN_TURNS))
+        while self._fanouts and budget:
+            fanout = self._fanouts[0]
+            current = self._topics.get(fanout.topic, {})
+            end = min(len(fanout.subscriptions), fanout.next + budget)
+            for index in range(fanout.next, end):
+                subscription = fanout.subscriptions[index]
+                if subscription not in current:
+                    continue  # unsubscribed since the broadcast
+                # The last one takes the decoded message itself: every copy is made by then.
+                last = index == len(fanout.subscriptions) - 1
+                try:
+                    message = fanout.message if last else fresh(fanout.message)
+                    subscription.handler(fanout.topic, fanout.event, message)
+                except Exception as exc:
+                    logger.error("a subscriber of %s raised %s", clip(fanout.topic), clip(exc))
+            budget -= end - fanout.next
+            self._waiting -= end - fanout.next
+            fanout.next = end
+            if end == len(fanout.subscriptions):
+                self._fanouts.popleft()
+        if self._fanouts:
+            self._handing_out = asyncio.get_running_loop().call_soon(self._hand_out)
 
 
 class PresenceStore(abc.ABC):

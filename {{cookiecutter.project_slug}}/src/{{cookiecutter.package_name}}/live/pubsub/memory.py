@@ -8,7 +8,7 @@ from . import Announce, Handler, PresenceStore, PubSub, Subscription, Topics, en
 
 
 class MemoryPubSub(PubSub):
-    """Delivers each broadcast to this process's subscribers, during the ``broadcast`` call.
+    """Delivers each broadcast to this process's subscribers, from the loop's next turn on.
 
     Needs no ``start``: a view's unit test may use one as it is.
     """

@@ -3,7 +3,8 @@
 A process holds two connections, however many subscribers it has: one for
 commands (``PUBLISH``, presence writes) and one subscribed to the channels
 (``<prefix><topic>``) of the topics it has subscribers for. A reader task
-hands each message to the handlers as it arrives, so nothing queues here.
+decodes each message as it arrives, and the handlers get it a share per
+turn of the loop (``Topics.deliver``).
 
 When the subscribed connection drops, the reader reconnects with a bounded
 backoff (back to its shortest once a connection works) and subscribes every
