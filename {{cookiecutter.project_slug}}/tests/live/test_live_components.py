@@ -250,18 +250,33 @@ async def test_one_component_rendered_by_two_templates_is_a_duplicate() -> None:
 async def test_a_view_has_a_bounded_number_of_components_and_frees_only_removed_ones(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """At the cap, one the client removed makes room; never one still on the page, as the
-    counter inside outer is though the view's render (outer unchanged) did not reach it."""
-    monkeypatch.setattr(component_module, "MAX_COMPONENTS", 4)
+    """Past twice the cap, one the client removed makes room; never one still on the page,
+    as the counter inside outer is though the view's render (outer unchanged) did not reach
+    it. A render itself reaches at most the cap."""
+    monkeypatch.setattr(component_module, "MAX_COMPONENTS", 3)
     manager = component_module.ComponentsManager(MagicMock())
     templates = environment()
     template = templates.get_template("beside_outer.html")
-    for names in (["a"], ["b"]):  # outer (1), its inner counter (2), a (3), then b (4)
+    for names in (["a"], ["b"], ["c"], ["d"]):  # outer (1), its inner counter (2), a (3)…
         await manager.render(templates, template, {"names": names})
-    assert manager.get_all_cids() == [1, 2, 3, 4]
-    with pytest.raises(RuntimeError, match="more than 4 components"):
-        await manager.render(templates, template, {"names": ["c"]})  # a is not removed yet
+    assert manager.get_all_cids() == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(RuntimeError, match="keeps more than 6 components"):
+        await manager.render(templates, template, {"names": ["e"]})  # none removed yet
     manager.will_destroy([3])  # the client removed a
-    await manager.render(templates, template, {"names": ["c"]})
-    assert manager.get_all_cids() == [1, 2, 4, 5]
+    await manager.render(templates, template, {"names": ["e"]})
+    assert manager.get_all_cids() == [1, 2, 4, 5, 6, 7]
+    fresh = component_module.ComponentsManager(MagicMock())
+    with pytest.raises(RuntimeError, match="reaches more than 3 components"):
+        await fresh.render(templates, template, {"names": ["x", "y"]})  # outer, inner, x, y
+
+
+async def test_a_render_may_replace_every_component_of_the_last_one() -> None:
+    """A page of 600 rows, each a component, then the next page's 600: the last render's
+    stay until the browser removes them, beside the new ones."""
+    manager = component_module.ComponentsManager(MagicMock())
+    for page in (1, 2):
+        manager.begin_render()
+        for row in range(600):
+            manager.register(Counter, (page, row), {})
+    assert manager.component_count == 1200
 {%- endraw %}

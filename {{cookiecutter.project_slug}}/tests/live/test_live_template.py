@@ -338,11 +338,19 @@ def test_a_loop_over_a_constant_is_unrolled_once_the_environment_holds_templates
         "{% for key, heading in COLUMNS %}{{ loop.index }}{{ key }}{% endfor %}",
         "{% set COLUMNS = [('a', 'A')] %}{% for key, heading in COLUMNS %}{{ key }}{% endfor %}",
         "{% for key, heading in COLUMNS %}{{ key }}{% else %}none{% endfor %}",
+        # What needs the loop's own scope: an include sees the loop's names, a set stays
+        # inside the loop, a block is defined once.
+        "{% for key, heading in COLUMNS %}<td>{% include 'key.html' %}</td>{% endfor %}",
+        "{% set x = 'outer' %}{% for key, heading in COLUMNS %}{% set x = key %}{{ x }}"
+        "{% endfor %}|{{ x }}",
+        "{% for key, heading in COLUMNS %}{% block cell scoped %}[{{ key }}]{% endblock %}"
+        "{% endfor %}",
     ],
 )
 def test_a_loop_over_a_constant_stays_a_loop_where_unrolling_would_change_it(source: str) -> None:
-    live = LiveEnvironment(constants={"COLUMNS": COLUMNS})
-    plain = jinja2.Environment(autoescape=True)
+    loader = jinja2.DictLoader({"key.html": "{{ key }}"})
+    live = LiveEnvironment(constants={"COLUMNS": COLUMNS}, loader=loader)
+    plain = jinja2.Environment(autoescape=True, loader=loader)
     plain.globals["COLUMNS"] = COLUMNS
     tree = render_template(live.from_string(source), {})
     assert any("k" in slot for slot in tree.values() if isinstance(slot, dict))

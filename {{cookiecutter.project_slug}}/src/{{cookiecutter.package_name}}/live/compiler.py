@@ -366,6 +366,20 @@ def _direct(body: list[nodes.Node]) -> bool:
     return True
 
 
+# What needs the loop's own scope: an include or a block sees the loop's names, an
+# assignment stays inside the loop, a block or macro may be defined once.
+_OWN_SCOPE = (
+    nodes.Include,
+    nodes.Block,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.Assign,
+    nodes.AssignBlock,
+)
+
+
 class _Unroll(NodeTransformer):
     """Loops over a constant (``LiveEnvironment(constants=...)``) become one body per item.
 
@@ -395,6 +409,7 @@ class _Unroll(NodeTransformer):
             and not (node.recursive or node.else_ or node.test)
             and not find_undeclared(node.body, ("loop",))
             and not names & _bound_names(nodes.Template(node.body))
+            and nodes.Template(node.body).find(_OWN_SCOPE) is None
         ):
             return node
         try:

@@ -38,7 +38,7 @@ T = t.TypeVar("T")
 COMPONENTS_VARIABLE = "__phx_components"
 RENDERED_VARIABLE = "__phx_rendered_cids"  # the components one template render rendered
 OWNER_VARIABLE = "__phx_owner"  # the cid of the component whose template renders (0: the view's)
-MAX_COMPONENTS = 1000  # alive in one view, rendered or waiting for the client to destroy them
+MAX_COMPONENTS = 1000  # reached by one render; a view keeps twice as many (see _make_room)
 logger = logging.getLogger(__name__)
 
 
@@ -416,16 +416,23 @@ class ComponentsManager:
         return gone
 
     def _make_room(self) -> None:
-        """Free the oldest component the client removed from the page, when the view has too
-        many; with none, refuse. One this render did not reach may be on the page all the
-        same (inside a component left as it was, or in a stream's rows): it stays."""
-        if len(self._instances) < MAX_COMPONENTS:
+        """Room for one more component, or a refusal.
+
+        A render reaches at most ``MAX_COMPONENTS``, and a view keeps at most twice as
+        many: the last render's, until the browser says it removed them, beside this
+        one's. Past that, the oldest one the browser removed is freed; with none, the
+        render fails. One this render did not reach may be on the page all the same
+        (inside a component left as it was, or in a stream's rows): it is never freed.
+        """
+        if len(self._seen) >= MAX_COMPONENTS:
+            raise RuntimeError(f"a render of a view reaches more than {MAX_COMPONENTS} components")
+        if len(self._instances) < 2 * MAX_COMPONENTS:
             return
         removed = next((cid for cid, one in self._instances.items() if one.marked), None)
         if removed is None:
             raise RuntimeError(
-                f"a view has more than {MAX_COMPONENTS} components (one it no longer renders"
-                " is freed once the browser has removed it)"
+                f"a view keeps more than {2 * MAX_COMPONENTS} components (one it no longer"
+                " renders is freed once the browser has removed it)"
             )
         self.unregister(removed)
 
