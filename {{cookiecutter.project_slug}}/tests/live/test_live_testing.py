@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import json
 import re
 import typing as t
@@ -730,6 +731,24 @@ async def test_an_event_the_view_does_not_handle_raises_and_changes_nothing(
         assert error.value.reason.endswith("refused: 'unhandled'")
         assert recorder.last_event == {"type": "hook", "event": "nope", "value": {"a": 1}}
         assert view.html() == before
+
+
+async def test_every_refused_event_raises_though_the_warnings_are_throttled_or_silenced(
+    recorder: Recorder,
+) -> None:
+    """The server logs at most so many warnings a minute per socket, and an app may silence
+    them: the test client hears of each refusal all the same."""
+    package = logging.getLogger("{{ cookiecutter.package_name }}")
+    level = package.level
+    async with live(recorder, "/play") as view:
+        try:
+            for number in range(12):
+                if number == 11:
+                    package.setLevel(logging.ERROR)
+                with pytest.raises(ServerError, match=f"event 'nope{number}' on .* refused"):
+                    await view.hook(f"nope{number}", {})
+        finally:
+            package.setLevel(level)
 
 
 async def test_a_patch_whose_params_do_not_bind_loads_the_page_as_the_browser_does(

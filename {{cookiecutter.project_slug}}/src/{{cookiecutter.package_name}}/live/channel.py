@@ -52,8 +52,10 @@ MAX_UPLOADS_PER_EVENT = 10  # file inputs of one form, at most, that a change re
 # Queued by an upload channel when an entry changed (failed, timed out): render, no handle_info.
 REFRESH = InfoEvent("phx:upload-changed")
 logger = logging.getLogger(__name__)
-# The line an event the server cannot handle logs (the test client raises on it).
+# The line an event the server cannot handle logs: a warning (at most so many a minute
+# per socket), and every one at DEBUG on ``refusals``, where the test client listens.
 REFUSED = "event %s on %s refused: %s"
+refusals = logging.getLogger(f"{__name__}.refused")
 
 
 @dataclass
@@ -476,6 +478,7 @@ class LiveChannel:
         """An event the server cannot handle is logged and answered ``ok``, as Phoenix does:
         an error reply would leave the client's button or form loading (and locked) for good.
         What changed before the refusal (files chosen in the form) is rendered all the same."""
+        refusals.debug(REFUSED, clip(event), clip(self.topic), clip(reason))
         self.transport.log.warning(REFUSED, event, self.topic, reason)
         return await self._update(joined)
 

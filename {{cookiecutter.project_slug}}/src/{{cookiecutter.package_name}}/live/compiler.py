@@ -409,7 +409,7 @@ class _Unroll(NodeTransformer):
             and not (node.recursive or node.else_ or node.test)
             and not find_undeclared(node.body, ("loop",))
             and not names & _bound_names(nodes.Template(node.body))
-            and nodes.Template(node.body).find(_OWN_SCOPE) is None
+            and not any(nodes.Template(node.body).find_all(_OWN_SCOPE))
         ):
             return node
         try:

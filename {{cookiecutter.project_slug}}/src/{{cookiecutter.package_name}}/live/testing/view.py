@@ -15,8 +15,7 @@ import httpx
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from starlette.types import ASGIApp
 
-from ..channel import REFUSED
-from ..transport import logger as transport_logger
+from ..channel import REFUSED, refusals
 from .asgi import WebSocket, served, websocket_scope
 from .channel import Channel
 from .dom import Text, attr, describe, normalize, split_selector, text_matches
@@ -895,10 +894,11 @@ def _meta(node: LexborNode, meta: Mapping[str, t.Any] | None, value: t.Any) -> d
 
 @contextmanager
 def _refusals(topic: str) -> Iterator[list[str]]:
-    """The reasons the server logs for refusing events on ``topic`` meanwhile.
+    """What the server said of the events it refused on ``topic`` meanwhile.
 
     The server answers such an event ``ok``, as Phoenix does, and logs it; a
-    test must hear of it all the same: a misspelled event is a failure.
+    test must hear of it all the same: a misspelled event is a failure. Every
+    refusal is logged at DEBUG on ``refusals`` (the warning is throttled).
     """
     refused: list[str] = []
 
@@ -908,12 +908,14 @@ def _refusals(topic: str) -> Iterator[list[str]]:
             if record.msg is REFUSED and isinstance(args, tuple) and args[1] == repr(topic):
                 refused.append(record.getMessage())
 
-    listener = Listener()
-    transport_logger.addHandler(listener)
+    listener, level = Listener(), refusals.level
+    refusals.addHandler(listener)
+    refusals.setLevel(logging.DEBUG)
     try:
         yield refused
     finally:
-        transport_logger.removeHandler(listener)
+        refusals.setLevel(level)
+        refusals.removeHandler(listener)
 
 
 def _redirect(payload: dict[str, t.Any], kind: t.Literal["live_redirect", "redirect"]) -> Redirect:
