@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import logging
 import json
+import logging
 import re
 import typing as t
 from collections.abc import AsyncIterator
