@@ -36,18 +36,30 @@ UPLOADS = ".uploads"  # in MEDIA_DIR: uploads in progress (a dot folder: never s
 
 
 class CompiledTemplates(BytecodeCache):
-    """Jinja's compiled templates, kept in this process's memory: one entry per template."""
+    """Jinja's compiled templates, kept in this process's memory: one entry per template
+    and environment alike (its constants and its filters and tests shape the code too)."""
 
     def __init__(self) -> None:
-        self._code: dict[str, bytes] = {}
+        self._code: dict[tuple[str, str], bytes] = {}
 
     def load_bytecode(self, bucket: Bucket) -> None:
-        code = self._code.get(bucket.key)
+        code = self._code.get(_key(bucket))
         if code is not None:  # Jinja compiles again if the template's source changed
             bucket.bytecode_from_string(code)
 
     def dump_bytecode(self, bucket: Bucket) -> None:
-        self._code[bucket.key] = bucket.bytecode_to_string()
+        self._code[_key(bucket)] = bucket.bytecode_to_string()
+
+
+def _key(bucket: Bucket) -> tuple[str, str]:
+    environment = bucket.environment
+    constants = sorted(getattr(environment, "constants", {}).items())
+    functions = [
+        (name, id(function))
+        for table in (environment.filters, environment.tests)
+        for name, function in sorted(table.items())
+    ]
+    return bucket.key, repr((constants, functions))
 
 
 # Every app this process builds (the tests build hundreds) compiles a template once:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import pytest
+from jinja2 import DictLoader
 from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.datastructures import State
 
-from {{ cookiecutter.package_name }}.app import create_app, create_live_routes
-from {{ cookiecutter.package_name }}.live import LiveViewSocket
+from {{ cookiecutter.package_name }}.app import CompiledTemplates, create_app, create_live_routes
+from {{ cookiecutter.package_name }}.live import LiveEnvironment, LiveViewSocket
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.testing import (
     HTTPError,
@@ -48,6 +49,18 @@ def test_apps_built_in_one_process_compile_each_template_once(
 
     monkeypatch.setattr(again, "compile", compile_again)
     assert again.get_template("counter.html").render(page) == expected
+
+
+def test_environments_with_other_constants_do_not_share_compiled_templates() -> None:
+    compiled = CompiledTemplates()
+    loader = DictLoader({"row.html": "{% for c in COLUMNS %}{{ c }}{% endfor %}"})
+
+    def render(columns: list[str]) -> str:
+        constants = {"COLUMNS": columns}
+        environment = LiveEnvironment(constants=constants, loader=loader, bytecode_cache=compiled)
+        return environment.get_template("row.html").render()
+
+    assert (render(["a"]), render(["b", "c"]), render(["a"])) == ("a", "bc", "a")
 
 
 # -- counter -------------------------------------------------------------------

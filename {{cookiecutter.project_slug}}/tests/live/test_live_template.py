@@ -300,6 +300,21 @@ def test_a_loop_built_whole_renders_as_html_where_jinja_joins_output() -> None:
         assert to_html(render_template(live.get_template(name), {"xs": [1, "<"]})) == expected
 
 
+def test_generate_stream_and_modules_give_the_html_render_gives() -> None:
+    source = "<ul>{% for r in rows %}<li>{{ r.name }}</li>{% endfor %}</ul>"
+    loader = jinja2.DictLoader({"list.html": source})
+    live = LiveEnvironment(loader=loader).get_template("list.html")
+    plain = jinja2.Environment(autoescape=True, loader=loader).get_template("list.html")
+    rows = {"rows": [{"name": "a"}, {"name": "<b>"}]}
+    expected = plain.render(rows)
+    assert live.render(rows) == expected
+    assert "".join(live.generate(rows)) == expected
+    buffered = live.stream(rows)
+    buffered.enable_buffering(2)
+    assert "".join(buffered) == expected
+    assert str(live.make_module(rows)) == expected
+
+
 COLUMNS = (("name", "Name"), ("score", "Score"))
 CELLS = (
     "<tr>{% for key, heading in COLUMNS %}<td class='{{ key }}'>{% if key == 'name' %}"

@@ -9,13 +9,14 @@ import types
 import typing as t
 
 import jinja2
+from jinja2.environment import TemplateModule
 
 from .compiler import LiveCodeGenerator
 from .component import live_component
 from .js import js
 from .memo import MEMO_VARIABLE, Memo
 from .stream import forget_pending, live_render
-from .tree import Tree, build_tree, collecting_streams, join_html, with_streams
+from .tree import Tree, build_tree, collecting_streams, join_html, to_html, with_streams
 from .uploads.markup import GLOBALS as UPLOAD_GLOBALS
 
 
@@ -46,6 +47,26 @@ def _template_line() -> str:
     return "outside any template"
 
 
+class LiveTemplate(jinja2.Template):
+    """Jinja's template, whose output is HTML wherever Jinja hands it out: a loop the
+    compiler built directly is one comprehension, joined as ``render`` joins it."""
+
+    def generate(self, *args: t.Any, **kwargs: t.Any) -> t.Iterator[str]:
+        """Jinja's ``generate`` (and so ``stream``): the HTML, part by part."""
+        for part in super().generate(*args, **kwargs):
+            yield to_html(part)
+
+    def make_module(
+        self,
+        vars: dict[str, t.Any] | None = None,
+        shared: bool = False,
+        locals: t.Mapping[str, t.Any] | None = None,
+    ) -> TemplateModule:
+        """Jinja's ``make_module``: ``str()`` of the module is its HTML."""
+        context = self.new_context(vars, shared, locals)
+        return TemplateModule(self, context, [join_html(self.root_render_func(context))])
+
+
 class LiveEnvironment(jinja2.Environment):
     """A Jinja2 environment whose templates render to rendered trees.
 
@@ -64,6 +85,7 @@ class LiveEnvironment(jinja2.Environment):
     """
 
     code_generator_class = LiveCodeGenerator
+    template_class = LiveTemplate
     concat = staticmethod(join_html)
 
     def __init__(self, constants: t.Mapping[str, t.Any] | None = None, **options: t.Any) -> None:
