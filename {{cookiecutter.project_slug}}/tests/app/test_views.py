@@ -53,7 +53,7 @@ def test_apps_built_in_one_process_compile_each_template_once(
 
 def test_environments_with_other_constants_do_not_share_compiled_templates() -> None:
     compiled = CompiledTemplates()
-    loader = DictLoader({"row.html": "{% for c in COLUMNS %}{{ c }}{% endfor %}"})
+    loader = DictLoader({"row.html": "{% raw %}{% for c in COLUMNS %}{{ c }}{% endfor %}{% endraw %}"})
 
     def render(columns: list[str]) -> str:
         constants = {"COLUMNS": columns}
