@@ -337,7 +337,7 @@ async def test_an_unhandled_event_is_answered_ok_and_logged_in_one_clipped_line(
     server: str, record: Record, caplog: pytest.LogCaptureFixture
 ) -> None:
     """As Phoenix: an error reply would leave the client's button loading for good."""
-    caplog.set_level(logging.WARNING, logger="{{ cookiecutter.package_name }}.live.transport")
+    caplog.set_level(logging.WARNING, logger=Transport.__module__)
     async with joined(server) as client:
         name = "unhandled" + "x" * 1000
         assert ok(await client.click(name)) == {}

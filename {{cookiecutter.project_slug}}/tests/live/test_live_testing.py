@@ -738,7 +738,7 @@ async def test_every_refused_event_raises_though_the_warnings_are_throttled_or_s
 ) -> None:
     """The server logs at most so many warnings a minute per socket, and an app may silence
     them: the test client hears of each refusal all the same."""
-    package = logging.getLogger("{{ cookiecutter.package_name }}")
+    package = logging.getLogger(ServerError.__module__.partition(".")[0])  # the app's
     level = package.level
     async with live(recorder, "/play") as view:
         try:
