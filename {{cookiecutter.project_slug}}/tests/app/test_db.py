@@ -64,11 +64,17 @@ def alembic(database_url: str, *args: str) -> str:
 def project_copy(tmp_path: Path) -> Path:
     """The project's Alembic and ruff settings in ``tmp_path``, without its revisions: an
     empty database is up to date there, and revisions a test writes stay out of the project."""
-    ignore = shutil.ignore_patterns("__pycache__", "0*.py")
-    shutil.copytree(PROJECT_ROOT / "migrations", tmp_path / "migrations", ignore=ignore)
+    shutil.copytree(PROJECT_ROOT / "migrations", tmp_path / "migrations", ignore=_no_revisions)
     for name in ("alembic.ini", "pyproject.toml"):
         shutil.copy(PROJECT_ROOT / name, tmp_path / name)
     return tmp_path
+
+
+def _no_revisions(folder: str, names: list[str]) -> set[str]:
+    """What ``project_copy`` leaves out: caches, and every revision, the sample's and those
+    ``make gen-live`` wrote (named by their time)."""
+    revisions = Path(folder).name == "versions"
+    return {name for name in names if name == "__pycache__" or revisions and name.endswith(".py")}
 
 
 def revise(database_url: str, project: Path, *args: str) -> tuple[Path, str]:
