@@ -30,14 +30,12 @@ Usage: ``python bench/bench_memory.py [--quick] [--views N ...] [--idle S] [--js
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
 import re
 import resource
 import sys
-import tempfile
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -47,7 +45,7 @@ from websockets.asyncio.client import ClientConnection
 
 from baking import App, AppServer, bake
 from harness import BenchError, running, section
-from results import columns, json_option, load_average, show, versions
+from results import columns, command_line, run_bench
 from wire import HEARTBEAT, TIMEOUT, encode, hang_up, http_get, open_live
 
 SECRET_KEY = "bench-memory: a throwaway key for a local benchmark"
@@ -246,12 +244,11 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Bake, migrate and seed; run each page and size in a fresh server; print the report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_line(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer views (about a minute)")
     parser.add_argument("--views", type=int, nargs="+", help="for /counter (default 1000 10000)")
     parser.add_argument("--idle", type=float, help=f"idle seconds (default {IDLE_SECONDS:.0f})")
     parser.add_argument("--page", action="append", choices=list(PAGES), help="only this page")
-    json_option(parser)
     args = parser.parse_args(argv)
     pages = dict(QUICK if args.quick else PAGES)
     if args.views:
@@ -264,25 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     wanted = max(count for counts in pages.values() for count in counts) + 1000
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted), hard))
-    started = time.perf_counter()
-    load = load_average()
-    with tempfile.TemporaryDirectory(prefix="bench-memory-") as temporary:
-        directory = Path(temporary)
-        try:
-            app = App(bake(directory), directory / "memory.db", SECRET_KEY)
-            app.migrate_and_seed(SEED_COUNT)
-        except BenchError as exc:
-            print(f"bench_memory: {exc}", file=sys.stderr)
-            return 1
-        data = {
-            "versions": versions("uvicorn"),
-            "load_average": load,
-            "idle_seconds": idle,
-            **asyncio.run(run(app, pages, idle)),
-        }
-    data["seconds"] = time.perf_counter() - started
-    show(data, report, args.json)
-    return 0
+
+    def figures(directory: Path) -> dict[str, t.Any]:
+        app = App(bake(directory), directory / "memory.db", SECRET_KEY)
+        app.migrate_and_seed(SEED_COUNT)
+        return {"idle_seconds": idle, **asyncio.run(run(app, pages, idle))}
+
+    return run_bench("bench_memory", figures, report, args.json, ("uvicorn",))
 
 
 if __name__ == "__main__":
