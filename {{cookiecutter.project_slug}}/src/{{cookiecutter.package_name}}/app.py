@@ -63,7 +63,7 @@ def _key(bucket: Bucket) -> tuple[str, str]:
 
 
 # Every app this process builds (the tests build hundreds) compiles a template once:
-# Jinja keeps its code by name and compiles again only when its source changed.
+# Jinja keeps its code by name and environment, and compiles again only when the source changed.
 TEMPLATE_CODE = CompiledTemplates()
 
 
