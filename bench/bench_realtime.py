@@ -81,6 +81,7 @@ from websockets.asyncio.client import ClientConnection  # noqa: E402
 # -- the app the servers run -----------------------------------------------------------------
 
 PUBSUB_ENV = "BENCH_PUBSUB_URL"
+PYVIEW_VERSION = "0.9.0"  # pyview_bench's server, the same page served by PyView
 SECRET_KEY = "bench-realtime: a throwaway key for a local benchmark"
 PAGE = "/bench"
 # The baked counter page, plus the number of the last broadcast the view received.
@@ -181,10 +182,12 @@ class Server(Process):
         super().__init__(name)
         self.pubsub_url = pubsub_url
 
+    factory = f"{Path(__file__).stem}:create_app"
+
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
-            "--factory", f"{Path(__file__).stem}:create_app",
+            "--factory", self.factory,
             "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_OPTIONS,
         ]  # fmt: skip
 
@@ -222,6 +225,12 @@ class Server(Process):
         """What the server logged (warning level and up): a count and the first lines."""
         lines = self.log_lines()
         return {"lines": len(lines), "first": [line[:200] for line in lines[:LOG_LINES_SHOWN]]}
+
+
+class PyViewServer(Server):
+    """PyView serving the same page (``pyview_bench``), its pub/sub in the process."""
+
+    factory = "pyview_bench:create_app"
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -494,7 +503,11 @@ async def broadcast_rounds(
     }
 
 
-BROADCAST_SETUPS = {"redis": "redis, 2 processes", "memory": "memory, 1 process"}
+BROADCAST_SETUPS = {
+    "redis": "redis, 2 processes",
+    "memory": "memory, 1 process",
+    "pyview": f"PyView {PYVIEW_VERSION}, 1 process",
+}
 
 
 async def bench_broadcast(
@@ -505,6 +518,7 @@ async def bench_broadcast(
     setups = {
         BROADCAST_SETUPS["redis"]: [Server("A", redis_url), Server("B", redis_url)],
         BROADCAST_SETUPS["memory"]: [Server("A", "memory://")],
+        BROADCAST_SETUPS["pyview"]: [PyViewServer("A", "memory://")],
     }
     for name, servers in setups.items():
         if name not in [BROADCAST_SETUPS[key] for key in chosen]:

@@ -24,7 +24,9 @@ from harness import BenchError
 TIMEOUT = 10.0  # seconds for any one step of a client
 HEARTBEAT = 30.0  # seconds, as phoenix.js
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-CONTAINER = re.compile(r'<div id="([^"]+)" data-phx-main data-phx-session="([^"]+)"')
+# The main view's container, its attributes in any order (PyView's come in another).
+CONTAINER = re.compile(r"<div\b[^>]*\bdata-phx-main\b[^>]*>")
+ID, SESSION = re.compile(r'\sid="([^"]+)"'), re.compile(r'\sdata-phx-session="([^"]+)"')
 
 
 async def http_get(port: int, path: str) -> tuple[int, str, str]:
@@ -64,7 +66,9 @@ async def open_live(
     """
     status, head, body = await http_get(port, path)
     csrf, container = CSRF.search(body), CONTAINER.search(body)
-    if status != 200 or csrf is None or container is None:
+    tag = container.group(0) if container is not None else ""
+    view_id, session = ID.search(tag), SESSION.search(tag)
+    if status != 200 or csrf is None or view_id is None or session is None:
         raise error(f"GET {path}: {status}, no csrf token or container")
     cookie = "; ".join(re.findall(r"^set-cookie: ([^;]+)", head, re.IGNORECASE | re.MULTILINE))
     token = html.unescape(csrf.group(1))
@@ -83,11 +87,11 @@ async def open_live(
     join = {
         "url": origin + path,
         "params": {"_csrf_token": token, "_mounts": 0, "_mount_attempts": 0},
-        "session": html.unescape(container.group(2)),
+        "session": html.unescape(session.group(1)),
         "static": None,
         "sticky": False,
     }
-    return Opened(ws, body, f"lv:{container.group(1)}", join)
+    return Opened(ws, body, f"lv:{view_id.group(1)}", join)
 
 
 def encode(frame: list[t.Any]) -> str:
