@@ -13,11 +13,14 @@ permessage-deflate, as browsers do), ``phx_join``, and a heartbeat every 30 s.
    view broadcasts a number, and each client times the ``diff`` that carries
    it (from the click's send), the last of each round (when the whole crowd
    has it), the publisher's own reply, and the servers' CPU per diff
-   delivered. Then the same in one process on ``memory://``.
+   delivered. Then the same in one process on ``memory://``, and PyView
+   serving the same page in one process (``pyview_bench.py``, with uvicorn's
+   defaults, permessage-deflate accepted, as PyView is run).
 2. memory per view: one process's RSS growth (``/proc/<pid>/status``, after
    ``gc.collect()`` in the server) divided by N joined views, idle and after
    each view handled a few events; the process's CPU while idle. Once more
-   without permessage-deflate, whose zlib state each connection holds.
+   with clients that do not offer permessage-deflate (the server declines it
+   either way, as the baked app does: its zlib state would cost each view).
 3. event latency under load: C clients each clicking once a second, spread
    evenly; the time from sending each click to its reply, and the server's
    full garbage collections meanwhile. Then the same with every client
@@ -137,6 +140,7 @@ def create_app() -> Starlette:
     """The benchmark's server (``uvicorn --factory``): pub/sub from ``BENCH_PUBSUB_URL``."""
     pubsub = create_pubsub(os.environ.get(PUBSUB_ENV, "memory://"))
     environment = LiveEnvironment(
+        auto_reload=False,  # as the baked app serves outside debug mode: no stat() per render
         loader=ChoiceLoader(
             [
                 DictLoader({"bench.html": BENCH_TEMPLATE}),
@@ -163,12 +167,14 @@ def create_app() -> Starlette:
 
 # -- server processes ------------------------------------------------------------------------
 
-# As the baked app's ``python -m <package>`` serves (its __main__.server_config).
+# As the baked app's ``python -m <package>`` serves (its __main__.server_config): h11, the
+# same limits, WebSocket compression declined (``OWN_OPTIONS``; PyView keeps uvicorn's default).
 UVICORN_OPTIONS = [
     "--http", "h11", "--h11-max-incomplete-event-size", "65536", "--ws-max-size", "1048576",
     "--lifespan", "on", "--log-level", "warning", "--no-access-log",
     "--timeout-graceful-shutdown", "5",
 ]  # fmt: skip
+OWN_OPTIONS = ["--ws-per-message-deflate", "false"]
 LOG_LINES_SHOWN = 5
 
 
@@ -183,12 +189,13 @@ class Server(Process):
         self.pubsub_url = pubsub_url
 
     factory = f"{Path(__file__).stem}:create_app"
+    options = OWN_OPTIONS
 
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
             "--factory", self.factory,
-            "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_OPTIONS,
+            "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_OPTIONS, *self.options,
         ]  # fmt: skip
 
     def environment(self) -> dict[str, str]:
@@ -231,6 +238,7 @@ class PyViewServer(Server):
     """PyView serving the same page (``pyview_bench``), its pub/sub in the process."""
 
     factory = "pyview_bench:create_app"
+    options: t.ClassVar[list[str]] = []
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -811,7 +819,7 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
                 if run["events_failed_views"]:
                     line(f"      ! {run['events_failed_views']} views failed their events")
                 problems(run)
-        line("   deflate: the clients offer permessage-deflate (browsers do), uvicorn accepts it")
+        line("   deflate: the clients offer permessage-deflate (as browsers do); the server declines")
     if "load" in data:
         line()
         line("3. event latency: each client clicks once a second, spread evenly; click -> reply")
