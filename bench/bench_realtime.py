@@ -819,7 +819,7 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
                 if run["events_failed_views"]:
                     line(f"      ! {run['events_failed_views']} views failed their events")
                 problems(run)
-        line("   deflate: the clients offer permessage-deflate (as browsers do); the server declines")
+        line("   deflate: the clients offer permessage-deflate (browsers do); the server declines")
     if "load" in data:
         line()
         line("3. event latency: each client clicks once a second, spread evenly; click -> reply")
