@@ -84,6 +84,7 @@ from websockets.asyncio.client import ClientConnection  # noqa: E402
 # -- the app the servers run -----------------------------------------------------------------
 
 PUBSUB_ENV = "BENCH_PUBSUB_URL"
+GC_THRESHOLDS = (4_000, 2, 1_000)  # as the baked app's __main__ sets them
 PYVIEW_VERSION = "0.9.0"  # pyview_bench's server, the same page served by PyView
 SECRET_KEY = "bench-realtime: a throwaway key for a local benchmark"
 PAGE = "/bench"
@@ -156,6 +157,10 @@ def create_app() -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, t.Any]]:
         async with pubsub:
+            # The baked app's collector set-up (its __main__): thresholds, start-up frozen.
+            gc.set_threshold(*GC_THRESHOLDS)
+            gc.collect()
+            gc.freeze()
             yield {"pubsub": pubsub}
 
     return Starlette(
