@@ -115,6 +115,50 @@ def test_chains_grow_and_never_change() -> None:
     assert chain == js.hide("#row").push("delete", value={"id": 3})
 
 
+def test_a_chain_made_again_from_literals_is_the_one_kept_with_its_html() -> None:
+    # The flash group builds four chains in every view at every render: one object each.
+    first = js.show(to="#a").set_attribute("inert", to="form")
+    again = js.show(to="#a").set_attribute("inert", to="form")
+    assert again is first
+    assert again.__html__() is first.__html__()
+    assert js.show(to="#b") is not js.show(to="#a")
+    assert decoded(js.show(to="#b")) == [["show", {"to": "#b"}]]
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        # 1 == True and 0 == False, yet the client reads 1 and true
+        (lambda: js.show("#x", transition="fade", time=1), lambda: js.show("#x", time=True)),
+        (lambda: js.hide("#x", transition="fade", time=0), lambda: js.hide("#x", time=False)),
+        (lambda: js.push("a", target="1"), lambda: js.push("a", target=1)),  # type: ignore
+    ],
+)
+def test_equal_arguments_of_other_types_are_other_chains(
+    one: t.Callable[[], JsCommands], other: t.Callable[[], JsCommands]
+) -> None:
+    assert one() is not other()
+    assert str(one()) != str(other())
+    assert str(one()) == str(one())
+
+
+def test_chains_with_mutable_arguments_are_built_each_time_and_still_right() -> None:
+    chain = js.push("save", value={"id": 1})
+    assert js.push("save", value={"id": 1}) is not chain
+    assert chain == js.push("save", value={"id": 1})
+    assert decoded(js.hide(to={"closest": "tr"})) == [["hide", {"to": {"closest": "tr"}}]]
+
+
+def test_no_more_chains_are_kept_than_max_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(JsCommands, "_room", 2)
+    kept = [js.toggle(f"#kept-{index}") for index in range(2)]
+    assert all(js.toggle(f"#kept-{index}") is kept[index] for index in range(2))
+    beyond = js.toggle("#beyond")
+    assert js.toggle("#beyond") is not beyond  # built anew, never kept
+    assert decoded(beyond) == decoded(JsCommands([("toggle", {"to": "#beyond"})]))
+    assert JsCommands._room == 0
+
+
 def test_in_a_template_it_is_escaped_for_its_attribute() -> None:
     environment = LiveEnvironment(
         loader=DictLoader(

@@ -24,6 +24,11 @@ Target = str | Mapping[str, str]
 TransitionPart = str | Sequence[str]
 Transition = str | tuple[TransitionPart, TransitionPart, TransitionPart] | list[str]
 DEFAULT_TIME = 200  # ms, the client's own default transition time
+# Chains kept in a process to be found again (see ``JsCommands``); past that, built anew.
+MAX_SHARED = 1024
+# Arguments whose equal values encode alike, given their type: a chain of only these (and
+# lists of them: classes, transitions) is kept.
+_SHAREABLE = frozenset({str, int, bool})
 
 
 def _format_transition(transition: Transition) -> list[list[str]]:
@@ -43,6 +48,18 @@ def _classes(names: TransitionPart) -> list[str]:
     return names.split() if isinstance(names, str) else list(names)
 
 
+def _kept_as(value: t.Any) -> t.Hashable | None:
+    """What ``value`` is kept by in a chain's key: typed, as True and 1 are equal, yet encode
+    as true and 1; None when it cannot be (a dict: a mutable value from the page's data)."""
+    kind = type(value)
+    if kind in _SHAREABLE:
+        return (kind, value)
+    if kind is list:
+        items = tuple(map(_kept_as, value))
+        return None if None in items else (list, items)
+    return None
+
+
 def _names(names: str | Sequence[str]) -> list[str]:
     """``add_class`` and friends take one name, a space-separated string, or a list."""
     return names.split() if isinstance(names, str) else list(names)
@@ -52,18 +69,40 @@ class JsCommands:
     """An immutable chain of JS commands; ``js`` (the empty chain) starts one.
 
     In a template it renders as its escaped JSON; ``str()`` is the JSON itself.
+
+    A template builds the same chains at every render, in every view (the flash
+    group's four on every page): a chain of str, int and bool arguments made
+    from ``js`` is kept, up to ``MAX_SHARED`` in a process, and found again by
+    its commands, its JSON made once, one string for every view's tree.
     """
 
-    __slots__ = ("commands",)
+    __slots__ = ("commands", "_following", "_html")
+    _room: t.ClassVar[int] = MAX_SHARED  # chains that may still be kept
 
     def __init__(self, commands: Sequence[tuple[str, dict[str, t.Any]]] = ()) -> None:
         self.commands: tuple[tuple[str, dict[str, t.Any]], ...] = tuple(commands)
+        # A kept chain's longer chains, by their last command; None: this one is not kept.
+        self._following: dict[t.Hashable, JsCommands] | None = None
+        self._html: str | None = None
 
     def _add(self, kind: str, **args: t.Any) -> JsCommands:
         """This chain plus one command; arguments left at their default (None) are omitted."""
-        return JsCommands(
-            (*self.commands, (kind, {k: v for k, v in args.items() if v is not None}))
-        )
+        command = (kind, {k: v for k, v in args.items() if v is not None})
+        following = self._following
+        if following is None:
+            return JsCommands((*self.commands, command))
+        values = tuple(map(_kept_as, command[1].values()))
+        if None in values:
+            return JsCommands((*self.commands, command))
+        key = (kind, *command[1], *values)
+        chain = following.get(key)
+        if chain is None:
+            chain = JsCommands((*self.commands, command))
+            if JsCommands._room > 0:
+                JsCommands._room -= 1
+                chain._following = {}
+                following[key] = chain
+        return chain
 
     def _animated(
         self,
@@ -289,7 +328,9 @@ class JsCommands:
 
     def __html__(self) -> str:
         """The JSON, escaped for an attribute value (quoted with ``"`` or ``'``)."""
-        return html.escape(str(self), quote=True)
+        if self._html is None:
+            self._html = html.escape(str(self), quote=True)
+        return self._html
 
     def __repr__(self) -> str:
         return f"JsCommands({str(self)})"
@@ -303,3 +344,4 @@ class JsCommands:
 
 js = JsCommands()
 """The empty chain, and every template's ``js``: ``js.show("#menu")`` starts a chain."""
+js._following = {}  # every kept chain starts here
