@@ -125,6 +125,16 @@ def test_a_chain_made_again_from_literals_is_the_one_kept_with_its_html() -> Non
     assert decoded(js.show(to="#b")) == [["show", {"to": "#b"}]]
 
 
+def test_every_views_tree_holds_one_string_for_a_kept_chain() -> None:
+    source = """<p phx-click="{{ js.hide('#m') }}">{{ n }}</p>{% for i in [1] %}"""
+    source += """<i phx-click="{{ js.hide('#m') }}">{{ i }}</i>{% endfor %}"""
+    environment = LiveEnvironment(loader=DictLoader({"t.html": source}))
+    template = environment.get_template("t.html")
+    one, other = (render_template(template, {"n": n}) for n in (1, 2))
+    assert one["0"] is other["0"] == html.escape(str(js.hide("#m")), quote=True)
+    assert one["2"]["k"]["0"]["0"] is other["2"]["k"]["0"]["0"] is one["0"]  # in a loop too
+
+
 @pytest.mark.parametrize(
     ("one", "other"),
     [

@@ -42,6 +42,8 @@ from jinja2.tests import TESTS
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, _escape_inner, escape  # type: ignore[attr-defined]
 
+from .js import JsCommands
+
 SUPPORTED_JINJA = ">=3.1, <3.2"
 
 
@@ -188,6 +190,8 @@ def escape_value(value: t.Any) -> str:
         return str(value)
     if kind is Cid or kind is Markup:
         return t.cast(str, value)
+    if kind is JsCommands:  # its HTML, made once, the same str in every view's tree
+        return t.cast(JsCommands, value).__html__()
     return escape(value)
 
 
@@ -202,6 +206,8 @@ def escape_slot(value: t.Any) -> str | int:
         return t.cast(str, value)
     if kind is Cid:
         return t.cast(Cid, value).cid
+    if kind is JsCommands:
+        return t.cast(JsCommands, value).__html__()
     return escape(value)
 
 
