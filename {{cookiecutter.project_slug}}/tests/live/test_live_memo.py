@@ -489,4 +489,94 @@ def test_exactly_the_rows_that_render_the_same_are_reused(lives: list[list[t.Any
             reused_from = [r for r, e in zip(old_rows, old_entries, strict=True) if e is entry]
             assert all(renders_the_same(r, row) for r in reused_from), (row, reused_from)
             assert bool(reused_from) == any(renders_the_same(r, row) for r in old_rows), row
+
+
+# -- contexts mutated in place: rows compared by identity, by place -----------------
+
+IN_PLACE_LOOP = (
+    "<h1>{{ title }}</h1><ul>{% for r in rows %}<li>{{ r }}"
+    "{% if r.v is defined %}|{{ r.v }}{% endif %}</li>{% endfor %}</ul>"
+)
+KEYS = ["id", "v", "w", Markup("v")]
+EDIT = st.tuples(
+    st.sampled_from(
+        ["set", "delete", "rename", "move", "insert", "remove", "copy", "nest", "append", "title"]
+    ),
+    st.integers(0, 7),
+    st.integers(0, 7),
+    st.sampled_from(KEYS),
+    VALUE,
+)
+
+
+def edit(context: Context, kind: str, i: int, j: int, key: t.Any, value: t.Any) -> None:
+    """Change ``context`` in place as a handler would: a row's key or value, or the list."""
+    rows = context["rows"]
+    if kind == "title":
+        context["title"] = value
+    elif kind == "insert" or not rows:
+        rows.insert(i % (len(rows) + 1), {"id": j, "v": value})
+        return
+    row = rows[i % len(rows)]
+    if kind == "set":
+        row[key] = value
+    elif kind == "delete":
+        row.pop(key, None)
+    elif kind == "rename" and row:
+        row[key] = row.pop(list(row)[j % len(row)])
+    elif kind == "move":
+        rows.insert(j % len(rows), rows.pop(i % len(rows)))
+    elif kind == "remove":
+        rows.pop(i % len(rows))
+    elif kind == "copy":
+        rows[i % len(rows)] = dict(row)  # equal, but another dict
+    elif kind == "nest":
+        row["v"] = [value]
+    elif kind == "append" and isinstance(row.get("v"), list):
+        row["v"].append(value)  # a list inside a row, mutated in place
+
+
+@properties.examples(80)
+@given(
+    start=st.lists(st.fixed_dictionaries({"id": st.integers(0, 3), "v": VALUE}), max_size=12),
+    steps=st.lists(st.lists(EDIT, min_size=1, max_size=3), min_size=1, max_size=5),
+)
+@example(start=[{"id": 1, "v": 1}] * 1, steps=[[("set", 0, 0, "v", True)]])
+@example(start=[{"id": 1, "v": "x"}], steps=[[("rename", 0, 1, "w", None)]])
+@example(start=[{"id": 1, "v": "<b>x</b>"}], steps=[[("set", 0, 0, "v", Markup("<b>x</b>"))]])
+@example(start=[{"id": 1, "v": 0.0}], steps=[[("set", 0, 0, "v", -0.0)]])
+@example(start=[{"id": 1, "v": "x"}], steps=[[("set", 0, 0, Markup("v"), "x")]])
+@example(start=[{"id": 1, "v": 1}], steps=[[("nest", 0, 0, "v", 1)], [("append", 0, 0, "v", 2)]])
+def test_a_context_mutated_in_place_renders_as_a_fresh_render(
+    start: list[dict[str, t.Any]], steps: list[list[tuple[t.Any, ...]]]
+) -> None:
+    context: Context = {"title": "t", "rows": [dict(row) for row in start]}
+
+    def life() -> t.Iterator[Context]:
+        yield context
+        for step in steps:
+            for change in step:
+                edit(context, *change)
+            yield context
+
+    renders({"main.html": IN_PLACE_LOOP}, t.cast(list[Context], life()))
+
+
+def test_only_the_rows_changed_in_place_are_rendered_and_diffed_again() -> None:
+    rows = [{"id": i, "v": f"n{i}"} for i in range(40)]
+    context = {"title": "t", "rows": rows}
+    template = LiveEnvironment().from_string(IN_PLACE_LOOP)
+    memo = Memo()
+    first = render_template(template, context, memo)
+    context["title"] = "u"
+    second = render_template(template, context, memo)
+    assert second["1"]["k"] is first["1"]["k"]  # no row changed: last render's entries
+    assert diff_tree(first, second) == {"0": "u"}
+    rows[7]["v"] = True
+    third = render_template(template, context, memo)
+    reused = [a is b for a, b in zip(entries(second, "1"), entries(third, "1"), strict=True)]
+    assert reused == [i != 7 for i in range(40)]
+    assert diff_tree(second, third) == {
+        "1": {"k": {"7": {"0": "{&#39;id&#39;: 7, &#39;v&#39;: True}", "1": {"0": "True"}}, "kc": 40}}
+    }
 {%- endraw %}
