@@ -439,6 +439,20 @@ def test_a_failed_render_does_not_spoil_the_next_diff() -> None:
     assert diff_tree(first, second) == {"0": {"k": {"0": {"0": "changed"}, "kc": 4}}}
 
 
+
+def test_a_render_failing_half_way_through_rows_changed_in_place_leaves_none_half_built() -> None:
+    live = LiveEnvironment().from_string("{% for r in rows %}<i>{{ 100 // r.n }}</i>{% endfor %}")
+    memo = Memo()
+    rows = [{"id": i, "n": i + 1} for i in range(100)]
+    first = render_template(live, {"rows": rows}, memo)
+    rows[3]["n"], rows[5]["n"] = 0, 7  # row 3 fails before row 5 is rendered
+    with pytest.raises(ZeroDivisionError):
+        render_template(live, {"rows": rows}, memo)
+    rows[3]["n"] = 3
+    second = render_template(live, {"rows": rows}, memo)
+    assert second == render_template(live, {"rows": rows})
+    assert diff_tree(first, second) == {"0": {"k": {"3": {"0": "33"}, "5": {"0": "14"}, "kc": 100}}}
+
 # -- which rows are reused: all that render the same, no others ------------------
 
 LOOKALIKES = ["<b>x</b>", Markup("<b>x</b>"), "x", 1, True, 1.0, 0, False, 0.0, -0.0, None]
@@ -550,7 +564,9 @@ def edit(context: Context, kind: str, i: int, j: int, key: t.Any, value: t.Any) 
 def test_a_context_mutated_in_place_renders_as_a_fresh_render(
     start: list[dict[str, t.Any]], steps: list[list[tuple[t.Any, ...]]]
 ) -> None:
-    context: Context = {"title": "t", "rows": [dict(row) for row in start]}
+    # Rows no edit reaches, so that a few changed rows are patched in by place.
+    padding = [{"id": 100 + i, "v": "p"} for i in range(24)]
+    context: Context = {"title": "t", "rows": [dict(row) for row in start] + padding}
 
     def life() -> t.Iterator[Context]:
         yield context
@@ -576,7 +592,6 @@ def test_only_the_rows_changed_in_place_are_rendered_and_diffed_again() -> None:
     third = render_template(template, context, memo)
     reused = [a is b for a, b in zip(entries(second, "1"), entries(third, "1"), strict=True)]
     assert reused == [i != 7 for i in range(40)]
-    assert diff_tree(second, third) == {
-        "1": {"k": {"7": {"0": "{&#39;id&#39;: 7, &#39;v&#39;: True}", "1": {"0": "True"}}, "kc": 40}}
-    }
+    shown = "{&#39;id&#39;: 7, &#39;v&#39;: True}"
+    assert diff_tree(second, third) == {"1": {"k": {"7": {"0": shown, "1": {"0": "True"}}, "kc": 40}}}
 {%- endraw %}

@@ -24,8 +24,8 @@ from __future__ import annotations
 import typing as t
 from bisect import bisect_right
 from datetime import date
-from itertools import accumulate, chain, compress, count, repeat
-from operator import add, eq, is_, is_not, not_
+from itertools import accumulate, chain, compress, repeat
+from operator import add, eq, is_, length_hint, not_
 
 from markupsafe import Markup
 
@@ -51,23 +51,24 @@ _FEW_CHANGED = 8
 
 
 class Rows:
-    """A planned loop's last render, by place: each row's stand-in, entry, length and
-    key (``id``), all the rows' keys and values one after the other, and the
-    comprehension it made (its entries keyed, ``kc`` included)."""
+    """A planned loop's last render, by place: each row's stand-in, entry, length,
+    where it ends among all the rows' keys and values (one after the other)
+    and its key (``id``), and the comprehension it made."""
 
-    __slots__ = ("states", "entries", "lengths", "keys", "values", "ids", "made")
+    __slots__ = ("states", "entries", "lengths", "ends", "keys", "values", "ids", "made")
 
     def __init__(
         self,
         states: list[Snapshot],
         entries: list[Tree],
         lengths: list[int],
+        ends: list[int],
         keys: list[t.Any],
         values: list[t.Any],
-        ids: list[t.Hashable],
+        ids: list[t.Hashable | None],
         made: Comprehension,
     ) -> None:
-        self.states, self.entries, self.lengths = states, entries, lengths
+        self.states, self.entries, self.lengths, self.ends = states, entries, lengths, ends
         self.keys, self.values, self.ids, self.made = keys, values, ids, made
 
 
@@ -118,22 +119,30 @@ def _snapshot_reads(values: tuple[t.Any, ...]) -> Snapshot | None:
     return tuple(out)
 
 
-def _changed_rows(rows: t.Sequence[dict[t.Any, t.Any]], last: Rows) -> tuple[list[int], list[int]]:
+def _changed_rows(rows: t.Sequence[dict[t.Any, t.Any]], last: Rows) -> list[int]:
     """The rows, by place, whose keys or values are not the very objects they were
-    (rows of last time's lengths), and where each row ends among all the values.
+    (rows of last time's lengths).
 
     Values of str, int and None that are the same objects render the same,
     and holding them keeps them alive, so identity says it all. A changed row
     is found by one pass in C over the values, and one over the keys.
     """
-    values = chain.from_iterable(map(dict.values, rows))
-    odd = list(compress(count(), map(is_not, values, last.values)))
-    if not all(map(is_, chain.from_iterable(rows), last.keys)):
-        odd += compress(count(), map(is_not, chain.from_iterable(rows), last.keys))
-    if not odd:
-        return [], []
-    ends = list(accumulate(last.lengths))
-    return sorted({bisect_right(ends, at) for at in odd}), ends
+    odd = _not_same(chain.from_iterable(map(dict.values, rows)), last.values)
+    odd += _not_same(chain.from_iterable(rows), last.keys)
+    return sorted({bisect_right(last.ends, at) for at in odd})
+
+
+def _not_same(items: t.Iterator[t.Any], last: list[t.Any]) -> list[int]:
+    """Where ``items`` (as many as ``last``) are not the objects in ``last``.
+
+    ``all`` stops at each one; how far it got is what is left of ``last``.
+    """
+    rest = iter(last)
+    same = map(is_, items, rest)
+    end, odd = len(last) - 1, []
+    while not all(same):
+        odd.append(end - length_hint(rest))
+    return odd
 
 
 def _new_entries(todo: list[int], entries: list[t.Any]) -> list[Tree]:
@@ -217,10 +226,10 @@ class LoopMemo:
         last = self._last
         if last is None or lengths != last.lengths:
             return self._compare(rows, made, lengths, None)
-        changed, ends = _changed_rows(rows, last)
+        changed = _changed_rows(rows, last)
         if len(changed) * _FEW_CHANGED > len(rows):
             return self._compare(rows, made, lengths, last)
-        return self._patch(rows, made, last, changed, ends)
+        return self._patch(rows, made, last, changed)
 
     def _compare(
         self, rows: t.Any, made: Comprehension, lengths: list[int], same_shape: Rows | None
@@ -243,48 +252,51 @@ class LoopMemo:
             for index in changed:
                 entries[index] = self._previous.get(states[index])
         todo = list(compress(range(len(entries)), map(is_, entries, repeat(None))))
-        ids: list[t.Hashable] = list(map(dict.get, rows, repeat("id")))
+        ids: list[t.Hashable | None] = list(map(dict.get, rows, repeat("id")))
         built = _new_entries(todo, entries)
         close_comprehension(made, entries)
         made.entry_keys = ids
         if same_shape is not None:
             made.changed(same_shape.made, changed)
-        self._keep(Rows(states, entries, lengths, keys, values, ids, made))
+        ends = list(accumulate(lengths))
+        self._keep(Rows(states, entries, lengths, ends, keys, values, ids, made))
         return [rows[index] for index in todo], built
 
     def _patch(
-        self, rows: t.Any, made: Comprehension, last: Rows, changed: list[int], ends: list[int]
+        self, rows: t.Any, made: Comprehension, last: Rows, changed: list[int]
     ) -> Plan | None:
         """``plan`` for rows of last time's shape, a few of them ``changed``: those are
-        rendered anew, every other keeps its entry, with no look-up. ``ends`` says
-        where each row's keys and values end among all of them."""
-        if not changed:
-            made["k"], made.entry_keys = last.made["k"], last.ids
-            self._keep(
-                Rows(
-                    last.states, last.entries, last.lengths, last.keys, last.values, last.ids, made
-                )
-            )
-            return [], []
-        states, ids = list(last.states), list(last.ids)
-        keys, values = list(last.keys), list(last.values)
+        rendered anew, every other keeps its entry, with no look-up.
+
+        ``last`` becomes this render's rows, patched in place rather than
+        copied (a failed render forgets it: see ``Memo.discard``). Its entries
+        dict is copied: the previous tree still holds it.
+        """
+        states = []
         for index in changed:
             row = rows[index]
             state = (*row, *row.values())
             if not set(map(type, state)) <= _EXACT:
                 return None
-            states[index], ids[index] = state, row.get("id")
-            start = ends[index] - len(row)
-            keys[start : ends[index]] = row
-            values[start : ends[index]] = row.values()
-        entries = list(last.entries)
-        built = _new_entries(changed, entries)
-        keyed = dict(last.made["k"])
-        for index, entry in zip(changed, built, strict=True):
-            keyed[SLOT[index]] = entry
-        made["k"], made.entry_keys = keyed, ids
-        made.changed(last.made, changed)
-        self._keep(Rows(states, entries, last.lengths, keys, values, ids, made))
+            states.append(state)
+        built: list[Tree] = []
+        keyed = last.made["k"]
+        if changed:
+            keyed = dict(keyed)
+            if any(rows[index].get("id") is not last.ids[index] for index in changed):
+                # A new list: the previous tree holds the other.
+                last.ids = list(map(dict.get, rows, repeat("id")))
+            for index, state in zip(changed, states, strict=True):
+                row, end = rows[index], last.ends[index]
+                start = end - len(row)
+                last.keys[start:end], last.values[start:end] = row, row.values()
+                entry: Tree = {}
+                last.states[index] = state
+                last.entries[index] = keyed[SLOT[index]] = entry
+                built.append(entry)
+            made.changed(last.made, changed)
+        made["k"], made.entry_keys, last.made = keyed, last.ids, made
+        self._keep(last)
         return [rows[index] for index in changed], built
 
     def _keep(self, rows: Rows) -> None:
@@ -349,9 +361,11 @@ class Memo:
         self._rows_current = {}
 
     def discard(self) -> None:
-        """Forget a render that failed half-way: its entries may be incomplete."""
+        """Forget a render that failed half-way: its entries may be incomplete, and the
+        rows it planned were patched in place (see ``LoopMemo._patch``)."""
         self._current = {}
         self._rows_current = {}
+        self._rows_previous = {}
 
 
 def loop_memo(context: t.Any, loop: ForOpen) -> LoopMemo | None:
