@@ -561,6 +561,10 @@ def edit(context: Context, kind: str, i: int, j: int, key: t.Any, value: t.Any) 
 @example(start=[{"id": 1, "v": 0.0}], steps=[[("set", 0, 0, "v", -0.0)]])
 @example(start=[{"id": 1, "v": "x"}], steps=[[("set", 0, 0, Markup("v"), "x")]])
 @example(start=[{"id": 1, "v": 1}], steps=[[("nest", 0, 0, "v", 1)], [("append", 0, 0, "v", 2)]])
+@example(  # rows of different lengths: a changed one found and patched in among them
+    start=[{"id": 1, "v": 1}, {"id": 2, "v": 2}],
+    steps=[[("delete", 0, 0, "v", None)], [("set", 1, 0, "v", "x")], [("rename", 1, 0, "w", 1)]],
+)
 def test_a_context_mutated_in_place_renders_as_a_fresh_render(
     start: list[dict[str, t.Any]], steps: list[list[tuple[t.Any, ...]]]
 ) -> None:
@@ -594,4 +598,20 @@ def test_only_the_rows_changed_in_place_are_rendered_and_diffed_again() -> None:
     assert reused == [i != 7 for i in range(40)]
     seventh = {"0": "{&#39;id&#39;: 7, &#39;v&#39;: True}", "1": {"0": "True"}}
     assert diff_tree(second, third) == {"1": {"k": {"7": seventh, "kc": 40}}}
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_rows_changed_in_place_are_found_whatever_their_lengths(ragged: bool) -> None:
+    rows = [{"id": i, "v": f"n{i}", **({"w": i} if ragged and i % 3 else {})} for i in range(40)]
+    context = {"title": "t", "rows": rows}
+    template = LiveEnvironment().from_string(IN_PLACE_LOOP)
+    memo = Memo()
+    first = render_template(template, context, memo)
+    rows[10]["v"], rows[22]["id"] = "x", 99
+    second = render_template(template, context, memo)
+    reused = [a is b for a, b in zip(entries(first, "1"), entries(second, "1"), strict=True)]
+    assert reused == [i not in (10, 22) for i in range(40)]
+    assert second == render_template(template, context)
+    third = render_template(template, context, memo)  # the changed rows are known as they are
+    assert third["1"]["k"] is second["1"]["k"]
 {%- endraw %}

@@ -61,9 +61,8 @@ def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
     if old_k is new_k and not streamed:  # the very entries (see ``memo``)
         return None
     old_count = 0 if streamed else old_k["kc"]
-    if old_count == new_count and getattr(old, "entry_keys", None) == getattr(
-        new, "entry_keys", ()
-    ):
+    old_keys, new_keys = getattr(old, "entry_keys", None), getattr(new, "entry_keys", ())
+    if old_count == new_count and (old_keys is new_keys or old_keys == new_keys):
         changed = new.changes_from(old) if isinstance(new, Comprehension) else None
         return _diff_in_place(old_k, new_k, new_count, new.get("stream"), changed)
     out: Tree = {}

@@ -51,24 +51,23 @@ _FEW_CHANGED = 8
 
 
 class Rows:
-    """A planned loop's last render, by place: each row's stand-in, entry, length,
-    where it ends among all the rows' keys and values (one after the other)
-    and its key (``id``), and the comprehension it made."""
+    """A planned loop's last render, by place: each row's stand-in, entry, length and
+    key (``id``), all the rows' keys and values one after the other, and the
+    comprehension it made."""
 
-    __slots__ = ("states", "entries", "lengths", "ends", "keys", "values", "ids", "made")
+    __slots__ = ("states", "entries", "lengths", "keys", "values", "ids", "made")
 
     def __init__(
         self,
         states: list[Snapshot],
         entries: list[Tree],
         lengths: list[int],
-        ends: list[int],
         keys: list[t.Any],
         values: list[t.Any],
         ids: list[t.Hashable | None],
         made: Comprehension,
     ) -> None:
-        self.states, self.entries, self.lengths, self.ends = states, entries, lengths, ends
+        self.states, self.entries, self.lengths = states, entries, lengths
         self.keys, self.values, self.ids, self.made = keys, values, ids, made
 
 
@@ -129,7 +128,20 @@ def _changed_rows(rows: t.Sequence[dict[t.Any, t.Any]], last: Rows) -> list[int]
     """
     odd = _not_same(chain.from_iterable(map(dict.values, rows)), last.values)
     odd += _not_same(chain.from_iterable(rows), last.keys)
-    return sorted({bisect_right(last.ends, at) for at in odd})
+    if not odd:
+        return odd
+    width = _width(last.lengths)
+    if width:
+        return sorted({at // width for at in odd})
+    ends = list(accumulate(last.lengths))
+    return sorted({bisect_right(ends, at) for at in odd})
+
+
+def _width(lengths: list[int]) -> int:
+    """How many keys every row has, when all have as many (else 0): where a row starts
+    among all the rows' keys is then its index times that."""
+    width = lengths[0] if lengths else 0
+    return width if lengths.count(width) == len(lengths) else 0
 
 
 def _not_same(items: t.Iterator[t.Any], last: list[t.Any]) -> list[int]:
@@ -258,8 +270,7 @@ class LoopMemo:
         made.entry_keys = ids
         if same_shape is not None:
             made.changed(same_shape.made, changed)
-        ends = list(accumulate(lengths))
-        self._keep(Rows(states, entries, lengths, ends, keys, values, ids, made))
+        self._keep(Rows(states, entries, lengths, keys, values, ids, made))
         return [rows[index] for index in todo], built
 
     def _patch(
@@ -286,9 +297,11 @@ class LoopMemo:
             if any(rows[index].get("id") is not last.ids[index] for index in changed):
                 # A new list: the previous tree holds the other.
                 last.ids = list(map(dict.get, rows, repeat("id")))
+            width = _width(last.lengths)
+            starts = range(0, len(last.keys), width) if width else [0, *accumulate(last.lengths)]
             for index, state in zip(changed, states, strict=True):
-                row, end = rows[index], last.ends[index]
-                start = end - len(row)
+                row, start = rows[index], starts[index]
+                end = start + len(row)
                 last.keys[start:end], last.values[start:end] = row, row.values()
                 entry: Tree = {}
                 last.states[index] = state
