@@ -118,23 +118,29 @@ def _snapshot_reads(values: tuple[t.Any, ...]) -> Snapshot | None:
     return tuple(out)
 
 
-def _changed_rows(rows: t.Sequence[dict[t.Any, t.Any]], last: Rows) -> list[int]:
+def _changed_rows(rows: t.Sequence[dict[t.Any, t.Any]], last: Rows) -> list[int] | None:
     """The rows, by place, whose keys or values are not the very objects they were
-    (rows of last time's lengths).
+    (rows of last time's lengths); None when more than one row in ``_FEW_CHANGED``
+    changed, or as many of their keys and values: all rows are compared at once then.
 
     Values of str, int and None that are the same objects render the same,
     and holding them keeps them alive, so identity says it all. A changed row
     is found by one pass in C over the values, and one over the keys.
     """
-    odd = _not_same(chain.from_iterable(map(dict.values, rows)), last.values)
-    odd += _not_same(chain.from_iterable(rows), last.keys)
+    most = len(rows) // _FEW_CHANGED
+    odd = _not_same(chain.from_iterable(map(dict.values, rows)), last.values, most)
+    if odd is not None:
+        keys = _not_same(chain.from_iterable(rows), last.keys, most - len(odd))
+        odd = None if keys is None else odd + keys
     if not odd:
         return odd
     width = _width(last.lengths)
     if width:
-        return sorted({at // width for at in odd})
-    ends = list(accumulate(last.lengths))
-    return sorted({bisect_right(ends, at) for at in odd})
+        changed = sorted({at // width for at in odd})
+    else:
+        ends = list(accumulate(last.lengths))
+        changed = sorted({bisect_right(ends, at) for at in odd})
+    return None if len(changed) > most else changed
 
 
 def _width(lengths: list[int]) -> int:
@@ -144,15 +150,18 @@ def _width(lengths: list[int]) -> int:
     return width if lengths.count(width) == len(lengths) else 0
 
 
-def _not_same(items: t.Iterator[t.Any], last: list[t.Any]) -> list[int]:
-    """Where ``items`` (as many as ``last``) are not the objects in ``last``.
+def _not_same(items: t.Iterator[t.Any], last: list[t.Any], most: int) -> list[int] | None:
+    """Where ``items`` (as many as ``last``) are not the objects in ``last``; None past
+    ``most`` of them.
 
     ``all`` stops at each one; how far it got is what is left of ``last``.
     """
     rest = iter(last)
     same = map(is_, items, rest)
-    end, odd = len(last) - 1, []
+    end, odd = len(last) - 1, list[int]()
     while not all(same):
+        if len(odd) == most:
+            return None
         odd.append(end - length_hint(rest))
     return odd
 
@@ -239,7 +248,7 @@ class LoopMemo:
         if last is None or lengths != last.lengths:
             return self._compare(rows, made, lengths, None)
         changed = _changed_rows(rows, last)
-        if len(changed) * _FEW_CHANGED > len(rows):
+        if changed is None:
             return self._compare(rows, made, lengths, last)
         return self._patch(rows, made, last, changed)
 
