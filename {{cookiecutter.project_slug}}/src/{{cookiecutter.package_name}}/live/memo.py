@@ -13,10 +13,15 @@ commands included), and dicts or tuples of scalars. Anything mutable inside
 such rows are always rendered.
 
 A loop built directly (see ``compiler``) over a list of flat dicts of str,
-int and None compares all its rows at once (``LoopMemo.plan``), in C, a pass
-at a time: rows whose values are the very objects they were (a context
-mutated in place), or equal ones at the same place, keep their entries, and
-the loop runs over the others only.
+int and None compares all its rows at once (``LoopMemo.plan``), in C. When
+the rows have last render's lengths, one pass over their values and one over
+their keys find the rows that are not the very objects they were (a context
+mutated in place): the loop renders those only, and the comprehension tells
+the differ which entries they are (or, none changed, holds last render's
+entries dict itself). Otherwise (rows inserted or removed, or many changed,
+as when fetched anew) the rows equal to last render's, at their place or
+anywhere, keep their entries. Without a notice of what changed, those passes
+over every key and value are the floor of a tracked render's cost.
 """
 
 from __future__ import annotations
