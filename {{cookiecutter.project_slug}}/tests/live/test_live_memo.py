@@ -439,6 +439,20 @@ def test_a_failed_render_does_not_spoil_the_next_diff() -> None:
     assert diff_tree(first, second) == {"0": {"k": {"0": {"0": "changed"}, "kc": 4}}}
 
 
+
+def test_a_render_failing_half_way_through_rows_changed_in_place_leaves_none_half_built() -> None:
+    live = LiveEnvironment().from_string("{% for r in rows %}<i>{{ 100 // r.n }}</i>{% endfor %}")
+    memo = Memo()
+    rows = [{"id": i, "n": i + 1} for i in range(100)]
+    first = render_template(live, {"rows": rows}, memo)
+    rows[3]["n"], rows[5]["n"] = 0, 7  # row 3 fails before row 5 is rendered
+    with pytest.raises(ZeroDivisionError):
+        render_template(live, {"rows": rows}, memo)
+    rows[3]["n"] = 3
+    second = render_template(live, {"rows": rows}, memo)
+    assert second == render_template(live, {"rows": rows})
+    assert diff_tree(first, second) == {"0": {"k": {"3": {"0": "33"}, "5": {"0": "14"}, "kc": 100}}}
+
 # -- which rows are reused: all that render the same, no others ------------------
 
 LOOKALIKES = ["<b>x</b>", Markup("<b>x</b>"), "x", 1, True, 1.0, 0, False, 0.0, -0.0, None]
@@ -489,4 +503,115 @@ def test_exactly_the_rows_that_render_the_same_are_reused(lives: list[list[t.Any
             reused_from = [r for r, e in zip(old_rows, old_entries, strict=True) if e is entry]
             assert all(renders_the_same(r, row) for r in reused_from), (row, reused_from)
             assert bool(reused_from) == any(renders_the_same(r, row) for r in old_rows), row
+
+
+# -- contexts mutated in place: rows compared by identity, by place -----------------
+
+IN_PLACE_LOOP = (
+    "<h1>{{ title }}</h1><ul>{% for r in rows %}<li>{{ r }}"
+    "{% if r.v is defined %}|{{ r.v }}{% endif %}</li>{% endfor %}</ul>"
+)
+KEYS = ["id", "v", "w", Markup("v")]
+EDIT = st.tuples(
+    st.sampled_from(
+        ["set", "delete", "rename", "move", "insert", "remove", "copy", "nest", "append", "title"]
+    ),
+    st.integers(0, 7),
+    st.integers(0, 7),
+    st.sampled_from(KEYS),
+    VALUE,
+)
+
+
+def edit(context: Context, kind: str, i: int, j: int, key: t.Any, value: t.Any) -> None:
+    """Change ``context`` in place as a handler would: a row's key or value, or the list."""
+    rows = context["rows"]
+    if kind == "title":
+        context["title"] = value
+    elif kind == "insert" or not rows:
+        rows.insert(i % (len(rows) + 1), {"id": j, "v": value})
+        return
+    row = rows[i % len(rows)]
+    if kind == "set":
+        row[key] = value
+    elif kind == "delete":
+        row.pop(key, None)
+    elif kind == "rename" and row:
+        row[key] = row.pop(list(row)[j % len(row)])
+    elif kind == "move":
+        rows.insert(j % len(rows), rows.pop(i % len(rows)))
+    elif kind == "remove":
+        rows.pop(i % len(rows))
+    elif kind == "copy":
+        rows[i % len(rows)] = dict(row)  # equal, but another dict
+    elif kind == "nest":
+        row["v"] = [value]
+    elif kind == "append" and isinstance(row.get("v"), list):
+        row["v"].append(value)  # a list inside a row, mutated in place
+
+
+@properties.examples(80)
+@given(
+    start=st.lists(st.fixed_dictionaries({"id": st.integers(0, 3), "v": VALUE}), max_size=12),
+    steps=st.lists(st.lists(EDIT, min_size=1, max_size=3), min_size=1, max_size=5),
+)
+@example(start=[{"id": 1, "v": 1}] * 1, steps=[[("set", 0, 0, "v", True)]])
+@example(start=[{"id": 1, "v": "x"}], steps=[[("rename", 0, 1, "w", None)]])
+@example(start=[{"id": 1, "v": "<b>x</b>"}], steps=[[("set", 0, 0, "v", Markup("<b>x</b>"))]])
+@example(start=[{"id": 1, "v": 0.0}], steps=[[("set", 0, 0, "v", -0.0)]])
+@example(start=[{"id": 1, "v": "x"}], steps=[[("set", 0, 0, Markup("v"), "x")]])
+@example(start=[{"id": 1, "v": 1}], steps=[[("nest", 0, 0, "v", 1)], [("append", 0, 0, "v", 2)]])
+@example(  # rows of different lengths: a changed one found and patched in among them
+    start=[{"id": 1, "v": 1}, {"id": 2, "v": 2}],
+    steps=[[("delete", 0, 0, "v", None)], [("set", 1, 0, "v", "x")], [("rename", 1, 0, "w", 1)]],
+)
+def test_a_context_mutated_in_place_renders_as_a_fresh_render(
+    start: list[dict[str, t.Any]], steps: list[list[tuple[t.Any, ...]]]
+) -> None:
+    # Rows no edit reaches, so that a few changed rows are patched in by place.
+    padding = [{"id": 100 + i, "v": "p"} for i in range(24)]
+    context: Context = {"title": "t", "rows": [dict(row) for row in start] + padding}
+
+    def life() -> t.Iterator[Context]:
+        yield context
+        for step in steps:
+            for change in step:
+                edit(context, *change)
+            yield context
+
+    renders({"main.html": IN_PLACE_LOOP}, t.cast(list[Context], life()))
+
+
+def test_only_the_rows_changed_in_place_are_rendered_and_diffed_again() -> None:
+    rows = [{"id": i, "v": f"n{i}"} for i in range(40)]
+    context = {"title": "t", "rows": rows}
+    template = LiveEnvironment().from_string(IN_PLACE_LOOP)
+    memo = Memo()
+    first = render_template(template, context, memo)
+    context["title"] = "u"
+    second = render_template(template, context, memo)
+    assert second["1"]["k"] is first["1"]["k"]  # no row changed: last render's entries
+    assert diff_tree(first, second) == {"0": "u"}
+    rows[7]["v"] = True
+    third = render_template(template, context, memo)
+    reused = [a is b for a, b in zip(entries(second, "1"), entries(third, "1"), strict=True)]
+    assert reused == [i != 7 for i in range(40)]
+    seventh = {"0": "{&#39;id&#39;: 7, &#39;v&#39;: True}", "1": {"0": "True"}}
+    assert diff_tree(second, third) == {"1": {"k": {"7": seventh, "kc": 40}}}
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_rows_changed_in_place_are_found_whatever_their_lengths(ragged: bool) -> None:
+    rows = [{"id": i, "v": f"n{i}", **({"w": i} if ragged and i % 3 else {})} for i in range(40)]
+    context = {"title": "t", "rows": rows}
+    template = LiveEnvironment().from_string(IN_PLACE_LOOP)
+    memo = Memo()
+    first = render_template(template, context, memo)
+    rows[10]["v"], rows[22]["id"] = "x", 99
+    second = render_template(template, context, memo)
+    reused = [a is b for a, b in zip(entries(first, "1"), entries(second, "1"), strict=True)]
+    assert reused == [i not in (10, 22) for i in range(40)]
+    assert second == render_template(template, context)
+    third = render_template(template, context, memo)  # the changed rows are known as they are
+    assert third["1"]["k"] is second["1"]["k"]
 {%- endraw %}

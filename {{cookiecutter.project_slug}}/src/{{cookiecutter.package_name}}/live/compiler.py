@@ -778,14 +778,17 @@ class LiveCodeGenerator(CodeGenerator):
         if memo:
             self.writeline(f"{memo} = _phx_loop_memo(context, {loop})")
         # A body reading only its row, in a loop without filter or else, takes
-        # its entries from the memo's plan: it renders only the rows to render.
+        # its entries from the memo's plan, which fills the comprehension: it
+        # renders only the rows to render.
         plan = None
         if direct and memo and not reads and not else_body and node.test is None:
             plan, todo = self.temporary_identifier(), self.temporary_identifier()
-            self.writeline(f"{plan} = {memo}.plan({rows}) if {memo} is not None else None")
+            self.writeline(
+                f"{plan} = {memo}.plan({rows}, {comprehension}) if {memo} is not None else None"
+            )
             self.writeline(f"if {plan} is not None:")
             self.indent()
-            self.writeline(f"{entries}, {comprehension}.entry_keys, {rows}, {todo} = {plan}")
+            self.writeline(f"{rows}, {todo} = {plan}")
             self.writeline(f"{plan} = iter({todo})")
             self.outdent()
         if direct:
@@ -803,7 +806,12 @@ class LiveCodeGenerator(CodeGenerator):
             self._close_scope()
         else:
             self._scopes.pop().finish()
+            if plan is not None:
+                self.writeline(f"if {plan} is None:")
+                self.indent()
             self.writeline(f"_phx_close_comprehension({comprehension}, {built[0]})")
+            if plan is not None:
+                self.outdent()
             self.writeline(f"{slot} = {comprehension}" if slot else f"yield {comprehension}")
         if ran:
             self._slot()

@@ -14,7 +14,7 @@ import typing as t
 from itertools import compress
 from operator import ne
 
-from .tree import SLOT, Tree, slot_names
+from .tree import SLOT, Comprehension, Tree, slot_names
 
 
 def diff_tree(old: Tree, new: Tree) -> Tree:
@@ -58,11 +58,13 @@ def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
     new_count = new_k["kc"]
     # A stream's rows are all new, and the client emptied its comprehension once rendered.
     streamed = getattr(new, "streamed", False)
+    if old_k is new_k and not streamed:  # the very entries (see ``memo``)
+        return None
     old_count = 0 if streamed else old_k["kc"]
-    if old_count == new_count and getattr(old, "entry_keys", None) == getattr(
-        new, "entry_keys", ()
-    ):
-        return _diff_in_place(old_k, new_k, new_count, new.get("stream"))
+    old_keys, new_keys = getattr(old, "entry_keys", None), getattr(new, "entry_keys", ())
+    if old_count == new_count and (old_keys is new_keys or old_keys == new_keys):
+        changed = new.changes_from(old) if isinstance(new, Comprehension) else None
+        return _diff_in_place(old_k, new_k, new_count, new.get("stream"), changed)
     out: Tree = {}
     moved = False
     old_at = None if streamed else _key_index(old, new)
@@ -93,21 +95,26 @@ def _diff_comprehension(old: Tree, new: Tree) -> Tree | None:
 
 
 def _diff_in_place(
-    old_k: Tree, new_k: Tree, count: int, stream: list[t.Any] | None
+    old_k: Tree,
+    new_k: Tree,
+    count: int,
+    stream: list[t.Any] | None,
+    changed: list[int] | None = None,
 ) -> Tree | None:
     """The diff of entries that kept their places: only those that changed are looked at.
 
     Finding them compares the entries in C (reused entries by identity), so
-    an event that changed a row or two of a long list costs little more.
+    an event that changed a row or two of a long list costs little more; when
+    change tracking says which entries may have ``changed``, only those.
     """
-    names = slot_names(count)
+    names = slot_names(count) if changed is None else [SLOT[i] for i in changed]
     olds = list(map(old_k.__getitem__, names))
     news = list(map(new_k.__getitem__, names))
     out: Tree = {}
-    for i in compress(range(count), map(ne, olds, news)):
-        change = _diff_same(olds[i], news[i])
+    for name, before, entry in compress(zip(names, olds, news, strict=True), map(ne, olds, news)):
+        change = _diff_same(before, entry)
         if change:
-            out[names[i]] = change
+            out[name] = change
     if not out and stream is None:
         return None
     out["kc"] = count

@@ -13,10 +13,15 @@ commands included), and dicts or tuples of scalars. Anything mutable inside
 such rows are always rendered.
 
 A loop built directly (see ``compiler``) over a list of flat dicts of str,
-int and None compares all its rows at once (``LoopMemo.plan``), in C, a pass
-at a time: rows whose values are the very objects they were (a context
-mutated in place), or equal ones at the same place, keep their entries, and
-the loop runs over the others only.
+int and None compares all its rows at once (``LoopMemo.plan``), in C. When
+the rows have last render's lengths, one pass over their values and one over
+their keys find the rows that are not the very objects they were (a context
+mutated in place): the loop renders those only, and the comprehension tells
+the differ which entries they are (or, none changed, holds last render's
+entries dict itself). Otherwise (rows inserted or removed, or many changed,
+as when fetched anew) the rows equal to last render's, at their place or
+anywhere, keep their entries. Without a notice of what changed, those passes
+over every key and value are the floor of a tracked render's cost.
 """
 
 from __future__ import annotations
@@ -25,13 +30,13 @@ import typing as t
 from bisect import bisect_right
 from datetime import date
 from itertools import accumulate, chain, compress, repeat
-from operator import add, eq, is_, is_not, not_
+from operator import add, eq, is_, length_hint, not_
 
 from markupsafe import Markup
 
 from .compiler import ForOpen, Item, is_pure, loop_item, loop_key
 from .js import JsCommands
-from .tree import Tree, fill
+from .tree import SLOT, Comprehension, Tree, close_comprehension, fill
 
 MEMO_VARIABLE = "__phx_memo"
 # Equal values of one of these types render the same, and never equal a value of another.
@@ -44,11 +49,31 @@ Snapshot = tuple[t.Any, ...]
 # What a loop kept of its last render: an entry (a loop built directly) or a marker, by row.
 Kept = dict[Snapshot, t.Any]
 _DICT = frozenset({dict})
-# A loop's entries, their keys, and the rows to render with their new entries.
-Plan = tuple[list[Tree], list[t.Hashable], list[t.Any], list[Tree]]
-# A planned loop's rows, by place: their stand-ins and entries, their lengths,
-# and all their keys and all their values, one after the other.
-Rows = tuple[list[Snapshot], list[Tree], list[int], list[t.Any], list[t.Any]]
+# The rows to render and their new, empty entries (see ``LoopMemo.plan``).
+Plan = tuple[list[t.Any], list[Tree]]
+# Past this share of changed rows, all rows are compared by stand-in at once, in C.
+_FEW_CHANGED = 8
+
+
+class Rows:
+    """A planned loop's last render, by place: each row's stand-in, entry, length and
+    key (``id``), all the rows' keys and values one after the other, and the
+    comprehension it made."""
+
+    __slots__ = ("states", "entries", "lengths", "keys", "values", "ids", "made")
+
+    def __init__(
+        self,
+        states: list[Snapshot],
+        entries: list[Tree],
+        lengths: list[int],
+        keys: list[t.Any],
+        values: list[t.Any],
+        ids: list[t.Hashable | None],
+        made: Comprehension,
+    ) -> None:
+        self.states, self.entries, self.lengths = states, entries, lengths
+        self.keys, self.values, self.ids, self.made = keys, values, ids, made
 
 
 def snapshot(row: t.Any) -> Snapshot | None:
@@ -98,6 +123,64 @@ def _snapshot_reads(values: tuple[t.Any, ...]) -> Snapshot | None:
     return tuple(out)
 
 
+def _changed_rows(rows: t.Sequence[dict[t.Any, t.Any]], last: Rows) -> list[int] | None:
+    """The rows, by place, whose keys or values are not the very objects they were
+    (rows of last time's lengths); None when more than one row in ``_FEW_CHANGED``
+    changed, or as many of their keys and values: all rows are compared at once then.
+
+    Values of str, int and None that are the same objects render the same,
+    and holding them keeps them alive, so identity says it all. A changed row
+    is found by one pass in C over the values, and one over the keys.
+    """
+    most = len(rows) // _FEW_CHANGED
+    odd = _not_same(chain.from_iterable(map(dict.values, rows)), last.values, most)
+    if odd is not None:
+        keys = _not_same(chain.from_iterable(rows), last.keys, most - len(odd))
+        odd = None if keys is None else odd + keys
+    if not odd:
+        return odd
+    width = _width(last.lengths)
+    if width:
+        changed = sorted({at // width for at in odd})
+    else:
+        ends = list(accumulate(last.lengths))
+        changed = sorted({bisect_right(ends, at) for at in odd})
+    return None if len(changed) > most else changed
+
+
+def _width(lengths: list[int]) -> int:
+    """How many keys every row has, when all have as many (else 0): where a row starts
+    among all the rows' keys is then its index times that."""
+    width = lengths[0] if lengths else 0
+    return width if lengths.count(width) == len(lengths) else 0
+
+
+def _not_same(items: t.Iterator[t.Any], last: list[t.Any], most: int) -> list[int] | None:
+    """Where ``items`` (as many as ``last``) are not the objects in ``last``; None past
+    ``most`` of them.
+
+    ``all`` stops at each one; how far it got is what is left of ``last``.
+    """
+    rest = iter(last)
+    same = map(is_, items, rest)
+    end, odd = len(last) - 1, list[int]()
+    while not all(same):
+        if len(odd) == most:
+            return None
+        odd.append(end - length_hint(rest))
+    return odd
+
+
+def _new_entries(todo: list[int], entries: list[t.Any]) -> list[Tree]:
+    """New, empty entries for the rows at ``todo``, put in ``entries`` and returned."""
+    built: list[Tree] = []
+    for index in todo:
+        entry: Tree = {}
+        entries[index] = entry
+        built.append(entry)
+    return built
+
+
 class LoopMemo:
     """One loop's row markers: from the previous render, and for this one.
 
@@ -115,10 +198,18 @@ class LoopMemo:
         record: tuple[dict[int, Rows | None], int] | None = None,
     ) -> None:
         self._statics = statics
-        self._previous = previous
+        self._kept = previous if last is None else None
         self._current = current
         self._last = last
         self._record = record
+
+    @property
+    def _previous(self) -> Kept:
+        """Last render's entries by stand-in: a planned loop kept them by place (``Rows``)."""
+        if self._kept is None:
+            last = t.cast(Rows, self._last)
+            self._kept = dict(zip(last.states, last.entries, strict=True))
+        return self._kept
 
     def _state(self, row: t.Any, reads: tuple[t.Any, ...]) -> Snapshot | None:
         state = snapshot(row)
@@ -142,101 +233,108 @@ class LoopMemo:
         self._current[state] = entry
         return entry
 
-    def plan(self, rows: t.Any) -> Plan | None:
-        """Every row's entry at once (see ``row``), for a list of flat dicts of str, int and None.
+    def plan(self, rows: t.Any, made: Comprehension) -> Plan | None:
+        """Give ``made`` every row's entry at once (see ``row``), for a list of flat dicts of
+        str, int and None; return the rows to render and their new, empty entries.
 
-        The stand-ins are made and looked up in C, a pass over the rows at a
-        time, not by a call per row; the loop then runs over the rows to render
-        only. None for other rows: the loop asks ``row`` for each.
+        The rows are compared in C, a pass over them at a time, not by a call
+        per row; the loop then runs over the rows to render only. When the
+        rows have last time's shape, ``made`` tells the differ which entries
+        are new (``Comprehension.changed``); when none is, it holds last
+        time's entries dict itself. None for other rows: the loop asks
+        ``row`` for each.
         """
         if type(rows) is not list and type(rows) is not tuple:
             return None
         if not set(map(type, rows)) <= _DICT:
             return None
         lengths = list(map(len, rows))
-        flat_keys = list(chain.from_iterable(rows))
-        flat_values = list(chain.from_iterable(map(dict.values, rows)))
-        found = self._same_objects(rows, lengths, flat_keys, flat_values)
-        if found is not None:
-            states, changed = found
-            entries, todo = self._in_place(states, changed)
+        last = self._last
+        if last is None or lengths != last.lengths:
+            return self._compare(rows, made, lengths, None)
+        changed = _changed_rows(rows, last)
+        if changed is None:
+            return self._compare(rows, made, lengths, last)
+        return self._patch(rows, made, last, changed)
+
+    def _compare(
+        self, rows: t.Any, made: Comprehension, lengths: list[int], same_shape: Rows | None
+    ) -> Plan | None:
+        """``plan`` comparing every row's stand-in: by place with ``same_shape``, last
+        render's rows of the same lengths, else by stand-in only."""
+        keys = list(chain.from_iterable(rows))
+        values = list(chain.from_iterable(map(dict.values, rows)))
+        if not set(map(type, keys)) <= _EXACT or not set(map(type, values)) <= _EXACT:
+            return None
+        # As ``snapshot`` has them: keys then values.
+        states = list(map(add, map(tuple, rows), map(tuple, map(dict.values, rows))))
+        entries: list[t.Any]
+        if same_shape is None:
+            entries = list(map(self._previous.get, states))
         else:
-            if not set(map(type, flat_keys)) <= _EXACT or not set(map(type, flat_values)) <= _EXACT:
-                return None
-            # As ``snapshot`` has them: keys then values.
-            states = list(map(add, map(tuple, rows), map(tuple, map(dict.values, rows))))
-            if self._last is not None and len(self._last[0]) == len(states):
-                unequal = map(not_, map(eq, states, self._last[0]))
-                entries, todo = self._in_place(states, list(compress(range(len(states)), unequal)))
-            else:
-                entries, todo = self._by_state(states)
-        built: list[Tree] = []
-        for index in todo:
-            entry: Tree = {}
-            entries[index] = entry
-            built.append(entry)
-            self._current[states[index]] = entry
-        if self._record is not None:
-            recorded, loop_id = self._record
-            recorded.setdefault(loop_id, (states, entries, lengths, flat_keys, flat_values))
-        ids: list[t.Hashable] = list(map(dict.get, rows, repeat("id")))
-        return entries, ids, [rows[index] for index in todo], built
+            unequal = map(not_, map(eq, states, same_shape.states))
+            changed = list(compress(range(len(states)), unequal))
+            entries = list(same_shape.entries)
+            for index in changed:
+                entries[index] = self._previous.get(states[index])
+        todo = list(compress(range(len(entries)), map(is_, entries, repeat(None))))
+        ids: list[t.Hashable | None] = list(map(dict.get, rows, repeat("id")))
+        built = _new_entries(todo, entries)
+        close_comprehension(made, entries)
+        made.entry_keys = ids
+        if same_shape is not None:
+            made.changed(same_shape.made, changed)
+        self._keep(Rows(states, entries, lengths, keys, values, ids, made))
+        return [rows[index] for index in todo], built
 
-    def _same_objects(
-        self, rows: t.Any, lengths: list[int], flat_keys: list[t.Any], flat_values: list[t.Any]
-    ) -> tuple[list[Snapshot], list[int]] | None:
-        """Stand-ins by place, when the rows have last time's shape: the rows whose keys
-        and values are the very objects they were keep their stand-in (str, int and None
-        do not change), the others get a new one. Returns them with the changed rows.
+    def _patch(
+        self, rows: t.Any, made: Comprehension, last: Rows, changed: list[int]
+    ) -> Plan | None:
+        """``plan`` for rows of last time's shape, a few of them ``changed``: those are
+        rendered anew, every other keeps its entry, with no look-up.
 
-        None when the shape changed, or a changed row holds another type.
+        ``last`` becomes this render's rows, patched in place rather than
+        copied (a failed render forgets it: see ``Memo.discard``). Its entries
+        dict is copied: the previous tree still holds it.
         """
-        if self._last is None:
-            return None
-        last_states, _, last_lengths, last_keys, last_values = self._last
-        if lengths != last_lengths:
-            return None
-        odd = set(compress(range(len(flat_keys)), map(is_not, flat_keys, last_keys)))
-        odd.update(compress(range(len(flat_values)), map(is_not, flat_values, last_values)))
-        if not odd:
-            return last_states, []
-        ends = list(accumulate(lengths))
-        changed = sorted({bisect_right(ends, at) for at in odd})
-        states = list(last_states)
+        states = []
         for index in changed:
             row = rows[index]
             state = (*row, *row.values())
             if not set(map(type, state)) <= _EXACT:
                 return None
-            states[index] = state
-        return states, changed
+            states.append(state)
+        built: list[Tree] = []
+        keyed = last.made["k"]
+        if changed:
+            keyed = dict(keyed)
+            if any(rows[index].get("id") is not last.ids[index] for index in changed):
+                # A new list: the previous tree holds the other.
+                last.ids = list(map(dict.get, rows, repeat("id")))
+            width = _width(last.lengths)
+            starts = range(0, len(last.keys), width) if width else [0, *accumulate(last.lengths)]
+            for index, state in zip(changed, states, strict=True):
+                row, start = rows[index], starts[index]
+                end = start + len(row)
+                last.keys[start:end], last.values[start:end] = row, row.values()
+                entry: Tree = {}
+                last.states[index] = state
+                last.entries[index] = keyed[SLOT[index]] = entry
+                built.append(entry)
+            made.changed(last.made, changed)
+        made["k"], made.entry_keys, last.made = keyed, last.ids, made
+        self._keep(last)
+        return [rows[index] for index in changed], built
 
-    def _by_state(self, states: list[Snapshot]) -> tuple[list[Tree], list[int]]:
-        """Each row's entry found by its stand-in: the rows to render are left None."""
-        entries = list(map(self._previous.get, states))
-        todo = list(compress(range(len(entries)), map(is_, entries, repeat(None))))
-        self._current.update(zip(states, entries, strict=True))
-        return t.cast(list[Tree], entries), todo
-
-    def _in_place(self, states: list[Snapshot], changed: list[int]) -> tuple[list[Tree], list[int]]:
-        """The entries of a list as long as last time: the rows equal at their place keep
-        theirs, with no look-up; the ``changed`` are found by their stand-in, or rendered.
-
-        Stand-ins of str, int and None only are equal only when they render the same.
-        """
-        last_states, last_entries = t.cast(Rows, self._last)[:2]
-        entries = list(last_entries)
-        self._current.update(self._previous)  # the loop's own, from the one run last time
-        for index in changed:
-            self._current.pop(last_states[index], None)
-        todo = []
-        for index in changed:
-            entry = self._previous.get(states[index])
-            if entry is None:
-                todo.append(index)
-            else:
-                entries[index] = self._current[states[index]] = entry
-        return entries, todo
+    def _keep(self, rows: Rows) -> None:
+        """Record this render's rows by place, for the next; a loop that ran before in
+        this render keeps them by stand-in instead."""
+        kept = None
+        if self._record is not None:
+            recorded, loop_id = self._record
+            kept = recorded.setdefault(loop_id, rows)
+        if kept is not rows:
+            self._current.update(zip(rows.states, rows.entries, strict=True))
 
     def item(self, row: t.Any, reads: tuple[t.Any, ...] = ()) -> Item:
         """The marker of ``row``: one reusing its entry when an equal row rendered last time.
@@ -270,13 +368,16 @@ class Memo:
 
     def loop(self, loop: ForOpen) -> LoopMemo:
         loop_id = loop.loop_id
-        last = None
-        if loop_id in self._current:  # a second run in this render: its places are not kept
+        current = self._current.get(loop_id)
+        if current is None:
+            current = self._current[loop_id] = {}
+        else:  # a second run in this render: its places are not kept, its entries are
+            first = self._rows_current.get(loop_id)
+            if first is not None:
+                current.update(zip(first.states, first.entries, strict=True))
             self._rows_current[loop_id] = None
-        else:
-            last = self._rows_previous.get(loop_id)
-        current = self._current.setdefault(loop_id, {})
         previous = self._previous.get(loop_id, {})
+        last = self._rows_previous.get(loop_id)
         return LoopMemo(loop.statics, previous, current, last, (self._rows_current, loop_id))
 
     def rendered(self) -> None:
@@ -287,9 +388,11 @@ class Memo:
         self._rows_current = {}
 
     def discard(self) -> None:
-        """Forget a render that failed half-way: its entries may be incomplete."""
+        """Forget a render that failed half-way: its entries may be incomplete, and the
+        rows it planned were patched in place (see ``LoopMemo._patch``)."""
         self._current = {}
         self._rows_current = {}
+        self._rows_previous = {}
 
 
 def loop_memo(context: t.Any, loop: ForOpen) -> LoopMemo | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import typing as t
+import weakref
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -55,10 +56,25 @@ class Comprehension(dict[str, t.Any]):
 
     entry_keys: list[t.Hashable | None]
     streamed = False
+    _base: weakref.ref[Comprehension] | None = None
+    _changed: list[int]
 
     def __init__(self, statics: list[str]) -> None:
         super().__init__(s=statics, k={})
         self.entry_keys = []
+
+    def changed(self, base: Comprehension, indexes: list[int]) -> None:
+        """Say this comprehension holds ``base``'s entries, in their places, but at ``indexes``.
+
+        Change tracking knows it (see ``memo``); the differ then looks at those
+        entries only. Held weakly: a render keeps no older one alive.
+        """
+        self._base, self._changed = weakref.ref(base), indexes
+
+    def changes_from(self, old: Tree) -> list[int] | None:
+        """The indexes of the entries that may differ from ``old``'s, when known."""
+        base = self._base
+        return self._changed if base is not None and base() is old else None
 
 
 class StreamedTree(dict[str, t.Any]):
