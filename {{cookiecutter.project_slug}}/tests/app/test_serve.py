@@ -136,6 +136,9 @@ def test_in_debug_mode_a_python_change_reloads_the_server_and_it_serves_again(
         while "Reloading" not in (line := lines.get(timeout=STARTUP_TIMEOUT)):
             assert time.monotonic() < deadline, "the server did not reload"
         assert "seed.py" in line
+        # The new server, not the old one on its way out (a request it took would be dropped).
+        while "Application startup complete" not in lines.get(timeout=STARTUP_TIMEOUT):
+            assert time.monotonic() < deadline, "the reloaded server did not start"
         wait_until_up(url, process)
         assert httpx.get(f"{url}/counter", timeout=TIMEOUT).status_code == 200
 
