@@ -1,7 +1,7 @@
 """PyView's side of ``bench_realtime``'s broadcast section: the same page, served by PyView.
 
-The view is the baked counter page (without its flash messages, which PyView
-renders otherwise) plus the number of the last broadcast it received; it
+The view is the baked counter page (``counter.html``, without its flash group,
+which PyView renders otherwise) plus the number of the last broadcast it received; it
 subscribes to ``?topic=`` and ``publish`` broadcasts a number, as
 ``bench_realtime.BenchLive`` does. Served by ``uvicorn --factory
 pyview_bench:create_app`` with the options ``bench_realtime`` gives its own.
@@ -20,27 +20,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from harness import TEMPLATE as TEMPLATE_ROOT
+
 PAGE = "/bench"
+# The baked counter page itself, but for its flash group (PyView renders flash otherwise).
+COUNTER = (
+    TEMPLATE_ROOT
+    / "{{cookiecutter.project_slug}}/src/{{cookiecutter.package_name}}/templates/counter.html"
+)
 TEMPLATE = LiveTemplate(
     Template(
-        """<section class="counter">
-  <h1>Counter</h1>
-  <p class="count" id="count">{{ count }}</p>
-  <div class="buttons">
-    <button id="decrement" phx-click="decrement">- {{ step }}</button>
-    <button id="increment" phx-click="increment">+ {{ step }}</button>
-    <button id="reset" phx-click="reset">Reset</button>
-  </div>
-  <form id="step-form" phx-change="set_step" phx-submit="set_step">
-    <label>Step <input id="step" type="number" name="step" value="{{ step }}" min="1"></label>
-  </form>
-  <p>
-    <a id="jump" href="/counter?count=100" data-phx-link="patch"
-       data-phx-link-state="push">Jump to 100</a>
-    {% if count < 0 %}<span class="note">Below zero!</span>{% endif %}
-  </p>
-</section>
-<p id="seq">{{ seq }}</p>"""
+        COUNTER.read_text().replace('{% include "flash.html" %}', "")
+        + '\n<p id="seq">{{ seq }}</p>'
     )
 )
 
@@ -51,7 +42,7 @@ class BenchLive(LiveView[Context]):  # type: ignore[misc]
     """The counter, subscribed to ``?topic=`` when given; ``publish`` broadcasts a number."""
 
     async def mount(self, socket: LiveViewSocket[Context], session: dict[str, t.Any]) -> None:
-        socket.context = {"count": 0, "step": 1, "seq": 0}
+        socket.context = {"count": 0, "step": 1, "seq": 0, "root_path": ""}
 
     async def handle_params(
         self, url: t.Any, params: dict[str, list[str]], socket: LiveViewSocket[Context]
