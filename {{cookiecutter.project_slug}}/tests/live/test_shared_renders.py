@@ -35,6 +35,7 @@ from {{ cookiecutter.package_name }}.live import (
     is_connected,
 )
 from {{ cookiecutter.package_name }}.live import shared_renders as shared_module
+from {{ cookiecutter.package_name }}.live.diff import diff_tree as live_diff_tree
 from {{ cookiecutter.package_name }}.live.protocol import encode_frame, encode_json, frame_around
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.shared_renders import (
@@ -57,7 +58,7 @@ TEMPLATES = {
     "{% for kind, message in flash.items() %}<p id='flash-{{ kind }}'>{{ message }}</p>"
     "{% endfor %}",
     "badged.html": "{{ rendered() }}<p id='news'>{{ news }}</p>"
-    "{{ live_component(Badge, id='badge', news=news) }}",
+    "{% if news %}{{ live_component(Badge, id='badge', news=news) }}{% endif %}",
     "badge.html": "<b id='badge'>{{ news }}</b>",
     "streamed.html": "{{ rendered() }}<p id='news'>{{ news }}</p>"
     "<ul id='rows' phx-update='stream'>{% for dom_id, row in rows %}"
@@ -78,7 +79,8 @@ class Counts:
 
 class BoardLive(LiveView[dict[str, t.Any]]):
     """Shows the board's news; ``?who=`` is a value of its own. A broadcast may also set
-    the title, push an event, or put a flash: each view's own part of the message."""
+    the title, push an event, put a flash or patch the URL: each view's own part of the
+    message."""
 
     template_name = "board.html"
 
@@ -103,6 +105,8 @@ class BoardLive(LiveView[dict[str, t.Any]]):
             socket.push_event("heard", {"text": message["text"]})
         if "flash" in message:
             socket.put_flash("info", message["flash"])
+        if "patch" in message:
+            await socket.push_patch(message["patch"])
 
 
 class Badge(LiveComponent[dict[str, t.Any]]):
@@ -113,7 +117,7 @@ class Badge(LiveComponent[dict[str, t.Any]]):
 
 
 class BadgedLive(BoardLive):
-    """The news in a component too."""
+    """The news in a component too, once there is news: its first render makes the component."""
 
     template_name = "badged.html"
 
@@ -217,11 +221,10 @@ async def test_the_diff_is_made_once_the_views_hold_the_same_tree(
     app: Starlette, pubsub: MemoryPubSub, counts: Counts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: list[object] = []
-    diff_tree = shared_module.diff_tree
 
     def counted(old: t.Any, new: t.Any) -> t.Any:
         made.append(new)
-        return diff_tree(old, new)
+        return live_diff_tree(old, new)
 
     monkeypatch.setattr(shared_module, "diff_tree", counted)
     async with joined(app, ["/board"] * CROWD) as views:
@@ -267,8 +270,9 @@ async def test_a_view_that_rendered_alone_then_shares_again_correctly(
         ({"title": "News!"}, lambda view: view.title == "News!"),
         ({"push": True}, lambda view: [event.name for event in view.pushed_events] == ["heard"]),
         ({"flash": "read me"}, lambda view: view.text("#flash-info") == "read me"),
+        ({"patch": "/board?who=zed"}, lambda view: view.text("#who") == "zed"),
     ],
-    ids=["title", "pushed event", "flash"],
+    ids=["title", "pushed event", "flash", "navigation"],
 )
 async def test_a_message_with_a_part_of_each_view_s_own_is_not_shared(
     app: Starlette,
@@ -317,7 +321,8 @@ TREE = {"s": ["<p>", "</p>"], "0": "x"}
     ids=["list", "nested", "object", "set", "stream"],
 )
 def test_a_context_holding_anything_but_flat_scalars_is_never_shared(value: t.Any) -> None:
-    assert SharedRenders.key(object(), {"a": 1, "b": value}) is None  # type: ignore[arg-type]
+    template: t.Any = object()
+    assert SharedRenders.key(template, {"a": 1, "b": value}) is None
 
 
 def test_the_view_s_context_beside_its_keys_stands_for_their_names() -> None:
@@ -338,7 +343,8 @@ def test_equal_looking_values_that_render_differently_are_kept_apart() -> None:
         for value in ("<b>", Markup("<b>"), 1, True, 1.0, 0.0, -0.0, None, ("1",), {"1": 1})
     }
     assert len(keys) == 10
-    assert SharedRenders.key(template, {"a": 1}) != SharedRenders.key(object(), {"a": 1})
+    other: t.Any = object()
+    assert SharedRenders.key(template, {"a": 1}) != SharedRenders.key(other, {"a": 1})
 
 
 def test_renders_are_kept_briefly_and_few() -> None:

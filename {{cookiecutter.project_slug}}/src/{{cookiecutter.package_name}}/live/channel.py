@@ -699,17 +699,15 @@ class LiveChannel:
     @staticmethod
     def _alone(joined: JoinedView) -> bool:
         """Would an update of ``joined`` push nothing of its own but its render? No
-        navigation, pushed events, title change, flash, uploads nor components."""
+        navigation, pushed events, title change, flash nor components (uploads and
+        streams are in its context, which is then never shared)."""
         socket = joined.socket
-        components = socket.components
         return (
             socket.navigation is None
             and not socket.pushed_events
             and socket.live_title == joined.title
             and not socket.flash
-            and not socket.uploads
-            and components.component_count == 0
-            and not components.has_pending_lifecycle()
+            and socket.components.component_count == 0
         )
 
     async def _shared_update(self, joined: JoinedView) -> str | None:
