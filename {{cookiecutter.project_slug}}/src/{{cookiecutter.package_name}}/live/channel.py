@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import ParseResult, urljoin, urlparse
 
+import jinja2
 from starlette.exceptions import HTTPException
 
 from .async_result import is_async_done
@@ -33,7 +34,7 @@ from .inbox import Inbox, Info, orders
 from .lifecycle import call_handle_event, call_handle_params, mount_view
 from .logs import clip
 from .memo import Memo
-from .protocol import Message, Reply, encode_frame, error, reply_frame
+from .protocol import Message, Reply, encode_frame, error, frame_around, reply_frame
 from .router import view_id
 from .session import InvalidToken, csrf_valid
 from .shared_statics import share_statics
@@ -265,18 +266,26 @@ class LiveChannel:
             await self._crash(message)
 
     async def _info(self, joined: JoinedView, event: InfoEvent) -> None:
-        """``handle_info``, then push what changed: navigation first, then the diff."""
+        """``handle_info``, then push what changed: navigation first, then the diff.
+
+        A view with nothing of its own to push but its render may share that
+        with the views the same broadcast reached (``shared_renders``).
+        """
         try:
             if is_async_done(event):
                 await joined.socket.finish_async(event.payload, joined.view.handle_async)
             elif event is not REFRESH:
                 await joined.view.handle_info(event, joined.socket)
-            response = await self._update(joined)
-            for kind in ("live_patch", "redirect", "live_redirect", "diff"):
-                if kind in response:
-                    await self.transport.send(
-                        encode_frame(joined.join_ref, None, self.topic, kind, response[kind])
-                    )
+            frame = await self._shared_update(joined) if self._alone(joined) else None
+            if frame is None:
+                response = await self._update(joined)
+                for kind in ("live_patch", "redirect", "live_redirect", "diff"):
+                    if kind in response:
+                        await self.transport.send(
+                            encode_frame(joined.join_ref, None, self.topic, kind, response[kind])
+                        )
+            elif frame:
+                await self.transport.send(frame)
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and _cancelling():
                 raise
@@ -384,8 +393,7 @@ class LiveChannel:
             raise
         rendered = share_statics(joined.tree)
         forget_streams(joined.tree)  # the reply holds copies of their rows
-        self._components(joined, rendered)
-        self._title_and_events(joined, rendered)
+        self._view_parts(joined, rendered)
         self.joined = joined
         return {**response, "rendered": rendered, "liveview_version": LIVEVIEW_VERSION}
 
@@ -658,40 +666,84 @@ class LiveChannel:
             return navigation
         diff: Tree = {}
         if view:
-            tree = await self._render(joined)
-            diff = share_statics(diff_tree(joined.tree, tree))
-            forget_streams(tree)  # the diff holds copies of their rows
-            joined.tree = tree
+            diff = self._diff(joined, await self._render(joined))
         else:
             await joined.socket.components.render_components(self.routes.environment)
-        self._components(joined, diff)
-        self._title_and_events(joined, diff)
+        self._view_parts(joined, diff)
         if diff:
             response["diff"] = diff
         return response
 
     @staticmethod
-    def _components(joined: JoinedView, message: Tree) -> None:
-        """Add the components rendered since the last message (``c``) to a join or diff."""
-        changes = joined.socket.components.changes()
-        if changes:
-            message["c"] = changes
+    def _diff(joined: JoinedView, tree: Tree) -> Tree:
+        """The diff from what the client has to ``tree``, which it has next."""
+        diff = share_statics(diff_tree(joined.tree, tree))
+        forget_streams(tree)  # the diff holds copies of their rows
+        joined.tree = tree
+        return diff
 
     @staticmethod
-    def _title_and_events(joined: JoinedView, message: Tree) -> None:
-        """Add a changed title (``t``) and pushed events (``e``) to a join or diff."""
+    def _view_parts(joined: JoinedView, message: Tree) -> None:
+        """Add the components rendered since the last message (``c``), a changed title
+        (``t``) and pushed events (``e``) to a join or diff."""
         socket = joined.socket
+        changes = socket.components.changes()
+        if changes:
+            message["c"] = changes
         if socket.live_title != joined.title:
             joined.title = socket.live_title
             message["t"] = joined.title or ""
         if socket.pushed_events:
             message["e"], socket.pushed_events = socket.pushed_events, []
 
-    async def _render(self, joined: JoinedView) -> Tree:
+    @staticmethod
+    def _alone(joined: JoinedView) -> bool:
+        """Would an update of ``joined`` push nothing of its own but its render? No
+        navigation, pushed events, title change, flash nor components (uploads and
+        streams are in its context, which is then never shared)."""
+        socket = joined.socket
+        return (
+            socket.navigation is None
+            and not socket.pushed_events
+            and socket.live_title == joined.title
+            and not socket.flash
+            and socket.components.component_count == 0
+        )
+
+    async def _shared_update(self, joined: JoinedView) -> str | None:
+        """The ``diff`` frame of a view ``_alone``, its render shared with the views that
+        render its template from an equal context (``shared_renders``); "" when nothing
+        changed. None when its context cannot be shared: nothing was done."""
+        template = self.routes.template(joined.view)
+        context = joined.view.template_context(joined.socket)
+        shared = self.routes.shared_renders
+        key = shared.key(template, context)
+        if key is None:
+            return None
+        render = shared.get(key)
+        if render is None:
+            tree = await self._render(joined, template, context)
+            if not self._alone(joined):  # the render made components
+                diff = self._diff(joined, tree)
+                self._view_parts(joined, diff)
+                return encode_frame(joined.join_ref, None, self.topic, "diff", diff) if diff else ""
+            render = shared.put(key, tree)
+        payload = render.diff_from(joined.tree)
+        joined.tree = render.tree
+        return frame_around(joined.join_ref, None, self.topic, "diff", payload) if payload else ""
+
+    async def _render(
+        self,
+        joined: JoinedView,
+        template: jinja2.Template | None = None,
+        context: dict[str, t.Any] | None = None,
+    ) -> Tree:
+        """The view's tree, from ``template`` and ``context`` when the caller has them."""
         view = joined.view
-        context = view.template_context(joined.socket)
+        if template is None or context is None:
+            template, context = self.routes.template(view), view.template_context(joined.socket)
         return await joined.socket.components.render(
-            self.routes.environment, self.routes.template(view), context, joined.memo
+            self.routes.environment, template, context, joined.memo
         )
 
 

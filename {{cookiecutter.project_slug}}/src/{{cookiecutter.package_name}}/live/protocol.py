@@ -133,18 +133,29 @@ def encode_frame(
     ``NaN``, ``Infinity``, objects JSON does not know, and strings with lone
     surrogates are refused rather than sent.
     """
+    return encode_json([join_ref, ref, topic, event, payload])
+
+
+def encode_json(value: t.Any) -> str:
+    """``value`` as the compact, strict JSON frames carry (see ``encode_frame``)."""
     try:
-        text = json.dumps(
-            [join_ref, ref, topic, event, payload],
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, RecursionError) as exc:
         raise ValueError(f"frame cannot be encoded as JSON: {exc}") from exc
     if not text.isascii():
         text.encode("utf-8")  # raises UnicodeEncodeError (a ValueError) on a lone surrogate
     return text
+
+
+def frame_around(
+    join_ref: str | None, ref: str | None, topic: str, event: str, payload: str
+) -> str:
+    """The frame ``encode_frame`` makes, from its payload already encoded by ``encode_json``.
+
+    One payload encoded once can so go to many clients, each frame its own refs and topic.
+    """
+    head = encode_json([join_ref, ref, topic, event])
+    return f"{head[:-1]},{payload}]"
 
 
 def reply_frame(message: Message, status: str, response: dict[str, t.Any]) -> str:

@@ -26,6 +26,7 @@ from .pubsub import PubSub
 from .pubsub.memory import MemoryPubSub
 from .router import LiveMatch, LiveRouter, ViewClass
 from .session import SessionTokens, Signer, flash_signer
+from .shared_renders import SharedRenders
 from .template import LiveEnvironment
 from .transport import Transport
 from .uploads.budget import DiskBudget
@@ -62,6 +63,8 @@ class LiveRoutes:
         self.upload_tokens = Signer(secret_key, "live-upload", self.config.upload_token_max_age)
         # What every socket's uploads together may hold on disk (each socket's draws on it).
         self.upload_budget = DiskBudget(self.config.upload_max_bytes, "server_full")
+        # Renders the views a broadcast reaches share, when they render the same.
+        self.shared_renders = SharedRenders()
         self.layout = layout
         self.error_template = error_template
         self.socket_path = path

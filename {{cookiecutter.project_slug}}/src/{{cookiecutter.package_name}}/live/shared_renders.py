@@ -1,0 +1,122 @@
+"""Renders shared by the views a broadcast reaches: one render, one diff, one encoding.
+
+A broadcast to a thousand views of one page makes each run ``handle_info``,
+and most then render the same template from the same values and send the
+same diff. The first to render a template from a context keeps its tree here
+for a moment; a view that renders that template from an equal context takes
+the tree instead of rendering, and the diff too, encoded as JSON, when the
+tree it holds is the very one (by identity) the diff was made from. Each view
+puts its own join_ref and topic around those bytes (``protocol.frame_around``).
+Views whose trees differ share the new tree all the same, and so hold the
+same one after it: from the next broadcast on they share the diff too.
+
+Contexts are equal by ``memo.snapshot``: scalars, and flat dicts or tuples of
+scalars. Any other value (a list, an ORM object, a stream, an upload) could
+change behind an equal-looking stand-in, so a context holding one is never
+shared. A dict of other variables of the context, the very same objects (the
+view's ``context``, beside its keys), stands for their names.
+
+The channel shares only a view with nothing of its own in the message
+(``LiveChannel._alone``). A tree is never changed once sent, so many views may
+hold one. Few renders are kept, briefly (``KEPT``, ``LIFETIME``): the share
+never grows with the clients, and a template that reads a clock or a random
+number shows a value from within ``LIFETIME`` of the render.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+from collections import deque
+
+import jinja2
+
+from .diff import diff_tree
+from .memo import snapshot
+from .protocol import encode_json
+from .shared_statics import share_statics
+from .tree import Tree
+
+KEPT = 32  # renders kept at most: the distinct contexts a broadcast's views render at once
+LIFETIME = 1.0  # seconds a render is shared: a fan-out takes far less
+DIFFS_KEPT = 4  # diffs kept per render, by the tree each turns into it
+
+Key = tuple[jinja2.Template, tuple[t.Any, ...]]
+_ALIAS = object()  # starts the stand-in of a dict of other variables: no snapshot does
+
+
+class SharedRender:
+    """A tree some views take instead of rendering, and its diffs from the trees they held."""
+
+    def __init__(self, tree: Tree, made: float) -> None:
+        self.tree = tree
+        self.made = made
+        self._diffs: deque[tuple[Tree, str]] = deque(maxlen=DIFFS_KEPT)
+
+    def diff_from(self, previous: Tree) -> str:
+        """The JSON of the ``diff`` that turns ``previous`` into this tree; "" when none."""
+        for tree, payload in self._diffs:
+            if tree is previous:
+                return payload
+        diff = diff_tree(previous, self.tree)
+        payload = encode_json(share_statics(diff)) if diff else ""
+        self._diffs.append((previous, payload))  # holding ``previous``: its id stays its own
+        return payload
+
+
+class SharedRenders:
+    """This process's renders that views of the same template and context may share."""
+
+    def __init__(
+        self,
+        kept: int = KEPT,
+        lifetime: float = LIFETIME,
+        clock: t.Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._kept = kept
+        self._lifetime = lifetime
+        self._clock = clock
+        self._renders: dict[Key, SharedRender] = {}  # oldest first
+
+    @staticmethod
+    def key(template: jinja2.Template, context: t.Mapping[str, t.Any]) -> Key | None:
+        """What a render of ``template`` from ``context`` is shared by; None: not shareable."""
+        states: list[t.Any] = []
+        for name, value in context.items():
+            state = snapshot(value)
+            if state is None:
+                state = _alias(value, context)
+                if state is None:
+                    return None
+            states += (name, state)
+        return template, tuple(states)
+
+    def get(self, key: Key) -> SharedRender | None:
+        """The render kept for ``key``, unless there is none or it is too old."""
+        render = self._renders.get(key)
+        if render is None or self._clock() - render.made > self._lifetime:
+            return None
+        return render
+
+    def put(self, key: Key, tree: Tree) -> SharedRender:
+        """Keep ``tree``, a view's render for ``key``, for the views that render it next."""
+        now = self._clock()
+        renders = self._renders
+        renders.pop(key, None)
+        for oldest in list(renders):  # oldest first: stop at the first one young enough
+            if len(renders) < self._kept and now - renders[oldest].made <= self._lifetime:
+                break
+            del renders[oldest]
+        render = renders[key] = SharedRender(tree, now)
+        return render
+
+
+def _alias(value: t.Any, context: t.Mapping[str, t.Any]) -> tuple[t.Any, ...] | None:
+    """The stand-in of a dict whose items are variables of ``context``, the same objects
+    (snapshotted as variables): their names. None for any other value."""
+    if type(value) is not dict:
+        return None
+    for name, item in value.items():
+        if type(name) is not str or context.get(name, _ALIAS) is not item:
+            return None
+    return (_ALIAS, *value)
