@@ -7,8 +7,11 @@ the renders with a template global; frames are checked as sent, byte for byte.
 
 from __future__ import annotations
 
+import gc
 import json
+import time
 import typing as t
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ from {{ cookiecutter.package_name }}.live import (
     LiveViewSocket,
     Stream,
     is_connected,
+    pure,
 )
 from {{ cookiecutter.package_name }}.live import shared_renders as shared_module
 from {{ cookiecutter.package_name }}.live.diff import diff_tree as live_diff_tree
@@ -165,7 +169,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.fixture
 def app(pubsub: MemoryPubSub, counts: Counts) -> Starlette:
     environment = LiveEnvironment(loader=DictLoader(TEMPLATES))
-    environment.globals.update(rendered=counts, Badge=Badge)
+    environment.globals.update(rendered=pure(counts), Badge=Badge)  # it counts, and is shared
     routes = LiveRoutes(environment, "secret", pubsub=pubsub)
     routes.add("/board", BoardLive)
     routes.add("/badged", BadgedLive)
@@ -301,6 +305,118 @@ async def test_views_with_components_or_streams_are_not_shared(
                 assert [li.text() for li in view.find("li")] == ["one", "two"]
 
 
+STATUS = {"now": "a"}
+
+
+class StatusLive(LiveView[dict[str, t.Any]]):
+    """Shows a status the app keeps outside the view's context (a global reads it); a
+    broadcast says it changed. ``template_context`` counts its calls."""
+
+    template_name = "status.html"
+    contexts = 0
+
+    async def mount(self, socket: LiveViewSocket[dict[str, t.Any]], session: t.Any) -> None:
+        socket.context = {"title": "Status", "items": []}
+        if is_connected(socket):
+            await socket.subscribe(TOPIC)
+
+    async def handle_info(self, event: InfoEvent, socket: ConnectedLiveViewSocket[t.Any]) -> None:
+        if event.payload.get("flat"):
+            socket.context.pop("items", None)  # shareable but for the global
+
+    def template_context(self, socket: LiveViewSocket[dict[str, t.Any]]) -> dict[str, t.Any]:
+        StatusLive.contexts += 1
+        return super().template_context(socket)
+
+
+@pytest.fixture
+def status_app(pubsub: MemoryPubSub) -> Starlette:
+    templates = {**TEMPLATES, "status.html": "<p id='status'>{{ status() }}</p>"}
+    environment = LiveEnvironment(loader=DictLoader(templates))
+    environment.globals["status"] = lambda: STATUS["now"]  # not pure: it reads the app
+    routes = LiveRoutes(environment, "secret", pubsub=pubsub)
+    routes.add("/status", StatusLive)
+    return Starlette(
+        routes=routes.routes, middleware=[Middleware(SessionMiddleware, secret_key="secret")]
+    )
+
+
+async def test_a_template_reading_a_global_that_is_not_pure_renders_in_each_view(
+    status_app: Starlette, pubsub: MemoryPubSub
+) -> None:
+    # Shared, a second refresh within the share's lifetime would show the first one's.
+    STATUS["now"] = "a"
+    async with joined(status_app, ["/status", "/status"]) as views:
+        for now in ("b", "c", "d"):
+            STATUS["now"] = now
+            await pubsub.broadcast(TOPIC, {"flat": True})
+            for view in views:
+                await view.wait_for("#status", text=now)
+
+
+async def test_a_view_whose_context_is_not_shareable_reads_it_once_an_update(
+    status_app: Starlette, pubsub: MemoryPubSub
+) -> None:
+    async with joined(status_app, ["/status"]) as (view,):
+        STATUS["now"] = "b"
+        before = StatusLive.contexts
+        await pubsub.broadcast(TOPIC, {})
+        await view.wait_for("#status", text="b")
+        assert StatusLive.contexts - before == 1
+
+
+SHAPES = LiveEnvironment(
+    loader=DictLoader(
+        {
+            "t.html": "{{ a }}",
+            "clock.html": "{{ now() }}",
+            "includes_clock.html": "<p>{% include 'clock.html' %}</p>",
+            "imports_clock.html": "{% from 'macros.html' import stamp %}{{ stamp() }}",
+            "macros.html": "{% macro stamp() %}{{ now() }}{% endmacro %}",
+            "filtered.html": "{{ a | shout }}",
+            "dynamic.html": "{% include name %}",
+            "pure.html": "{{ app_name }} {{ twice(a) }} {{ range(a) | list }}"
+            "<b phx-click=\"{{ js.hide('#x') }}\"></b>{% include 't.html' %}",
+        }
+    )
+)
+SHAPES.globals.update(now=time.time, app_name="app", twice=pure(lambda n: n * 2))
+SHAPES.filters["shout"] = lambda text: str(text).upper()  # not marked pure
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["clock.html", "includes_clock.html", "imports_clock.html", "filtered.html", "dynamic.html"],
+)
+def test_a_template_whose_output_is_not_its_context_s_alone_is_never_shared(name: str) -> None:
+    assert SharedRenders().key(SHAPES.get_template(name), {"a": 1, "name": "t.html"}) is None
+
+
+def test_a_template_reading_pure_globals_filters_and_includes_is_shared() -> None:
+    share = SharedRenders()
+    assert share.key(SHAPES.get_template("pure.html"), {"a": 2}) is not None
+    # A context value under a global's name is what the template reads: compared as such.
+    assert share.key(SHAPES.get_template("clock.html"), {"now": 1}) is not None
+
+
+class Held(dict[str, t.Any]):
+    """A tree that can be referred to weakly."""
+
+
+def test_a_render_past_its_lifetime_is_let_go_with_the_trees_it_held() -> None:
+    clock = Clock()
+    share = SharedRenders(lifetime=1.0, clock=clock)
+    key = t.cast(t.Any, share.key(TEMPLATE, {"a": 1}))
+    tree, previous = Held(s=["<p>", "</p>"], **{"0": "new"}), Held(s=["<p>", "</p>"], **{"0": "x"})
+    held = weakref.ref(tree), weakref.ref(previous)
+    share.put(key, tree).diff_from(previous)
+    del tree, previous
+    clock.now = 3600.0  # an hour on, no broadcast since
+    assert share.get(key) is None
+    gc.collect()
+    assert [ref() for ref in held] == [None, None]
+
+
 # -- the share -----------------------------------------------------------------------
 
 
@@ -313,6 +429,8 @@ class Clock:
 
 
 TREE = {"s": ["<p>", "</p>"], "0": "x"}
+PLAIN = LiveEnvironment(loader=DictLoader({"t.html": "{{ a }}", "u.html": "{{ a }}"}))
+TEMPLATE, OTHER = PLAIN.get_template("t.html"), PLAIN.get_template("u.html")
 
 
 @pytest.mark.parametrize(
@@ -321,48 +439,45 @@ TREE = {"s": ["<p>", "</p>"], "0": "x"}
     ids=["list", "nested", "object", "set", "stream"],
 )
 def test_a_context_holding_anything_but_flat_scalars_is_never_shared(value: t.Any) -> None:
-    template: t.Any = object()
-    assert SharedRenders.key(template, {"a": 1, "b": value}) is None
+    assert SharedRenders().key(TEMPLATE, {"a": 1, "b": value}) is None
 
 
 def test_the_view_s_context_beside_its_keys_stands_for_their_names() -> None:
-    template: t.Any = object()
+    key = SharedRenders().key
     tags, equal = tuple("ab"), tuple("ab")
-    key = SharedRenders.key(template, {"tags": tags, "context": {"tags": tags}})
-    assert key is not None
-    assert key == SharedRenders.key(template, {"tags": equal, "context": {"tags": equal}})
+    first = key(TEMPLATE, {"tags": tags, "context": {"tags": tags}})
+    assert first is not None
+    assert first == key(TEMPLATE, {"tags": equal, "context": {"tags": equal}})
     # Anything but the very objects of other variables, or more, is not one.
-    assert SharedRenders.key(template, {"tags": tags, "context": {"tags": equal}}) is None
-    assert SharedRenders.key(template, {"tags": tags, "context": {"tags": tags, "x": 1}}) is None
+    assert key(TEMPLATE, {"tags": tags, "context": {"tags": equal}}) is None
+    assert key(TEMPLATE, {"tags": tags, "context": {"tags": tags, "x": 1}}) is None
 
 
 def test_equal_looking_values_that_render_differently_are_kept_apart() -> None:
-    template: t.Any = object()
+    key = SharedRenders().key
     keys = {
-        SharedRenders.key(template, {"a": value})
+        key(TEMPLATE, {"a": value})
         for value in ("<b>", Markup("<b>"), 1, True, 1.0, 0.0, -0.0, None, ("1",), {"1": 1})
     }
     assert len(keys) == 10
-    other: t.Any = object()
-    assert SharedRenders.key(template, {"a": 1}) != SharedRenders.key(other, {"a": 1})
+    assert key(TEMPLATE, {"a": 1}) != key(OTHER, {"a": 1})
 
 
 def test_renders_are_kept_briefly_and_few() -> None:
-    clock, template = Clock(), t.cast(t.Any, object())
+    clock = Clock()
     share = SharedRenders(kept=3, lifetime=1.0, clock=clock)
-    keys = [t.cast(t.Any, SharedRenders.key(template, {"n": n})) for n in range(5)]
+    keys = [t.cast(t.Any, share.key(TEMPLATE, {"n": n})) for n in range(5)]
     for key in keys:
         share.put(key, dict(TREE))
     assert [share.get(key) is not None for key in keys] == [False, False, True, True, True]
     clock.now = 1.5
     assert all(share.get(key) is None for key in keys)  # too old to share
-    share.put(keys[0], dict(TREE))
-    assert len(share._renders) == 1  # the old ones went with the next put
+    assert not share._renders  # nor kept: they went as they were asked for
 
 
 def test_a_diff_is_kept_by_the_very_tree_it_was_made_from() -> None:
     share = SharedRenders()
-    key = t.cast(t.Any, SharedRenders.key(t.cast(t.Any, object()), {"n": 1}))
+    key = t.cast(t.Any, share.key(TEMPLATE, {"n": 1}))
     render = share.put(key, {"s": ["<p>", "</p>"], "0": "new"})
     olds = [{"s": ["<p>", "</p>"], "0": "old"} for _ in range(DIFFS_KEPT + 1)]
     payload = render.diff_from(olds[0])

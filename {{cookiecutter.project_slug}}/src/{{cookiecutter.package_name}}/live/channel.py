@@ -276,16 +276,17 @@ class LiveChannel:
                 await joined.socket.finish_async(event.payload, joined.view.handle_async)
             elif event is not REFRESH:
                 await joined.view.handle_info(event, joined.socket)
-            frame = await self._shared_update(joined) if self._alone(joined) else None
-            if frame is None:
+            if self._alone(joined):
+                frame = await self._shared_update(joined)
+                if frame:
+                    await self.transport.send(frame)
+            else:
                 response = await self._update(joined)
                 for kind in ("live_patch", "redirect", "live_redirect", "diff"):
                     if kind in response:
                         await self.transport.send(
                             encode_frame(joined.join_ref, None, self.topic, kind, response[kind])
                         )
-            elif frame:
-                await self.transport.send(frame)
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and _cancelling():
                 raise
@@ -710,20 +711,18 @@ class LiveChannel:
             and socket.components.component_count == 0
         )
 
-    async def _shared_update(self, joined: JoinedView) -> str | None:
+    async def _shared_update(self, joined: JoinedView) -> str:
         """The ``diff`` frame of a view ``_alone``, its render shared with the views that
-        render its template from an equal context (``shared_renders``); "" when nothing
-        changed. None when its context cannot be shared: nothing was done."""
+        render its template from an equal context (``shared_renders``) when it can be;
+        "" when nothing changed."""
         template = self.routes.template(joined.view)
         context = joined.view.template_context(joined.socket)
         shared = self.routes.shared_renders
         key = shared.key(template, context)
-        if key is None:
-            return None
-        render = shared.get(key)
+        render = None if key is None else shared.get(key)
         if render is None:
             tree = await self._render(joined, template, context)
-            if not self._alone(joined):  # the render made components
+            if key is None or not self._alone(joined):  # not shareable, or made components
                 diff = self._diff(joined, tree)
                 self._view_parts(joined, diff)
                 return encode_frame(joined.join_ref, None, self.topic, "diff", diff) if diff else ""

@@ -35,7 +35,7 @@ import re
 import typing as t
 
 import jinja2
-from jinja2 import nodes
+from jinja2 import meta, nodes
 from jinja2.compiler import CodeGenerator, Frame, find_undeclared
 from jinja2.filters import FILTERS
 from jinja2.tests import TESTS
@@ -229,6 +229,15 @@ class ThenClose:
 _MEMO_MODULE = __name__.rpartition(".")[0] + ".memo"
 _STREAM_MODULE = __name__.rpartition(".")[0] + ".stream"
 _TREE_MODULE = __name__.rpartition(".")[0] + ".tree"
+# A template holding any of these reads more than its names: the context itself, or what
+# an extension reads.
+_OUTSIDE = (
+    nodes.ContextReference,
+    nodes.DerivedContextReference,
+    nodes.ImportedName,
+    nodes.ExtensionAttribute,
+    nodes.OverlayScope,
+)
 # A loop body holding any of these reads more than its row.
 _CONTEXTUAL = (
     nodes.Include,
@@ -237,11 +246,7 @@ _CONTEXTUAL = (
     nodes.FromImport,
     nodes.CallBlock,
     nodes.Macro,
-    nodes.ContextReference,
-    nodes.DerivedContextReference,
-    nodes.ImportedName,
-    nodes.ExtensionAttribute,
-    nodes.OverlayScope,
+    *_OUTSIDE,
 )
 # Jinja's own filters and tests whose result depends on their arguments only.
 # Not: random, sameas (identity, not value), and the filters that call other
@@ -302,6 +307,42 @@ def _trusted(name: str, is_filter: bool, environment: t.Any) -> bool:
     if name in known and function is builtins[name]:
         return True
     return function is not None and is_pure(function)
+
+
+def template_reads(template: jinja2.Template) -> frozenset[str] | None:
+    """The names a template may read from its context and its globals, with the templates
+    it includes, imports or extends; None when its output may depend on more: a template
+    named at render time, the context itself, or a filter or test that is not pure (see
+    ``pure``). Read from its source, anew at each call."""
+    environment, name = template.environment, template.name
+    return None if name is None else _reads(environment, name, set())
+
+
+def _reads(environment: jinja2.Environment, name: str, seen: set[str]) -> frozenset[str] | None:
+    if name in seen:
+        return frozenset()
+    seen.add(name)
+    if environment.loader is None:
+        return None
+    try:
+        source = environment.loader.get_source(environment, name)[0]
+    except jinja2.TemplateNotFound:
+        return None
+    body = environment.parse(source)
+    if any(body.find_all(_OUTSIDE)):
+        return None
+    for used in body.find_all((nodes.Filter, nodes.Test)):
+        if not _trusted(used.name, isinstance(used, nodes.Filter), environment):
+            return None
+    # Every name loaded (Jinja's undeclared variables leave the globals out): its own
+    # locals too, which is only more than needed.
+    names = {used.name for used in body.find_all(nodes.Name) if used.ctx == "load"}
+    for other in meta.find_referenced_templates(body):
+        more = None if other is None else _reads(environment, other, seen)
+        if more is None:
+            return None
+        names |= more
+    return frozenset(names)
 
 
 def _row_reads(loop: nodes.For, environment: t.Any) -> list[str] | None:

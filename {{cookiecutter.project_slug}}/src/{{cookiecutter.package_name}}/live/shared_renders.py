@@ -16,21 +16,28 @@ change behind an equal-looking stand-in, so a context holding one is never
 shared. A dict of other variables of the context, the very same objects (the
 view's ``context``, beside its keys), stands for their names.
 
+Only a template whose output is a function of its context is shared: every
+global it reads (with what it includes) a comparable value or a function
+marked ``pure``, every filter and test pure (``compiler.template_reads``). A
+global reading a clock, the database or the person's locale makes its
+template render in each view, as it must.
+
 The channel shares only a view with nothing of its own in the message
 (``LiveChannel._alone``). A tree is never changed once sent, so many views may
 hold one. Few renders are kept, briefly (``KEPT``, ``LIFETIME``): the share
-never grows with the clients, and a template that reads a clock or a random
-number shows a value from within ``LIFETIME`` of the render.
+never grows with the clients.
 """
 
 from __future__ import annotations
 
 import time
 import typing as t
+import weakref
 from collections import deque
 
 import jinja2
 
+from .compiler import is_pure, template_reads
 from .diff import diff_tree
 from .memo import snapshot
 from .protocol import encode_json
@@ -77,10 +84,22 @@ class SharedRenders:
         self._lifetime = lifetime
         self._clock = clock
         self._renders: dict[Key, SharedRender] = {}  # oldest first
+        # What each template reads from outside itself, None when it is not shareable.
+        self._reads: weakref.WeakKeyDictionary[jinja2.Template, frozenset[str] | None] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    @staticmethod
-    def key(template: jinja2.Template, context: t.Mapping[str, t.Any]) -> Key | None:
+    def key(self, template: jinja2.Template, context: t.Mapping[str, t.Any]) -> Key | None:
         """What a render of ``template`` from ``context`` is shared by; None: not shareable."""
+        if template not in self._reads:
+            self._reads[template] = template_reads(template)
+        reads = self._reads[template]
+        if reads is None:
+            return None
+        for name in reads - context.keys():
+            value = template.globals.get(name, _ALIAS)
+            if value is not _ALIAS and snapshot(value) is None and not is_pure(value):
+                return None  # a global whose value may differ by view, or by the time
         states: list[t.Any] = []
         for name, value in context.items():
             state = snapshot(value)
@@ -94,7 +113,8 @@ class SharedRenders:
     def get(self, key: Key) -> SharedRender | None:
         """The render kept for ``key``, unless there is none or it is too old."""
         render = self._renders.get(key)
-        if render is None or self._clock() - render.made > self._lifetime:
+        if render is not None and self._clock() - render.made > self._lifetime:
+            del self._renders[key]  # with the trees it holds
             return None
         return render
 
