@@ -50,6 +50,7 @@ DIFFS_KEPT = 4  # diffs kept per render, by the tree each turns into it
 
 Key = tuple[jinja2.Template, tuple[t.Any, ...]]
 _ALIAS = object()  # starts the stand-in of a dict of other variables: no snapshot does
+_MISSING = object()
 
 
 class SharedRender:
@@ -84,7 +85,7 @@ class SharedRenders:
         self._lifetime = lifetime
         self._clock = clock
         self._renders: dict[Key, SharedRender] = {}  # oldest first
-        # What each template reads from outside itself, None when it is not shareable.
+        # The names each template may read (None: it is not shareable).
         self._reads: weakref.WeakKeyDictionary[jinja2.Template, frozenset[str] | None] = (
             weakref.WeakKeyDictionary()
         )
@@ -96,10 +97,12 @@ class SharedRenders:
         reads = self._reads[template]
         if reads is None:
             return None
-        for name in reads - context.keys():
-            value = template.globals.get(name, _ALIAS)
-            if value is not _ALIAS and snapshot(value) is None and not is_pure(value):
-                return None  # a global whose value may differ by view, or by the time
+        found = template.globals.get
+        for name in reads:
+            if name not in context:  # else the context's value is what the template reads
+                value = found(name, _MISSING)
+                if value is not _MISSING and snapshot(value) is None and not is_pure(value):
+                    return None  # a global whose value may differ by view, or by the time
         states: list[t.Any] = []
         for name, value in context.items():
             state = snapshot(value)
