@@ -399,6 +399,17 @@ def test_a_template_reading_pure_globals_filters_and_includes_is_shared() -> Non
     assert share.key(SHAPES.get_template("clock.html"), {"now": 1}) is not None
 
 
+def test_the_values_of_the_globals_a_template_reads_are_part_of_its_key() -> None:
+    environment = LiveEnvironment(loader=DictLoader({"g.html": "{{ settings.banner }}"}))
+    settings = {"banner": "a"}
+    environment.globals["settings"] = settings  # the app changes it as it runs
+    template, share = environment.get_template("g.html"), SharedRenders()
+    before = share.key(template, {})
+    settings["banner"] = "b"
+    assert before is not None and share.key(template, {}) != before
+    assert share.key(template, {"settings": {"banner": "b"}}) != share.key(template, {})
+
+
 class Held(dict[str, t.Any]):
     """A tree that can be referred to weakly."""
 

@@ -50,7 +50,8 @@ DIFFS_KEPT = 4  # diffs kept per render, by the tree each turns into it
 
 Key = tuple[jinja2.Template, tuple[t.Any, ...]]
 _ALIAS = object()  # starts the stand-in of a dict of other variables: no snapshot does
-_MISSING = object()
+_MISSING = object()  # a name no template global has; also marks a global in a key
+_PURE = ("pure",)  # what a pure function read as a global stands for
 
 
 class SharedRender:
@@ -98,12 +99,15 @@ class SharedRenders:
         if reads is None:
             return None
         found = template.globals.get
+        states: list[t.Any] = []
         for name in reads:
             if name not in context:  # else the context's value is what the template reads
                 value = found(name, _MISSING)
-                if value is not _MISSING and snapshot(value) is None and not is_pure(value):
-                    return None  # a global whose value may differ by view, or by the time
-        states: list[t.Any] = []
+                if value is not _MISSING:
+                    state = _PURE if is_pure(value) else snapshot(value)
+                    if state is None:
+                        return None  # a global whose value may differ by view, or by the time
+                    states += (_MISSING, name, state)  # a global a dict that changes, say
         for name, value in context.items():
             state = snapshot(value)
             if state is None:
