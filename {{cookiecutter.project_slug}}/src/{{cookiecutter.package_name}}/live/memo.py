@@ -109,11 +109,12 @@ def snapshot(row: t.Any) -> Snapshot | None:
     return (kind, items, kinds)
 
 
-_PURE = ("pure",)  # what a pure function read by a loop body stands for
+_PURE = ("pure",)  # what a pure function read (by a loop body, say) stands for
 
 
-def _snapshot_reads(values: tuple[t.Any, ...]) -> Snapshot | None:
-    """A stand-in for the values around a row, or None when one cannot be compared."""
+def snapshot_reads(values: tuple[t.Any, ...]) -> Snapshot | None:
+    """A stand-in for values a template reads (around a loop's row, or its globals), or
+    None when one cannot be compared: pure functions stand for themselves."""
     out = []
     for value in values:
         state = _PURE if is_pure(value) else snapshot(value)
@@ -215,7 +216,7 @@ class LoopMemo:
         state = snapshot(row)
         if state is None or not reads:
             return state
-        around = _snapshot_reads(reads)
+        around = snapshot_reads(reads)
         return None if around is None else (state, around)
 
     def row(self, row: t.Any, reads: tuple[t.Any, ...] = ()) -> Tree:

@@ -37,9 +37,9 @@ from collections import deque
 
 import jinja2
 
-from .compiler import is_pure, template_reads
+from .compiler import template_reads
 from .diff import diff_tree
-from .memo import snapshot
+from .memo import snapshot, snapshot_reads
 from .protocol import encode_json
 from .shared_statics import share_statics
 from .tree import Tree
@@ -50,8 +50,6 @@ DIFFS_KEPT = 4  # diffs kept per render, by the tree each turns into it
 
 Key = tuple[jinja2.Template, tuple[t.Any, ...]]
 _ALIAS = object()  # starts the stand-in of a dict of other variables: no snapshot does
-_MISSING = object()  # a name no template global has; also marks a global in a key
-_PURE = ("pure",)  # what a pure function read as a global stands for
 
 
 class SharedRender:
@@ -98,16 +96,12 @@ class SharedRenders:
         reads = self._reads[template]
         if reads is None:
             return None
-        found = template.globals.get
-        states: list[t.Any] = []
-        for name in reads:
-            if name not in context:  # else the context's value is what the template reads
-                value = found(name, _MISSING)
-                if value is not _MISSING:
-                    state = _PURE if is_pure(value) else snapshot(value)
-                    if state is None:
-                        return None  # a global whose value may differ by view, or by the time
-                    states += (_MISSING, name, state)  # a global a dict that changes, say
+        known = template.globals  # the context's value, if any, is what the template reads
+        names = tuple(name for name in reads if name not in context and name in known)
+        around = snapshot_reads(tuple(map(known.__getitem__, names)))
+        if around is None:
+            return None  # a global whose value may differ by view, or by the time
+        states: list[t.Any] = [names, around]  # a dict global that changes, say
         for name, value in context.items():
             state = snapshot(value)
             if state is None:
