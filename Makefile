@@ -8,6 +8,9 @@ UV := $(UV_DIR)/bin/uv
 # Where `make demo` bakes; the last part is cookiecutter.json's default slug.
 DEMO_DIR := build/demo/my-live-app
 LOCK_DIR := build/lock/my-live-app
+# `make test` runs this many tests side by side: each bake's suite mostly waits (servers,
+# browsers, timers), so two share a 2-core machine with room to spare.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench bench-realtime bench-memory bench-contacts bench-team bench-uploads bench-presence bench-streams lock
 
@@ -25,7 +28,7 @@ demo: $(VENV)/.installed  ## Bake the default app into build/demo, add sample co
 	$(MAKE) -C $(DEMO_DIR) setup seed run
 
 test: $(VENV)/.installed  ## Bake every option, lint it and run the baked apps' tests.
-	$(VENV)/bin/pytest tests -q
+	$(VENV)/bin/pytest tests -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.installed  ## Time the diff engine.
 	$(VENV)/bin/python bench/bench_diff.py
