@@ -16,10 +16,11 @@ event inserting a row at the top. Then, as a view's handler mutates its
 context in place (issue 16's targets): one row's name changed, in a table of
 1,000 rows and of 10,000, and only the title changed. Each timing is the median (and min) of
 ``--repeat`` runs after a warm-up, engines taking turns run by run, with the
-garbage collector on, as in a server. Before any timing, each diff is merged
-into the previous render the way the Phoenix client merges it (with the test
-client's port, ``live.testing.rendered``) and turned back into HTML, which
-must equal Jinja2's HTML of the new state: no engine is timed doing nothing.
+garbage collector on, at the thresholds the baked app's server sets. Before
+any timing, each diff is merged into the previous render the way the Phoenix
+client merges it (with the test client's port, ``live.testing.rendered``) and
+turned back into HTML, which must equal Jinja2's HTML of the new state: no
+engine is timed doing nothing.
 The exit code is 0 whatever the figures and checks say: this is a report.
 
 Usage: ``python bench/bench_diff.py [--repeat N] [--json]``.
@@ -41,7 +42,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import escape
 
-from harness import use_runtime
+from harness import GC_THRESHOLDS, use_runtime
 from results import command_line, run_bench
 
 use_runtime("bench_diff")
@@ -527,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def figures(_: Path) -> dict[str, t.Any]:
+        gc.set_threshold(*GC_THRESHOLDS)
         rows = make_rows(ROWS)
         events = scenarios(rows)
         engines: list[Engine | type[LiveViewRun]] = [*TREE_ENGINES, LiveViewRun]

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from figures import CpuMeter, GcPauses, latency, percentile, process_cpu_seconds
-from harness import BenchError, Process, running, use_runtime
+from harness import GC_THRESHOLDS, BenchError, Process, running, use_runtime
 from results import Row, columns, command_line, ms, run_bench
 from wire import HEARTBEAT, TIMEOUT, encode, hang_up, http_get, open_live
 
@@ -84,7 +84,6 @@ from websockets.asyncio.client import ClientConnection  # noqa: E402
 # -- the app the servers run -----------------------------------------------------------------
 
 PUBSUB_ENV = "BENCH_PUBSUB_URL"
-GC_THRESHOLDS = (4_000, 2, 1_000)  # as the baked app's __main__ sets them
 PYVIEW_VERSION = "0.9.0"  # pyview_bench's server, the same page served by PyView
 SECRET_KEY = "bench-realtime: a throwaway key for a local benchmark"
 PAGE = "/bench"

@@ -42,10 +42,10 @@ def test_the_benches_are_lint_clean() -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_the_realtime_bench_sets_the_collector_up_as_the_app_does() -> None:
+def test_the_benches_set_the_collector_up_as_the_app_does() -> None:
     pattern = re.compile(r"^GC_THRESHOLDS = (\(.*?\))", re.MULTILINE)
     served = TEMPLATE / "{{cookiecutter.project_slug}}/src/{{cookiecutter.package_name}}"
     app = pattern.search((served / "__main__.py").read_text())
-    bench = pattern.search((TEMPLATE / "bench/bench_realtime.py").read_text())
+    bench = pattern.search((TEMPLATE / "bench/harness.py").read_text())
     assert app is not None and bench is not None
     assert app.group(1) == bench.group(1)
