@@ -833,7 +833,11 @@ class LiveCodeGenerator(CodeGenerator):
             self.writeline(f"{plan} = iter({todo})")
             self.outdent()
         if direct:
-            built = (entries, f"{comprehension}.entry_keys", plan)
+            # The lists' appends, bound once for the loop rather than looked up for each row.
+            add_entry, add_key = self.temporary_identifier(), self.temporary_identifier()
+            self.writeline(f"{add_entry} = {entries}.append")
+            self.writeline(f"{add_key} = {comprehension}.entry_keys.append")
+            built = (entries, add_entry, add_key, plan)
         item = nodes.ExprStmt(key, lineno=node.lineno)
         self._loop_items[id(item)] = (ran, memo, reads or [], built)
         node.body = [item, *node.body]
@@ -900,7 +904,7 @@ class LiveCodeGenerator(CodeGenerator):
 
     def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
         if self._inline_escape(frame, finalize):
-            self.write(") is str else _phx_escape_slot(_phx_v))")
+            self.write(") is str else str(_phx_v) if type(_phx_v) is int else _phx_escape_slot(_phx_v))")
             return
         super()._output_child_post(node, frame, finalize)
 
@@ -971,14 +975,14 @@ class LiveCodeGenerator(CodeGenerator):
             self.outdent()
 
     def _direct_entry(
-        self, row: str, memo: str | None, values: str, built: tuple[str, str, str | None]
+        self, row: str, memo: str | None, values: str, built: tuple[str, str, str, str | None]
     ) -> None:
         """Start a loop entry built directly: a new dict, or the entry of an equal row.
 
         With the memo's plan, the loop runs over the rows to render only, and
         the plan gives their entries.
         """
-        entries, keys, plan = built
+        _, add_entry, add_key, plan = built
         entry = self._scopes[-1].var
         if plan is not None:
             self.writeline(f"if {plan} is not None:")
@@ -988,7 +992,7 @@ class LiveCodeGenerator(CodeGenerator):
             self.writeline("else:")
             self.indent()
         self.writeline(
-            f"{keys}.append({row}.get('id') if type({row}) is dict else _phx_key({row}))"
+            f"{add_key}({row}.get('id') if type({row}) is dict else _phx_key({row}))"
         )
         if memo is None:
             self.writeline(f"{entry} = {{}}")
@@ -996,7 +1000,7 @@ class LiveCodeGenerator(CodeGenerator):
             self.writeline(
                 f"{entry} = {memo}.row({row}, ({values})) if {memo} is not None else {{}}"
             )
-        self.writeline(f"{entries}.append({entry})")
+        self.writeline(f"{add_entry}({entry})")
         if memo is not None:
             self.writeline(f"if {entry}:")
             self.indent()
