@@ -74,7 +74,7 @@ class Transport:
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
         self.crashes = CrashPacing()  # views that keep crashing: their rejoins are slowed
         self._send_lock = asyncio.Lock()
-        # One timer each, not one per frame: the frame path is the server's hottest.
+        # No timer per frame, nor per socket: one per loop (see Deadline).
         self._reading = Deadline(self.config.idle_timeout)
         self._sending = Deadline(self.config.send_timeout)
         self._reader: asyncio.Task[None] | None = None
@@ -103,8 +103,6 @@ class Transport:
             self.closed = True
             channels, self.channels = list(self.channels.values()), {}
             await asyncio.gather(*(channel.close() for channel in channels))
-            self._reading.close()
-            self._sending.close()
             self.log.flush()
 
     # -- who may connect -----------------------------------------------------
