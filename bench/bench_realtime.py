@@ -27,8 +27,9 @@ permessage-deflate, as browsers do), ``phx_join``, and a heartbeat every 30 s.
    subscribed to a topic that gets a broadcast every second.
 
 Latencies are measured in this process, so they include the clients' own
-work: the CPU columns say how busy this process, the servers and the rest
-of the machine were (other work on a 2-core machine shows in the figures).
+work (their event loop is uvloop's, as the servers' is, to keep it small):
+the CPU columns say how busy this process, the servers and the rest of the
+machine were (other work on a 2-core machine shows in the figures).
 The exit code is 0 whatever the figures say: this is a report, not a test.
 
 Usage: ``python bench/bench_realtime.py [--quick] [--json] [--only SECTION]
@@ -54,6 +55,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import uvloop
 
 from figures import CpuMeter, GcPauses, latency, percentile, process_cpu_seconds
 from harness import GC_THRESHOLDS, BenchError, Process, running, use_runtime
@@ -941,7 +944,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "open_files_limit": limit,
             "sizes": sizes.__dict__,
-            **asyncio.run(run(sizes, sections, args.redis_url, setups)),
+            **uvloop.run(run(sizes, sections, args.redis_url, setups)),
         }
 
     packages = ("uvicorn", "websockets", "redis", "uvloop")
