@@ -595,10 +595,11 @@ class LiveCodeGenerator(CodeGenerator):
         self._wrap_child = False
         # Statements placed first in a loop body to start its entry, each with
         # its for-else flag, memo variable, the names besides its row the body
-        # reads and, for a loop built directly, its entries' list, the entry
-        # keys' list and its memo's plan, if any (Jinja forbids custom nodes).
+        # reads and, for a loop built directly, its entries' list, that list's
+        # and the entry keys' appends, and its memo's plan, if any (Jinja
+        # forbids custom nodes).
         self._loop_items: dict[
-            int, tuple[str | None, str | None, list[str], tuple[str, str, str | None] | None]
+            int, tuple[str | None, str | None, list[str], tuple[str, str, str, str | None] | None]
         ] = {}
         # Iterables of live loops, evaluated before the loop: the name holding each.
         self._loop_iterables: dict[int, str] = {}
@@ -904,7 +905,8 @@ class LiveCodeGenerator(CodeGenerator):
 
     def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
         if self._inline_escape(frame, finalize):
-            self.write(") is str else str(_phx_v) if type(_phx_v) is int else _phx_escape_slot(_phx_v))")
+            self.write(") is str else str(_phx_v) if type(_phx_v) is int")
+            self.write(" else _phx_escape_slot(_phx_v))")
             return
         super()._output_child_post(node, frame, finalize)
 
