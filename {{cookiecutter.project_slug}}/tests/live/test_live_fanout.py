@@ -208,6 +208,31 @@ async def test_a_cancellation_as_the_bound_ends_stays_a_cancellation() -> None:
         await asyncio.create_task(waiting())
 
 
+async def test_a_cancellation_before_the_bound_ends_stays_a_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Cancelled from elsewhere in the turn the sweep cuts the wait off, just before it
+    # (a socket's reader stopped as it goes idle): the task has not run in between.
+    entered = asyncio.Event()
+
+    async def waiting() -> None:
+        with Deadline(BOUND):
+            entered.set()
+            await forever()
+
+    task = asyncio.create_task(waiting())
+    fire = Sweep._fire
+
+    def cancelled_first(sweep: Sweep) -> None:
+        task.cancel()
+        fire(sweep)
+
+    monkeypatch.setattr(Sweep, "_fire", cancelled_first)
+    await entered.wait()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_an_ended_wait_leaves_nothing_behind() -> None:
     sweep = Sweep.of(asyncio.get_running_loop())
     entered = asyncio.Event()

@@ -32,7 +32,7 @@ class Deadline:
     loop running when it is made. Between waits it is in no sweep: nothing to close.
     """
 
-    __slots__ = ("seconds", "_sweep", "_waits", "_since", "_task", "_cancelling")
+    __slots__ = ("seconds", "_sweep", "_waits", "_since", "_task", "_cancelling", "_expired")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -40,10 +40,16 @@ class Deadline:
         self._waits = self._sweep.waits(seconds)
         self._since = 0.0  # when the wait going on began (loop time)
         self._task: asyncio.Task[t.Any] | None = None  # the task waiting
-        self._cancelling: int | None = None  # once it expired: the task's other cancellations
+        # The task's cancellations pending when the wait began: one more by the time it
+        # ends, other than this bound's, and the wait was cancelled, not cut off.
+        self._cancelling = 0
+        self._expired = False  # the sweep cancelled the wait
 
     def __enter__(self) -> None:
-        self._task = asyncio.current_task()
+        task = self._task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a Deadline bounds a wait in a task")
+        self._cancelling = task.cancelling()
         self._since = self._sweep.loop.time()
         self._waits[self] = None
         due = self._since + self.seconds
@@ -57,19 +63,19 @@ class Deadline:
         traceback: types.TracebackType | None,
     ) -> None:
         task, self._task = self._task, None
-        if self._cancelling is None:
+        if not self._expired:
             del self._waits[self]
             return
-        cancelling, self._cancelling = self._cancelling, None
+        self._expired = False
         assert task is not None
-        if task.uncancel() <= cancelling and kind is asyncio.CancelledError:
+        if task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
             raise TimeoutError from error  # this bound's cancellation alone: the wait timed out
 
     def _expire(self) -> None:
         """The wait has lasted its bound: out of the sweep, its task cancelled."""
         del self._waits[self]
         assert self._task is not None
-        self._cancelling = self._task.cancelling()
+        self._expired = True
         self._task.cancel()
 
 
