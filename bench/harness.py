@@ -50,7 +50,11 @@ def use_runtime(script: str) -> Path:
     """Put the template's own ``src/<package>`` (the vendored ``live``) on ``sys.path``.
 
     Returns that directory; exits with a message naming ``script`` when there is none.
+    Neither this process nor its servers write bytecode there: a bake copies whatever
+    the template holds, ``__pycache__`` too, even half-written.
     """
+    sys.dont_write_bytecode = True
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     src = TEMPLATE / "{{cookiecutter.project_slug}}" / "src"
     if src.is_dir():
         for package in sorted(src.iterdir()):
