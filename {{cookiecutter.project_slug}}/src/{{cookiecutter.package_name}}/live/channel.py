@@ -34,7 +34,7 @@ from .inbox import Inbox, Info, orders
 from .lifecycle import call_handle_event, call_handle_params, mount_view
 from .logs import clip
 from .memo import Memo
-from .protocol import Message, Reply, encode_frame, error, frame_around, reply_frame
+from .protocol import Message, Reply, encode_frame, error, frame_head, reply_frame
 from .router import view_id
 from .session import InvalidToken, csrf_valid
 from .shared_statics import share_statics
@@ -71,6 +71,7 @@ class JoinedView:
     title: str | None = None
     memo: Memo = field(default_factory=Memo)
     since: float = field(default_factory=time.monotonic)  # when the join began
+    diff_head: str = ""  # its diff pushes' frame up to the payload (``frame_head``), once made
 
 
 class LiveChannel:
@@ -189,6 +190,9 @@ class LiveChannel:
                         await self._info(self.joined, item.event)
                 else:
                     await self._process(item)
+                if not self._messages and not self._inbox:  # nothing more, nor held back
+                    idle = self.joined is not None and not self._closing
+                    return
                 await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now
                 if self.joined is None and not self._messages:
                     return
@@ -729,7 +733,11 @@ class LiveChannel:
             render = shared.put(key, tree)
         payload = render.diff_from(joined.tree)
         joined.tree = render.tree
-        return frame_around(joined.join_ref, None, self.topic, "diff", payload) if payload else ""
+        if not payload:
+            return ""
+        if not joined.diff_head:
+            joined.diff_head = frame_head(joined.join_ref, None, self.topic, "diff")
+        return f"{joined.diff_head}{payload}]"
 
     async def _render(
         self,

@@ -122,12 +122,17 @@ class Inbox:
     def settled(self, now: float) -> bool:
         """Nothing waits, and no batch of presence diffs handed out holds the next one back:
         a new inbox would do just the same, so this one may go."""
+        if self._waiting:
+            return False
         horizon = now - self._interval
-        return not self._waiting and all(at <= horizon for at in self._handed.values())
+        return all(at <= horizon for at in self._handed.values())
 
     def first(self, now: float) -> Info | None:
         """The oldest info that may be handed out at ``now``, left in place."""
-        return next((info for info in self._waiting.values() if info.due <= now), None)
+        for info in self._waiting.values():
+            if info.due <= now:
+                return info
+        return None
 
     def due(self) -> float | None:
         """When the next info held back (a batch of presence diffs) may be handed out."""
