@@ -447,7 +447,9 @@ async def test_a_client_that_does_not_read_is_closed_after_send_timeout(
     assert any("stopped reading" in record.getMessage() for record in runtime_records(caplog))
 
 
-async def sending(send: t.Callable[[str], t.Awaitable[None]], **limits: t.Any) -> transport.Transport:
+async def sending(
+    send: t.Callable[[str], t.Awaitable[None]], **limits: t.Any
+) -> transport.Transport:
     """A transport on an accepted WebSocket whose server takes each frame with ``send``."""
 
     async def receive() -> Message:
@@ -460,8 +462,10 @@ async def sending(send: t.Callable[[str], t.Awaitable[None]], **limits: t.Any) -
     scope = {"type": "websocket", "path": "/live/websocket", "headers": []}
     websocket = WebSocket(scope, receive, server_send)
     await websocket.accept()
-    environment = LiveEnvironment(loader=DictLoader(TEMPLATES))
-    return transport.Transport(websocket, LiveRoutes(environment, SECRET, config=LiveConfig(**limits)))
+    routes = LiveRoutes(
+        LiveEnvironment(loader=DictLoader(TEMPLATES)), SECRET, config=LiveConfig(**limits)
+    )
+    return transport.Transport(websocket, routes)
 
 
 async def test_frames_leave_in_the_order_sent_while_one_waits_to_leave() -> None:
