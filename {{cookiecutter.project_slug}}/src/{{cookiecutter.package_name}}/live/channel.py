@@ -136,14 +136,14 @@ class LiveChannel:
             self._overflowed = socket
         else:
             info = Info(event, socket, key, next(orders))
-            self._inbox.put(info, asyncio.get_running_loop().time())
+            self._inbox.put(info, self.transport.loop.time())
         self._queued()
 
     def _queued(self) -> None:
         """Something was queued: wake the worker, or start one."""
         self._wake.set()
         if self._worker is None and not self._closing:
-            self._worker = asyncio.create_task(self._work())
+            self._worker = self.transport.loop.create_task(self._work())
 
     async def close(self) -> None:
         """The socket closed: drop what is queued, let a running handler finish, clean up.
@@ -208,7 +208,7 @@ class LiveChannel:
     def _rest(self) -> None:
         """The worker is done with everything queued: let go of the empty queues."""
         self._messages = None
-        if self._inbox is not None and self._inbox.settled(asyncio.get_running_loop().time()):
+        if self._inbox is not None and self._inbox.settled(self.transport.loop.time()):
             self._inbox = None
 
     def _finish(self) -> None:
@@ -218,7 +218,7 @@ class LiveChannel:
 
     def _take(self) -> Message | Info | None:
         """The oldest of the client's messages and the infos due, or None when none is."""
-        now = asyncio.get_running_loop().time()
+        now = self.transport.loop.time()
         inbox, messages = self._inbox, self._messages
         info = None if inbox is None else inbox.first(now)
         if messages and (info is None or messages[0][0] < info.order):

@@ -63,6 +63,9 @@ class Transport:
     def __init__(self, websocket: WebSocket, routes: LiveRoutes) -> None:
         self.websocket = websocket
         self.routes = routes
+        # Its loop, asked for once: ``asyncio.get_running_loop()`` makes a system call
+        # (``getpid``) each time, and a broadcast asks for it for every view it reaches.
+        self.loop = asyncio.get_running_loop()
         self.config = routes.config
         self.root_path: str = websocket.scope.get("root_path", "")
         self.channels: dict[str, Channel] = {}
@@ -201,17 +204,17 @@ class Transport:
     def reading_time(self) -> float:
         """The loop's time, less the seconds this socket was not read: an upload's clock,
         which a busy view (its full mailbox) must not run down."""
-        now = asyncio.get_running_loop().time()
+        now = self.loop.time()
         unread = self._stalled_for + (0.0 if self._stalled_at is None else now - self._stalled_at)
         return now - unread
 
     @contextlib.contextmanager
     def _unread(self) -> t.Iterator[None]:
-        self._stalled_at = asyncio.get_running_loop().time()
+        self._stalled_at = self.loop.time()
         try:
             yield
         finally:
-            self._stalled_for += asyncio.get_running_loop().time() - self._stalled_at
+            self._stalled_for += self.loop.time() - self._stalled_at
             self._stalled_at = None
 
     def dequeued(self, message: Message) -> None:
