@@ -30,7 +30,7 @@ from .async_result import is_async_done
 from .binding import BindingError
 from .diff import diff_tree
 from .flag import Flag
-from .inbox import Inbox, Info, orders
+from .inbox import Inbox, Info, held_back, orders
 from .lifecycle import call_handle_event, call_handle_params, mount_view
 from .logs import clip
 from .memo import Memo
@@ -92,6 +92,9 @@ class LiveChannel:
         self._messages: deque[tuple[int, Message]] | None = None  # the client's, with their order
         self._room = Flag(True)  # set while the client's queue has room
         self._inbox: Inbox | None = None
+        # The one info queued while no other is: an inbox of one, none made for it. A second
+        # info makes the inbox, which takes both (there is never a lone info and an inbox).
+        self._lone: Info | None = None
         # Infos that coalesce with nothing (one-off jobs) a view may let wait: past this, the
         # view keeps scheduling them faster than it handles them, a bug of its own.
         self._inbox_limit = config.info_backlog + config.max_jobs + 2 * config.max_subscriptions
@@ -129,8 +132,15 @@ class LiveChannel:
         if self.finished or self.transport.closed:
             return
         if self._inbox is None:
+            if self._lone is None and not held_back(event, key):
+                self._lone = Info(event, socket, key, next(orders))
+                self._queued()
+                return
             config = self.transport.config
             self._inbox = Inbox(config.info_backlog, config.presence_interval)
+            if self._lone is not None:
+                self._inbox.put(self._lone, self.transport.loop.time())
+                self._lone = None
         if key is None and len(self._inbox) >= self._inbox_limit:
             self.transport.log.warning("%s cannot keep up with infos: %s", self.topic, event.name)
             self._overflowed = socket
@@ -190,7 +200,7 @@ class LiveChannel:
                         await self._info(self.joined, item.event)
                 else:
                     await self._process(item)
-                if not self._messages and not self._inbox:  # nothing more, nor held back
+                if self._lone is None and not self._inbox and not self._messages:  # nothing more
                     idle = self.joined is not None and not self._closing
                     return
                 await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now
@@ -218,15 +228,18 @@ class LiveChannel:
 
     def _take(self) -> Message | Info | None:
         """The oldest of the client's messages and the infos due, or None when none is."""
-        now = self.transport.loop.time()
         inbox, messages = self._inbox, self._messages
-        info = None if inbox is None else inbox.first(now)
+        now = 0.0 if inbox is None else self.transport.loop.time()
+        info = self._lone if inbox is None else inbox.first(now)
         if messages and (info is None or messages[0][0] < info.order):
             message = messages.popleft()[1]
             self.transport.dequeued(message)
             self._room.set()
             return message
-        return None if inbox is None or info is None else inbox.pop(info, now)
+        if inbox is not None:
+            return None if info is None else inbox.pop(info, now)
+        self._lone = None  # taken, if there was one
+        return info
 
     async def _sleep(self, due: float) -> None:
         """Until something is queued, or ``due``: when an info held back may be handed out."""
@@ -239,6 +252,7 @@ class LiveChannel:
         for _, message in self._messages or ():
             self.transport.dequeued(message)
         self._messages = None
+        self._lone = None
         if self._inbox is not None:
             self._inbox.clear()
         self._room.set()  # a reader waiting for room finds the channel finished

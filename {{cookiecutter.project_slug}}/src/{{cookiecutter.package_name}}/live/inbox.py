@@ -177,12 +177,19 @@ class _Resync:
     topic: str
 
 
+def held_back(event: InfoEvent, key: t.Hashable | None) -> bool:
+    """Would an empty inbox hold this info back? Presence diffs only (they are batched):
+    any other it hands out at once, as it came."""
+    # Anyone may name an event so: only a real diff is one.
+    return type(key) is Broadcast and event.name == DIFF_EVENT and is_diff(event.payload)
+
+
 def _slot(info: Info) -> t.Hashable | None:
     """What ``info`` coalesces with: its key, the presence diffs or the resync of its topic."""
     key = info.key
     if type(key) is Broadcast:
-        if info.event.name == DIFF_EVENT and is_diff(info.event.payload):
-            return _Diffs(key.topic)  # anyone may name an event so: only a real diff merges
+        if held_back(info.event, key):
+            return _Diffs(key.topic)
         if info.event.name == RESYNC:
             return _Resync(key.topic)
     return key
