@@ -97,7 +97,7 @@ class SharedRenders:
             reads = self._reads[template] = template_reads(template)
         if reads is None:
             return None
-        names, values = _globals_read(template, t.cast(frozenset[str], reads), context)
+        names, values = _globals_read(template, t.cast("frozenset[str]", reads), context)
         around = snapshot_reads(values)
         if around is None:
             return None  # a global whose value may differ by view, or by the time
