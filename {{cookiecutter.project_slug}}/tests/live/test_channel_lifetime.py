@@ -1,6 +1,7 @@
 """Edge cases found by review: a channel ending while the socket's reader waits, a view's
 own ``CancelledError``, percent-encoded paths, what parsed frames cost, and annotations
-that exist only for type checkers; an idle view holds no worker.
+that exist only for type checkers; an idle view holds no worker, and the infos it gets
+are handled in order whether they wait alone or in an inbox.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from {{ cookiecutter.package_name }}.live import (
 from {{ cookiecutter.package_name }}.live.binding import bind
 from {{ cookiecutter.package_name }}.live.channel import LiveChannel
 from {{ cookiecutter.package_name }}.live.protocol import parsed_size
+from {{ cookiecutter.package_name }}.live.socket import Broadcast
 from {{ cookiecutter.package_name }}.live.testing import ServerError, live, scaled
 from {{ cookiecutter.package_name }}.live.transport import Transport
 
@@ -77,6 +79,15 @@ class WorkLive(LiveView[dict[str, t.Any]]):
         socket.context["n"] += 10
 
 
+class HearLive(WorkLive):
+    """Keeps the names of the infos it handles, in the order it handles them."""
+
+    heard: t.ClassVar[list[str]] = []
+
+    async def handle_info(self, event: InfoEvent, socket: TypeOnlySocket[t.Any]) -> None:
+        self.heard.append(event.name)
+
+
 class Transports(list[Transport]):
     """The server's transports, for the test to look at their budgets."""
 
@@ -88,6 +99,7 @@ def make_app(transports: Transports, **config: t.Any) -> Starlette:
     routes.add("/work", WorkLive)
     routes.add("/hello/{name}", WorkLive)
     routes.add("/café", WorkLive)
+    routes.add("/hear", HearLive)
 
     async def endpoint(websocket: WebSocket) -> None:
         transport = Transport(websocket, routes)
@@ -149,7 +161,12 @@ async def test_a_channel_ending_while_the_reader_waits_for_room_loses_nothing() 
 async def resting(channel: LiveChannel) -> None:
     """Until the channel holds no worker and no queue (its view is idle), within a bound."""
     async with asyncio.timeout(scaled(5.0)):
-        while channel._worker or channel._messages is not None or channel._inbox is not None:
+        while (
+            channel._worker
+            or channel._messages is not None
+            or channel._inbox is not None
+            or channel._lone is not None
+        ):
             await asyncio.sleep(0.01)
 
 
@@ -173,6 +190,26 @@ async def test_an_idle_view_holds_no_task_and_no_queue_until_something_comes() -
             await resting(channel)
             assert channel.joined is not None and not channel.finished
             assert ok(await client.click("inc"))["diff"] == {"0": "13"}
+
+
+async def test_infos_for_an_idle_view_are_handled_in_the_order_they_came() -> None:
+    # One info alone waits without an inbox; a second one makes it, and it takes both.
+    transports = Transports()
+    heard = HearLive.heard = []
+    async with live(make_app(transports), "/hear", lifespan=False):
+        (transport,) = transports
+        (channel,) = transport.channels.values()
+        assert isinstance(channel, LiveChannel) and channel.joined is not None
+        socket = channel.joined.socket
+        await resting(channel)
+        channel.deliver_info(socket, InfoEvent("alone"), Broadcast("news"))
+        assert channel._inbox is None
+        await resting(channel)
+        for name in ("first", "second", "third"):
+            channel.deliver_info(socket, InfoEvent(name), Broadcast("news"))
+        assert channel._inbox is not None and channel._lone is None
+        await resting(channel)
+        assert heard == ["alone", "first", "second", "third"]
 
 
 async def test_a_views_own_cancelled_error_is_a_crash_and_the_view_rejoins() -> None:

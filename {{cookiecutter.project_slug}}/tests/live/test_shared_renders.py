@@ -40,7 +40,7 @@ from {{ cookiecutter.package_name }}.live import (
 )
 from {{ cookiecutter.package_name }}.live import shared_renders as shared_module
 from {{ cookiecutter.package_name }}.live.diff import diff_tree as live_diff_tree
-from {{ cookiecutter.package_name }}.live.protocol import encode_frame, encode_json, frame_around
+from {{ cookiecutter.package_name }}.live.protocol import encode_frame, encode_json, frame_head
 from {{ cookiecutter.package_name }}.live.pubsub.memory import MemoryPubSub
 from {{ cookiecutter.package_name }}.live.shared_renders import (
     DIFFS_KEPT,
@@ -516,9 +516,9 @@ JSON = st.recursive(
     topic=st.text(),
     payload=JSON,
 )
-def test_a_frame_around_an_encoded_payload_is_the_frame_encoded_whole(
+def test_a_frame_head_and_an_encoded_payload_are_the_frame_encoded_whole(
     join_ref: str | None, ref: str | None, topic: str, payload: t.Any
 ) -> None:
     expected = encode_frame(join_ref, ref, topic, "diff", payload)
-    assert frame_around(join_ref, ref, topic, "diff", encode_json(payload)) == expected
+    assert frame_head(join_ref, ref, topic, "diff") + encode_json(payload) + "]" == expected
 {%- endraw %}

@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from websockets.exceptions import InvalidStatus
 
 from {{ cookiecutter.package_name }}.live import (
@@ -443,6 +444,100 @@ async def test_a_client_that_does_not_read_is_closed_after_send_timeout(
                 await click_unread(client, "big", size=1_000_000)
             await eventually(lambda: bool(probe.disconnects))
             assert time.monotonic() - started < send_timeout + scaled(5.0)
+    assert any("stopped reading" in record.getMessage() for record in runtime_records(caplog))
+
+
+async def sending(
+    send: t.Callable[[str], t.Awaitable[None]], **limits: t.Any
+) -> transport.Transport:
+    """A transport on an accepted WebSocket whose server takes each frame with ``send``."""
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def server_send(message: Message) -> None:
+        if message["type"] == "websocket.send":
+            await send(message["text"])
+
+    scope = {"type": "websocket", "path": "/live/websocket", "headers": []}
+    websocket = WebSocket(scope, receive, server_send)
+    await websocket.accept()
+    routes = LiveRoutes(
+        LiveEnvironment(loader=DictLoader(TEMPLATES)), SECRET, config=LiveConfig(**limits)
+    )
+    return transport.Transport(websocket, routes)
+
+
+async def test_frames_leave_in_the_order_sent_while_one_waits_to_leave() -> None:
+    # The first frame waits (the client is slow to take it) while a second is sent, and a
+    # third is sent as the first leaves, before the second's turn has come: none jumps ahead.
+    room = asyncio.get_running_loop().create_future()
+    waiting = asyncio.Event()
+    left: list[str] = []
+    later: list[asyncio.Task[None]] = []
+
+    async def send(text: str) -> None:
+        if text == "first":
+            waiting.set()
+            await room
+            later.append(asyncio.create_task(socket.send("third")))
+        left.append(text)
+
+    socket = await sending(send)
+    first = asyncio.create_task(socket.send("first"))
+    second = asyncio.create_task(socket.send("second"))
+    await waiting.wait()  # and the second, started after the first, waits for its turn
+    room.set_result(None)
+    await asyncio.gather(first, second)
+    await asyncio.gather(*later)
+    assert left == ["first", "second", "third"]
+
+
+async def test_a_send_cancelled_while_it_waits_is_cancelled_where_it_waits() -> None:
+    waiting = asyncio.Event()
+    cancelled: list[str] = []
+    left: list[str] = []
+
+    async def send(text: str) -> None:
+        if text == "stuck":
+            waiting.set()
+            try:
+                await asyncio.get_running_loop().create_future()  # the client never takes it
+            except asyncio.CancelledError:
+                cancelled.append(text)
+                raise
+        left.append(text)
+
+    socket = await sending(send)
+    stuck = asyncio.create_task(socket.send("stuck"))
+    await waiting.wait()
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
+    assert cancelled == ["stuck"]  # in the server's send, as when it is awaited whole
+    await socket.send("next")  # the cancelled send holds nothing up
+    assert left == ["next"]
+    assert not socket.closed
+
+
+async def test_a_send_that_waits_past_send_timeout_drops_the_socket(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    timed_out: list[str] = []
+
+    async def send(text: str) -> None:
+        try:
+            await asyncio.get_running_loop().create_future()  # the client never takes it
+        except asyncio.CancelledError:
+            timed_out.append(text)
+            raise
+
+    socket = await sending(send, send_timeout=0.05)
+    await socket.send("stuck")
+    assert timed_out == ["stuck"]
+    assert socket.closed
+    await socket.send("after")  # a closed socket sends nothing more
+    assert timed_out == ["stuck"]
     assert any("stopped reading" in record.getMessage() for record in runtime_records(caplog))
 
 

@@ -30,11 +30,11 @@ from .async_result import is_async_done
 from .binding import BindingError
 from .diff import diff_tree
 from .flag import Flag
-from .inbox import Inbox, Info, orders
+from .inbox import Inbox, Info, held_back, orders
 from .lifecycle import call_handle_event, call_handle_params, mount_view
 from .logs import clip
 from .memo import Memo
-from .protocol import Message, Reply, encode_frame, error, frame_around, reply_frame
+from .protocol import Message, Reply, encode_frame, error, frame_head, reply_frame
 from .router import view_id
 from .session import InvalidToken, csrf_valid
 from .shared_statics import share_statics
@@ -71,6 +71,7 @@ class JoinedView:
     title: str | None = None
     memo: Memo = field(default_factory=Memo)
     since: float = field(default_factory=time.monotonic)  # when the join began
+    diff_head: str = ""  # its diff pushes' frame up to the payload (``frame_head``), once made
 
 
 class LiveChannel:
@@ -91,6 +92,9 @@ class LiveChannel:
         self._messages: deque[tuple[int, Message]] | None = None  # the client's, with their order
         self._room = Flag(True)  # set while the client's queue has room
         self._inbox: Inbox | None = None
+        # The one info queued while no other is: an inbox of one, none made for it. A second
+        # info makes the inbox, which takes both (there is never a lone info and an inbox).
+        self._lone: Info | None = None
         # Infos that coalesce with nothing (one-off jobs) a view may let wait: past this, the
         # view keeps scheduling them faster than it handles them, a bug of its own.
         self._inbox_limit = config.info_backlog + config.max_jobs + 2 * config.max_subscriptions
@@ -128,21 +132,28 @@ class LiveChannel:
         if self.finished or self.transport.closed:
             return
         if self._inbox is None:
+            if self._lone is None and not held_back(event, key):
+                self._lone = Info(event, socket, key, next(orders))
+                self._queued()
+                return
             config = self.transport.config
             self._inbox = Inbox(config.info_backlog, config.presence_interval)
+            if self._lone is not None:
+                self._inbox.put(self._lone, self.transport.loop.time())
+                self._lone = None
         if key is None and len(self._inbox) >= self._inbox_limit:
             self.transport.log.warning("%s cannot keep up with infos: %s", self.topic, event.name)
             self._overflowed = socket
         else:
             info = Info(event, socket, key, next(orders))
-            self._inbox.put(info, asyncio.get_running_loop().time())
+            self._inbox.put(info, self.transport.loop.time())
         self._queued()
 
     def _queued(self) -> None:
         """Something was queued: wake the worker, or start one."""
         self._wake.set()
         if self._worker is None and not self._closing:
-            self._worker = asyncio.create_task(self._work())
+            self._worker = self.transport.loop.create_task(self._work())
 
     async def close(self) -> None:
         """The socket closed: drop what is queued, let a running handler finish, clean up.
@@ -189,6 +200,9 @@ class LiveChannel:
                         await self._info(self.joined, item.event)
                 else:
                     await self._process(item)
+                if self._lone is None and not self._inbox and not self._messages:  # nothing more
+                    idle = self.joined is not None and not self._closing
+                    return
                 await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now
                 if self.joined is None and not self._messages:
                     return
@@ -204,7 +218,7 @@ class LiveChannel:
     def _rest(self) -> None:
         """The worker is done with everything queued: let go of the empty queues."""
         self._messages = None
-        if self._inbox is not None and self._inbox.settled(asyncio.get_running_loop().time()):
+        if self._inbox is not None and self._inbox.settled(self.transport.loop.time()):
             self._inbox = None
 
     def _finish(self) -> None:
@@ -214,15 +228,18 @@ class LiveChannel:
 
     def _take(self) -> Message | Info | None:
         """The oldest of the client's messages and the infos due, or None when none is."""
-        now = asyncio.get_running_loop().time()
         inbox, messages = self._inbox, self._messages
-        info = None if inbox is None else inbox.first(now)
+        now = 0.0 if inbox is None else self.transport.loop.time()
+        info = self._lone if inbox is None else inbox.first(now)
         if messages and (info is None or messages[0][0] < info.order):
             message = messages.popleft()[1]
             self.transport.dequeued(message)
             self._room.set()
             return message
-        return None if inbox is None or info is None else inbox.pop(info, now)
+        if inbox is not None:
+            return None if info is None else inbox.pop(info, now)
+        self._lone = None  # taken, if there was one
+        return info
 
     async def _sleep(self, due: float) -> None:
         """Until something is queued, or ``due``: when an info held back may be handed out."""
@@ -235,6 +252,7 @@ class LiveChannel:
         for _, message in self._messages or ():
             self.transport.dequeued(message)
         self._messages = None
+        self._lone = None
         if self._inbox is not None:
             self._inbox.clear()
         self._room.set()  # a reader waiting for room finds the channel finished
@@ -729,7 +747,11 @@ class LiveChannel:
             render = shared.put(key, tree)
         payload = render.diff_from(joined.tree)
         joined.tree = render.tree
-        return frame_around(joined.join_ref, None, self.topic, "diff", payload) if payload else ""
+        if not payload:
+            return ""
+        if not joined.diff_head:
+            joined.diff_head = frame_head(joined.join_ref, None, self.topic, "diff")
+        return f"{joined.diff_head}{payload}]"
 
     async def _render(
         self,

@@ -122,12 +122,17 @@ class Inbox:
     def settled(self, now: float) -> bool:
         """Nothing waits, and no batch of presence diffs handed out holds the next one back:
         a new inbox would do just the same, so this one may go."""
+        if self._waiting:
+            return False
         horizon = now - self._interval
-        return not self._waiting and all(at <= horizon for at in self._handed.values())
+        return all(at <= horizon for at in self._handed.values())
 
     def first(self, now: float) -> Info | None:
         """The oldest info that may be handed out at ``now``, left in place."""
-        return next((info for info in self._waiting.values() if info.due <= now), None)
+        for info in self._waiting.values():
+            if info.due <= now:
+                return info
+        return None
 
     def due(self) -> float | None:
         """When the next info held back (a batch of presence diffs) may be handed out."""
@@ -172,12 +177,19 @@ class _Resync:
     topic: str
 
 
+def held_back(event: InfoEvent, key: t.Hashable | None) -> bool:
+    """Would an empty inbox hold this info back? Presence diffs only (they are batched):
+    any other it hands out at once, as it came."""
+    # Anyone may name an event so: only a real diff is one.
+    return type(key) is Broadcast and event.name == DIFF_EVENT and is_diff(event.payload)
+
+
 def _slot(info: Info) -> t.Hashable | None:
     """What ``info`` coalesces with: its key, the presence diffs or the resync of its topic."""
     key = info.key
     if type(key) is Broadcast:
-        if info.event.name == DIFF_EVENT and is_diff(info.event.payload):
-            return _Diffs(key.topic)  # anyone may name an event so: only a real diff merges
+        if held_back(info.event, key):
+            return _Diffs(key.topic)
         if info.event.name == RESYNC:
             return _Resync(key.topic)
     return key

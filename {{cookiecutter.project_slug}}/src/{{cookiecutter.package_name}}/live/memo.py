@@ -92,8 +92,8 @@ def snapshot(row: t.Any) -> Snapshot | None:
         items = row
     elif kind in _SCALARS:
         return (kind, repr(row) if kind is float else row)
-    elif kind is JsCommands:  # immutable: stands for what it renders
-        return (kind, str(row))
+    elif kind is JsCommands:  # immutable: stands for what it renders (kept, made once)
+        return (kind, row.__html__())
     else:
         return None
     types = set(map(type, items))

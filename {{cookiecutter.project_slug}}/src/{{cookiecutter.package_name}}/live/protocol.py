@@ -147,15 +147,14 @@ def encode_json(value: t.Any) -> str:
     return text
 
 
-def frame_around(
-    join_ref: str | None, ref: str | None, topic: str, event: str, payload: str
-) -> str:
-    """The frame ``encode_frame`` makes, from its payload already encoded by ``encode_json``.
+def frame_head(join_ref: str | None, ref: str | None, topic: str, event: str) -> str:
+    """The frame ``encode_frame`` makes, up to its payload: followed by a payload encoded by
+    ``encode_json`` and ``]``, it is that frame.
 
-    One payload encoded once can so go to many clients, each frame its own refs and topic.
+    One payload encoded once can so go to many clients, each frame its own refs and topic,
+    and a view that pushes many diffs makes the head of theirs once.
     """
-    head = encode_json([join_ref, ref, topic, event])
-    return f"{head[:-1]},{payload}]"
+    return encode_json([join_ref, ref, topic, event])[:-1] + ","
 
 
 def reply_frame(message: Message, status: str, response: dict[str, t.Any]) -> str:

@@ -6,7 +6,7 @@ same diff. The first to render a template from a context keeps its tree here
 for a moment; a view that renders that template from an equal context takes
 the tree instead of rendering, and the diff too, encoded as JSON, when the
 tree it holds is the very one (by identity) the diff was made from. Each view
-puts its own join_ref and topic around those bytes (``protocol.frame_around``).
+puts its own join_ref and topic before those bytes (``protocol.frame_head``).
 Views whose trees differ share the new tree all the same, and so hold the
 same one after it: from the next broadcast on they share the diff too.
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 import typing as t
 import weakref
-from collections import deque
+from collections import ChainMap, deque
 
 import jinja2
 
@@ -50,6 +50,7 @@ DIFFS_KEPT = 4  # diffs kept per render, by the tree each turns into it
 
 Key = tuple[jinja2.Template, tuple[t.Any, ...]]
 _ALIAS = object()  # starts the stand-in of a dict of other variables: no snapshot does
+_UNKNOWN = object()  # a template whose names are not known yet
 
 
 class SharedRender:
@@ -91,14 +92,13 @@ class SharedRenders:
 
     def key(self, template: jinja2.Template, context: t.Mapping[str, t.Any]) -> Key | None:
         """What a render of ``template`` from ``context`` is shared by; None: not shareable."""
-        if template not in self._reads:
-            self._reads[template] = template_reads(template)
-        reads = self._reads[template]
+        reads = self._reads.get(template, _UNKNOWN)
+        if reads is _UNKNOWN:
+            reads = self._reads[template] = template_reads(template)
         if reads is None:
             return None
-        known = template.globals  # the context's value, if any, is what the template reads
-        names = tuple(name for name in reads if name not in context and name in known)
-        around = snapshot_reads(tuple(map(known.__getitem__, names)))
+        names, values = _globals_read(template, t.cast("frozenset[str]", reads), context)
+        around = snapshot_reads(values)
         if around is None:
             return None  # a global whose value may differ by view, or by the time
         states: list[t.Any] = [names, around]  # a dict global that changes, say
@@ -108,7 +108,8 @@ class SharedRenders:
                 state = _alias(value, context)
                 if state is None:
                     return None
-            states += (name, state)
+            states.append(name)
+            states.append(state)
         return template, tuple(states)
 
     def get(self, key: Key) -> SharedRender | None:
@@ -130,6 +131,27 @@ class SharedRenders:
             del renders[oldest]
         render = renders[key] = SharedRender(tree, now)
         return render
+
+
+def _globals_read(
+    template: jinja2.Template, reads: frozenset[str], context: t.Mapping[str, t.Any]
+) -> tuple[tuple[str, ...], tuple[t.Any, ...]]:
+    """The globals ``template`` reads, less those ``context`` hides: their names and values.
+
+    Its scopes one by one, as ``ChainMap`` looks, without its cost: this runs for
+    every view a broadcast reaches.
+    """
+    known = template.globals
+    scopes = known.maps if type(known) is ChainMap else (known,)
+    names, values = [], []
+    for name in reads:
+        if name not in context:
+            for scope in scopes:
+                if name in scope:
+                    names.append(name)
+                    values.append(scope[name])
+                    break
+    return tuple(names), tuple(values)
 
 
 def _alias(value: t.Any, context: t.Mapping[str, t.Any]) -> tuple[t.Any, ...] | None:

@@ -129,7 +129,7 @@ class LiveEnvironment(jinja2.Environment):
 
 def context_variables(context: t.Any) -> dict[str, t.Any]:
     """A view's or component's context as template variables: its keys, or its dataclass fields."""
-    if isinstance(context, t.Mapping):
+    if type(context) is dict or isinstance(context, t.Mapping):
         return dict(context)
     if dataclasses.is_dataclass(context) and not isinstance(context, type):
         return {field.name: getattr(context, field.name) for field in dataclasses.fields(context)}

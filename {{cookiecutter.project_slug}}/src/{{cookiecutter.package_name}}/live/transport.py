@@ -53,6 +53,8 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {"lv": LiveChannel, "lvu": UploadChannel
 # Close codes (RFC 6455); a frame that is not valid JSON closes with ProtocolError's 1007.
 POLICY_VIOLATION = 1008
 UNSUPPORTED_DATA = 1003
+# What a send to a client that is gone raises.
+_GONE = (WebSocketDisconnect, RuntimeError, OSError)
 
 
 class Transport:
@@ -61,6 +63,9 @@ class Transport:
     def __init__(self, websocket: WebSocket, routes: LiveRoutes) -> None:
         self.websocket = websocket
         self.routes = routes
+        # Its loop, asked for once: ``asyncio.get_running_loop()`` makes a system call
+        # (``getpid``) each time, and a broadcast asks for it for every view it reaches.
+        self.loop = asyncio.get_running_loop()
         self.config = routes.config
         self.root_path: str = websocket.scope.get("root_path", "")
         self.channels: dict[str, Channel] = {}
@@ -74,6 +79,7 @@ class Transport:
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
         self.crashes = CrashPacing()  # views that keep crashing: their rejoins are slowed
         self._send_lock = asyncio.Lock()
+        self._waiting_sends = 0  # sends holding the lock or waiting for it
         # No timer per frame, nor per socket: one per loop (see Deadline).
         self._reading = Deadline(self.config.idle_timeout)
         self._sending = Deadline(self.config.send_timeout)
@@ -196,17 +202,17 @@ class Transport:
     def reading_time(self) -> float:
         """The loop's time, less the seconds this socket was not read: an upload's clock,
         which a busy view (its full mailbox) must not run down."""
-        now = asyncio.get_running_loop().time()
+        now = self.loop.time()
         unread = self._stalled_for + (0.0 if self._stalled_at is None else now - self._stalled_at)
         return now - unread
 
     @contextlib.contextmanager
     def _unread(self) -> t.Iterator[None]:
-        self._stalled_at = asyncio.get_running_loop().time()
+        self._stalled_at = self.loop.time()
         try:
             yield
         finally:
-            self._stalled_for += asyncio.get_running_loop().time() - self._stalled_at
+            self._stalled_for += self.loop.time() - self._stalled_at
             self._stalled_at = None
 
     def dequeued(self, message: Message) -> None:
@@ -227,21 +233,51 @@ class Transport:
     # -- writing -------------------------------------------------------------
 
     async def send(self, text: str) -> None:
-        """Send one frame; a client that does not take it within ``send_timeout`` is closed."""
-        async with self._send_lock:
-            if self.closed:
-                return
-            try:
+        """Send one frame; a client that does not take it within ``send_timeout`` is closed.
+
+        Frames leave in the order they are sent. Most leave at once (the server
+        has room for them) and take neither the lock nor the timer: only a send
+        that must wait, and those after it, do.
+        """
+        if self._waiting_sends:
+            await self._send_in_turn(text)
+            return
+        if self.closed:
+            return
+        sending = self.websocket.send_text(text)
+        try:
+            waiting = sending.send(None)  # a coroutine's first step, as ``await`` takes it
+        except StopIteration:
+            return  # sent
+        except _GONE:
+            self.closed = True  # the reader will see the disconnect
+            return
+        await self._send_in_turn(_Started(sending, waiting))
+
+    async def _send_in_turn(self, sending: str | _Started) -> None:
+        """A send that waits: after those before it (the lock), within ``send_timeout``.
+
+        ``sending``: a frame, or the send of one that could not finish at once.
+        """
+        self._waiting_sends += 1
+        try:
+            async with self._send_lock:  # at once for a send started: none waited before it
+                if self.closed:
+                    return
                 with self._sending:
-                    await self.websocket.send_text(text)
-            except TimeoutError:
-                # No close frame: it would queue behind what the client does not read.
-                # The socket's handler ends here; the server then drops the connection
-                # (the template runs uvicorn with a protocol that resets it).
-                logger.warning("dropping a LiveView socket that stopped reading")
-                self._stop()
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                self.closed = True  # gone: the reader will see the disconnect
+                    await (
+                        self.websocket.send_text(sending) if isinstance(sending, str) else sending
+                    )
+        except TimeoutError:
+            # No close frame: it would queue behind what the client does not read.
+            # The socket's handler ends here; the server then drops the connection
+            # (the template runs uvicorn with a protocol that resets it).
+            logger.warning("dropping a LiveView socket that stopped reading")
+            self._stop()
+        except _GONE:
+            self.closed = True
+        finally:
+            self._waiting_sends -= 1
 
     async def _close(self, code: int, reason: str) -> None:
         """Close the socket and stop reading it: nothing more from this client is handled.
@@ -263,3 +299,37 @@ class Transport:
         self.closed = True
         if self._reader is not None and self._reader is not asyncio.current_task():
             self._reader.cancel()
+
+
+class _Started:
+    """The rest of a coroutine that was run up to its first wait, for ``await``.
+
+    ``waiting`` is what its first step yielded (a future): it is handed up to
+    the task, then each value the task sends or throws in goes to the
+    coroutine and each thing it yields goes up, as ``await`` does.
+    """
+
+    __slots__ = ("_coroutine", "_waiting")
+
+    def __init__(self, coroutine: t.Coroutine[t.Any, t.Any, None], waiting: t.Any) -> None:
+        self._coroutine = coroutine
+        self._waiting = waiting
+
+    def __await__(self) -> t.Generator[t.Any, t.Any, None]:
+        coroutine, waiting = self._coroutine, self._waiting
+        while True:
+            try:
+                sent = yield waiting
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as error:  # cancelled, say: thrown in, as ``await`` does
+                try:
+                    waiting = coroutine.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = coroutine.send(sent)
+                except StopIteration:
+                    return
