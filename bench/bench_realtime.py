@@ -197,6 +197,7 @@ class Server(Process):
 
     factory = f"{Path(__file__).stem}:create_app"
     options = OWN_OPTIONS
+    reports_gc = True  # it serves ``/_bench/pauses``
 
     def command(self) -> list[str]:
         return [
@@ -246,6 +247,7 @@ class PyViewServer(Server):
 
     factory = "pyview_bench:create_app"
     options: t.ClassVar[list[str]] = []
+    reports_gc = False
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -452,6 +454,23 @@ async def bystanding(client: Client, round_trips: list[float]) -> None:
         await asyncio.sleep(BYSTANDER_GAP)
 
 
+def settle_collector() -> None:
+    """Put the clients just opened out of this process's collections (``gc.freeze``), as the
+    app does with what it starts up with: a full collection through them all would pause
+    every client at once, which the figures would charge to the server."""
+    gc.collect()
+    gc.freeze()
+
+
+async def longest_gc_pause(servers: list[Server]) -> float | None:
+    """The servers' longest garbage collection (ms) since the last call; None if they
+    do not say."""
+    if not all(server.reports_gc for server in servers):
+        return None
+    reports = [await server.gc_pauses() for server in servers]
+    return max(figures["longest_ms"] for report in reports for figures in report.values())
+
+
 async def broadcast_rounds(
     servers: list[Server], count: int, rounds: int, topic: str
 ) -> dict[str, t.Any]:
@@ -464,6 +483,7 @@ async def broadcast_rounds(
     clients = await open_clients(count, servers, recorder, topic)
     publisher = await open_publisher(servers[0])
     bystander = await open_publisher(servers[0])  # subscribed to nothing: another socket
+    settle_collector()
     round_trips: list[float] = []
     heartbeats: asyncio.Task[None] | None = None
     cpu: CpuMeter | None = None
@@ -475,6 +495,7 @@ async def broadcast_rounds(
     try:
         for seq in range(1, WARMUP_ROUNDS + rounds + 1):
             if seq == WARMUP_ROUNDS + 1:
+                await longest_gc_pause(servers)  # from here on
                 cpu = CpuMeter(servers, own="client")
                 publisher.recorder.replies.clear()
                 heartbeats = asyncio.create_task(bystanding(bystander, round_trips))
@@ -497,6 +518,7 @@ async def broadcast_rounds(
             await asyncio.sleep(ROUND_GAP)
         assert cpu is not None
         cpu_use, used = cpu.percent(), cpu.used()
+        gc_pause = await longest_gc_pause(servers)
     finally:
         if heartbeats is not None:
             heartbeats.cancel()
@@ -511,6 +533,7 @@ async def broadcast_rounds(
         "publisher_reply": latency(publisher.recorder.replies),
         "bystander_heartbeat": latency(round_trips),
         "server_cpu_ms_per_subscriber": used.servers * 1000 / reached,
+        "server_gc_longest_ms": gc_pause,
         "by_server": {servers[index].name: latency(values) for index, values in by_server.items()},
         "missing": missing,
         **cpu_use,
@@ -779,8 +802,8 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
         )
         header: Row = [("setup", 20), ("clients", 8), ("rounds", 7), ("first", 8), ("p50 ms", 9)]
         header += [("p99 ms", 9), ("max ms", 9), ("last p50", 9), ("last p99", 9)]
-        header += [("reply p99", 10), ("beat p99", 9), ("CPU/sub", 8), ("missing", 8)]
-        header += [("servers", 8)]
+        header += [("reply p99", 10), ("beat p99", 9), ("CPU/sub", 8), ("gc max", 7)]
+        header += [("missing", 8), ("servers", 8)]
         header += [("client", 7)]
         line(columns([*header, ("other", 7)]) + "   per process p50 / p99 ms")
         for setup, result in sections("broadcast"):
@@ -795,6 +818,8 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
                 texts += [ms(run["publisher_reply"]["p99_ms"])]
                 texts += [ms(run["bystander_heartbeat"]["p99_ms"])]
                 texts += [f"{run['server_cpu_ms_per_subscriber']:.3f}"]
+                pause = run.get("server_gc_longest_ms")
+                texts += ["-" if pause is None else ms(pause)]
                 texts += [str(run["missing"]), cpu(run, "server_cpu_percent")]
                 texts += [cpu(run, "client_cpu_percent"), cpu(run, "other_cpu_percent")]
                 widths = [width for _, width in header] + [7]
@@ -804,7 +829,8 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
         line("   first: median over rounds of the earliest diff's arrival; last: of the latest,")
         line("   when every subscriber has it (p50 / p99 over rounds); reply p99: the publisher's")
         line("   own reply; beat p99: a heartbeat's round trip on another socket of A, one after")
-        line("   another during the rounds; CPU/sub: the servers' CPU ms per diff delivered")
+        line("   another during the rounds; CPU/sub: the servers' CPU ms per diff delivered;")
+        line("   gc max: the servers' longest garbage collection in the rounds (ms)")
     if "memory" in data:
         line()
         line("2. memory per joined view, one process (memory://): RSS growth / views, after gc")
