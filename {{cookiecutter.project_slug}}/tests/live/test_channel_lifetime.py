@@ -158,6 +158,21 @@ async def test_a_channel_ending_while_the_reader_waits_for_room_loses_nothing() 
             assert set(transport.channels) == {second.topic}
 
 
+async def test_a_rejoin_waiting_for_room_behind_a_leave_joins() -> None:
+    # A mailbox of one: the leave waits behind a busy click, the rejoin (a live navigation
+    # on the same topic) waits for room. The channel the leave empties takes it.
+    with serve(make_app(Transports(), mailbox_size=1)) as base_url:
+        async with LiveClient.open(base_url, "/work") as client:
+            assert (await client.join())["status"] == "ok"
+            topic = client.page.topic
+            busy = await send_click(client, topic, "sleep")
+            leave = client.next_ref()
+            await client.send(client.join_ref, leave, topic, "phx_leave", {})
+            ok(await client.join())
+            ok(await client.reply_to(busy))
+            ok(await client.reply_to(leave))
+
+
 async def resting(channel: LiveChannel) -> None:
     """Until the channel holds no worker and no queue (its view is idle), within a bound."""
     async with asyncio.timeout(scaled(5.0)):

@@ -200,8 +200,10 @@ class LiveChannel:
                         await self._info(self.joined, item.event)
                 else:
                     await self._process(item)
-                if self._lone is None and not self._inbox and not self._messages:  # nothing more
-                    idle = self.joined is not None and not self._closing
+                # Nothing more: a view joined rests. One that left takes a turn first, in
+                # which a reader waiting for room in its mailbox puts its message (a rejoin).
+                if self.joined is not None and not (self._lone or self._inbox or self._messages):
+                    idle = not self._closing
                     return
                 await asyncio.sleep(0)  # a reader waiting on a full mailbox puts its message now
                 if self.joined is None and not self._messages:
