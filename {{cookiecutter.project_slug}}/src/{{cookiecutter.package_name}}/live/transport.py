@@ -290,7 +290,7 @@ class Transport:
             await asyncio.wait_for(
                 self.websocket.close(code, reason[:120]), self.config.send_timeout
             )
-        except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+        except (TimeoutError, *_GONE):
             pass  # already closed, or the client takes nothing any more
         self._stop()
 
