@@ -76,6 +76,20 @@ async def timed_out(deadline: Deadline) -> float:
     return loop.time() - started
 
 
+async def waiting_under(deadline: Deadline) -> asyncio.Task[None]:
+    """A task waiting forever under ``deadline``, once its wait has begun."""
+    entered = asyncio.Event()
+
+    async def waiting() -> None:
+        with deadline:
+            entered.set()
+            await forever()
+
+    task = asyncio.create_task(waiting())
+    await entered.wait()
+    return task
+
+
 async def no_timer(sweep: Sweep) -> None:
     """Wait until the sweep's timer has fired and is not set again."""
     async with asyncio.timeout(LONG):
@@ -152,15 +166,7 @@ async def test_a_wait_has_its_whole_bound_from_when_it_began() -> None:
 
 async def test_a_shorter_bound_is_kept_while_a_longer_one_waits() -> None:
     # The timer is set for the end of the long wait when the short one begins.
-    entered = asyncio.Event()
-
-    async def long_wait() -> None:
-        with Deadline(LONG):
-            entered.set()
-            await forever()
-
-    task = asyncio.create_task(long_wait())
-    await entered.wait()
+    task = await waiting_under(Deadline(LONG))
     assert BOUND <= await timed_out(Deadline(BOUND)) < BOUND + SLACK
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -179,16 +185,7 @@ async def test_a_wait_that_ends_in_time_is_untouched() -> None:
 
 
 async def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
-    deadline = Deadline(LONG)
-    entered = asyncio.Event()
-
-    async def waiting() -> None:
-        with deadline:
-            entered.set()
-            await forever()
-
-    task = asyncio.create_task(waiting())
-    await entered.wait()
+    task = await waiting_under(Deadline(LONG))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -213,6 +210,7 @@ async def test_a_cancellation_before_the_bound_ends_stays_a_cancellation(
 ) -> None:
     # Cancelled from elsewhere in the turn the sweep cuts the wait off, just before it
     # (a socket's reader stopped as it goes idle): the task has not run in between.
+    # The sweep is patched before the wait begins: it sets the loop's timer then.
     entered = asyncio.Event()
 
     async def waiting() -> None:
@@ -235,18 +233,10 @@ async def test_a_cancellation_before_the_bound_ends_stays_a_cancellation(
 
 async def test_an_ended_wait_leaves_nothing_behind() -> None:
     sweep = Sweep.of(asyncio.get_running_loop())
-    entered = asyncio.Event()
-
-    async def cancelled() -> None:
-        with Deadline(BOUND):
-            entered.set()
-            await forever()
-
     with Deadline(BOUND):  # ends in time
         await asyncio.sleep(0)
     await timed_out(Deadline(BOUND))
-    task = asyncio.create_task(cancelled())
-    await entered.wait()
+    task = await waiting_under(Deadline(BOUND))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
