@@ -623,6 +623,37 @@ def test_statics_are_shared_between_renders() -> None:
     assert tree1["1"]["s"] is tree2["1"]["s"]
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ n }}",  # a slot of the page
+        "{% for r in rows %}<i>{{ r.n }}</i>{% endfor %}",  # a loop built directly
+        "{% for r in rows %}{% if r.n %}<i>{{ r.n }}</i>{% endif %}{% endfor %}",  # in a branch
+    ],
+)
+def test_a_small_int_is_shown_by_the_same_str_at_every_render(source: str) -> None:
+    """The differ then finds it unchanged by identity, and views' trees share one str."""
+    template = LIVE.from_string(source)
+
+    def texts(node: dict[str, t.Any]) -> t.Iterator[str]:
+        for key, value in node.items():
+            if key == "k":
+                for entry in value.values():
+                    yield from texts(entry) if isinstance(entry, dict) else ()
+            elif key.isdigit():
+                yield from texts(value) if isinstance(value, dict) else [value]
+
+    def shown(n: int) -> list[str]:
+        return list(texts(render_template(template, {"n": n, "rows": [{"n": n}]})))
+
+    for n in (17, 4095):
+        first, again = shown(n), shown(n)
+        assert first == [str(n)] and first[0] is again[0]
+    for n in (-17, 4096, 10**30):  # shown right, each render its own str
+        first, again = shown(n), shown(n)
+        assert first == [str(n)] and first[0] is not again[0]
+
+
 def test_render_tree_caches_the_compiled_source() -> None:
     source = "<p>{{ a }}</p>{% for x in xs %}{{ x }}{% endfor %}"
     tree1 = render_tree(source, {"a": 1, "xs": []})

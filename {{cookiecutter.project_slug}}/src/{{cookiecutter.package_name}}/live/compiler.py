@@ -64,6 +64,15 @@ check_jinja_version(getattr(jinja2, "__version__", "unknown"))
 
 _LOOP_IDS = itertools.count()
 
+# Small ints as shown: one str each, the same object at every render, so the
+# differ finds an unchanged number by identity and views' trees share it.
+INT_TEXTS = tuple(map(str, range(4096)))
+
+
+def int_text(value: int) -> str:
+    """``str(value)``, the same object each time for a small one (see ``INT_TEXTS``)."""
+    return INT_TEXTS[value] if -1 < value < len(INT_TEXTS) else str(value)
+
 
 class Static(str):
     """Static template text: sent once, in a node's statics."""
@@ -187,7 +196,7 @@ def escape_value(value: t.Any) -> str:
     if kind is str:
         return _escape_inner(value)
     if kind is int:
-        return str(value)
+        return int_text(value)
     if kind is Cid or kind is Markup:
         return t.cast(str, value)
     if kind is JsCommands:  # its HTML, made once, the same str in every view's tree
@@ -201,7 +210,7 @@ def escape_slot(value: t.Any) -> str | int:
     if kind is str:
         return _escape_inner(value)
     if kind is int:
-        return str(value)
+        return int_text(value)
     if kind is Markup:
         return t.cast(str, value)
     if kind is Cid:
@@ -683,7 +692,8 @@ class LiveCodeGenerator(CodeGenerator):
             f"from {__name__} import Static as _phx_Static, Open as _phx_Open, "
             "ForOpen as _phx_ForOpen, CLOSE as _phx_CLOSE, loop_item as _phx_item, "
             "escape_value as _phx_escape, escape_slot as _phx_escape_slot, "
-            "loop_key as _phx_key, ThenClose as _phx_ThenClose, _escape_inner as _phx_escape_str",
+            "loop_key as _phx_key, ThenClose as _phx_ThenClose, _escape_inner as _phx_escape_str, "
+            "INT_TEXTS as _phx_ints",
             extra=1,
         )
         self.writeline(
@@ -905,7 +915,8 @@ class LiveCodeGenerator(CodeGenerator):
 
     def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: t.Any) -> None:
         if self._inline_escape(frame, finalize):
-            self.write(") is str else str(_phx_v) if type(_phx_v) is int")
+            self.write(f") is str else (_phx_ints[_phx_v] if -1 < _phx_v < {len(INT_TEXTS)}")
+            self.write(" else str(_phx_v)) if type(_phx_v) is int")
             self.write(" else _phx_escape_slot(_phx_v))")
             return
         super()._output_child_post(node, frame, finalize)

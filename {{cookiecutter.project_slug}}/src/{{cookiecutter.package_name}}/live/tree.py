@@ -17,26 +17,26 @@ from contextvars import ContextVar
 
 from markupsafe import Markup
 
-from .compiler import Cid, Close, ForOpen, Item, Open, Static
+from .compiler import INT_TEXTS, Cid, Close, ForOpen, Item, Open, Static, int_text
 
 Tree = dict[str, t.Any]
 
 
-SLOT_KEYS_KEPT = 4096  # bounds the cache below: a 300k-row table must not grow it
+SLOT_KEYS_KEPT = len(INT_TEXTS)  # bounds the cache below: a 300k-row table must not grow it
+SLOT_NAMES = INT_TEXTS
 
 
 class _SlotKeys(dict[int, str]):
     """``SLOT[i] == str(i)``, without formatting an int per slot for the first few thousand."""
 
     def __missing__(self, index: int) -> str:
-        key = str(index)
-        if index < SLOT_KEYS_KEPT:
+        key = int_text(index)
+        if -1 < index < SLOT_KEYS_KEPT:
             self[index] = key
         return key
 
 
 SLOT = _SlotKeys()
-SLOT_NAMES = tuple(SLOT[i] for i in range(SLOT_KEYS_KEPT))
 
 
 def slot_names(count: int) -> t.Sequence[str]:
