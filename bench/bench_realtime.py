@@ -2,9 +2,10 @@
 
 The servers are uvicorn processes serving this module's ``create_app`` (a
 counter page, the baked app's ``counter.html``, whose view subscribes to the
-topic in its URL and shows the last broadcast's number), with the baked
-app's server options, on free ports of 127.0.0.1; the script stops them at
-the end. The clients live in this process and do what the official client
+topic in its URL and shows the last broadcast's number), served as the baked
+app serves (its uvicorn options and its own WebSocket protocol: the script
+runs itself with ``--serve``), on free ports of 127.0.0.1; the script stops
+them at the end. The clients live in this process and do what the official client
 does: GET the page, open the WebSocket with the session cookie (offering
 permessage-deflate, as browsers do), ``phx_join``, and a heartbeat every 30 s.
 
@@ -41,6 +42,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import importlib
+import importlib.util
 import itertools
 import json
 import os
@@ -56,6 +59,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import uvicorn
 import uvloop
 
 from figures import CpuMeter, GcPauses, latency, percentile, process_cpu_seconds
@@ -174,37 +178,56 @@ def create_app() -> Starlette:
 
 # -- server processes ------------------------------------------------------------------------
 
-# As the baked app's ``python -m <package>`` serves (its __main__.server_config): h11, the
-# same limits, WebSocket compression declined (``OWN_OPTIONS``; PyView keeps uvicorn's default).
+# The servers run with the same limits. Ours is served as the baked app's ``python -m
+# <package>`` serves (its __main__.server_options, see ``serve``): its own WebSocket protocol,
+# compression declined, no pings. PyView keeps uvicorn's defaults for those, as it is run.
 UVICORN_OPTIONS = [
     "--http", "h11", "--h11-max-incomplete-event-size", "65536", "--ws-max-size", "1048576",
     "--lifespan", "on", "--log-level", "warning", "--no-access-log",
     "--timeout-graceful-shutdown", "5",
 ]  # fmt: skip
-OWN_OPTIONS = ["--ws-per-message-deflate", "false"]
+APP_SERVER_OPTIONS: dict[str, t.Any] = {
+    "http": "h11", "h11_max_incomplete_event_size": 65536, "ws_max_size": 1048576,
+    "lifespan": "on", "log_level": "warning", "access_log": False,
+    "timeout_graceful_shutdown": 5, "ws_per_message_deflate": False, "ws_ping_interval": None,
+}  # fmt: skip
 LOG_LINES_SHOWN = 5
 
 
+def serve(port: int) -> None:
+    """Serve ``create_app`` on ``port`` as the baked app serves (``--serve``: the bench's
+    servers), with the app's WebSocket protocol, which the uvicorn command cannot name."""
+    # The template's package, by another name: its folder's name is not one Python imports.
+    spec = importlib.util.spec_from_file_location(
+        "bench_app", PACKAGE_DIR / "__init__.py", submodule_search_locations=[str(PACKAGE_DIR)]
+    )
+    assert spec is not None and spec.loader is not None
+    sys.modules[spec.name] = package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
+    app_protocol = importlib.import_module("bench_app.websocket_protocol")
+    uvicorn.run(
+        create_app,
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        ws=app_protocol.WebSocketProtocol,
+        **APP_SERVER_OPTIONS,
+    )
+
+
 class Server(Process):
-    """One uvicorn process of ``create_app`` on a free port, with its log in a temporary file."""
+    """One server process of ``create_app`` on a free port, with its log in a temporary file."""
 
     start_timeout = 15.0
     tail_lines = 2  # the error, uvicorn's verdict
+    reports_gc = True  # it serves ``/_bench/pauses``
 
     def __init__(self, name: str, pubsub_url: str) -> None:
         super().__init__(name)
         self.pubsub_url = pubsub_url
 
-    factory = f"{Path(__file__).stem}:create_app"
-    options = OWN_OPTIONS
-    reports_gc = True  # it serves ``/_bench/pauses``
-
     def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
-            "--factory", self.factory,
-            "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_OPTIONS, *self.options,
-        ]  # fmt: skip
+        return [sys.executable, str(Path(__file__)), "--serve", str(self.port)]
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, PUBSUB_ENV: self.pubsub_url}
@@ -245,9 +268,14 @@ class Server(Process):
 class PyViewServer(Server):
     """PyView serving the same page (``pyview_bench``), its pub/sub in the process."""
 
-    factory = "pyview_bench:create_app"
-    options: t.ClassVar[list[str]] = []
     reports_gc = False
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
+            "--factory", "pyview_bench:create_app",
+            "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_OPTIONS,
+        ]  # fmt: skip
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -951,7 +979,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated client counts for sections 1 and 3 (e.g. 100,1000,2000)",
     )
     parser.add_argument("--rounds", type=int, help="broadcasts measured per count in section 1")
+    parser.add_argument("--serve", type=int, metavar="PORT", help="be one of the bench's servers")
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve)
+        return 0
     sizes = QUICK if args.quick else FULL
     if args.clients or args.rounds:
         sizes = dataclasses.replace(

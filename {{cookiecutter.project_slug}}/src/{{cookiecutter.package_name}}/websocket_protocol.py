@@ -16,6 +16,11 @@ uvicorn (``websockets-sansio``, what ``ws="auto"`` picks) leaves two ends open:
   the client still sends until it closes its end too (at most
   ``close_timeout``), as the websockets library expects of its I/O layer.
 
+It also sends the runtime's frames without ASGI's ceremony: a frame that can go
+at once is written from the runtime's call (``write_text``, offered to the app
+as an ASGI extension), with no coroutine, message dict or middleware on the
+way. A broadcast sends one to each of thousands of views.
+
 It also holds less for each open connection, which matters with thousands of
 idle views: its queue of events for the app and its "writable" signal hold no
 empty ``deque`` (about 3.8 KiB with uvicorn's ``asyncio.Queue`` and ``Event``),
@@ -34,8 +39,11 @@ from collections import deque
 
 from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+from websockets.http11 import Request
 
 from .live.flag import Flag
+from .live.transport import WRITE_EXTENSION
 
 # SO_LINGER on, with a time of 0: closing the socket resets the connection and
 # frees its buffers at once, instead of leaving the kernel to send them.
@@ -82,6 +90,29 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         # uvicorn uses no more of either than these do (see the module's docstring).
         self.queue = t.cast("asyncio.Queue[ASGIReceiveEvent]", EventQueue())
         self.writable = t.cast(asyncio.Event, Flag(True))
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)  # makes the scope; the app is not running yet
+        self.scope["extensions"][WRITE_EXTENSION] = {"text": self.write_text}
+
+    def write_text(self, text: str) -> bool:
+        """Send a text frame now if nothing holds it back; False when something does (the
+        client is slow to read, the connection closing or gone): then ASGI's ``send``
+        takes it, and waits for room or raises, as it does for any frame."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or not self.writable.is_set()
+            or self.transport.is_closing()
+        ):
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:  # the client's close frame came in: ``send`` says it is gone
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
+import websockets
 from jinja2 import DictLoader
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -448,9 +449,12 @@ async def test_a_client_that_does_not_read_is_closed_after_send_timeout(
 
 
 async def sending(
-    send: t.Callable[[str], t.Awaitable[None]], **limits: t.Any
+    send: t.Callable[[str], t.Awaitable[None]],
+    write: t.Callable[[str], bool] | None = None,
+    **limits: t.Any,
 ) -> transport.Transport:
-    """A transport on an accepted WebSocket whose server takes each frame with ``send``."""
+    """A transport on an accepted WebSocket whose server takes each frame with ``send``
+    (and offers to ``write`` frames itself, as the app's server does, when given)."""
 
     async def receive() -> Message:
         return {"type": "websocket.connect"}
@@ -459,7 +463,9 @@ async def sending(
         if message["type"] == "websocket.send":
             await send(message["text"])
 
-    scope = {"type": "websocket", "path": "/live/websocket", "headers": []}
+    scope: dict[str, t.Any] = {"type": "websocket", "path": "/live/websocket", "headers": []}
+    if write is not None:
+        scope["extensions"] = {transport.WRITE_EXTENSION: {"text": write}}
     websocket = WebSocket(scope, receive, server_send)
     await websocket.accept()
     routes = LiveRoutes(
@@ -491,6 +497,39 @@ async def test_frames_leave_in_the_order_sent_while_one_waits_to_leave() -> None
     await asyncio.gather(first, second)
     await asyncio.gather(*later)
     assert left == ["first", "second", "third"]
+
+
+async def test_a_server_that_writes_frames_itself_is_asked_first_and_keeps_their_order() -> None:
+    # It takes the first frame; it has no room for the second, which ASGI's send takes
+    # and holds; the third, sent meanwhile, waits behind it rather than being written.
+    room = asyncio.get_running_loop().create_future()
+    written: list[str] = []
+    left: list[str] = []
+
+    def write(text: str) -> bool:
+        if text == "second":
+            return False
+        written.append(text)
+        left.append(text)
+        return True
+
+    async def send(text: str) -> None:
+        if text == "second":
+            await room
+        left.append(text)
+
+    socket = await sending(send, write)
+    await socket.send("first")
+    second = asyncio.create_task(socket.send("second"))
+    third = asyncio.create_task(socket.send("third"))
+    await asyncio.sleep(0)
+    assert left == ["first"]
+    room.set_result(None)
+    await asyncio.gather(second, third)
+    assert left == ["first", "second", "third"]
+    assert written == ["first"]
+    await socket.send("fourth")  # nothing waits any more: asked first again
+    assert written == ["first", "fourth"]
 
 
 async def test_a_send_cancelled_while_it_waits_is_cancelled_where_it_waits() -> None:
@@ -576,6 +615,40 @@ async def test_a_client_that_stopped_reading_is_let_go_at_the_tcp_level(probe: P
                 await click_unread(client, "big", size=1_000_000)
             await eventually(lambda: server_ends(port).get(client_port, ("", 0))[1] > 0)
             await eventually(lambda: client_port not in server_ends(port), send_timeout + WAIT)
+
+
+async def test_the_apps_server_writes_a_frame_itself_only_when_it_can_go_at_once() -> None:
+    # What the server's own write says at each step of a connection, from the app's side.
+    said: dict[str, bool] = {}
+    gone = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        write = scope["extensions"][transport.WRITE_EXTENSION]["text"]
+        said["before accept"] = write("early")
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        said["open"] = write("hello")
+        protocol = write.__self__
+        protocol.writable.clear()  # as when the client is slow to read
+        said["no room"] = write("held")
+        protocol.writable.set()
+        said["room again"] = write("again")
+        await receive()  # the client's close
+        said["client gone"] = write("late")
+        gone.set()
+
+    with serve(app, ws=WebSocketProtocol) as base_url:
+        url = base_url.replace("http", "ws", 1) + "/ws"
+        async with websockets.connect(url, compression=None) as ws:
+            assert [await ws.recv(), await ws.recv()] == ["hello", "again"]
+        await asyncio.wait_for(gone.wait(), WAIT)
+    assert said == {
+        "before accept": False,
+        "open": True,
+        "no room": False,
+        "room again": True,
+        "client gone": False,
+    }
 
 
 # -- origins -----------------------------------------------------------------------

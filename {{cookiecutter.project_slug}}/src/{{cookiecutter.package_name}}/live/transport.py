@@ -53,6 +53,10 @@ CHANNEL_KINDS: dict[str, ChannelKind] = {"lv": LiveChannel, "lvu": UploadChannel
 # Close codes (RFC 6455); a frame that is not valid JSON closes with ProtocolError's 1007.
 POLICY_VIOLATION = 1008
 UNSUPPORTED_DATA = 1003
+# A server's own way out for a frame, an ASGI extension: ``{"text": write}``, where
+# ``write(text)`` sends a text frame at once and returns True, or returns False when it
+# cannot (no room, closing, gone): the frame then goes through ASGI's ``send``.
+WRITE_EXTENSION = "live.write"
 # What a send to a client that is gone raises.
 _GONE = (WebSocketDisconnect, RuntimeError, OSError)
 
@@ -78,6 +82,8 @@ class Transport:
         )
         self.log = ClientLog(logger, self.config.warnings_per_minute, self.config.log_value_chars)
         self.crashes = CrashPacing()  # views that keep crashing: their rejoins are slowed
+        write = (websocket.scope.get("extensions") or {}).get(WRITE_EXTENSION)
+        self._write: t.Callable[[str], bool] | None = None if write is None else write["text"]
         self._send_lock = asyncio.Lock()
         self._waiting_sends = 0  # sends holding the lock or waiting for it
         # No timer per frame, nor per socket: one per loop (see Deadline).
@@ -237,12 +243,16 @@ class Transport:
 
         Frames leave in the order they are sent. Most leave at once (the server
         has room for them) and take neither the lock nor the timer: only a send
-        that must wait, and those after it, do.
+        that must wait, and those after it, do. A server that offers to write
+        frames itself (``WRITE_EXTENSION``, as the app's does) is asked first.
         """
         if self._waiting_sends:
             await self._send_in_turn(text)
             return
         if self.closed:
+            return
+        write = self._write
+        if write is not None and write(text):
             return
         sending = self.websocket.send_text(text)
         try:
