@@ -818,8 +818,9 @@ def report(data: dict[str, t.Any], out: t.TextIO) -> None:
     versions = data["versions"]
     line(
         f"Real-time benchmark ({data['mode']}, {data['seconds']:.0f} s): Python "
-        f"{versions['python']}, uvicorn {versions['uvicorn']} (h11; ws and loop auto), uvloop "
-        f"{versions['uvloop']}, websockets {versions['websockets']}, redis-py {versions['redis']}, "
+        f"{versions['python']}, uvicorn {versions['uvicorn']} (h11, the app's WebSocket "
+        f"protocol, loop auto), uvloop {versions['uvloop']}, websockets {versions['websockets']}, "
+        f"redis-py {versions['redis']}, "
         f"{versions['cpus']} CPUs; load average at start {data['load_average']}"
     )
     line("CPU columns: % of one core over the measured stretch; 'other' is the rest of the machine")

@@ -93,7 +93,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)  # makes the scope; the app is not running yet
-        self.scope["extensions"][WRITE_EXTENSION] = {"text": self.write_text}
+        if self.response.status_code == 101:  # else refused (400, 426): no scope, no app
+            self.scope["extensions"][WRITE_EXTENSION] = {"text": self.write_text}
 
     def write_text(self, text: str) -> bool:
         """Send a text frame now if nothing holds it back; False when something does (the
@@ -133,6 +134,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        if hasattr(self, "scope"):  # the app had the connection: no cycle through its scope
+            self.scope["extensions"].pop(WRITE_EXTENSION, None)
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None

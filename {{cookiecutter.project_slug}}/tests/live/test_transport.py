@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 import threading
 import time
@@ -649,6 +650,27 @@ async def test_the_apps_server_writes_a_frame_itself_only_when_it_can_go_at_once
         "room again": True,
         "client gone": False,
     }
+
+
+def test_an_upgrade_the_server_refuses_is_answered_and_let_go(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # websockets refuses a handshake with no key (400): it never reaches the app, there is
+    # no scope to offer the server's write in, and the connection must not stay the server's.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("a refused upgrade reached the app")
+
+    # Without a grace time, the server's shutdown waits for every connection it holds.
+    with serve(app, ws=WebSocketProtocol, timeout_graceful_shutdown=None) as base_url:
+        port = int(base_url.rpartition(":")[2])
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as client:
+            client.sendall(
+                b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            assert client.recv(4096).startswith(b"HTTP/1.1 400")
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors == []
 
 
 # -- origins -----------------------------------------------------------------------
