@@ -654,6 +654,35 @@ def test_a_small_int_is_shown_by_the_same_str_at_every_render(source: str) -> No
         assert first == [str(n)] and first[0] is not again[0]
 
 
+def test_a_loop_whose_body_sets_nothing_makes_no_dict_each_turn() -> None:
+    source = "{% for r in rows %}<i>{{ r }}</i>{% endfor %}"
+    assert "_loop_vars = {}" not in LIVE.compile(source, raw=True)
+    plain = jinja2.Environment(autoescape=True)
+    for source in [
+        "{% for r in rows %}{% set x = r * 2 %}<i>{{ x }}</i>{% endfor %}",  # sets: kept
+        "{% for r in rows %}{% for c in r|string %}{% set y = c %}{{ y }}{% endfor %}{% endfor %}",
+        "{% for r in rows %}<i>{{ r }}</i>\n_loop_vars = {}\n{% endfor %}",  # text stays text
+    ]:
+        tree = render_template(LIVE.from_string(source), {"rows": [1, 23]})
+        assert to_html(tree) == plain.from_string(source).render(rows=[1, 23])
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for r in rows %}<i>{{ r.name }}</i>{% if r.name %}{{ r.name }}{% endif %}{% endfor %}",
+        "{% for r in rows %}{% for c in r.name|string %}{{ r.name }}{{ c }}{% endfor %}{% endfor %}"
+        "{{ rows[0].name }}",
+        "{% for r in rows %}{{ r.name }}{% set r = 'upper' %}{{ r.upper() }}{% endfor %}",
+    ],
+)
+def test_a_loop_reads_each_rows_attributes_whatever_its_kind(source: str) -> None:
+    # Whether a row is a dict is asked once a turn: dicts, objects, and a row the body rebinds.
+    rows = [{"name": "a"}, Row(1, "b"), {"name": 3}, Row(2, "<c>")]
+    html = jinja2.Environment(autoescape=True).from_string(source).render(rows=rows)
+    assert to_html(render_template(LIVE.from_string(source), {"rows": rows})) == html
+
+
 def test_render_tree_caches_the_compiled_source() -> None:
     source = "<p>{{ a }}</p>{% for x in xs %}{{ x }}{% endfor %}"
     tree1 = render_tree(source, {"a": 1, "xs": []})

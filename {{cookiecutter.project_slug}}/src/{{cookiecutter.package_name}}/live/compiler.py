@@ -63,6 +63,7 @@ def check_jinja_version(version: str) -> None:
 check_jinja_version(getattr(jinja2, "__version__", "unknown"))
 
 _LOOP_IDS = itertools.count()
+_LOOP_VARS_MADE = re.compile(r"^(\s*)_loop_vars = \{\}$", re.MULTILINE)
 
 # Small ints as shown: one str each, the same object at every render, so the
 # differ finds an unchanged number by identity and views' trees share it.
@@ -559,6 +560,11 @@ class _Decide(NodeTransformer):
         return out
 
 
+# A loop built directly: its entries' list, that list's and the entry keys' appends,
+# its memo's plan (if any), and whether its row stays the object the loop gave.
+Built = tuple[str, str, str, str | None, bool]
+
+
 class _Scope:
     """Statics collected for one node while its code is generated.
 
@@ -607,9 +613,10 @@ class LiveCodeGenerator(CodeGenerator):
         # reads and, for a loop built directly, its entries' list, that list's
         # and the entry keys' appends, and its memo's plan, if any (Jinja
         # forbids custom nodes).
-        self._loop_items: dict[
-            int, tuple[str | None, str | None, list[str], tuple[str, str, str, str | None] | None]
-        ] = {}
+        self._loop_items: dict[int, tuple[str | None, str | None, list[str], Built | None]] = {}
+        # The rows of the loops built directly around the code being made, each with the
+        # variable that says, once a turn, whether the row is a dict (``visit_Getattr``).
+        self._dict_rows: dict[str, str] = {}
         # Iterables of live loops, evaluated before the loop: the name holding each.
         self._loop_iterables: dict[int, str] = {}
 
@@ -709,6 +716,22 @@ class LiveCodeGenerator(CodeGenerator):
                 self.writeline(f"{name} = {value.statics!r}")
             else:
                 self.writeline(f"{name} = _phx_{kind}({value.statics!r})")
+        self._drop_unread_loop_vars()
+
+    def _drop_unread_loop_vars(self) -> None:
+        """Jinja gives every loop's every turn a new dict for the variables its body sets
+        (``_loop_vars = {}``); where no code reads or sets one, the turns skip it. The line
+        stays, as ``pass``: a template error's traceback maps code lines to the template's."""
+        stream = self.stream
+        if not isinstance(stream, io.StringIO):
+            return
+        self.write("")  # what is pending (a newline) goes out first
+        source = stream.getvalue()
+        made = _LOOP_VARS_MADE.findall(source)
+        if made and len(made) == source.count("_loop_vars"):
+            stream.seek(0)
+            stream.truncate()
+            stream.write(_LOOP_VARS_MADE.sub(r"\1pass", source))
 
     def enter_frame(self, frame: Frame) -> None:
         super().enter_frame(frame)
@@ -848,16 +871,20 @@ class LiveCodeGenerator(CodeGenerator):
             add_entry, add_key = self.temporary_identifier(), self.temporary_identifier()
             self.writeline(f"{add_entry} = {entries}.append")
             self.writeline(f"{add_key} = {comprehension}.entry_keys.append")
-            built = (entries, add_entry, add_key, plan)
+            # A body that assigns might rebind the row: it is not known to stay a dict.
+            fixed = not any(True for _ in node.find_all(nodes.Assign))
+            built = (entries, add_entry, add_key, plan, fixed)
         item = nodes.ExprStmt(key, lineno=node.lineno)
         self._loop_items[id(item)] = (ran, memo, reads or [], built)
         node.body = [item, *node.body]
         self._loop_iterables[id(node.iter)] = rows
+        dict_rows = dict(self._dict_rows)
         try:
             super().visit_For(node, frame)
         finally:
             node.body, node.else_ = node.body[1:], else_body
             self._loop_iterables.pop(id(node.iter), None)
+            self._dict_rows = dict_rows
         if built is None:
             self._close_scope()
         else:
@@ -928,8 +955,9 @@ class LiveCodeGenerator(CodeGenerator):
             super().visit_Getattr(node, frame)
             return
         attr = repr(node.attr)
+        is_dict = self._dict_rows.get(code) or f"type({code}) is dict"
         self.write(
-            f"({code}[{attr}] if type({code}) is dict and {attr} in {code}"
+            f"({code}[{attr}] if {is_dict} and {attr} in {code}"
             f" else environment.getattr({code}, {attr}))"
         )
 
@@ -972,7 +1000,7 @@ class LiveCodeGenerator(CodeGenerator):
         if ran:
             self.writeline(f"{ran} = 1")
         if built is not None:
-            self._direct_entry(row, memo, values, built)
+            self._direct_entry(row, memo, values, built, isinstance(node.node, nodes.Name))
         elif memo is None:
             self.writeline(f"yield _phx_item({row})")
         else:
@@ -988,15 +1016,20 @@ class LiveCodeGenerator(CodeGenerator):
             self.outdent()
 
     def _direct_entry(
-        self, row: str, memo: str | None, values: str, built: tuple[str, str, str, str | None]
+        self, row: str, memo: str | None, values: str, built: Built, named: bool
     ) -> None:
         """Start a loop entry built directly: a new dict, or the entry of an equal row.
 
         With the memo's plan, the loop runs over the rows to render only, and
         the plan gives their entries.
         """
-        _, add_entry, add_key, plan = built
+        _, add_entry, add_key, plan, fixed = built
         entry = self._scopes[-1].var
+        is_dict = f"type({row}) is dict"
+        if named and fixed:  # asked once a turn, not by every ``row.name`` of the body
+            self._dict_rows[row] = self.temporary_identifier()
+            self.writeline(f"{self._dict_rows[row]} = {is_dict}")
+            is_dict = self._dict_rows[row]
         if plan is not None:
             self.writeline(f"if {plan} is not None:")
             self.indent()
@@ -1004,9 +1037,7 @@ class LiveCodeGenerator(CodeGenerator):
             self.outdent()
             self.writeline("else:")
             self.indent()
-        self.writeline(
-            f"{add_key}({row}.get('id') if type({row}) is dict else _phx_key({row}))"
-        )
+        self.writeline(f"{add_key}({row}.get('id') if {is_dict} else _phx_key({row}))")
         if memo is None:
             self.writeline(f"{entry} = {{}}")
         else:
