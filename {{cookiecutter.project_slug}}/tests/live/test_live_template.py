@@ -683,6 +683,21 @@ def test_a_loop_reads_each_rows_attributes_whatever_its_kind(source: str) -> Non
     assert to_html(render_template(LIVE.from_string(source), {"rows": rows})) == html
 
 
+@pytest.mark.parametrize("render", ["html", "tree"])
+def test_an_error_in_a_loops_iterable_points_at_its_line(render: str) -> None:
+    # A tree's render too: a view's crash in the log names the template's line.
+    template = LIVE.from_string(
+        "{% for r in rows %}\n{% for c in (1 // r.z)|string %}\n{{ c }}\n{% endfor %}{% endfor %}"
+    )
+    with pytest.raises(ZeroDivisionError) as raised:
+        if render == "html":
+            template.render(rows=[{"z": 0}])
+        else:
+            render_template(template, {"rows": [{"z": 0}]})
+    lines = [entry.lineno + 1 for entry in raised.traceback if entry.path == "<template>"]
+    assert lines[-1] == 2, lines
+
+
 def test_render_tree_caches_the_compiled_source() -> None:
     source = "<p>{{ a }}</p>{% for x in xs %}{{ x }}{% endfor %}"
     tree1 = render_tree(source, {"a": 1, "xs": []})

@@ -837,7 +837,7 @@ class LiveCodeGenerator(CodeGenerator):
         direct = slot is not None or _direct(node.body)
         # The iterable is evaluated first: a stream gives its marker its operations.
         rows, loop = self.temporary_identifier(), self.temporary_identifier()
-        self.writeline(f"{rows} = ")
+        self.writeline(f"{rows} = ", node.iter)  # an error in it points at its line
         self.visit(node.iter, frame)
         entry = self.temporary_identifier() if direct else None
         opened = f"{self._new_scope('ForOpen')}, {rows}" + (", True" if else_body else "")

@@ -146,19 +146,20 @@ def render_template(
     empty afterwards: their operations are in the tree (see ``stream``).
     """
     variables = dict(context)
-    if memo is None:
-        with live_render(), collecting_streams() as streams:
-            tree = build_tree(template.root_render_func(template.new_context(variables)))
-        forget_pending(context)
-        return with_streams(tree, streams)
-    variables[MEMO_VARIABLE] = memo
+    if memo is not None:
+        variables[MEMO_VARIABLE] = memo
     try:
         with live_render(), collecting_streams() as streams:
             tree = build_tree(template.root_render_func(template.new_context(variables)))
-    except BaseException:
-        memo.discard()
+    except BaseException as error:
+        if memo is not None:
+            memo.discard()
+        if isinstance(error, Exception):
+            # As ``Template.render`` does: its traceback in the template's own lines.
+            template.environment.handle_exception()
         raise
-    memo.rendered()
+    if memo is not None:
+        memo.rendered()
     forget_pending(context)
     return with_streams(tree, streams)
 
