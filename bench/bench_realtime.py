@@ -178,25 +178,24 @@ def create_app() -> Starlette:
 
 # -- server processes ------------------------------------------------------------------------
 
-# The servers run with the same limits. Ours is served as the baked app's ``python -m
-# <package>`` serves (its __main__.server_options, see ``serve``): its own WebSocket protocol,
-# compression declined, no pings. PyView keeps uvicorn's defaults for those, as it is run.
-UVICORN_OPTIONS = [
-    "--http", "h11", "--h11-max-incomplete-event-size", "65536", "--ws-max-size", "1048576",
-    "--lifespan", "on", "--log-level", "warning", "--no-access-log",
-    "--timeout-graceful-shutdown", "5",
-]  # fmt: skip
-APP_SERVER_OPTIONS: dict[str, t.Any] = {
-    "http": "h11", "h11_max_incomplete_event_size": 65536, "ws_max_size": 1048576,
-    "lifespan": "on", "log_level": "warning", "access_log": False,
-    "timeout_graceful_shutdown": 5, "ws_per_message_deflate": False, "ws_ping_interval": None,
+# Every server runs with the baked app's limits (its __main__.server_options). Ours is
+# served as the app serves: its own WebSocket protocol, compression declined, no pings.
+# PyView keeps uvicorn's defaults for those, as it is run.
+SERVER_OPTIONS: dict[str, t.Any] = {
+    "host": "127.0.0.1", "http": "h11", "h11_max_incomplete_event_size": 65536,
+    "ws_max_size": 1048576, "lifespan": "on", "log_level": "warning", "access_log": False,
+    "timeout_graceful_shutdown": 5,
 }  # fmt: skip
+APP_WEBSOCKETS: dict[str, t.Any] = {"ws_per_message_deflate": False, "ws_ping_interval": None}
 LOG_LINES_SHOWN = 5
 
 
-def serve(port: int) -> None:
-    """Serve ``create_app`` on ``port`` as the baked app serves (``--serve``: the bench's
-    servers), with the app's WebSocket protocol, which the uvicorn command cannot name."""
+def serve(port: int, pyview: bool) -> None:
+    """Be one of the bench's servers (``--serve``): ``create_app`` on ``port``, with the app's
+    WebSocket protocol, which the uvicorn command cannot name; or PyView's page."""
+    if pyview:
+        uvicorn.run("pyview_bench:create_app", factory=True, port=port, **SERVER_OPTIONS)
+        return
     # The template's package, by another name: its folder's name is not one Python imports.
     spec = importlib.util.spec_from_file_location(
         "bench_app", PACKAGE_DIR / "__init__.py", submodule_search_locations=[str(PACKAGE_DIR)]
@@ -208,10 +207,10 @@ def serve(port: int) -> None:
     uvicorn.run(
         create_app,
         factory=True,
-        host="127.0.0.1",
         port=port,
         ws=app_protocol.WebSocketProtocol,
-        **APP_SERVER_OPTIONS,
+        **APP_WEBSOCKETS,
+        **SERVER_OPTIONS,
     )
 
 
@@ -226,8 +225,11 @@ class Server(Process):
         super().__init__(name)
         self.pubsub_url = pubsub_url
 
+    pyview = False
+
     def command(self) -> list[str]:
-        return [sys.executable, str(Path(__file__)), "--serve", str(self.port)]
+        serve = [sys.executable, str(Path(__file__)), "--serve", str(self.port)]
+        return [*serve, "--pyview"] if self.pyview else serve
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, PUBSUB_ENV: self.pubsub_url}
@@ -269,13 +271,7 @@ class PyViewServer(Server):
     """PyView serving the same page (``pyview_bench``), its pub/sub in the process."""
 
     reports_gc = False
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
-            "--factory", "pyview_bench:create_app",
-            "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_OPTIONS,
-        ]  # fmt: skip
+    pyview = True
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -981,9 +977,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, help="broadcasts measured per count in section 1")
     parser.add_argument("--serve", type=int, metavar="PORT", help="be one of the bench's servers")
+    parser.add_argument("--pyview", action="store_true", help="with --serve: PyView's page")
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.pyview)
         return 0
     sizes = QUICK if args.quick else FULL
     if args.clients or args.rounds:
